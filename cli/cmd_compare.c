@@ -1,0 +1,289 @@
+/* cli/cmd_compare.c: `lsce compare`: every catalog variant's loss on one input (correctly rounded, as
+ * `reference` prints it) and the exact identities of FORMULATIONS.md, both sides computed
+ * independently at >= 256 bits and judged with the tolerance 2^-200 max(|lhs|, |rhs|, M). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "json.h"
+#include "output.h"
+#include "problem_args.h"
+#include "lsce/reference.h"
+
+static const lsce_opt cmp_opts[] = {
+  {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--smoothing", 1}, {"--reduction", 1},
+  {"--ignore-index", 1}, {"--pad-index", 1}, {"--json", 0}, {"--help", 0}};
+#define NOPTS ((int)(sizeof cmp_opts / sizeof cmp_opts[0]))
+
+static const char *cmp_usage =
+  "usage: lsce compare --logits L.npy --targets T.npy [--weights W.npy] --smoothing E\n"
+  "                    [--reduction mean|sum] [--ignore-index I] [--pad-index P] [--json]\n"
+  "Prints every catalog variant's loss ('-' where the input cannot give it), then the exact\n"
+  "identities between them (holds|fails). Exit 0 when every identity holds, 1 otherwise.\n";
+
+#define IDENT_PREC 320 /* >= 256 bits, as the contract asks */
+
+typedef struct {
+  const char *name;
+  double lhs, rhs;
+  int holds;
+} ident;
+
+/* Does the input give variant v? */
+static int available(const lsce_problem *p, int v) {
+  const lsce_variant *d = &lsce_variants[v];
+  if (d->needs_weights && !p->has_weights) return 0;
+  if (d->needs_pad_index && p->pad_index < 0) return 0;
+  return p->K >= d->min_K;
+}
+
+/* The reduced loss of variant v at smoothing e as a ball (flags for non-finite), and its M. */
+static void side(arb_t val, arb_t M, lsce_ref_flags *f, lsce_problem *p, int v, const mpq_t e,
+                 int ce_only) {
+  int v0 = p->variant;
+  mpq_t e0;
+  mpq_init(e0);
+  mpq_set(e0, p->e);
+  p->variant = v;
+  mpq_set(p->e, e);
+  lsce_ref_total_ball(val, M, f, p, ce_only, IDENT_PREC);
+  p->variant = v0;
+  mpq_set(p->e, e0);
+  mpq_clear(e0);
+}
+
+static double mid_d(const arb_t x, const lsce_ref_flags *f) {
+  if (f->is_nan) return NAN;
+  if (f->is_inf) return INFINITY;
+  return lsce_arf_round(arb_midref(x));
+}
+
+/* lhs and rhs balls -> the identity line's facts. */
+static void judge(ident *id, const arb_t l, const lsce_ref_flags *fl, const arb_t r,
+                  const lsce_ref_flags *fr, const arb_t Ml, const arb_t Mr) {
+  id->lhs = mid_d(l, fl);
+  id->rhs = mid_d(r, fr);
+  if (fl->is_nan || fl->is_inf || fr->is_nan || fr->is_inf) {
+    id->holds = (fl->is_nan && fr->is_nan) || (fl->is_inf && fr->is_inf && !fl->is_nan && !fr->is_nan);
+    return;
+  }
+  arb_t d, bound, t;
+  arb_init(d); arb_init(bound); arb_init(t);
+  arb_sub(d, l, r, IDENT_PREC);
+  arb_abs(d, d);
+  arb_abs(bound, l);
+  arb_abs(t, r); arb_max(bound, bound, t, IDENT_PREC);
+  arb_abs(t, Ml); arb_max(bound, bound, t, IDENT_PREC);
+  arb_abs(t, Mr); arb_max(bound, bound, t, IDENT_PREC);
+  arb_mul_2exp_si(bound, bound, -200);
+  /* holds when the largest |lhs - rhs| the balls allow is within the smallest bound they allow */
+  arf_t du, bl;
+  arf_init(du); arf_init(bl);
+  arb_get_ubound_arf(du, d, IDENT_PREC);
+  arb_get_lbound_arf(bl, bound, IDENT_PREC);
+  id->holds = arf_cmp(du, bl) <= 0;
+  arf_clear(du); arf_clear(bl);
+  arb_clear(d); arb_clear(bound); arb_clear(t);
+}
+
+/* H = -(1-e) log(1-e) - e log(e/(K-j)), 0 log 0 = 0, straight from e (not from q). */
+static void entropy_closed(arb_t H, const mpq_t e, int64_t Kj) {
+  arb_t a, b;
+  arb_init(a); arb_init(b);
+  mpq_t t;
+  mpq_init(t);
+  arb_zero(H);
+  mpq_set_ui(t, 1, 1);
+  mpq_sub(t, t, e);
+  if (mpq_sgn(t) > 0) {
+    lsce_arb_set_q(a, t, IDENT_PREC);
+    arb_log(b, a, IDENT_PREC);
+    arb_submul(H, a, b, IDENT_PREC);
+  }
+  if (mpq_sgn(e) > 0) {
+    mpq_set_si(t, 1, 1);
+    mpq_set_si(t, (long)Kj, 1);
+    mpq_div(t, e, t);
+    lsce_arb_set_q(a, t, IDENT_PREC);
+    arb_log(b, a, IDENT_PREC);
+    lsce_arb_set_q(a, e, IDENT_PREC);
+    arb_submul(H, a, b, IDENT_PREC);
+  }
+  mpq_clear(t);
+  arb_clear(a); arb_clear(b);
+}
+
+static int64_t count_V(const lsce_problem *p, int v) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < p->N; i++) n += lsce_row_in_V(p, v, i);
+  return n;
+}
+
+/* All the identities that apply, in the contract's order. */
+static int identities(ident *out, lsce_problem *p) {
+  int n = 0;
+  const int64_t K = p->K;
+  const int mean = p->reduction == LSCE_RED_MEAN;
+  arb_t l, r, Ml, Mr, t;
+  arb_init(l); arb_init(r); arb_init(Ml); arb_init(Mr); arb_init(t);
+  lsce_ref_flags fl, fr;
+  mpq_t e2, q;
+  mpq_inits(e2, q, NULL);
+  /* e' = eK/(K-1) */
+  int e2ok = 0;
+  if (K >= 2) {
+    mpq_set_si(q, (long)K, (unsigned long)(K - 1));
+    mpq_mul(e2, p->e, q);
+    e2ok = mpq_cmp_ui(e2, 1, 1) <= 0;
+  }
+  if (e2ok) {
+    side(l, Ml, &fl, p, LSCE_V_K1, p->e, 0);
+    side(r, Mr, &fr, p, LSCE_V_K, e2, 0);
+    out[n].name = "k1=k";
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+  }
+  if (e2ok && p->has_weights) {
+    side(l, Ml, &fl, p, LSCE_V_K1_LOGPROB_W, p->e, 0);
+    side(r, Mr, &fr, p, LSCE_V_K_LOGPROB_W, e2, 0);
+    out[n].name = "k1-logprob-weighted=k-logprob-weighted";
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+  }
+  if (p->has_weights) {
+    mpq_t W, w;
+    mpq_inits(W, w, NULL);
+    for (int64_t i = 0; i < p->N; i++)
+      if (lsce_row_in_V(p, LSCE_V_K, i)) { mpq_set_d(w, lsce_weight(p, lsce_target(p, i))); mpq_add(W, W, w); }
+    if (mpq_sgn(W) > 0) {
+      side(l, Ml, &fl, p, LSCE_V_K_TORCH_W, p->e, 0);
+      side(r, Mr, &fr, p, LSCE_V_K_LOGPROB_W, p->e, 0);
+      if (mean) { /* the torch mean divides by W, the logprob mean by |V| */
+        mpq_set_si(q, (long)count_V(p, LSCE_V_K), 1);
+        mpq_div(q, q, W);
+        lsce_arb_set_q(t, q, IDENT_PREC);
+        arb_mul(r, r, t, IDENT_PREC);
+        arb_mul(Mr, Mr, t, IDENT_PREC);
+      }
+      out[n].name = "k-torch-weighted=k-logprob-weighted";
+      judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+    }
+    mpq_clears(W, w, NULL);
+    int equal_pos = 1, all_one = 1;
+    double w0 = lsce_weight(p, 0);
+    for (int64_t c = 0; c < K; c++) {
+      double w = lsce_weight(p, c);
+      if (w != w0 || !(w > 0)) equal_pos = 0;
+      if (w != 1.0) all_one = 0;
+    }
+    if (mean ? equal_pos : all_one) {
+      side(l, Ml, &fl, p, LSCE_V_K_NLL_W, p->e, 0);
+      side(r, Mr, &fr, p, LSCE_V_K, p->e, 0);
+      out[n].name = "k-nll-weighted=k";
+      judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+    }
+  }
+  if (K >= 2) {
+    side(l, Ml, &fl, p, LSCE_V_K1_KL, p->e, 0);
+    side(r, Mr, &fr, p, LSCE_V_K1, p->e, 0);
+    entropy_closed(t, p->e, K - 1);
+    if (!mean) arb_mul_si(t, t, (slong)count_V(p, LSCE_V_K1), IDENT_PREC);
+    arb_sub(r, r, t, IDENT_PREC);
+    arb_add(Mr, Mr, t, IDENT_PREC);
+    out[n].name = "k1-kl=k1-H1";
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+  }
+  if (p->pad_index >= 0 && K >= 3) {
+    side(l, Ml, &fl, p, LSCE_V_K2_PAD_KL, p->e, 0);
+    side(r, Mr, &fr, p, LSCE_V_K2_PAD_KL, p->e, 1);
+    entropy_closed(t, p->e, K - 2);
+    if (!mean) arb_mul_si(t, t, (slong)count_V(p, LSCE_V_K2_PAD_KL), IDENT_PREC);
+    arb_sub(r, r, t, IDENT_PREC);
+    arb_add(Mr, Mr, t, IDENT_PREC);
+    out[n].name = "k2-pad-kl=ce-H2";
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+  }
+  mpq_clears(e2, q, NULL);
+  arb_clear(l); arb_clear(r); arb_clear(Ml); arb_clear(Mr); arb_clear(t);
+  return n;
+}
+
+int lsce_cmd_compare(int argc, char **argv) {
+  if (lsce_wants_help(cmp_opts, NOPTS, argc, argv, 2)) { fputs(cmp_usage, stdout); return 0; }
+  lsce_problem p;
+  lsce_problem_init(&p);
+  lsce_args a;
+  lsce_err err;
+  lsce_ref_opts ro;
+  lsce_ref_opts_default(&ro);
+  lsce_problem_args pa = {.cmd = LSCE_CMD_COMPARE, .cmdname = "compare"};
+  int rc = lsce_ref_opts_env(&ro, &err);
+  pa.max_prec = ro.max_prec;
+  if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, cmp_opts, NOPTS, argc, argv, NULL, NULL, &err);
+  if (!rc) rc = lsce_require(&a, "--logits", &err);
+  if (!rc) rc = lsce_require(&a, "--targets", &err);
+  if (!rc) rc = lsce_require(&a, "--smoothing", &err);
+  if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
+  double val[LSCE_V_COUNT];
+  int have[LSCE_V_COUNT] = {0};
+  for (int v = 0; v < LSCE_V_COUNT && !rc; v++) {
+    if (!available(&p, v)) continue;
+    p.variant = v;
+    lsce_ref_result r;
+    rc = lsce_reference(&r, &p, &ro, "compare", &err);
+    if (rc) break;
+    val[v] = r.loss[0];
+    have[v] = 1;
+    lsce_ref_result_free(&r);
+  }
+  p.variant = -1;
+  ident ids[8];
+  int nid = rc ? 0 : identities(ids, &p);
+  if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
+  int all = 1;
+  for (int k = 0; k < nid; k++) all &= ids[k].holds;
+  char b1[48], b2[48];
+  if (!lsce_arg_given(&a, "--json")) {
+    for (int v = 0; v < LSCE_V_COUNT; v++)
+      printf("%s %s\n", lsce_variants[v].id, have[v] ? lsce_fmt_g17(b1, val[v]) : "-");
+    for (int k = 0; k < nid; k++)
+      printf("identity %s lhs=%s rhs=%s %s\n", ids[k].name, lsce_fmt_g17(b1, ids[k].lhs),
+             lsce_fmt_g17(b2, ids[k].rhs), ids[k].holds ? "holds" : "fails");
+  } else {
+    /* the optimum is taken for the target of the first row of V */
+    int64_t y = -1;
+    for (int64_t i = 0; i < p.N && y < 0; i++)
+      if (lsce_row_in_V(&p, LSCE_V_K, i)) y = lsce_target(&p, i);
+    double *opt = malloc(sizeof(double) * (size_t)p.K);
+    fputs("{\"variants\": [", stdout);
+    for (int v = 0; v < LSCE_V_COUNT; v++) {
+      fputs(v ? ",\n  {\"id\": " : "\n  {\"id\": ", stdout);
+      lsce_json_str(stdout, lsce_variants[v].id);
+      fputs(", \"value\": ", stdout);
+      if (have[v]) lsce_json_num(stdout, val[v]); else fputs("null", stdout);
+      fputs(", \"optimum\": ", stdout);
+      p.variant = v;
+      int yok = y >= 0 && !(v == LSCE_V_K2_PAD_KL && y == p.pad_index);
+      if (have[v] && yok && opt && lsce_ref_optimum(opt, &p, y)) {
+        fputs("[", stdout);
+        for (int64_t c = 0; c < p.K; c++) { if (c) fputs(", ", stdout); lsce_json_num(stdout, opt[c]); }
+        fputs("]", stdout);
+      } else {
+        fputs("null", stdout);
+      }
+      fputs("}", stdout);
+    }
+    p.variant = -1;
+    free(opt);
+    fputs("],\n \"identities\": [", stdout);
+    for (int k = 0; k < nid; k++) {
+      fputs(k ? ",\n  {\"name\": " : "\n  {\"name\": ", stdout);
+      lsce_json_str(stdout, ids[k].name);
+      fputs(", \"lhs\": ", stdout); lsce_json_num(stdout, ids[k].lhs);
+      fputs(", \"rhs\": ", stdout); lsce_json_num(stdout, ids[k].rhs);
+      printf(", \"holds\": %s}", ids[k].holds ? "true" : "false");
+    }
+    fputs("]}\n", stdout);
+  }
+  lsce_problem_clear(&p);
+  return all ? 0 : 1;
+}

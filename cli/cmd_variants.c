@@ -1,0 +1,44 @@
+/* cli/cmd_variants.c: `lsce variants [--json]`, the catalog in catalog order. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "args.h"
+#include "json.h"
+#include "lsce/variants.h"
+
+static const lsce_opt opts[] = {{"--json", 0}, {"--help", 0}};
+
+int lsce_cmd_variants(int argc, char **argv) {
+  lsce_args a;
+  lsce_err err;
+  if (lsce_args_parse(&a, opts, 2, argc, argv, 2, "variants", &err)) return lsce_fail(&err);
+  if (lsce_arg_given(&a, "--help")) {
+    fputs("usage: lsce variants [--json]\n"
+          "One line per catalog variant: id, target mass, off-target mass, weights, mean denominator.\n",
+          stdout);
+    return 0;
+  }
+  int json = lsce_arg_given(&a, "--json");
+  if (json) fputs("[", stdout);
+  for (int v = 0; v < LSCE_V_COUNT; v++) {
+    const lsce_variant *d = &lsce_variants[v];
+    if (!json) {
+      printf("%s\t%s\t%s\t%s\t%s\n", d->id, d->target_mass, d->off_mass, d->weights, d->mean_denominator);
+      continue;
+    }
+    fputs(v ? ",\n {" : "{", stdout);
+    fputs("\"id\": ", stdout); lsce_json_str(stdout, d->id);
+    fputs(", \"target_mass\": ", stdout); lsce_json_str(stdout, d->target_mass);
+    fputs(", \"off_mass\": ", stdout); lsce_json_str(stdout, d->off_mass);
+    fputs(", \"support\": ", stdout); lsce_json_str(stdout, d->support);
+    fputs(", \"weights\": ", stdout); lsce_json_str(stdout, d->weights);
+    fputs(", \"mean_denominator\": ", stdout); lsce_json_str(stdout, d->mean_denominator);
+    printf(", \"kl\": %s, \"needs_weights\": %s, \"needs_pad_index\": %s, \"min_K\": %d",
+           d->kl ? "true" : "false", d->needs_weights ? "true" : "false",
+           d->needs_pad_index ? "true" : "false", d->min_K);
+    fputs(", \"used_by\": ", stdout); lsce_json_str(stdout, d->used_by);
+    fputs("}", stdout);
+  }
+  if (json) fputs("]\n", stdout);
+  return 0;
+}

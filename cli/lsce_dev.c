@@ -1,0 +1,71 @@
+/* cli/lsce_dev.c: `lsce-dev`, the test-only companion of lsce. It prints what `lsce` must never
+ * print: the reference's double-double goldens (hi = RN(exact), lo = RN(exact - hi), both
+ * certified) and the working precision the Ziv loop reached.
+ *   lsce-dev golden PROBLEM [--precision BITS] [--grad]
+ * prints "precision <bits>", then "loss <i> <hi %a> <lo %a>" per loss value (i = -1 for mean/sum),
+ * then with --grad "grad <i> <j> <hi> <lo>" per gradient entry. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "output.h"
+#include "problem_args.h"
+#include "lsce/reference.h"
+
+static const lsce_opt dev_opts[] = {
+  {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
+  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--precision", 1},
+  {"--grad", 0}, {"--help", 0}};
+#define NOPTS ((int)(sizeof dev_opts / sizeof dev_opts[0]))
+
+int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *err);
+
+int lsce_fail(const lsce_err *err) {
+  fprintf(stderr, "lsce-dev: %s\n", err->line);
+  return err->code;
+}
+
+int lsce_require(const void *args, const char *name, lsce_err *err) {
+  if (lsce_arg_given((const lsce_args *)args, name)) return LSCE_OK;
+  return lsce_err_set(err, LSCE_EINPUT, "%s: missing required option", name);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "golden") != 0 ||
+      lsce_wants_help(dev_opts, NOPTS, argc, argv, 2)) {
+    fputs("usage: lsce-dev golden PROBLEM [--precision BITS] [--grad]\n", argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  lsce_problem p;
+  lsce_problem_init(&p);
+  lsce_args a;
+  lsce_err err;
+  lsce_ref_opts ro;
+  lsce_ref_opts_default(&ro);
+  lsce_problem_args pa = {.cmd = LSCE_CMD_REFERENCE, .cmdname = "golden"};
+  int rc = lsce_ref_opts_env(&ro, &err);
+  pa.max_prec = ro.max_prec;
+  if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, dev_opts, NOPTS, argc, argv, NULL, NULL, &err);
+  if (!rc) rc = lsce_problem_require(&a, &p, &err);
+  if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
+  lsce_ref_result r = {0};
+  if (!rc) {
+    ro.start_prec = pa.start_prec;
+    ro.want_grad = lsce_arg_given(&a, "--grad");
+    ro.want_lo = 1;
+    rc = lsce_reference(&r, &p, &ro, "golden", &err);
+  }
+  if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
+  char b1[48], b2[48];
+  printf("precision %ld\n", r.prec_reached);
+  for (int64_t i = 0; i < r.nloss; i++)
+    printf("loss %lld %s %s\n", (long long)(r.nloss == 1 && p.reduction != LSCE_RED_NONE ? -1 : i),
+           lsce_fmt_hex(b1, r.loss[i]), lsce_fmt_hex(b2, r.loss_lo[i]));
+  if (r.grad)
+    for (int64_t i = 0; i < p.N; i++)
+      for (int64_t j = 0; j < p.K; j++)
+        printf("grad %lld %lld %s %s\n", (long long)i, (long long)j,
+               lsce_fmt_hex(b1, r.grad[i * p.K + j]), lsce_fmt_hex(b2, r.grad_lo[i * p.K + j]));
+  lsce_ref_result_free(&r);
+  lsce_problem_clear(&p);
+  return 0;
+}

@@ -1,0 +1,72 @@
+/* lsce/npy.h: a strict reader and an atomic-friendly writer for NumPy .npy files (format 1.0-3.0).
+ * The reader validates every header field against the file size before it allocates or maps
+ * anything; element access converts exactly (every supported dtype embeds exactly in double or
+ * int64). */
+#ifndef LSCE_NPY_H
+#define LSCE_NPY_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  LSCE_DT_F64 = 0, LSCE_DT_F32, LSCE_DT_F16, LSCE_DT_BF16, /* bf16 is stored as '<u2'/'>u2' */
+  LSCE_DT_I32, LSCE_DT_I64
+} lsce_dtype;
+
+/* Exit codes of the contract. */
+enum { LSCE_OK = 0, LSCE_EFAIL = 1, LSCE_EINPUT = 2, LSCE_EINCOMPLETE = 3 };
+
+/* One error line, without the "lsce: " prefix: "<name>: [location: ]<message>". */
+typedef struct {
+  int code;        /* LSCE_EINPUT or LSCE_EINCOMPLETE */
+  char line[1024];
+} lsce_err;
+
+int lsce_err_set(lsce_err *e, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+
+typedef struct {
+  lsce_dtype dtype;
+  int ndim;             /* 0, 1 or 2 */
+  int64_t shape[2];     /* unused entries are 1 */
+  int64_t count;        /* number of elements */
+  int swap;             /* 1 when the file's byte order differs from the host's */
+  const unsigned char *data; /* count * elem_size bytes, C order */
+  void *map;            /* mmap base (or malloc'd buffer), owned */
+  size_t map_len;
+  int mapped;
+} lsce_npy;
+
+size_t lsce_dtype_size(lsce_dtype t);
+const char *lsce_dtype_name(lsce_dtype t); /* "float64", "float32", "float16", "bfloat16", "int32", "int64" */
+
+/* Read `path`. On failure returns LSCE_EINPUT (malformed/unsupported: err->line names the path as
+ * typed, e.g. "x.npy: bad magic") or LSCE_EINCOMPLETE (cannot open/read/map), and `a` holds nothing. */
+int lsce_npy_read(lsce_npy *a, const char *path, lsce_err *err);
+/* Same, from a memory buffer (used by the fuzzer); `name` is used in messages. The buffer must
+ * outlive `a`. */
+int lsce_npy_parse(lsce_npy *a, const void *buf, size_t len, const char *name, lsce_err *err);
+void lsce_npy_free(lsce_npy *a);
+
+/* Element i (flat, C order) converted exactly. lsce_npy_get_f for float dtypes, _i for int dtypes. */
+double lsce_npy_get_f(const lsce_npy *a, int64_t i);
+int64_t lsce_npy_get_i(const lsce_npy *a, int64_t i);
+
+/* Write a float64 little-endian .npy (format 1.0) of shape `shape[0..ndim)` (ndim 0, 1 or 2) to the
+ * exact path given. Returns LSCE_OK or LSCE_EINCOMPLETE with err set ("<path>: <reason>"). */
+int lsce_npy_write_f64(const char *path, const double *data, int ndim, const int64_t *shape,
+                       lsce_err *err);
+/* Write with another dtype (F64, F32, F16, BF16 as uint16, I32, I64); `data` holds doubles that are
+ * rounded to nearest-even in the target float type (ints are converted exactly). */
+int lsce_npy_write(const char *path, lsce_dtype dt, const double *data, int ndim,
+                   const int64_t *shape, lsce_err *err);
+
+/* Exact conversions between the half formats and double (round to nearest even on the way in). */
+double lsce_f16_to_double(uint16_t h);
+double lsce_bf16_to_double(uint16_t h);
+uint16_t lsce_double_to_f16(double x);
+uint16_t lsce_double_to_bf16(double x);
+float lsce_double_to_f32(double x);
+#endif

@@ -1,0 +1,49 @@
+/* lsce/problem.h: one label-smoothing problem (inputs, variant, exact smoothing, reduction) and its
+ * validation exactly as DESIGN.md "Input files" and "Errors" order them. */
+#ifndef LSCE_PROBLEM_H
+#define LSCE_PROBLEM_H
+#include <gmp.h>
+#include <stdint.h>
+#include "lsce/npy.h"
+#include "lsce/variants.h"
+
+typedef struct {
+  lsce_npy logits;      /* (N, K) float64/float32/float16/bfloat16 */
+  lsce_npy targets;     /* (N,) int32/int64 */
+  lsce_npy weights;     /* (K,) float32/float64, or count 0 with has_weights = 0 */
+  int has_weights;
+  int64_t N, K;
+  int variant;          /* index into lsce_variants */
+  mpq_t e;              /* the smoothing, the exact rational typed */
+  lsce_reduction reduction;
+  int64_t ignore_index;
+  int64_t pad_index;    /* -1 when not given */
+} lsce_problem;
+
+void lsce_problem_init(lsce_problem *p);
+void lsce_problem_clear(lsce_problem *p);
+
+
+static inline double lsce_logit(const lsce_problem *p, int64_t i, int64_t c) {
+  return lsce_npy_get_f(&p->logits, i * p->K + c);
+}
+static inline double lsce_weight(const lsce_problem *p, int64_t c) {
+  return p->has_weights ? lsce_npy_get_f(&p->weights, c) : 1.0;
+}
+static inline int64_t lsce_target(const lsce_problem *p, int64_t i) {
+  return lsce_npy_get_i(&p->targets, i);
+}
+/* Row i is in V for variant v: its target is not the ignore index (and, for k2-pad-kl, not P). */
+static inline int lsce_row_in_V(const lsce_problem *p, int v, int64_t i) {
+  int64_t t = lsce_target(p, i);
+  return t != p->ignore_index && !(v == LSCE_V_K2_PAD_KL && t == p->pad_index);
+}
+
+/* Load the files (weights_path may be NULL) and check them in the contract's order: each file's
+ * structure (logits, targets, weights), the cross-checks (targets length, weights length, K below
+ * the minimum of p->variant when it is >= 0, P outside [0, K)), then the values (weights, targets,
+ * logits rows of V). With p->variant < 0 (compare), V is every row whose target is not the ignore
+ * index. Messages name the paths as typed. Returns LSCE_OK, LSCE_EINPUT or LSCE_EINCOMPLETE. */
+int lsce_problem_load(lsce_problem *p, const char *logits_path, const char *targets_path,
+                      const char *weights_path, lsce_err *err);
+#endif

@@ -1,0 +1,52 @@
+/* lsce/reference.h: the certified reference. Every catalog variant is evaluated literally (q built
+ * per class, -q_c * lp_c summed) in Arb ball arithmetic, inside a Ziv loop that raises the precision
+ * until each float64 output is certainly the correctly rounded value of the exact one. Exact zeros
+ * and rational gradient entries are decided in GMP rational arithmetic, never by the loop. */
+#ifndef LSCE_REFERENCE_H
+#define LSCE_REFERENCE_H
+#include <arb.h>
+#include "lsce/problem.h"
+
+#define LSCE_DEFAULT_PRECISION 64
+#define LSCE_MAX_PRECISION_DEFAULT 65536
+
+typedef struct {
+  long start_prec;   /* first working precision, bits (>= 16) */
+  long max_prec;     /* give up (LSCE_EINCOMPLETE) beyond this */
+  int want_grad;
+  int want_lo;       /* also certify lo = RN(exact - hi): double-double goldens */
+} lsce_ref_opts;
+
+typedef struct {
+  int64_t nloss;      /* 1 (mean, sum) or N (none) */
+  double *loss, *loss_lo;
+  double *grad, *grad_lo; /* N*K, C order; NULL unless want_grad (grad_lo unless want_lo) */
+  long prec_reached;  /* the highest working precision any output needed */
+} lsce_ref_result;
+
+void lsce_ref_opts_default(lsce_ref_opts *o);
+/* Reads LSCE_MAX_PRECISION (decimal, >= 16) into o->max_prec; LSCE_EINPUT on a bad value. */
+int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err);
+
+/* The problem's variant, smoothing and reduction. `who` names the subcommand in error lines. */
+int lsce_reference(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
+                   const char *who, lsce_err *err);
+void lsce_ref_result_free(lsce_ref_result *r);
+
+/* The reduced loss (mean or sum) as a ball at working precision `prec`, and M, an upper bound on
+ * its magnitude before cancellation (DESIGN.md "Numerical conventions"). ce_only drops the KL
+ * entropy term (the "CE part"). is_inf / is_nan flag the non-finite results exactly. */
+typedef struct { int is_inf, is_nan; } lsce_ref_flags;
+void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
+                         int ce_only, slong prec);
+
+/* The minimiser of one row's expected loss for target y: p*_c = kappa_c / sum kappa, correctly
+ * rounded (out has K entries). Returns 0 when sum kappa is 0 (no optimum). */
+int lsce_ref_optimum(double *out, const lsce_problem *p, int64_t y);
+
+/* Correct rounding helpers (reference/rounding.c). */
+int lsce_ball_round(double *out, const arb_t x);       /* 1 iff every point rounds alike */
+double lsce_q_round(const mpq_t q);                     /* exact rational -> RN double */
+double lsce_arf_round(const arf_t x);                   /* exact arf -> RN double */
+void lsce_arb_set_q(arb_t y, const mpq_t q, slong prec);
+#endif

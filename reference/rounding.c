@@ -1,0 +1,61 @@
+/* Correct rounding to float64 (round to nearest, ties to even, subnormals and overflow included)
+ * of exact rationals and of every point of an Arb ball. A ball is settled only when both of its
+ * endpoints round to the same double: rounding is monotone, so every point between them does too. */
+#include <math.h>
+#include <mpfr.h>
+#include <flint/fmpq.h>
+#include "lsce/reference.h"
+
+double lsce_arf_round(const arf_t x) {
+  if (arf_is_zero(x)) return 0.0;
+  if (arf_is_nan(x)) return NAN;
+  if (arf_is_pos_inf(x)) return INFINITY;
+  if (arf_is_neg_inf(x)) return -INFINITY;
+  mpfr_t t;
+  slong bits = arf_bits(x);
+  mpfr_init2(t, bits < 2 ? 2 : bits);
+  arf_get_mpfr(t, x, MPFR_RNDN); /* exact: t has every bit of x */
+  /* mpfr_get_d rounds correctly into double's subnormal and overflow ranges */
+  double d = mpfr_get_d(t, MPFR_RNDN);
+  mpfr_clear(t);
+  return d;
+}
+
+double lsce_q_round(const mpq_t q) {
+  mpfr_exp_t emin = mpfr_get_emin(), emax = mpfr_get_emax();
+  mpfr_t t;
+  mpfr_init2(t, 53);
+  mpfr_set_emin(-1073); /* double's range: 53-bit significands, subnormals down to 2^-1074 */
+  mpfr_set_emax(1024);
+  int inex = mpfr_set_q(t, q, MPFR_RNDN);
+  inex = mpfr_subnormalize(t, inex, MPFR_RNDN); /* one rounding, at the subnormal ulp */
+  (void)inex;
+  double d = mpfr_get_d(t, MPFR_RNDN);          /* exact: t is already a double */
+  mpfr_set_emin(emin);
+  mpfr_set_emax(emax);
+  mpfr_clear(t);
+  return d;
+}
+
+int lsce_ball_round(double *out, const arb_t x) {
+  if (!arb_is_finite(x)) return 0;
+  arf_t lo, hi, r;
+  arf_init(lo); arf_init(hi); arf_init(r);
+  arf_set_mag(r, arb_radref(x));
+  arf_sub(lo, arb_midref(x), r, ARF_PREC_EXACT, ARF_RND_DOWN);
+  arf_add(hi, arb_midref(x), r, ARF_PREC_EXACT, ARF_RND_DOWN);
+  double a = lsce_arf_round(lo), b = lsce_arf_round(hi);
+  /* a zero result must have a certain sign too; exact zeros never reach this function */
+  int ok = (a == b) && !(a == 0.0 && (arf_sgn(lo) != arf_sgn(hi) || arf_is_zero(lo)));
+  arf_clear(lo); arf_clear(hi); arf_clear(r);
+  if (ok) *out = (a == 0.0 && arf_sgn(hi) < 0) ? -0.0 : a;
+  return ok;
+}
+
+void lsce_arb_set_q(arb_t y, const mpq_t q, slong prec) {
+  fmpq_t f;
+  fmpq_init(f);
+  fmpq_set_mpq(f, q);
+  arb_set_fmpq(y, f, prec);
+  fmpq_clear(f);
+}
