@@ -7,6 +7,7 @@
 int lsce_cmd_variants(int argc, char **argv);
 int lsce_cmd_reference(int argc, char **argv); /* reference and run */
 int lsce_cmd_compare(int argc, char **argv);
+int lsce_cmd_impls(int argc, char **argv);
 
 /* Prints "lsce: <line>" on stderr and returns err->code. */
 int lsce_fail(const lsce_err *err);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "output.h"
 #include "problem_args.h"
+#include "lsce/invoke.h"
 #include "lsce/reference.h"
 
 static const lsce_opt ref_opts[] = {
@@ -13,6 +14,26 @@ static const lsce_opt ref_opts[] = {
   {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--precision", 1},
   {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
 #define NOPTS ((int)(sizeof ref_opts / sizeof ref_opts[0]))
+
+static const lsce_opt run_opts[] = {
+  {"--impl", 1}, {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1},
+  {"--smoothing", 1}, {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1},
+  {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
+#define NRUN ((int)(sizeof run_opts / sizeof run_opts[0]))
+
+static const char *run_usage =
+  "usage: lsce run --impl NAME --logits L.npy --targets T.npy [--weights W.npy] --variant ID\n"
+  "                --smoothing E [--reduction mean|sum|none] [--ignore-index I] [--pad-index P]\n"
+  "                [--out O.npy] [--grad-out G.npy]\n"
+  "Prints the implementation's loss converted exactly to float64 (see lsce impls).\n";
+
+static int check_impl(const char *name, const char *value, void *user, lsce_err *err) {
+  if (strcmp(name, "--impl") != 0) return LSCE_OK;
+  const lsce_impl **im = user;
+  *im = lsce_impl_find(value);
+  if (!*im) return lsce_err_set(err, LSCE_EINPUT, "--impl: unknown implementation '%s' (see lsce impls)", value);
+  return LSCE_OK;
+}
 
 static const char *ref_usage =
   "usage: lsce reference --logits L.npy --targets T.npy [--weights W.npy] --variant ID\n"
@@ -60,21 +81,42 @@ int lsce_emit_results(const lsce_args *a, const lsce_problem *p, const double *l
 }
 
 int lsce_cmd_reference(int argc, char **argv) {
-  if (lsce_wants_help(ref_opts, NOPTS, argc, argv, 2)) { fputs(ref_usage, stdout); return 0; }
+  const int run = strcmp(argv[1], "run") == 0;
+  const lsce_opt *opts = run ? run_opts : ref_opts;
+  const int nopts = run ? NRUN : NOPTS;
+  if (lsce_wants_help(opts, nopts, argc, argv, 2)) { fputs(run ? run_usage : ref_usage, stdout); return 0; }
+  const lsce_impl *im = NULL;
   lsce_problem p;
   lsce_problem_init(&p);
   lsce_args a;
   lsce_err err;
   lsce_ref_opts ro;
   lsce_ref_opts_default(&ro);
-  lsce_problem_args pa = {.cmd = LSCE_CMD_REFERENCE, .cmdname = "reference"};
+  lsce_problem_args pa = {.cmd = run ? LSCE_CMD_RUN : LSCE_CMD_REFERENCE, .cmdname = argv[1]};
   int rc = lsce_ref_opts_env(&ro, &err);
   pa.max_prec = ro.max_prec;
-  if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, ref_opts, NOPTS, argc, argv, NULL, NULL, &err);
+  if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, opts, nopts, argc, argv, check_impl, &im, &err);
+  if (!rc && run) rc = lsce_require(&a, "--impl", &err);
   if (!rc) rc = lsce_problem_require(&a, &p, &err);
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   lsce_ref_result r = {0};
-  if (!rc) {
+  if (!rc && run) {
+    if (!lsce_impl_takes(im, p.logits.dtype))
+      rc = lsce_err_set(&err, LSCE_EINPUT, "--impl: %s does not take %s logits", im->name,
+                        lsce_dtype_name(p.logits.dtype));
+    else if (!im->available())
+      rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "--impl: %s: no %s device is available here", im->name,
+                        im->device);
+    if (!rc) {
+      r.nloss = p.reduction == LSCE_RED_NONE ? p.N : 1;
+      r.loss = calloc((size_t)(r.nloss > 0 ? r.nloss : 1), sizeof(double));
+      if (lsce_arg_given(&a, "--grad-out")) r.grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
+      if (!r.loss || (lsce_arg_given(&a, "--grad-out") && !r.grad))
+        rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "run: out of memory");
+      else
+        rc = lsce_invoke(im, &p, r.loss, r.grad, "run", &err);
+    }
+  } else if (!rc) {
     ro.start_prec = pa.start_prec;
     ro.want_grad = lsce_arg_given(&a, "--grad-out");
     rc = lsce_reference(&r, &p, &ro, "reference", &err);

@@ -1,9 +1,11 @@
 /* cli/lsce_dev.c: `lsce-dev`, the test-only companion of lsce. It prints what `lsce` must never
  * print: the reference's double-double goldens (hi = RN(exact), lo = RN(exact - hi), both
  * certified) and the working precision the Ziv loop reached.
- *   lsce-dev golden PROBLEM [--precision BITS] [--grad]
+ *   lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...]
  * prints "precision <bits>", then "loss <i> <hi %a> <lo %a>" per loss value (i = -1 for mean/sum),
- * then with --grad "grad <i> <j> <hi> <lo>" per gradient entry. */
+ * then with --grad "grad <i> <j> <hi> <lo>" per gradient entry (only rows I, J, ... with
+ * --grad-rows; negative indices count from the end: -1 is the last row). */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
@@ -14,7 +16,7 @@
 static const lsce_opt dev_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
   {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--precision", 1},
-  {"--grad", 0}, {"--help", 0}};
+  {"--grad", 0}, {"--grad-rows", 1}, {"--help", 0}};
 #define NOPTS ((int)(sizeof dev_opts / sizeof dev_opts[0]))
 
 int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *err);
@@ -32,7 +34,7 @@ int lsce_require(const void *args, const char *name, lsce_err *err) {
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "golden") != 0 ||
       lsce_wants_help(dev_opts, NOPTS, argc, argv, 2)) {
-    fputs("usage: lsce-dev golden PROBLEM [--precision BITS] [--grad]\n", argc < 2 ? stderr : stdout);
+    fputs("usage: lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...]\n", argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   lsce_problem p;
@@ -50,7 +52,7 @@ int main(int argc, char **argv) {
   lsce_ref_result r = {0};
   if (!rc) {
     ro.start_prec = pa.start_prec;
-    ro.want_grad = lsce_arg_given(&a, "--grad");
+    ro.want_grad = lsce_arg_given(&a, "--grad") || lsce_arg_given(&a, "--grad-rows");
     ro.want_lo = 1;
     rc = lsce_reference(&r, &p, &ro, "golden", &err);
   }
@@ -60,11 +62,25 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < r.nloss; i++)
     printf("loss %lld %s %s\n", (long long)(r.nloss == 1 && p.reduction != LSCE_RED_NONE ? -1 : i),
            lsce_fmt_hex(b1, r.loss[i]), lsce_fmt_hex(b2, r.loss_lo[i]));
+  const char *rows = lsce_arg(&a, "--grad-rows");
   if (r.grad)
-    for (int64_t i = 0; i < p.N; i++)
+    for (int64_t i = 0; i < p.N; i++) {
+      if (rows) { /* is i listed? */
+        int listed = 0;
+        for (const char *c = rows; *c;) {
+          char *end;
+          long long v = strtoll(c, &end, 10);
+          if (end == c) break;
+          if (v < 0) v += p.N;
+          if (v == i) listed = 1;
+          c = *end == ',' ? end + 1 : end;
+        }
+        if (!listed) continue;
+      }
       for (int64_t j = 0; j < p.K; j++)
         printf("grad %lld %lld %s %s\n", (long long)i, (long long)j,
                lsce_fmt_hex(b1, r.grad[i * p.K + j]), lsce_fmt_hex(b2, r.grad_lo[i * p.K + j]));
+    }
   lsce_ref_result_free(&r);
   lsce_problem_clear(&p);
   return 0;

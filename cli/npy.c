@@ -492,8 +492,8 @@ static int parse_dict(const char *s, size_t n, unsigned major, const char *name,
  * an input of `total` bytes (UINT64_MAX: unknown), the whole header at least. */
 static int parse_head(const unsigned char *buf, size_t avail, uint64_t total, const char *name,
                       lsce_err *err, npy_hdr *h) {
-  unsigned major;
-  uint64_t start, len;
+  unsigned major = 0;
+  uint64_t start = 0, len = 0;
   int rc = parse_preamble(buf, avail, total, name, err, &major, &start, &len);
   if (rc != LSCE_OK) return rc;
   if (avail - start < len) /* callers always pass the whole header; this is a guard */
@@ -591,8 +591,8 @@ static int read_into_memory(lsce_npy *a, int fd, uint64_t size, const char *name
   npy_hdr h;
   ssize_t r = read_full(fd, pre, sizeof pre);
   if (r < 0) return read_error(name, err, errno);
-  unsigned major;
-  uint64_t start, hlen;
+  unsigned major = 0;
+  uint64_t start = 0, hlen = 0;
   int rc = parse_preamble(pre, (size_t)r, size, name, err, &major, &start, &hlen);
   if (rc != LSCE_OK) return rc;
   /* hlen <= NPY_MAX_HEADER and (when the size is known) within the file. */
@@ -731,9 +731,10 @@ static void st64(unsigned char *p, uint64_t v) {
   for (int k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
 }
 
-static int write_failed(FILE *f, const char *path, lsce_err *err, int e) {
+/* Close and remove what we wrote; only a regular file is removed (never, say, /dev/full). */
+static int write_failed(FILE *f, int regular, const char *path, lsce_err *err, int e) {
   if (f) fclose(f);
-  remove(path);
+  if (regular) remove(path);
   return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot write: %s", path, strerror(e ? e : EIO));
 }
 
@@ -799,8 +800,10 @@ int lsce_npy_write(const char *path, lsce_dtype dt, const double *data, int ndim
   errno = 0;
   FILE *f = fopen(path, "wb");
   if (!f) return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot write: %s", path, strerror(errno));
+  struct stat st;
+  const int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
   if (fwrite(pre, 1, sizeof pre, f) != sizeof pre || fwrite(hdr, 1, n, f) != n)
-    return write_failed(f, path, err, errno);
+    return write_failed(f, regular, path, err, errno);
   unsigned char chunk[65536];
   const size_t per = sizeof chunk / es;
   for (uint64_t i = 0; i < count;) {
@@ -829,13 +832,13 @@ int lsce_npy_write(const char *path, lsce_dtype dt, const double *data, int ndim
       }
     }
     errno = 0;
-    if (fwrite(chunk, es, m, f) != m) return write_failed(f, path, err, errno);
+    if (fwrite(chunk, es, m, f) != m) return write_failed(f, regular, path, err, errno);
     i += m;
   }
   errno = 0;
-  if (fflush(f) != 0 || ferror(f)) return write_failed(f, path, err, errno);
+  if (fflush(f) != 0 || ferror(f)) return write_failed(f, regular, path, err, errno);
   errno = 0;
-  if (fclose(f) != 0) return write_failed(NULL, path, err, errno);
+  if (fclose(f) != 0) return write_failed(NULL, regular, path, err, errno);
   return LSCE_OK;
 }
 

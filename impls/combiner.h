@@ -1,0 +1,180 @@
+/* impls/combiner.h: the shared combiner (C and CUDA): turns one row's statistics (FORMULATIONS.md
+ * "Row statistics") into its loss and gradient coefficients for every catalog variant, with the
+ * masked-class, zero-weight, masked-pad and exact-zero rules. Arithmetic is double-double, so the
+ * combination adds about 2^-100 relative error to what the statistics carry. */
+#ifndef LSCE_COMBINER_H
+#define LSCE_COMBINER_H
+#include <stdint.h>
+#include "lsce/dd.h"
+#include "lsce/params.h"
+
+#ifndef LSCE_W_NONE_ID
+#define LSCE_W_NONE_ID 0
+#define LSCE_W_TORCH_ID 1
+#define LSCE_W_LOGPROB_ID 2
+#define LSCE_W_NLL_ID 3
+#endif
+
+/* Statistics of one row, over its finite logits, shifted by the row maximum m. Partial statistics
+ * (a slice of the classes) merge with lsce_stats_merge. */
+typedef struct {
+  double m;          /* max finite logit, -inf when the slice has none */
+  int64_t jm;        /* first index attaining m (global class index) */
+  lsce_dd s1;        /* sum_{finite c != jm} exp(z_c - m) */
+  lsce_dd t;         /* sum_{finite c in S} u_c (z_c - m) */
+  lsce_dd Uf;        /* sum_{finite c in S} u_c */
+  int64_t Kf;        /* finite classes */
+  int64_t n_eq;      /* finite classes equal to m */
+  int64_t n_mask_u;  /* masked classes c != y in S with u_c > 0 */
+  int y_masked, P_finite;
+  double zy;         /* z_y (when finite) */
+} lsce_rowstats;
+
+LSCE_HD void lsce_stats_empty(lsce_rowstats *st) {
+  st->m = -INFINITY; st->jm = -1;
+  st->s1 = lsce_dd_from(0.0); st->t = lsce_dd_from(0.0); st->Uf = lsce_dd_from(0.0);
+  st->Kf = 0; st->n_eq = 0; st->n_mask_u = 0; st->y_masked = 0; st->P_finite = 0; st->zy = 0.0;
+}
+
+/* Merge b into a (statistics of disjoint class slices). Rebasing to the larger maximum M: s1 gains
+ * (1 + s1_lo) exp(m_lo - M) and t gains Uf_lo (m_lo - M); on a tie the smaller index stays jm. */
+LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_exp) {
+  a->n_mask_u += b->n_mask_u;
+  a->y_masked |= b->y_masked;
+  a->P_finite |= b->P_finite;
+  a->zy += b->zy; /* only the slice holding y sets it */
+  if (b->Kf == 0) return;
+  if (a->Kf == 0) {
+    a->m = b->m; a->jm = b->jm; a->s1 = b->s1; a->t = b->t; a->Uf = b->Uf;
+    a->Kf = b->Kf; a->n_eq = b->n_eq;
+    return;
+  }
+  if (a->m == b->m) {
+    a->s1 = lsce_dd_add(lsce_dd_add_d(a->s1, 1.0), b->s1);
+    a->t = lsce_dd_add(a->t, b->t);
+    a->n_eq += b->n_eq;
+    if (b->jm < a->jm) a->jm = b->jm;
+  } else {
+    const lsce_rowstats *hi = a->m > b->m ? a : b, *lo = a->m > b->m ? b : a;
+    lsce_dd d = lsce_two_sum(lo->m, -hi->m); /* m_lo - M < 0, exact as a pair */
+    lsce_dd f = dd_exp ? lsce_dd_exp(d) : lsce_dd_from(exp(d.hi));
+    lsce_dd s1 = lsce_dd_add(hi->s1, lsce_dd_mul(lsce_dd_add_d(lo->s1, 1.0), f));
+    lsce_dd t = lsce_dd_add(lsce_dd_add(hi->t, lo->t), lsce_dd_mul(lo->Uf, d));
+    a->m = hi->m; a->jm = hi->jm; a->n_eq = hi->n_eq;
+    a->s1 = s1; a->t = t;
+  }
+  a->Uf = lsce_dd_add(a->Uf, b->Uf);
+  a->Kf += b->Kf;
+}
+
+/* The row's coefficients: A (target), B (smoothing), u_y. */
+typedef struct {
+  lsce_dd A, B, alpha; /* alpha = A + B U_all = sum_c kappa_c */
+  double uy;
+  int y_in_S;
+} lsce_rowcoef;
+
+LSCE_HD lsce_rowcoef lsce_row_coef(const lsce_params *p, int64_t y, const double *w) {
+  lsce_rowcoef rc;
+  double wy = w ? w[y] : 1.0;
+  rc.A = p->a;
+  if (p->weighting != LSCE_W_NONE_ID) rc.A = lsce_dd_mul_d(rc.A, wy);
+  rc.B = p->b;
+  if (p->weighting == LSCE_W_NLL_ID) {
+    rc.A = lsce_dd_mul(rc.A, p->nll_scale);
+    rc.B = lsce_dd_mul(rc.B, p->smooth_scale);
+  }
+  rc.uy = (p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID) ? wy : 1.0;
+  rc.y_in_S = y != p->pad_index;
+  rc.alpha = lsce_dd_add(rc.A, lsce_dd_mul(rc.B, p->U_all));
+  return rc;
+}
+
+/* The row loss L_i (before 1/D), or +inf when a masked class carries kappa_c > 0. */
+LSCE_HD lsce_dd lsce_row_loss(const lsce_params *p, const lsce_rowcoef *rc, const lsce_rowstats *st) {
+  int B_pos = rc->B.hi > 0.0;
+  lsce_dd kappa_y = rc->A;
+  if (rc->y_in_S) kappa_y = lsce_dd_add(kappa_y, lsce_dd_mul_d(rc->B, rc->uy));
+  if ((B_pos && st->n_mask_u > 0) || (st->y_masked && kappa_y.hi > 0.0)) return lsce_dd_from(INFINITY);
+  int yf = !st->y_masked;
+  if (p->kl && st->n_eq == st->Kf) {
+    /* a uniform row: KL(q || p) = 0 exactly when q_c = 1/Kf on every finite class */
+    int64_t off = st->Kf - yf - st->P_finite;
+    if (!st->P_finite && (!yf || p->qt_inv == st->Kf) && (off == 0 || p->qo_inv == st->Kf))
+      return lsce_dd_from(0.0);
+  }
+  lsce_dd ls = lsce_dd_log1p(st->s1);
+  lsce_dd c = lsce_dd_mul(rc->B, st->Uf);
+  if (yf) c = lsce_dd_add(c, rc->A);
+  lsce_dd L = lsce_dd_mul(c, ls);
+  if (yf) L = lsce_dd_add(L, lsce_dd_mul(rc->A, lsce_two_sum(st->m, -st->zy)));
+  L = lsce_dd_sub(L, lsce_dd_mul(rc->B, st->t));
+  if (p->kl) L = lsce_dd_sub(L, p->C);
+  return L;
+}
+
+/* Gradient coefficients of a row: g_j = (alpha e_j / s - kappa_j) / D, e_j = exp(z_j - m) (0 when
+ * masked); at jm: ((alpha - kappa_jm) - alpha s1 / s) / D, with no cancellation inside 1/s. */
+typedef struct {
+  double alpha_rs;   /* alpha / s / D, double */
+  lsce_dd alpha_rs_dd;
+  lsce_dd A_D, B_D;  /* A / D, B / D */
+  lsce_dd jm_val;    /* the gradient at jm, / D */
+  int64_t jm;
+  int64_t y;
+  int y_in_S;
+  int nan;           /* a mean with D = 0 */
+} lsce_gradcoef;
+
+LSCE_HD lsce_gradcoef lsce_grad_coef(const lsce_params *p, const lsce_rowcoef *rc,
+                                     const lsce_rowstats *st, int64_t y, const double *w,
+                                     int weighted_u) {
+  lsce_gradcoef g;
+  g.nan = p->nan_mean;
+  g.jm = st->jm;
+  g.y = y;
+  g.y_in_S = rc->y_in_S;
+  lsce_dd s = lsce_dd_add_d(st->s1, 1.0);
+  lsce_dd ars = lsce_dd_div(lsce_dd_mul(rc->alpha, p->inv_D), s);
+  g.alpha_rs_dd = ars;
+  g.alpha_rs = ars.hi + ars.lo;
+  g.A_D = lsce_dd_mul(rc->A, p->inv_D);
+  g.B_D = lsce_dd_mul(rc->B, p->inv_D);
+  if (st->jm >= 0) {
+    int64_t j = st->jm;
+    double uj = weighted_u ? w[j] : 1.0;
+    lsce_dd kj = (j == y) ? rc->A : lsce_dd_from(0.0);
+    if (j != p->pad_index) kj = lsce_dd_add(kj, lsce_dd_mul_d(rc->B, uj));
+    lsce_dd v = lsce_dd_sub(rc->alpha, kj);
+    v = lsce_dd_sub(v, lsce_dd_div(lsce_dd_mul(rc->alpha, st->s1), s));
+    g.jm_val = lsce_dd_mul(v, p->inv_D);
+  } else {
+    g.jm_val = lsce_dd_from(0.0);
+  }
+  return g;
+}
+
+/* kappa_j / D */
+LSCE_HD lsce_dd lsce_kappa_D(const lsce_gradcoef *g, int64_t j, double uj, int64_t pad) {
+  lsce_dd k = (j == g->y) ? g->A_D : lsce_dd_from(0.0);
+  if (j != pad) k = lsce_dd_add(k, lsce_dd_mul_d(g->B_D, uj));
+  return k;
+}
+
+/* One entry in double (inputs narrower than float64): e = exp(z_j - m) (0 when masked). */
+LSCE_HD double lsce_grad_entry_d(const lsce_gradcoef *g, int64_t j, double e, double uj, int64_t pad) {
+  if (g->nan) return NAN;
+  if (j == g->jm) return g->jm_val.hi + g->jm_val.lo;
+  lsce_dd k = lsce_kappa_D(g, j, uj, pad);
+  return fma(g->alpha_rs, e, -(k.hi + k.lo));
+}
+
+/* One entry in double-double (float64 inputs): e as a double-double exp. */
+LSCE_HD double lsce_grad_entry_dd(const lsce_gradcoef *g, int64_t j, lsce_dd e, double uj, int64_t pad) {
+  if (g->nan) return NAN;
+  if (j == g->jm) return g->jm_val.hi + g->jm_val.lo;
+  lsce_dd k = lsce_kappa_D(g, j, uj, pad);
+  lsce_dd v = lsce_dd_sub(lsce_dd_mul(g->alpha_rs_dd, e), k);
+  return v.hi + v.lo;
+}
+#endif

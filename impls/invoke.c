@@ -1,0 +1,55 @@
+/* impls/invoke.c: runs one registry row on a loaded problem: native-order inputs, the O(N)
+ * parameter pre-pass, the call, and the gradient converted exactly to float64. Outputs are
+ * poisoned with NaN (0x88 bytes for narrow types) before the call, so an unwritten element fails. */
+#include <stdlib.h>
+#include <string.h>
+#include "cpu/elem.h"
+#include "lsce/invoke.h"
+
+int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
+                const char *who, lsce_err *err) {
+  const int64_t N = p->N, K = p->K;
+  lsce_dtype dt = p->logits.dtype;
+  size_t es = lsce_dtype_size(dt);
+  const void *z = p->logits.data;
+  void *zcopy = NULL, *g = NULL;
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
+  double *w = p->has_weights ? malloc(sizeof(double) * (size_t)K) : NULL;
+  if (p->logits.swap && N * K > 0) {
+    zcopy = malloc(es * (size_t)(N * K));
+    if (zcopy) {
+      for (int64_t i = 0; i < N * K; i++) {
+        double v = lsce_npy_get_f(&p->logits, i);
+        switch (dt) {
+        case LSCE_DT_F64: ((double *)zcopy)[i] = v; break;
+        case LSCE_DT_F32: ((float *)zcopy)[i] = (float)v; break; /* exact: v came from a float */
+        case LSCE_DT_F16: ((uint16_t *)zcopy)[i] = lsce_double_to_f16(v); break;
+        default: ((uint16_t *)zcopy)[i] = lsce_double_to_bf16(v); break;
+        }
+      }
+    }
+    z = zcopy;
+  }
+  if (grad && N * K > 0) g = malloc(es * (size_t)(N * K));
+  if (!t || (p->has_weights && !w) || (p->logits.swap && N * K > 0 && !zcopy) ||
+      (grad && N * K > 0 && !g)) {
+    free(t); free(w); free(zcopy); free(g);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
+  }
+  for (int64_t i = 0; i < N; i++) t[i] = lsce_target(p, i);
+  if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
+  lsce_params prm;
+  lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, w, p->ignore_index, p->pad_index);
+  lsce_call call = {z, dt, N, K, t, lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm};
+  int64_t nloss = p->reduction == LSCE_RED_NONE ? N : 1;
+  for (int64_t i = 0; i < nloss; i++) loss[i] = NAN;
+  if (g) memset(g, 0x88, es * (size_t)(N * K));
+  int rc = im->fn(loss, g, dt, &call);
+  if (rc == 0 && g)
+    for (int64_t i = 0; i < N * K; i++) grad[i] = lsce_ld(g, dt, i);
+  free(t); free(w); free(zcopy); free(g);
+  if (rc) return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d)", im->name, rc);
+  return LSCE_OK;
+}
+
+int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt) { return (im->dtypes & LSCE_DT_BIT(dt)) != 0; }

@@ -1,0 +1,30 @@
+/* impls/registry.c: expands impls/registry.inc into the lsce_impls table. */
+#include <string.h>
+#include "lsce/registry.h"
+
+#define LSCE_B(l, g) {(double)(l), (double)(g)}
+#define LSCE_IMPL(name, dev, dt, tier, b64, b32, b16, bb16, fn, av, isa, ws) \
+  int fn(double *, void *, lsce_dtype, const lsce_call *);
+#include "registry.inc"
+#undef LSCE_IMPL
+
+int lsce_always(void) { return 1; }
+const char *lsce_isa_scalar(void) { return "scalar"; }
+size_t lsce_no_workspace(int64_t N, int64_t K) { (void)N; (void)K; return 0; }
+
+const lsce_impl lsce_impls[] = {
+#define LSCE_IMPL(name, dev, dt, tier, b64, b32, b16, bb16, fn, av, isa, ws) \
+  {#name, dev, dt, tier, {b64, b32, b16, bb16}, fn, av, isa, ws},
+#include "registry.inc"
+#undef LSCE_IMPL
+};
+const int lsce_nimpls = (int)(sizeof lsce_impls / sizeof lsce_impls[0]);
+
+/* DESIGN.md "Targets": float64 2/4 ulp; float32 1/2; float16 1/1; bfloat16 1/1. */
+const lsce_bound lsce_target_bounds[4] = {{2, 4}, {1, 2}, {1, 1}, {1, 1}};
+
+const lsce_impl *lsce_impl_find(const char *name) {
+  for (int k = 0; k < lsce_nimpls; k++)
+    if (strcmp(lsce_impls[k].name, name) == 0) return &lsce_impls[k];
+  return NULL;
+}

@@ -1,0 +1,11 @@
+/* lsce/invoke.h: run one registry row on a loaded problem (used by run, verify and check). */
+#ifndef LSCE_INVOKE_H
+#define LSCE_INVOKE_H
+#include "lsce/problem.h"
+#include "lsce/registry.h"
+/* loss: 1 (mean, sum) or N (none) doubles; grad: NULL or (N, K) doubles (the row's gradient in its
+ * output dtype, converted exactly). */
+int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
+                const char *who, lsce_err *err);
+int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt);
+#endif

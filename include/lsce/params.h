@@ -1,0 +1,40 @@
+/* lsce/params.h: what a fast implementation needs besides the logits: the variant's coefficients
+ * as double-double values rounded from the exact rationals, and the O(N) pre-pass over targets and
+ * weights (|V|, W, 1/D), so a fused kernel can write the scaled gradient in one pass. */
+#ifndef LSCE_PARAMS_H
+#define LSCE_PARAMS_H
+#include <stdint.h>
+#include <gmp.h>
+#include "lsce/dd.h"
+
+typedef struct {
+  int variant;              /* lsce_variant_id */
+  int reduction;            /* lsce_reduction */
+  int weighting;            /* lsce_weighting */
+  int kl;
+  int64_t K, ignore_index, pad_index; /* pad_index -1 unless k2-pad-kl (then rows y == P leave V) */
+  /* Per row i in V: A_i = a_y * (w_y or 1) [NLL: * nll_scale], B = b [NLL: * smooth_scale],
+   * u_c = w_c (TORCH, LOGPROB) or 1, S = all classes but P. */
+  lsce_dd a;                /* qt - qo: 1-e or 1-e-e/(K-j) */
+  lsce_dd b;                /* qo = e/(K-j) */
+  lsce_dd nll_scale, smooth_scale; /* k-nll-weighted mean: 1/W and 1/|V|; else 1 */
+  lsce_dd C;                /* the KL entropy H(q) (0 otherwise) */
+  lsce_dd inv_D;            /* 1/D for a mean (1 for sum and none; 1 for k-nll-weighted) */
+  int nan_mean;             /* a mean whose denominator is 0 */
+  int64_t nV;
+  lsce_dd W;                /* sum over V of w[y_i] */
+  lsce_dd U_all;            /* sum over S of u_c (all classes), for the gradient */
+  int64_t qt_inv, qo_inv;   /* 1/q_y and 1/q_c when those are integers, else 0 (exact zeros) */
+} lsce_params;
+
+/* Builds the parameters from the exact smoothing (e) and the O(N) pre-pass over targets and
+ * weights (weights NULL when the variant takes none). Exact rationals are rounded once to
+ * double-double. */
+void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e, int64_t N,
+                      int64_t K, const int64_t *targets, const double *weights,
+                      int64_t ignore_index, int64_t pad_index);
+/* Row i is in V. */
+static inline int lsce_params_in_V(const lsce_params *p, int64_t y) {
+  return y != p->ignore_index && !(p->pad_index >= 0 && y == p->pad_index);
+}
+#endif

@@ -1,0 +1,53 @@
+/* lsce/registry.h: the implementation registry. One X-macro list (impls/registry.inc) names every
+ * implementation with its device, input dtypes, tier, accuracy bounds per dtype and entry point;
+ * tests, `lsce run`, `lsce verify`, `lsce impls` and the benchmarks all iterate it. */
+#ifndef LSCE_REGISTRY_H
+#define LSCE_REGISTRY_H
+#include <stddef.h>
+#include <stdint.h>
+#include "lsce/npy.h"
+#include "lsce/params.h"
+
+/* The inputs of one call, in native byte order and C order. */
+typedef struct {
+  const void *logits;       /* (N, K) of `dtype` */
+  lsce_dtype dtype;         /* F64, F32, F16 or BF16 */
+  int64_t N, K;
+  const int64_t *targets;   /* (N,) */
+  const double *weights;    /* (K,) or NULL */
+  const lsce_params *prm;   /* variant coefficients and the O(N) pre-pass (D, W, |V|) */
+} lsce_call;
+
+/* Outputs: loss has 1 (mean, sum) or N (none) entries, accumulated and returned in double.
+ * grad (NULL for forward only) is (N, K) of grad_dtype: the input dtype, F32 or F64. */
+typedef int (*lsce_impl_fn)(double *loss, void *grad, lsce_dtype grad_dtype, const lsce_call *c);
+
+typedef struct { double loss_ulp, grad_ulp; } lsce_bound;
+
+typedef struct {
+  const char *name;
+  const char *device;          /* "cpu" or "cuda" */
+  unsigned dtypes;             /* bit (1u << lsce_dtype) per accepted logits dtype */
+  const char *tier;            /* "exact" or "fast" */
+  lsce_bound bounds[4];        /* indexed by lsce_dtype F64, F32, F16, BF16 */
+  lsce_impl_fn fn;
+  int (*available)(void);      /* 1 when the device (or ISA) is present */
+  const char *(*isa)(void);    /* the code path chosen at run time */
+  size_t (*workspace)(int64_t N, int64_t K); /* bytes it allocates, high-water mark */
+} lsce_impl;
+
+extern const lsce_impl lsce_impls[];
+extern const int lsce_nimpls;
+const lsce_impl *lsce_impl_find(const char *name);
+
+int lsce_always(void);
+const char *lsce_isa_scalar(void);
+size_t lsce_no_workspace(int64_t N, int64_t K);
+
+/* The Targets table of DESIGN.md: no `exact` row may declare a looser bound. */
+extern const lsce_bound lsce_target_bounds[4];
+
+#define LSCE_DT_BIT(t) (1u << (t))
+#define LSCE_DT_FLOATS (LSCE_DT_BIT(LSCE_DT_F64) | LSCE_DT_BIT(LSCE_DT_F32) | \
+                        LSCE_DT_BIT(LSCE_DT_F16) | LSCE_DT_BIT(LSCE_DT_BF16))
+#endif
