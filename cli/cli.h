@@ -8,6 +8,11 @@ int lsce_cmd_variants(int argc, char **argv);
 int lsce_cmd_reference(int argc, char **argv); /* reference and run */
 int lsce_cmd_compare(int argc, char **argv);
 int lsce_cmd_impls(int argc, char **argv);
+int lsce_cmd_verify(int argc, char **argv);
+int lsce_cmd_check(int argc, char **argv);
+
+const char *lsce_machine_name(void);  /* CPU model */
+const char *lsce_compiler_name(void);
 
 /* Prints "lsce: <line>" on stderr and returns err->code. */
 int lsce_fail(const lsce_err *err);

@@ -1,0 +1,65 @@
+/* cli/measure.c: see measure.h. M = |L| + 2 H |V| / D (the loss before the KL entropy cancels;
+ * M = L for non-KL forms, whose terms are all >= 0); sigma_i = (|A_i| + B_i sum_S u_c) / D. */
+#include <math.h>
+#include <stdlib.h>
+#include "combiner.h"
+#include "measure.h"
+#include "lsce/params.h"
+#include "lsce/ulp.h"
+
+lsce_dtype lsce_loss_dtype_for(lsce_dtype logits) { return logits == LSCE_DT_F64 ? LSCE_DT_F64 : LSCE_DT_F32; }
+
+void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
+                  const double *loss, const double *grad, lsce_dtype loss_dt, lsce_dtype grad_dt) {
+  const int64_t N = p->N, K = p->K;
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
+  double *w = p->has_weights ? malloc(sizeof(double) * (size_t)K) : NULL;
+  for (int64_t i = 0; i < N; i++) t[i] = lsce_target(p, i);
+  if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
+  const double *wv = lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL;
+  lsce_params prm;
+  lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, wv, p->ignore_index, p->pad_index);
+  double H = lsce_dd_to_d(prm.C);
+  m->loss_ulp = 0; m->grad_ulp = 0; m->loss_row = -1; m->grad_row = -1; m->grad_col = -1;
+  m->loss_ref = ref->loss[0]; m->loss_got = loss[0];
+  m->grad_ref = m->grad_got = 0;
+  for (int64_t i = 0; i < ref->nloss; i++) {
+    double M;
+    if (p->reduction == LSCE_RED_NONE) M = fabs(ref->loss[i]) + (lsce_row_in_V(p, p->variant, i) ? 2 * H : 0);
+    else M = fabs(ref->loss[0]) + 2 * H * (double)prm.nV * lsce_dd_to_d(prm.inv_D);
+    double tau = (p->reduction == LSCE_RED_NONE && !lsce_row_in_V(p, p->variant, i)) ? 0 : lsce_tau(M, loss_dt);
+    double e = lsce_ulp_err(loss[i], ref->loss[i], ref->loss_lo ? ref->loss_lo[i] : 0, tau, loss_dt);
+    if (e > m->loss_ulp || (i == 0)) {
+      if (e >= m->loss_ulp) {
+        m->loss_ulp = e;
+        m->loss_row = p->reduction == LSCE_RED_NONE ? i : -1;
+        m->loss_ref = ref->loss[i];
+        m->loss_got = loss[i];
+      }
+    }
+  }
+  if (grad && ref->grad) {
+    for (int64_t i = 0; i < N; i++) {
+      double sigma = 0;
+      if (lsce_row_in_V(p, p->variant, i)) {
+        lsce_rowcoef rc = lsce_row_coef(&prm, t[i], wv);
+        sigma = (fabs(lsce_dd_to_d(rc.A)) + lsce_dd_to_d(rc.B) * lsce_dd_to_d(prm.U_all)) *
+                lsce_dd_to_d(prm.inv_D);
+      }
+      int64_t j;
+      double e = lsce_ulp_err_row(grad + i * K, ref->grad + i * K, ref->grad_lo ? ref->grad_lo + i * K : NULL,
+                                  K, lsce_tau(sigma, grad_dt), grad_dt, &j);
+      if (e > m->grad_ulp || m->grad_row < 0) {
+        if (e >= m->grad_ulp) {
+          m->grad_ulp = e;
+          m->grad_row = i;
+          m->grad_col = j;
+          m->grad_ref = ref->grad[i * K + j];
+          m->grad_got = grad[i * K + j];
+        }
+      }
+    }
+  }
+  free(t);
+  free(w);
+}
