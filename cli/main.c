@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "reference") || !strcmp(cmd, "run")) return lsce_cmd_reference(argc, argv);
   if (!strcmp(cmd, "impls")) return lsce_cmd_impls(argc, argv);
   if (!strcmp(cmd, "verify")) return lsce_cmd_verify(argc, argv);
+  if (!strcmp(cmd, "check")) return lsce_cmd_check(argc, argv);
   if (!strcmp(cmd, "compare")) return lsce_cmd_compare(argc, argv);
   fprintf(stderr, "lsce: %s: unknown command (see lsce --help)\n", cmd);
   return 2;

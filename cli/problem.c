@@ -94,7 +94,8 @@ int lsce_problem_load(lsce_problem *p, const char *lp, const char *tp, const cha
                           "%s: row %lld: target %lld is outside [0, %lld) and is not the ignore index %lld",
                           tp, (long long)i, (long long)t, (long long)p->K, (long long)p->ignore_index);
   }
-  int v = p->variant >= 0 ? p->variant : LSCE_V_K; /* compare: V = rows not ignored */
+  /* compare and check search other variants too: validate every row that is not ignored */
+  int v = (p->variant >= 0 && !p->validate_all) ? p->variant : LSCE_V_K;
   for (int64_t i = 0; i < p->N; i++) {
     if (!lsce_row_in_V(p, v, i)) continue;
     int finite = 0;

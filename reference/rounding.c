@@ -21,12 +21,14 @@ double lsce_arf_round(const arf_t x) {
   return d;
 }
 
-double lsce_q_round(const mpq_t q) {
+double lsce_q_round(const mpq_t q) { return lsce_q_round_fmt(q, 53, -1073, 1024); }
+
+double lsce_q_round_fmt(const mpq_t q, int prec, long emin_t, long emax_t) {
   mpfr_exp_t emin = mpfr_get_emin(), emax = mpfr_get_emax();
   mpfr_t t;
-  mpfr_init2(t, 53);
-  mpfr_set_emin(-1073); /* double's range: 53-bit significands, subnormals down to 2^-1074 */
-  mpfr_set_emax(1024);
+  mpfr_init2(t, prec);
+  mpfr_set_emin(emin_t); /* the format's range (mpfr's significands lie in [1/2, 1)) */
+  mpfr_set_emax(emax_t);
   int inex = mpfr_set_q(t, q, MPFR_RNDN);
   inex = mpfr_subnormalize(t, inex, MPFR_RNDN); /* one rounding, at the subnormal ulp */
   (void)inex;

@@ -18,6 +18,7 @@ typedef struct {
   lsce_reduction reduction;
   int64_t ignore_index;
   int64_t pad_index;    /* -1 when not given */
+  int validate_all;     /* validate every row whose target is not ignored (check, compare) */
 } lsce_problem;
 
 void lsce_problem_init(lsce_problem *p);

@@ -47,6 +47,9 @@ int lsce_ref_optimum(double *out, const lsce_problem *p, int64_t y);
 /* Correct rounding helpers (reference/rounding.c). */
 int lsce_ball_round(double *out, const arb_t x);       /* 1 iff every point rounds alike */
 double lsce_q_round(const mpq_t q);                     /* exact rational -> RN double */
+/* exact rational -> RN in a binary format of `prec` bits, mpfr exponent range [emin, emax]
+ * (float32: 24, -148, 128; float16: 11, -23, 16; bfloat16: 8, -132, 128), returned as a double */
+double lsce_q_round_fmt(const mpq_t q, int prec, long emin, long emax);
 double lsce_arf_round(const arf_t x);                   /* exact arf -> RN double */
 void lsce_arb_set_q(arb_t y, const mpq_t q, slong prec);
 #endif
