@@ -83,6 +83,7 @@ static const char *fmt_u(char *b, double u) {
 /* ---- the match search ------------------------------------------------------------------------ */
 typedef struct {
   int found, v, red, solved;
+  int digits;       /* significant digits of a solved smoothing */
   double ulp;
   char s[64];       /* the smoothing as printed */
   mpq_t e;
@@ -222,9 +223,24 @@ static int shortest_decimal(mpq_t q, char *str, size_t n, double a, double b, do
   return 0;
 }
 
+static int sig_digits(const char *s) {
+  int n = 0, lead = 1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') continue;
+    if (*s == '0' && lead) continue;
+    lead = 0;
+    n++;
+  }
+  return n ? n : 1;
+}
+
+/* Given e before solved; among solved, the simpler decimal (fewer significant digits: with a
+ * continuous e nearly any formulation reproduces one value somewhere, so a short e is the
+ * evidence); then smallest ulp; then the claimed variant; then catalog order, mean before sum. */
 static int better(const cand *a, const cand *b, int claimed) {
   if (!b->found) return 1;
   if (a->solved != b->solved) return !a->solved;
+  if (a->solved && a->digits != b->digits) return a->digits < b->digits;
   if (a->ulp != b->ulp) return a->ulp < b->ulp;
   if ((a->v == claimed) != (b->v == claimed)) return a->v == claimed;
   if (a->v != b->v) return a->v < b->v;
@@ -234,12 +250,17 @@ static int better(const cand *a, const cand *b, int claimed) {
 static void consider(cand *best, int v, int red, int solved, double ulp, const mpq_t e, const char *s, int claimed) {
   cand c;
   c.found = 1; c.v = v; c.red = red; c.solved = solved; c.ulp = ulp;
+  c.digits = solved ? sig_digits(s) : 0;
   if (better(&c, best, claimed)) {
     best->found = 1; best->v = v; best->red = red; best->solved = solved; best->ulp = ulp;
+    best->digits = c.digits;
     snprintf(best->s, sizeof best->s, "%s", s);
     mpq_set(best->e, e);
   }
 }
+
+static void report(cand *best, const search_ctx *c, int v, int red, double root, double slope,
+                   double tol, int claimed);
 
 /* Solve L_v(e) = X for e in [0, 1] and report the shortest matching decimal. */
 static void solve(cand *best, const search_ctx *c, int v, int red, double e_given, int claimed) {
@@ -275,12 +296,23 @@ static void solve(cand *best, const search_ctx *c, int v, int red, double e_give
       roots[nr++] = (a + b) / 2;
     }
     if (!nr) return;
-    root = roots[0];
-    if (nr == 2 && fabs(roots[1] - e_given) < fabs(roots[0] - e_given)) root = roots[1];
-    double h = 1e-7;
-    slope = (eval_d(c, v, red, root + h) - eval_d(c, v, red, root - h)) / (2 * h);
-    if (!isfinite(slope) || slope == 0) slope = 1e-300;
+    /* both roots are candidates: the simpler decimal wins, then the one nearest the given e */
+    if (nr == 2 && fabs(roots[1] - e_given) < fabs(roots[0] - e_given)) {
+      double t = roots[0]; roots[0] = roots[1]; roots[1] = t;
+    }
+    for (int k = 0; k < nr; k++) {
+      double h = 1e-7, sl = (eval_d(c, v, red, roots[k] + h) - eval_d(c, v, red, roots[k] - h)) / (2 * h);
+      if (!isfinite(sl) || sl == 0) sl = 1e-300;
+      report(best, c, v, red, roots[k], sl, tol, claimed);
+    }
+    return;
   }
+  report(best, c, v, red, root, slope, tol, claimed);
+}
+
+/* The shortest decimal within the matching window around a root, verified exactly. */
+static void report(cand *best, const search_ctx *c, int v, int red, double root, double slope,
+                   double tol, int claimed) {
   if (!(root >= -1e-12 && root <= 1 + 1e-12)) return;
   double w = tol / fabs(slope);
   mpq_t q;
