@@ -106,38 +106,43 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, const lsce_im
   int rc = lsce_problem_load(&p, L, T, wp ? W : NULL, err);
   if (rc) { lsce_problem_clear(&p); return rc; }
   lsce_dtype dt = p.logits.dtype;
+  int any = 0;
   for (int k = 0; k < lsce_nimpls; k++) {
     const lsce_impl *im = &lsce_impls[k];
     if (only && im != only) continue;
     if (!lsce_impl_takes(im, dt)) continue; /* not run, not counted */
     agg *g = agg_get(s, im->name, regime);
     if (!g) { lsce_problem_clear(&p); return lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory"); }
-    if (!im->available()) { g->skipped = 1; continue; }
-    for (int vi = 0; vi < vars->n; vi++) {
-      if (vars->items[vi].t != LSCE_J_STR) continue;
-      int v = lsce_variant_find(vars->items[vi].str);
-      if (v < 0) continue;
-      const lsce_variant *d = &lsce_variants[v];
-      if ((d->needs_weights && !p.has_weights) || (d->needs_pad_index && p.pad_index < 0) || p.K < d->min_K) continue;
-      for (int ei = 0; ei < eps->n; ei++) {
-        if (eps->items[ei].t != LSCE_J_STR) continue;
-        if (lsce_parse_smoothing(p.e, eps->items[ei].str, "smoothing", err)) { lsce_problem_clear(&p); return LSCE_EINPUT; }
-        for (int ri = 0; ri < reds->n; ri++) {
-          if (reds->items[ri].t != LSCE_J_STR) continue;
-          p.variant = v;
-          p.reduction = parse_reduction(reds->items[ri].str);
-          lsce_ref_opts ro;
-          lsce_ref_opts_default(&ro);
-          if ((rc = lsce_ref_opts_env(&ro, err))) { lsce_problem_clear(&p); return rc; }
-          ro.want_grad = 1;
-          ro.want_lo = 1;
-          lsce_ref_result ref;
-          if ((rc = lsce_reference(&ref, &p, &ro, "verify", err))) { lsce_problem_clear(&p); return rc; }
-          double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
-          double *grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
-          if (!loss || !grad) rc = lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");
-          if (!rc) rc = lsce_invoke(im, &p, loss, grad, "verify", err);
-          if (rc) { free(loss); free(grad); lsce_ref_result_free(&ref); lsce_problem_clear(&p); return rc; }
+    if (!im->available()) g->skipped = 1; else any = 1;
+  }
+  for (int vi = 0; any && vi < vars->n; vi++) {
+    if (vars->items[vi].t != LSCE_J_STR) continue;
+    int v = lsce_variant_find(vars->items[vi].str);
+    if (v < 0) continue;
+    const lsce_variant *d = &lsce_variants[v];
+    if ((d->needs_weights && !p.has_weights) || (d->needs_pad_index && p.pad_index < 0) || p.K < d->min_K) continue;
+    for (int ei = 0; ei < eps->n; ei++) {
+      if (eps->items[ei].t != LSCE_J_STR) continue;
+      if (lsce_parse_smoothing(p.e, eps->items[ei].str, "smoothing", err)) { lsce_problem_clear(&p); return LSCE_EINPUT; }
+      for (int ri = 0; ri < reds->n; ri++) {
+        if (reds->items[ri].t != LSCE_J_STR) continue;
+        p.variant = v;
+        p.reduction = parse_reduction(reds->items[ri].str);
+        lsce_ref_opts ro;
+        lsce_ref_opts_default(&ro);
+        if ((rc = lsce_ref_opts_env(&ro, err))) { lsce_problem_clear(&p); return rc; }
+        ro.want_grad = 1;
+        ro.want_lo = 1;
+        lsce_ref_result ref;
+        if ((rc = lsce_reference(&ref, &p, &ro, "verify", err))) { lsce_problem_clear(&p); return rc; }
+        double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
+        double *grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
+        if (!loss || !grad) rc = lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");
+        for (int k = 0; !rc && k < lsce_nimpls; k++) {
+          const lsce_impl *im = &lsce_impls[k];
+          if ((only && im != only) || !lsce_impl_takes(im, dt) || !im->available()) continue;
+          agg *g = agg_get(s, im->name, regime);
+          if ((rc = lsce_invoke(im, &p, loss, grad, "verify", err))) break;
           lsce_measure_t m;
           lsce_measure(&m, &p, &ref, loss, grad, lsce_loss_dtype_for(dt), dt);
           const lsce_bound *b = &im->bounds[dt];
@@ -170,10 +175,11 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, const lsce_im
             fputs(", \"bound_grad_ulp\": ", s->json); lsce_json_num(s->json, b->grad_ulp);
             fprintf(s->json, ", \"pass\": %s}", pass ? "true" : "false");
           }
-          free(loss);
-          free(grad);
-          lsce_ref_result_free(&ref);
         }
+        free(loss);
+        free(grad);
+        lsce_ref_result_free(&ref);
+        if (rc) { lsce_problem_clear(&p); return rc; }
       }
     }
   }

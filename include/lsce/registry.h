@@ -43,6 +43,8 @@ const lsce_impl *lsce_impl_find(const char *name);
 int lsce_always(void);
 const char *lsce_isa_scalar(void);
 size_t lsce_no_workspace(int64_t N, int64_t K);
+size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
+const char *lsce_isa_cpu(void);               /* "avx2" or "scalar" (LSCE_ISA forces) */
 
 /* The Targets table of DESIGN.md: no `exact` row may declare a looser bound. */
 extern const lsce_bound lsce_target_bounds[4];

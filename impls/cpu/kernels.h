@@ -1,0 +1,33 @@
+/* impls/cpu/kernels.h: the per-slice row kernels the CPU drivers compose. A stats kernel fills the
+ * row statistics of classes [c0, c1) of row i (mergeable with lsce_stats_merge); a gradient kernel
+ * writes g_j for j in [c0, c1) given the row's final statistics. */
+#ifndef LSCE_CPU_KERNELS_H
+#define LSCE_CPU_KERNELS_H
+#include "combiner.h"
+#include "lsce/registry.h"
+
+typedef void (*lsce_stats_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+typedef void (*lsce_grad_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                               int64_t c1, const lsce_gradcoef *g, double m);
+
+typedef struct {
+  lsce_stats_kern stats;
+  lsce_grad_kern grad;
+} lsce_kernels;
+
+/* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
+void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                      int64_t c1, const lsce_gradcoef *g, double m);
+/* AVX2 + FMA (float32, bfloat16, float16 inputs; float64 goes to the scalar kernels) */
+void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                    int64_t c1, const lsce_gradcoef *g, double m);
+int lsce_cpu_has_avx2(void);
+
+/* Runs kernels over every row: `threads` OpenMP threads over rows; a row is split into slices of
+ * `slice` classes (0: whole rows) whose statistics are merged; when N < threads the slices of one
+ * row run in parallel. Loss reduced in double-double in row order (deterministic). */
+int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
+                   int threads, int64_t slice);
+#endif

@@ -1,0 +1,67 @@
+/* impls/cpu/rows.c: the entry points of cpu_avx2, cpu_threads and cpu_sharded: the same row
+ * kernels (AVX2 when the machine has it and LSCE_ISA allows, else the scalar online kernels) under
+ * three schedules: one thread; OpenMP over rows (or over slices of a row when rows are few:
+ * LSCE_SPLIT=<classes> forces slicing so small problems test it); S vocabulary shards
+ * (LSCE_SHARDS, default 4) whose partial statistics merge as a tensor-parallel all-reduce would.
+ *
+ * Sharding semantics: lsce merges (m, s1, t, Uf) across shards, so every shard uses the global K,
+ * the global log-sum-exp and the global denominator: the result equals the unsharded loss.
+ * Megatron-LM's vocab_parallel_cross_entropy instead applies the K-1 smoothing with K = the
+ * partition size (e/(K_local-1) per off-target class) and leaves the mean to the caller's mask:
+ * a different formulation (FORMULATIONS.md k1 with K_local), not a sharded k1. */
+#include <stdlib.h>
+#include <string.h>
+#include "cpu/kernels.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* "scalar", "avx2" (LSCE_ISA forces a path the machine has; avx512 is not built: it did not pay
+ * on this memory-bound loop) */
+static int use_avx2(void) {
+  const char *isa = getenv("LSCE_ISA");
+  if (isa && (!strcmp(isa, "scalar") || !strcmp(isa, "avx512"))) return 0;
+  return lsce_cpu_has_avx2();
+}
+
+const char *lsce_isa_cpu(void) { return use_avx2() ? "avx2" : "scalar"; }
+
+static lsce_kernels kernels(void) {
+  lsce_kernels k = {lsce_stats_online, lsce_grad_scalar};
+  if (use_avx2()) { k.stats = lsce_stats_avx2; k.grad = lsce_grad_avx2; }
+  return k;
+}
+
+static int64_t env_i64(const char *name, int64_t dflt) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  return (*end || v < 0) ? dflt : (int64_t)v;
+}
+
+int lsce_cpu_avx2(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  lsce_kernels k = kernels();
+  return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
+}
+
+int lsce_cpu_threads(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  lsce_kernels k = kernels();
+  int threads = 2;
+#ifdef _OPENMP
+  int maxt = omp_get_max_threads();
+  if (getenv("OMP_NUM_THREADS")) threads = maxt;
+#endif
+  threads = (int)env_i64("LSCE_THREADS", threads);
+  return lsce_cpu_drive(loss, grad, gdt, c, &k, threads, env_i64("LSCE_SPLIT", 0));
+}
+
+int lsce_cpu_sharded(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  lsce_kernels k = kernels();
+  int64_t S = env_i64("LSCE_SHARDS", 4);
+  if (S < 1) S = 1;
+  int64_t slice = (c->K + S - 1) / S;
+  return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, slice < 1 ? 1 : slice);
+}
+
+size_t lsce_ws_rows(int64_t N, int64_t K) { (void)K; return (size_t)(N > 0 ? N : 1) * 2 * sizeof(double); }
