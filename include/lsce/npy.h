@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
   LSCE_DT_F64 = 0, LSCE_DT_F32, LSCE_DT_F16, LSCE_DT_BF16, /* bf16 is stored as '<u2'/'>u2' */
   LSCE_DT_I32, LSCE_DT_I64
@@ -42,20 +46,24 @@ typedef struct {
 size_t lsce_dtype_size(lsce_dtype t);
 const char *lsce_dtype_name(lsce_dtype t); /* "float64", "float32", "float16", "bfloat16", "int32", "int64" */
 
-/* Read `path`. On failure returns LSCE_EINPUT (malformed/unsupported: err->line names the path as
- * typed, e.g. "x.npy: bad magic") or LSCE_EINCOMPLETE (cannot open/read/map), and `a` holds nothing. */
+/* Read `path` (mapped read-only when it is a regular file). On failure returns LSCE_EINPUT
+ * (malformed or unsupported: err->line names the path as typed, e.g. "x.npy: not a .npy file (bad
+ * magic)") or LSCE_EINCOMPLETE (cannot open/read), and `a` holds nothing. '<u2' always means
+ * bfloat16 bit patterns. */
 int lsce_npy_read(lsce_npy *a, const char *path, lsce_err *err);
 /* Same, from a memory buffer (used by the fuzzer); `name` is used in messages. The buffer must
  * outlive `a`. */
 int lsce_npy_parse(lsce_npy *a, const void *buf, size_t len, const char *name, lsce_err *err);
 void lsce_npy_free(lsce_npy *a);
 
-/* Element i (flat, C order) converted exactly. lsce_npy_get_f for float dtypes, _i for int dtypes. */
+/* Element i (flat, C order): lsce_npy_get_f converts float dtypes exactly (and int32 exactly, int64
+ * rounded); lsce_npy_get_i reads int dtypes (0 for float dtypes). */
 double lsce_npy_get_f(const lsce_npy *a, int64_t i);
 int64_t lsce_npy_get_i(const lsce_npy *a, int64_t i);
 
 /* Write a float64 little-endian .npy (format 1.0) of shape `shape[0..ndim)` (ndim 0, 1 or 2) to the
- * exact path given. Returns LSCE_OK or LSCE_EINCOMPLETE with err set ("<path>: <reason>"). */
+ * exact path given. Returns LSCE_OK, LSCE_EINCOMPLETE ("<path>: cannot write: <reason>", the partial
+ * file removed) or LSCE_EINPUT (bad shape, no data, integers that do not fit). */
 int lsce_npy_write_f64(const char *path, const double *data, int ndim, const int64_t *shape,
                        lsce_err *err);
 /* Write with another dtype (F64, F32, F16, BF16 as uint16, I32, I64); `data` holds doubles that are
@@ -69,4 +77,7 @@ double lsce_bf16_to_double(uint16_t h);
 uint16_t lsce_double_to_f16(double x);
 uint16_t lsce_double_to_bf16(double x);
 float lsce_double_to_f32(double x);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -30,11 +30,14 @@ typedef struct {
 /* Builds the parameters from the exact smoothing (e) and the O(N) pre-pass over targets and
  * weights (weights NULL when the variant takes none). Exact rationals are rounded once to
  * double-double. */
+#ifdef __cplusplus
+extern "C"
+#endif
 void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e, int64_t N,
                       int64_t K, const int64_t *targets, const double *weights,
                       int64_t ignore_index, int64_t pad_index);
 /* Row i is in V. */
-static inline int lsce_params_in_V(const lsce_params *p, int64_t y) {
+LSCE_HD int lsce_params_in_V(const lsce_params *p, int64_t y) {
   return y != p->ignore_index && !(p->pad_index >= 0 && y == p->pad_index);
 }
 #endif

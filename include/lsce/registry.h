@@ -9,6 +9,10 @@
 #include "lsce/params.h"
 
 /* The inputs of one call, in native byte order and C order. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
   const void *logits;       /* (N, K) of `dtype` */
   lsce_dtype dtype;         /* F64, F32, F16 or BF16 */
@@ -45,6 +49,8 @@ const char *lsce_isa_scalar(void);
 size_t lsce_no_workspace(int64_t N, int64_t K);
 size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
 const char *lsce_isa_cpu(void);               /* "avx2" or "scalar" (LSCE_ISA forces) */
+int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
+const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
 
 /* The Targets table of DESIGN.md: no `exact` row may declare a looser bound. */
 extern const lsce_bound lsce_target_bounds[4];
@@ -52,4 +58,7 @@ extern const lsce_bound lsce_target_bounds[4];
 #define LSCE_DT_BIT(t) (1u << (t))
 #define LSCE_DT_FLOATS (LSCE_DT_BIT(LSCE_DT_F64) | LSCE_DT_BIT(LSCE_DT_F32) | \
                         LSCE_DT_BIT(LSCE_DT_F16) | LSCE_DT_BIT(LSCE_DT_BF16))
+#ifdef __cplusplus
+}
+#endif
 #endif
