@@ -293,3 +293,87 @@ extern "C" int lsce_cuda_warp(double *loss, void *grad, lsce_dtype gdt, const ls
 extern "C" int lsce_cuda_split(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   return run(loss, grad, gdt, c, SHAPE_SPLIT);
 }
+
+/* ---- device-resident timing (CUDA events) for scripts/gpu-check --------------------------------- */
+/* Best time in ms over `reps` launches of a row's kernels on device-resident N x K logits (N(0,1)-ish
+ * from a fixed stream), variant k, e = 0.1, mean; fwdbwd writes the gradient in place. */
+extern "C" int lsce_cuda_time(double *best_ms, const char *impl, lsce_dtype dt, int64_t N, int64_t K,
+                              int fwdbwd, int reps) {
+  if (!lsce_cuda_available() || dt == LSCE_DT_F64) return 3;
+  int shape = !strcmp(impl, "cuda_warp") ? SHAPE_WARP : !strcmp(impl, "cuda_split") ? SHAPE_SPLIT : SHAPE_BLOCK;
+  const size_t es = dt == LSCE_DT_F32 ? 4 : 2, nz = (size_t)(N * K) * es;
+  unsigned char *hz = (unsigned char *)malloc(nz);
+  int64_t *ht = (int64_t *)malloc(sizeof(int64_t) * N);
+  if (!hz || !ht) { free(hz); free(ht); return 3; }
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (int64_t i = 0; i < N * K; i++) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    double v = ((double)(x >> 11) / 9007199254740992.0) * 6.0 - 3.0;
+    if (dt == LSCE_DT_F32) ((float *)hz)[i] = (float)v;
+    else if (dt == LSCE_DT_BF16) ((uint16_t *)hz)[i] = lsce_double_to_bf16(v);
+    else ((uint16_t *)hz)[i] = lsce_double_to_f16(v);
+  }
+  for (int64_t i = 0; i < N; i++) ht[i] = (int64_t)((uint64_t)(i * 2654435761ULL) % (uint64_t)K);
+  lsce_params prm;
+  mpq_t e;
+  mpq_init(e);
+  mpq_set_si(e, 1, 10);
+  lsce_params_init(&prm, 0, 0, e, N, K, ht, NULL, -100, -1);
+  mpq_clear(e);
+  void *z_d = NULL;
+  int64_t *t_d = NULL;
+  double *L_d = NULL;
+  int rc = 3;
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  *best_ms = INFINITY;
+  if (!cudaMalloc(&z_d, nz) && !cudaMalloc(&t_d, sizeof(int64_t) * N) && !cudaMalloc(&L_d, sizeof(double) * 2 * N)) {
+    cudaMemcpy(t_d, ht, sizeof(int64_t) * N, cudaMemcpyHostToDevice);
+    rc = 0;
+    for (int r = 0; r < reps + 1 && !rc; r++) {
+      cudaMemcpy(z_d, hz, nz, cudaMemcpyHostToDevice); /* fresh logits: the gradient overwrote them */
+      cudaEventRecord(a);
+      switch (dt) {
+      case LSCE_DT_F32: rc = launch<float>(L_d, fwdbwd ? (float *)z_d : NULL, (const float *)z_d, t_d, NULL, &prm, N, K, shape); break;
+      case LSCE_DT_BF16: rc = launch<__nv_bfloat16>(L_d, fwdbwd ? (__nv_bfloat16 *)z_d : NULL, (const __nv_bfloat16 *)z_d, t_d, NULL, &prm, N, K, shape); break;
+      default: rc = launch<__half>(L_d, fwdbwd ? (__half *)z_d : NULL, (const __half *)z_d, t_d, NULL, &prm, N, K, shape); break;
+      }
+      cudaEventRecord(b);
+      cudaEventSynchronize(b);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, a, b);
+      if (r > 0 && ms < *best_ms) *best_ms = ms; /* the first launch is a warm-up */
+    }
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaFree(z_d); cudaFree(t_d); cudaFree(L_d);
+  free(hz); free(ht);
+  return rc;
+}
+
+/* Device-to-device copy of `bytes`, best of `reps`, in ms (the bandwidth limit of the same run). */
+extern "C" int lsce_cuda_copy_ms(double *best_ms, size_t bytes, int reps) {
+  if (!lsce_cuda_available()) return 3;
+  void *s = NULL, *d = NULL;
+  if (cudaMalloc(&s, bytes) || cudaMalloc(&d, bytes)) { cudaFree(s); return 3; }
+  cudaMemset(s, 1, bytes);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  *best_ms = INFINITY;
+  for (int r = 0; r < reps + 1; r++) {
+    cudaEventRecord(a);
+    cudaMemcpy(d, s, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    if (r > 0 && ms < *best_ms) *best_ms = ms;
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaFree(s); cudaFree(d);
+  return 0;
+}
