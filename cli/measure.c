@@ -63,3 +63,38 @@ void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_resul
   free(t);
   free(w);
 }
+
+double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, double rel,
+                          lsce_dtype loss_dt, lsce_dtype grad_dt) {
+  const int64_t N = p->N, K = p->K;
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
+  double *w = p->has_weights ? malloc(sizeof(double) * (size_t)K) : NULL;
+  for (int64_t i = 0; i < N; i++) t[i] = lsce_target(p, i);
+  if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
+  const double *wv = lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL;
+  lsce_params prm;
+  lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, wv, p->ignore_index, p->pad_index);
+  double H = lsce_dd_to_d(prm.C), doubt = 0;
+  for (int64_t i = 0; i < ref->nloss; i++) {
+    if (!isfinite(ref->loss[i])) continue; /* non-finite values are decided exactly */
+    double M = p->reduction == LSCE_RED_NONE ? fabs(ref->loss[i]) + 2 * H
+                                             : fabs(ref->loss[0]) + 2 * H * (double)prm.nV * lsce_dd_to_d(prm.inv_D);
+    double tau = lsce_tau(M, loss_dt), r = fabs(ref->loss[i]);
+    double d = rel * M / lsce_ulp_of(r > tau ? r : tau, loss_dt);
+    if (d > doubt) doubt = d;
+  }
+  for (int64_t i = 0; ref->grad && i < N; i++) {
+    if (!lsce_row_in_V(p, p->variant, i)) continue;
+    lsce_rowcoef rc = lsce_row_coef(&prm, t[i], wv);
+    double sigma = (fabs(lsce_dd_to_d(rc.A)) + lsce_dd_to_d(rc.B) * lsce_dd_to_d(prm.U_all)) * lsce_dd_to_d(prm.inv_D);
+    double rmax = 0;
+    for (int64_t j = 0; j < K; j++) if (fabs(ref->grad[i * K + j]) > rmax) rmax = fabs(ref->grad[i * K + j]);
+    if (!isfinite(rmax)) continue;
+    double tau = lsce_tau(sigma, grad_dt);
+    double d = rel * (sigma + rmax) / lsce_ulp_of(rmax > tau ? rmax : tau, grad_dt);
+    if (d > doubt) doubt = d;
+  }
+  free(t);
+  free(w);
+  return doubt;
+}

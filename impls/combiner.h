@@ -169,6 +169,14 @@ LSCE_HD double lsce_grad_entry_d(const lsce_gradcoef *g, int64_t j, double e, do
   return fma(g->alpha_rs, e, -(k.hi + k.lo));
 }
 
+/* One entry in double-double, both parts (the fast certifier). */
+LSCE_HD lsce_dd lsce_grad_entry_dd2(const lsce_gradcoef *g, int64_t j, lsce_dd e, double uj, int64_t pad) {
+  if (g->nan) return lsce_dd_from(NAN);
+  if (j == g->jm) return g->jm_val;
+  lsce_dd k = lsce_kappa_D(g, j, uj, pad);
+  return lsce_dd_sub(lsce_dd_mul(g->alpha_rs_dd, e), k);
+}
+
 /* One entry in double-double (float64 inputs): e as a double-double exp. */
 LSCE_HD double lsce_grad_entry_dd(const lsce_gradcoef *g, int64_t j, lsce_dd e, double uj, int64_t pad) {
   if (g->nan) return NAN;

@@ -40,7 +40,8 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
   if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
   lsce_params prm;
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, w, p->ignore_index, p->pad_index);
-  lsce_call call = {z, dt, N, K, t, lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm};
+  lsce_call call = {z, dt, N, K, t, lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm,
+                    dt == LSCE_DT_F64, NULL, NULL};
   int64_t nloss = p->reduction == LSCE_RED_NONE ? N : 1;
   for (int64_t i = 0; i < nloss; i++) loss[i] = NAN;
   if (g) memset(g, 0x88, es * (size_t)(N * K));

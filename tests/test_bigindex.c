@@ -71,7 +71,7 @@ int main(void) {
     if (strcmp(im->device, "cpu") != 0) continue;
     lsce_params prm;
     lsce_params_init(&prm, LSCE_V_K, LSCE_RED_NONE, e, N, K, t, NULL, -100, -1);
-    lsce_call call = {z, LSCE_DT_BF16, N, K, t, NULL, &prm};
+    lsce_call call = {z, LSCE_DT_BF16, N, K, t, NULL, &prm, 0, NULL, NULL};
     for (int64_t i = 0; i < N; i++) loss[i] = NAN;
     im->fn(loss, NULL, LSCE_DT_BF16, &call);
     double worst = 0;

@@ -64,7 +64,7 @@ static inline double hsum(__m256d v) {
 
 void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1) {
   const lsce_params *p = c->prm;
-  if (c->dtype == LSCE_DT_F64) { lsce_stats_online(st, c, i, c0, c1); return; }
+  if (c->dd) { lsce_stats_online(st, c, i, c0, c1); return; }
   const int64_t K = c->K, y = c->targets[i];
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
   const void *row = c->dtype == LSCE_DT_F32 ? (const void *)((const float *)c->logits + i * K)
@@ -146,7 +146,7 @@ void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c
 
 void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                     int64_t c1, const lsce_gradcoef *g, double m) {
-  if (c->dtype == LSCE_DT_F64 || gdt != LSCE_DT_F32 || g->nan) {
+  if (c->dd || gdt != LSCE_DT_F32 || g->nan) {
     lsce_grad_scalar(grad, gdt, c, i, c0, c1, g, m);
     return;
   }

@@ -21,7 +21,7 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
   for (int64_t c0 = 0; c0 < K; c0 += slice) {
     lsce_rowstats part;
     k->stats(&part, c, i, c0, c0 + slice < K ? c0 + slice : K);
-    lsce_stats_merge(st, &part, c->dtype == LSCE_DT_F64);
+    lsce_stats_merge(st, &part, c->dd);
   }
 }
 
@@ -69,7 +69,7 @@ static void do_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c,
     for (int64_t s = 0; s < ns; s++)
       k->stats(&parts[s], c, i, s * slice, (s + 1) * slice < K ? (s + 1) * slice : K);
     lsce_stats_empty(&st);
-    for (int64_t s = 0; s < ns; s++) lsce_stats_merge(&st, &parts[s], c->dtype == LSCE_DT_F64);
+    for (int64_t s = 0; s < ns; s++) lsce_stats_merge(&st, &parts[s], c->dd);
     free(parts);
   } else {
     row_stats(&st, c, k, i, slice);
@@ -105,7 +105,11 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
     for (int64_t i = 0; i < N; i++) do_row(Lrow, grad, gdt, c, k, i, slices_parallel, slice, threads);
   }
   if (none) {
-    for (int64_t i = 0; i < N; i++) loss[i] = Lrow[2 * i] + Lrow[2 * i + 1];
+    for (int64_t i = 0; i < N; i++) {
+      lsce_dd l = lsce_fast_two_sum(Lrow[2 * i], Lrow[2 * i + 1]);
+      loss[i] = l.hi;
+      if (c->loss_lo) c->loss_lo[i] = isfinite(l.hi) ? l.lo : 0.0;
+    }
   } else {
     lsce_dd total = lsce_dd_from(0.0);
     int any_inf = 0;
@@ -115,7 +119,12 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
     }
     if (p->nan_mean) loss[0] = NAN;
     else if (any_inf) loss[0] = INFINITY;
-    else { lsce_dd r = lsce_dd_mul(total, p->inv_D); loss[0] = r.hi + r.lo; }
+    else {
+      lsce_dd r = lsce_dd_mul(total, p->inv_D);
+      loss[0] = r.hi + r.lo;
+      if (c->loss_lo) c->loss_lo[0] = r.lo - (loss[0] - r.hi);
+    }
+    if (c->loss_lo && !isfinite(loss[0])) c->loss_lo[0] = 0.0;
   }
   free(Lrow);
   return 0;

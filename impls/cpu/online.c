@@ -10,7 +10,7 @@ void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t
   const lsce_params *p = c->prm;
   const int64_t K = c->K, y = c->targets[i];
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
-  const int dd = c->dtype == LSCE_DT_F64;
+  const int dd = c->dd;
   const double *w = c->weights;
   lsce_stats_empty(st);
   double m = -INFINITY, s1 = 0, t = 0, Uf = 0;
@@ -61,12 +61,18 @@ void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
   const lsce_params *p = c->prm;
   const int64_t K = c->K;
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
-  const int dd = c->dtype == LSCE_DT_F64;
+  const int dd = c->dd;
   for (int64_t j = c0; j < c1; j++) {
     double v = lsce_ld(c->logits, c->dtype, i * K + j);
     double uj = wu ? c->weights[j] : 1.0, gj;
     if (dd) {
       lsce_dd e = v == -INFINITY ? lsce_dd_from(0.0) : lsce_dd_exp(lsce_two_sum(v, -m));
+      if (c->grad_lo) { /* the certifier keeps both parts */
+        lsce_dd r = lsce_grad_entry_dd2(g, j, e, uj, p->pad_index);
+        ((double *)grad)[i * K + j] = r.hi;
+        c->grad_lo[i * K + j] = r.lo;
+        continue;
+      }
       gj = lsce_grad_entry_dd(g, j, e, uj, p->pad_index);
     } else {
       gj = lsce_grad_entry_d(g, j, v == -INFINITY ? 0.0 : exp(v - m), uj, p->pad_index);

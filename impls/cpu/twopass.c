@@ -11,7 +11,7 @@
 static void row_stats(lsce_rowstats *st, const void *z, lsce_dtype dt, int64_t base, int64_t K,
                       int64_t y, const lsce_params *p, const double *w, int weighted_u) {
   lsce_stats_empty(st);
-  int dd = dt == LSCE_DT_F64;
+  int dd = dt == LSCE_DT_F64; /* the baseline keeps its own rule */
   for (int64_t c = 0; c < K; c++) {
     double v = lsce_ld(z, dt, base + c);
     if (v == -INFINITY) {

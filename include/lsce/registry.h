@@ -20,6 +20,8 @@ typedef struct {
   const int64_t *targets;   /* (N,) */
   const double *weights;    /* (K,) or NULL */
   const lsce_params *prm;   /* variant coefficients and the O(N) pre-pass (D, W, |V|) */
+  int dd;                   /* double-double exp and sums (float64 inputs; the fast certifier) */
+  double *loss_lo, *grad_lo; /* the fast certifier only: the low parts of loss and float64 gradient */
 } lsce_call;
 
 /* Outputs: loss has 1 (mean, sum) or N (none) entries, accumulated and returned in double.
