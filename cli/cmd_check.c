@@ -462,7 +462,7 @@ int lsce_cmd_check(int argc, char **argv) {
     lsce_ref_sums_init(&sums);
     lsce_ref_sums_compute(&sums, &p, 256);
     search_ctx c = {&p, &sums, &s, ldt, loss[0]};
-    if (!s.X_given) mpq_set_d(s.X, loss[0]);
+    if (!s.X_given && isfinite(loss[0])) mpq_set_d(s.X, loss[0]); /* GMP rejects inf and nan */
     const char *E = lsce_arg(&a, "--smoothing");
     for (int v = 0; v < LSCE_V_COUNT; v++)
       for (int red = LSCE_RED_MEAN; red <= LSCE_RED_SUM; red++) {

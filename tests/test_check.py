@@ -80,6 +80,11 @@ def main():
                   "--dtype", "float64"], d)
         check("none vector matched to the partner", r.returncode == 1 and
               "match variant=k1 smoothing=0.2 reduction=none" in r.stdout and "(= k at 0.25; given 0.2)" in r.stdout, r.stdout)
+        # a non-finite value in a loss file is measured, never a crash (regression: SIGFPE in GMP)
+        for bad in [np.nan, np.inf, -np.inf]:
+            np.save(os.path.join(d, "bad.npy"), np.array(bad, dtype=np.float32))
+            r = lsce(["check"] + P + ["--variant", "k", "--smoothing", "0.3", "--loss-file", "bad.npy"], d)
+            check(f"loss file holding {bad}", r.returncode == 1 and "loss ulp=inf" in r.stdout, f"exit {r.returncode}: {r.stdout}{r.stderr}")
         # --json
         r = lsce(["check"] + P + ["--variant", "k1", "--smoothing", "0.5", "--loss", "1.4178", "--json"], d)
         import json

@@ -4,6 +4,7 @@
  * 2^-46), and sums accumulate in double (error about K 2^-53): far below the float32 ulp of the loss
  * and the input-dtype ulp of the gradient. Slices with masked (-inf) classes, and float64 inputs,
  * use the scalar kernels. Claim: the DESIGN.md bounds for float32, bfloat16 and float16. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -11,8 +12,14 @@
 #include "cpu/kernels.h"
 
 int lsce_cpu_has_avx2(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  /* CPUID leaf 1: FMA is ECX bit 12, F16C ECX bit 29, OSXSAVE ECX bit 27; leaf 7: AVX2 EBX bit 5
+   * (clang 14's __builtin_cpu_supports does not know "f16c") */
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  int fma = (c >> 12) & 1, f16c = (c >> 29) & 1, osxsave = (c >> 27) & 1;
+  if (!osxsave || !(( _xgetbv(0) & 6) == 6)) return 0; /* the OS saves the YMM state */
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return fma && f16c && ((b >> 5) & 1);
 }
 
 /* exp(x) for x <= 0 in 4 lanes: n = round(x / ln2), r = x - n ln2 (ln2 split so n ln2_hi is
@@ -146,7 +153,7 @@ void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c
 
 void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                     int64_t c1, const lsce_gradcoef *g, double m) {
-  if (c->dd || gdt != LSCE_DT_F32 || g->nan) {
+  if (c->dd || gdt != c->dtype || g->nan) {
     lsce_grad_scalar(grad, gdt, c, i, c0, c1, g, m);
     return;
   }
@@ -155,7 +162,8 @@ void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, i
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
   const void *row = c->dtype == LSCE_DT_F32 ? (const void *)((const float *)c->logits + i * K)
                                             : (const void *)((const uint16_t *)c->logits + i * K);
-  float *out = (float *)grad + i * K;
+  float *out = (float *)grad + i * K;       /* float32 output */
+  uint16_t *out16 = (uint16_t *)grad + i * K; /* bfloat16 / float16 output, rounded once from double */
   const __m256d md = _mm256_set1_pd(m), a = _mm256_set1_pd(g->alpha_rs);
   const double bD = g->B_D.hi + g->B_D.lo;
   const __m256d kb = _mm256_set1_pd(bD);
@@ -167,8 +175,16 @@ void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, i
     __m256d k0 = kb, k1 = kb;
     if (wu) { k0 = _mm256_mul_pd(kb, _mm256_loadu_pd(c->weights + j)); k1 = _mm256_mul_pd(kb, _mm256_loadu_pd(c->weights + j + 4)); }
     __m256d g0 = _mm256_fmsub_pd(a, exp_pd(d0), k0), g1 = _mm256_fmsub_pd(a, exp_pd(d1), k1);
-    __m256 gf = _mm256_set_m128(_mm256_cvtpd_ps(g1), _mm256_cvtpd_ps(g0));
-    _mm256_storeu_ps(out + j, gf);
+    if (gdt == LSCE_DT_F32) {
+      __m256 gf = _mm256_set_m128(_mm256_cvtpd_ps(g1), _mm256_cvtpd_ps(g0));
+      _mm256_storeu_ps(out + j, gf);
+    } else {
+      double tmp[8];
+      _mm256_storeu_pd(tmp, g0);
+      _mm256_storeu_pd(tmp + 4, g1);
+      for (int l = 0; l < 8; l++)
+        out16[j + l] = gdt == LSCE_DT_BF16 ? lsce_double_to_bf16(tmp[l]) : lsce_double_to_f16(tmp[l]);
+    }
   }
   if (j < c1) lsce_grad_scalar(grad, gdt, c, i, j, c1, g, m);
   /* the entries whose kappa or p differ from the vector formula: y, P and jm */

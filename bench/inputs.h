@@ -1,0 +1,30 @@
+/* bench/inputs.h: the benchmark inputs of DESIGN.md's speed targets: logits N(0,1) and uniform
+ * targets, both a pure function of (seed, flat index), so every dtype, shape and run sees the same
+ * values and filling runs in parallel. A normal draw is a lookup in a table of 2^18 Box-Muller
+ * values (already rounded to the dtype) at a hashed index. */
+#ifndef LSCE_BENCH_INPUTS_H
+#define LSCE_BENCH_INPUTS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "lsce/npy.h"
+
+#define LSCE_BENCH_SEED 0x6c736365u /* "lsce" */
+
+typedef struct {
+  lsce_dtype dt;
+  int64_t N, K;
+  void *logits;      /* (N, K) of dt, 2 MiB aligned */
+  size_t logits_bytes;
+  int64_t *targets;  /* (N,), uniform in [0, K) */
+} lsce_bench_inputs;
+
+/* The inputs of one shape, from a small cache (at most LSCE_INPUTS_KEEP entries and
+ * LSCE_INPUTS_KEEP_BYTES of logits besides the newest, least recently used evicted first), so the
+ * repeated calls Google Benchmark makes while it sizes a run, and the fwd and fwdbwd families of
+ * a quick run, do not regenerate them. The pointer stays valid until the next call. NULL when out
+ * of memory. */
+#define LSCE_INPUTS_KEEP 4
+#define LSCE_INPUTS_KEEP_BYTES ((size_t)1 << 30)
+const lsce_bench_inputs *lsce_inputs_get(lsce_dtype dt, int64_t N, int64_t K);
+void lsce_inputs_release(void);
+#endif

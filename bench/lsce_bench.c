@@ -1,0 +1,350 @@
+/* bench/lsce_bench.c: lsce-bench, the CPU benchmarks of DESIGN.md "Targets" on Google Benchmark:
+ * every available CPU registry row x {fwd, fwdbwd} x dtype x shape (variant k, e = 0.1, mean,
+ * logits N(0,1), uniform targets), the bandwidth probes and the reference's own throughput.
+ * A row is validated on the timed input before it is timed (validate.h) and reports its fraction
+ * of the matching probe measured earlier in the same run. Google Benchmark's flags apply
+ * (--benchmark_format=json, --benchmark_filter, --benchmark_out, ...); --quick picks a subset. */
+#include <gmp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "bench_util.h"
+#include "cli.h"
+#include "gbench_c.h"
+#include "inputs.h"
+#include "lsce/params.h"
+#include "lsce/reference.h"
+#include "lsce/registry.h"
+#include "lsce/variants.h"
+#include "lsce_version.h"
+#include "probes.h"
+#include "validate.h"
+
+#ifndef LSCE_PYTHON
+#define LSCE_PYTHON "/usr/bin/python3"
+#endif
+
+static const int64_t GRID_N[] = {1, 64, 4096, 65536};
+static const int64_t GRID_K[] = {10, 1000, 32000, 128256, 256000};
+#define NGRID_N ((int)(sizeof GRID_N / sizeof GRID_N[0]))
+#define NGRID_K ((int)(sizeof GRID_K / sizeof GRID_K[0]))
+/* A shape is benchmarked when its logits, targets and gradient fit this (DESIGN.md, CPU). */
+#define FIT_BYTES ((uint64_t)8 << 30)
+
+/* The --quick subset: float32 fwd and fwdbwd at these shapes, and one bfloat16 forward. */
+static const int64_t QUICK_F32[][2] = {{64, 1000}, {4096, 32000}};
+static const int64_t QUICK_BF16[][2] = {{4096, 32000}};
+#define QUICK_BF16_BWD 0
+
+static const lsce_dtype DTYPES[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
+#define NDTYPES ((int)(sizeof DTYPES / sizeof DTYPES[0]))
+
+typedef struct {
+  const lsce_impl *im;
+  int bwd;          /* 0: forward (loss only), 1: forward + backward (gradient written) */
+  lsce_dtype dt;
+} row_ctx;
+
+static int fits(lsce_dtype dt, int64_t N, int64_t K) {
+  uint64_t nk = (uint64_t)N * (uint64_t)K;
+  return nk * 2 * lsce_dtype_size(dt) + (uint64_t)N * 8 <= FIT_BYTES;
+}
+
+/* Rows whose name says "threads" run on 2 threads (the row handles it); others on 1. */
+static int row_threads(const lsce_impl *im) { return strstr(im->name, "threads") ? 2 : 1; }
+
+/* The gradient buffer, kept across the repeated calls Google Benchmark makes for one instance so
+ * no page fault lands in a timed iteration. */
+static void *g_grad;
+static size_t g_grad_bytes;
+
+static void grad_release(void) {
+  if (g_grad) lsce_big_free(g_grad, g_grad_bytes);
+  g_grad = NULL;
+  g_grad_bytes = 0;
+}
+
+static void *grad_buffer(size_t bytes) {
+  if (g_grad && g_grad_bytes == bytes) return g_grad;
+  grad_release();
+  g_grad = lsce_big_alloc(bytes, 0x88);
+  if (g_grad) g_grad_bytes = bytes;
+  return g_grad;
+}
+
+/* The longest call a benchmark may time, seconds: $LSCE_BENCH_MAX_CALL_S, default 30. Each
+ * benchmark makes the validation call and at least one timed call, so this bounds its time. */
+static double max_call_s(void) {
+  static double v = -1;
+  if (v < 0) {
+    const char *e = getenv("LSCE_BENCH_MAX_CALL_S");
+    char *end;
+    v = e && *e ? strtod(e, &end) : 30.0;
+    if (!e || !*e || *end || !(v > 0)) v = 30.0;
+  }
+  return v;
+}
+
+/* The last validated instance: Google Benchmark calls a function several times while it sizes
+ * the run; the validation runs once. */
+static struct {
+  const row_ctx *ctx;
+  int64_t N, K;
+  int status;
+  lsce_val_result res;
+} g_last;
+
+static void bm_row(gb_state *s, void *ctx) {
+  const row_ctx *r = ctx;
+  const lsce_impl *im = r->im;
+  const int64_t N = gb_range(s, 0), K = gb_range(s, 1);
+  const int threads = row_threads(im);
+  char msg[800];
+  lsce_probes_release();
+  if (!im->available()) {
+    snprintf(msg, sizeof msg, "%s is not available on this machine", im->name);
+    gb_skip_with_error(s, msg);
+    return;
+  }
+  const lsce_bench_inputs *in = lsce_inputs_get(r->dt, N, K);
+  size_t gbytes = (size_t)N * (size_t)K * lsce_dtype_size(r->dt);
+  if (!r->bwd) grad_release();
+  void *grad = in && r->bwd ? grad_buffer(gbytes) : NULL;
+  if (!in || (r->bwd && !grad)) {
+    gb_skip_with_error(s, "out of memory for the inputs and gradient");
+    return;
+  }
+  if (g_last.ctx != r || g_last.N != N || g_last.K != K) {
+    g_last.ctx = r;
+    g_last.N = N;
+    g_last.K = K;
+    g_last.status = lsce_validate(&g_last.res, im, in, r->bwd ? grad : NULL);
+    if (g_last.status)
+      fprintf(stderr, "lsce-bench: %s/%s/%s/N:%lld/K:%lld: %s\n", r->bwd ? "fwdbwd" : "fwd",
+              im->name, lsce_dtype_name(r->dt), (long long)N, (long long)K, g_last.res.msg);
+  }
+  if (g_last.status) {
+    gb_skip_with_error(s, g_last.res.msg);
+    return;
+  }
+  /* A slow row on a large shape: one timed call would cost more than the budget allows. */
+  if (g_last.res.call_s > max_call_s()) {
+    snprintf(msg, sizeof msg, "not timed: one call took %.1f s (validation), over "
+             "LSCE_BENCH_MAX_CALL_S=%g", g_last.res.call_s, max_call_s());
+    gb_skip_with_error(s, msg);
+    return;
+  }
+
+  mpq_t e;
+  mpq_init(e);
+  lsce_bench_smoothing(e);
+  lsce_params prm;
+  lsce_params_init(&prm, LSCE_V_K, LSCE_RED_MEAN, e, N, K, in->targets, NULL, -100, -1);
+  mpq_clear(e);
+  lsce_call call = {.logits = in->logits, .dtype = r->dt, .N = N, .K = K, .targets = in->targets,
+                    .weights = NULL, .prm = &prm, .dd = r->dt == LSCE_DT_F64};
+  double loss = NAN, total = 0;
+  while (gb_keep_running(s)) {
+    double t0 = lsce_bench_now();
+    int rc = im->fn(&loss, r->bwd ? grad : NULL, r->dt, &call);
+    double dt = lsce_bench_now() - t0;
+    gb_set_iteration_time(s, dt);
+    total += dt;
+    if (rc || !isfinite(loss)) {
+      snprintf(msg, sizeof msg, "%s: status %d, mean loss %a", im->name, rc, loss);
+      gb_skip_with_error(s, msg);
+      break;
+    }
+  }
+  if (gb_error_occurred(s)) return;
+
+  int64_t iters = gb_iterations_done(s);
+  int64_t per_iter = (int64_t)in->logits_bytes + (r->bwd ? (int64_t)gbytes : 0);
+  gb_set_bytes_processed(s, per_iter * iters);
+  gb_set_items_processed(s, N * iters);
+  gb_counter(s, "n_threads", threads, GB_DEFAULT);
+  gb_counter(s, "workspace_bytes", (double)im->workspace(N, K), GB_DEFAULT);
+  gb_counter(s, "val_loss_ulp", g_last.res.loss_ulp, GB_DEFAULT);
+  if (r->bwd) gb_counter(s, "val_grad_ulp", g_last.res.grad_ulp, GB_DEFAULT);
+  lsce_probe_kind kind = r->bwd ? LSCE_PROBE_COPY : LSCE_PROBE_READ;
+  double probe = lsce_probe_best(kind, threads);
+  if (probe > 0 && total > 0)
+    gb_counter(s, "probe_fraction", (double)per_iter * (double)iters / total / probe, GB_DEFAULT);
+  snprintf(msg, sizeof msg, "tier=%s isa=%s probe=bandwidth/%s/threads:%d", im->tier, im->isa(),
+           kind == LSCE_PROBE_READ ? "read" : "copy", threads);
+  gb_set_label(s, msg);
+}
+
+/* The certified reference's throughput: lsce_reference on the benchmark input (loss, mean). */
+static void bm_reference(gb_state *s, void *ctx) {
+  (void)ctx;
+  const int64_t N = gb_range(s, 0), K = gb_range(s, 1);
+  static lsce_problem prob;
+  static int64_t pn = -1, pk = -1;
+  lsce_probes_release();
+  grad_release();
+  lsce_err err = {0};
+  if (pn != N || pk != K) {
+    if (pn >= 0) lsce_problem_clear(&prob);
+    pn = pk = -1;
+    const lsce_bench_inputs *in = lsce_inputs_get(LSCE_DT_F32, N, K);
+    double *z = in ? malloc(sizeof(double) * (size_t)(N * K)) : NULL;
+    double *t = in ? malloc(sizeof(double) * (size_t)N) : NULL;
+    const char *dir = lsce_bench_tmpdir();
+    if (!z || !t || !dir) {
+      free(z);
+      free(t);
+      gb_skip_with_error(s, "out of memory (or no temporary directory)");
+      return;
+    }
+    for (int64_t i = 0; i < N * K; i++) z[i] = ((const float *)in->logits)[i];
+    for (int64_t i = 0; i < N; i++) t[i] = (double)in->targets[i];
+    char lp[4200], tp[4200];
+    snprintf(lp, sizeof lp, "%s/ref-logits.npy", dir);
+    snprintf(tp, sizeof tp, "%s/ref-targets.npy", dir);
+    int64_t zs[2] = {N, K}, ts[1] = {N};
+    int rc = lsce_npy_write(lp, LSCE_DT_F32, z, 2, zs, &err);
+    if (!rc) rc = lsce_npy_write(tp, LSCE_DT_I64, t, 1, ts, &err);
+    free(z);
+    free(t);
+    lsce_problem_init(&prob);
+    prob.variant = LSCE_V_K;
+    lsce_bench_smoothing(prob.e);
+    prob.reduction = LSCE_RED_MEAN;
+    if (!rc) rc = lsce_problem_load(&prob, lp, tp, NULL, &err);
+    unlink(lp);
+    unlink(tp);
+    if (rc) {
+      lsce_problem_clear(&prob);
+      gb_skip_with_error(s, err.line);
+      return;
+    }
+    pn = N;
+    pk = K;
+  }
+  lsce_ref_opts o;
+  lsce_ref_opts_default(&o);
+  if (lsce_ref_opts_env(&o, &err)) {
+    gb_skip_with_error(s, err.line);
+    return;
+  }
+  while (gb_keep_running(s)) {
+    lsce_ref_result res;
+    double t0 = lsce_bench_now();
+    int rc = lsce_reference(&res, &prob, &o, "lsce-bench", &err);
+    gb_set_iteration_time(s, lsce_bench_now() - t0);
+    if (rc) {
+      gb_skip_with_error(s, err.line);
+      break;
+    }
+    lsce_ref_result_free(&res);
+  }
+  if (gb_error_occurred(s)) return;
+  gb_set_items_processed(s, N * K * gb_iterations_done(s)); /* logits per second */
+  gb_set_label(s, "lsce_reference, variant k, e=0.1, mean, loss only");
+}
+
+static const char *const ARG_NAMES[2] = {"N", "K"};
+
+static void register_rows(int quick) {
+  static row_ctx ctx[4096];
+  int nctx = 0;
+  gb_bench *b = gb_register("reference/float32", bm_reference, NULL);
+  gb_arg_names(b, 2, ARG_NAMES);
+  gb_args(b, 2, (const int64_t[]){4, 32000});
+  gb_set_unit(b, GB_MS);
+  gb_use_manual_time(b);
+
+  for (int d = 0; d < NDTYPES; d++) {
+    lsce_dtype dt = DTYPES[d];
+    for (int k = 0; k < lsce_nimpls; k++) {
+      const lsce_impl *im = &lsce_impls[k];
+      /* CUDA rows need device buffers and event timing: the GPU harness times them. */
+      if (strcmp(im->device, "cpu") != 0 || !(im->dtypes & LSCE_DT_BIT(dt))) continue;
+      for (int bwd = 0; bwd <= 1; bwd++) {
+        int64_t shapes[NGRID_N * NGRID_K][2];
+        int ns = 0;
+        if (quick) {
+          if (dt == LSCE_DT_F32)
+            for (size_t i = 0; i < sizeof QUICK_F32 / sizeof QUICK_F32[0]; i++, ns++)
+              shapes[ns][0] = QUICK_F32[i][0], shapes[ns][1] = QUICK_F32[i][1];
+          if (dt == LSCE_DT_BF16 && (!bwd || QUICK_BF16_BWD))
+            for (size_t i = 0; i < sizeof QUICK_BF16 / sizeof QUICK_BF16[0]; i++, ns++)
+              shapes[ns][0] = QUICK_BF16[i][0], shapes[ns][1] = QUICK_BF16[i][1];
+        } else {
+          for (int i = 0; i < NGRID_N; i++)
+            for (int j = 0; j < NGRID_K; j++)
+              if (fits(dt, GRID_N[i], GRID_K[j]))
+                shapes[ns][0] = GRID_N[i], shapes[ns][1] = GRID_K[j], ns++;
+        }
+        if (ns == 0 || nctx == (int)(sizeof ctx / sizeof ctx[0])) continue;
+        row_ctx *c = &ctx[nctx++];
+        c->im = im;
+        c->bwd = bwd;
+        c->dt = dt;
+        char name[256];
+        snprintf(name, sizeof name, "%s/%s/%s", bwd ? "fwdbwd" : "fwd", im->name,
+                 lsce_dtype_name(dt));
+        b = gb_register(name, bm_row, c);
+        gb_arg_names(b, 2, ARG_NAMES);
+        for (int i = 0; i < ns; i++) gb_args(b, 2, shapes[i]);
+        gb_set_unit(b, GB_MS);
+        gb_use_manual_time(b);
+      }
+    }
+  }
+}
+
+/* torch_version for the context: $LSCE_TORCH_VERSION (scripts/bench sets it from the peer run),
+ * else asked of the configured Python, else "unavailable". */
+static const char *torch_version(void) {
+  static char v[128];
+  const char *env = getenv("LSCE_TORCH_VERSION");
+  if (env && *env) return env;
+  snprintf(v, sizeof v, "unavailable");
+  FILE *f = popen(LSCE_PYTHON " -c 'import torch; print(torch.__version__)' 2>/dev/null", "r");
+  if (!f) return v;
+  char line[128];
+  if (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0]) snprintf(v, sizeof v, "%s", line);
+  }
+  if (pclose(f) != 0) snprintf(v, sizeof v, "unavailable");
+  return v;
+}
+
+int main(int argc, char **argv) {
+  int quick = 0, out = 1;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0) quick = 1;
+    else {
+      if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+        printf("usage: lsce-bench [--quick] [Google Benchmark flags]\n"
+               "  --quick: fwd and fwdbwd float32 at 64x1000 and 4096x32000, fwd bfloat16 at\n"
+               "           4096x32000, the probes and the reference row\n"
+               "  LSCE_BENCH_MAX_CALL_S (default 30): a row whose validation call took longer is\n"
+               "           reported as not timed\n"
+               "  rows: fwd|fwdbwd/<impl>/<dtype>/N:<n>/K:<k>, bandwidth/read|copy/threads:<t>,\n"
+               "        reference/float32/N:4/K:32000\n\n");
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  argv[argc] = NULL;
+  lsce_probes_register();
+  register_rows(quick);
+  if (gb_initialize(&argc, argv)) return 2;
+  gb_add_context("commit", LSCE_COMMIT);
+  gb_add_context("machine", lsce_machine_name());
+  gb_add_context("compiler", lsce_compiler_name());
+  gb_add_context("torch_version", torch_version());
+  gb_add_context("lsce_grid", quick ? "quick" : "full");
+  gb_run();
+  gb_shutdown();
+  lsce_probes_release();
+  lsce_inputs_release();
+  grad_release();
+  return 0;
+}

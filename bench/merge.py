@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""bench/merge.py: merges lsce-bench's JSON and the PyTorch peer's JSON into the one bench JSON of
+DESIGN.md (Google Benchmark's schema; context: commit, machine, compiler, torch_version, beside
+Google Benchmark's date and num_cpus) and prints the summary of the CPU speed targets: at 4096x32000
+float32, the fastest exact-tier lsce row, PyTorch, their ratio and the row's fraction of the read
+(fwd) or copy (fwdbwd) probe measured in the same run.
+
+usage: merge.py --lsce L.json [--torch T.json] --out OUT.json
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+
+SHAPE = "float32/N:4096/K:32000"
+UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+TARGETS = {"fwd": ("read", 0.60), "fwdbwd": ("copy", 0.50)}
+TORCH_RATIO_TARGET = 10.0
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def finite_or_str(x):
+    """DESIGN.md: a non-finite number is written as the string "inf", "-inf" or "nan"."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {k: finite_or_str(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite_or_str(v) for v in x]
+    return x
+
+
+def iteration_rows(benches, name):
+    return [b for b in benches if b.get("run_name", b["name"]) == name
+            and b.get("run_type", "iteration") == "iteration" and not b.get("error_occurred")]
+
+
+def time_ms(benches, name):
+    rows = iteration_rows(benches, name)
+    if not rows:
+        return None
+    return statistics.median(b["real_time"] * UNIT_MS.get(b.get("time_unit", "ns"), 1e-6)
+                             for b in rows)
+
+
+def counter(benches, name, key):
+    vals = [b[key] for b in iteration_rows(benches, name) if isinstance(b.get(key), (int, float))]
+    return statistics.median(vals) if vals else None
+
+
+def probe_best(benches, kind, threads):
+    rows = iteration_rows(benches, "bandwidth/%s/threads:%d" % (kind, threads))
+    vals = [b["bytes_per_second"] for b in rows if "bytes_per_second" in b]
+    return max(vals) if vals else None
+
+
+def label_field(b, key):
+    for tok in b.get("label", "").split():
+        if tok.startswith(key + "="):
+            return tok[len(key) + 1:]
+    return None
+
+
+def summary(doc):
+    benches = doc["benchmarks"]
+    ctx = doc["context"]
+    out = ["lsce bench: %s, commit %s, %s, torch %s" % (
+        ctx.get("machine", "?"), ctx.get("commit", "?"), ctx.get("compiler", "?"),
+        ctx.get("torch_version", "?"))]
+    out.append("shape 4096x32000 float32, variant k, e = 0.1, mean")
+    out.append("%-7s %-24s %10s %10s %10s  %s" % (
+        "mode", "fastest exact lsce row", "lsce ms", "torch ms", "torch/lsce",
+        "fraction of probe"))
+    for mode in ("fwd", "fwdbwd"):
+        kind, frac_target = TARGETS[mode]
+        best = None
+        for b in benches:
+            n = b.get("run_name", b["name"])
+            parts = n.split("/", 2)
+            if (len(parts) < 3 or parts[0] != mode or parts[1] == "torch" or parts[2] != SHAPE
+                    or b.get("run_type", "iteration") != "iteration" or b.get("error_occurred")
+                    or label_field(b, "tier") != "exact"):
+                continue
+            t = time_ms(benches, n)
+            if t is not None and (best is None or t < best[1]):
+                best = (n, t, b)
+        tt = time_ms(benches, "%s/torch/%s" % (mode, SHAPE))
+        if best is None:
+            row = "%-7s %-24s %10s" % (mode, "(none)", "-")
+            row += " %10s %10s  %s" % ("%.4g" % tt if tt else "-", "-", "-")
+            out.append(row)
+            continue
+        name, t, b = best
+        impl = name.split("/")[1]
+        threads = int(counter(benches, name, "n_threads") or 1)
+        frac = counter(benches, name, "probe_fraction")
+        bw = probe_best(benches, kind, threads)
+        fr = ("%.3f of %s/threads:%d (%.1f GB/s)" % (frac, kind, threads, bw / 1e9)
+              if frac is not None and bw else "- (probe %s/threads:%d not run)" % (kind, threads))
+        out.append("%-7s %-24s %10.4g %10s %10s  %s" % (
+            mode, "%s (%d thr)" % (impl, threads), t, "%.4g" % tt if tt else "-",
+            "%.2fx" % (tt / t) if tt else "-", fr))
+    out.append("targets: torch/lsce >= %gx; fraction >= %.2f (fwd, read) / %.2f (fwdbwd, copy)" % (
+        TORCH_RATIO_TARGET, TARGETS["fwd"][1], TARGETS["fwdbwd"][1]))
+    probes = []
+    for kind in ("read", "copy"):
+        for t in (1, 2):
+            bw = probe_best(benches, kind, t)
+            if bw:
+                probes.append("%s/%d %.1f" % (kind, t, bw / 1e9))
+    if probes:
+        out.append("probes (best, GB/s): " + ", ".join(probes))
+    nl = sum(1 for b in benches if b.get("run_type", "iteration") == "iteration"
+             and "/torch/" not in b["name"])
+    nt = sum(1 for b in benches if b.get("run_type", "iteration") == "iteration"
+             and "/torch/" in b["name"])
+    errs = [b for b in benches if b.get("error_occurred")]
+    out.append("%d runs (lsce-bench %d, torch %d), %d with errors" % (nl + nt, nl, nt, len(errs)))
+    for b in errs:
+        out.append("  error: %s: %s" % (b["name"], b.get("error_message", "")[:200]))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lsce", required=True)
+    ap.add_argument("--torch")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    doc = load(a.lsce)
+    ctx = doc.setdefault("context", {})
+    benches = doc.setdefault("benchmarks", [])
+    if a.torch and os.path.exists(a.torch):
+        peer = load(a.torch)
+        pctx = peer.get("context", {})
+        for key in ("torch_version", "torch_threads"):
+            if key in pctx:
+                ctx[key] = pctx[key]
+        base = 1 + max((b.get("family_index", -1) for b in benches), default=-1)
+        for b in peer.get("benchmarks", []):
+            b = dict(b)
+            b["family_index"] = base + b.get("family_index", 0)
+            benches.append(b)
+    elif a.torch:
+        print("merge: %s missing: the PyTorch peer did not run" % a.torch, file=sys.stderr)
+    doc = finite_or_str(doc)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, a.out)
+    print(summary(doc))
+    print("wrote %s" % a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

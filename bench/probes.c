@@ -1,0 +1,105 @@
+/* bench/probes.c: the bandwidth probes as benchmarks (bandwidth/read/threads:<t>,
+ * bandwidth/copy/threads:<t>): manual wall-clock timing of one pass over a buffer >= 4x the LLC
+ * and >= 512 MiB per repetition, 5 repetitions with "max" and "min" aggregates (the best
+ * bandwidth is the figure the targets use). Threads split the buffer into contiguous chunks. */
+#include "probes.h"
+#include <stdio.h>
+#include <unistd.h>
+#include "bench_util.h"
+
+#define PROBE_REPS 5
+#define PROBE_ITERS 1
+#define MIB ((size_t)1 << 20)
+
+static unsigned char *g_src, *g_dst;
+static size_t g_bytes;
+static double g_best[2][LSCE_PROBE_MAX_THREADS + 1];
+static uint64_t g_sink; /* keeps the read sums alive */
+
+size_t lsce_probe_bytes(void) {
+  size_t llc = 0;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 > 0) llc = (size_t)l3;
+#endif
+#ifdef _SC_LEVEL2_CACHE_SIZE
+  long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 > 0 && (size_t)l2 > llc) llc = (size_t)l2;
+#endif
+  size_t b = 4 * llc;
+  if (b < 512 * MIB) b = 512 * MIB;
+  return (b + 2 * MIB - 1) / (2 * MIB) * (2 * MIB);
+}
+
+double lsce_probe_best(lsce_probe_kind kind, int threads) {
+  if (threads < 1 || threads > LSCE_PROBE_MAX_THREADS) return 0;
+  return g_best[kind][threads];
+}
+
+void lsce_probes_release(void) {
+  if (g_src) lsce_big_free(g_src, g_bytes);
+  if (g_dst) lsce_big_free(g_dst, g_bytes);
+  g_src = g_dst = NULL;
+}
+
+typedef struct { lsce_probe_kind kind; } probe_ctx;
+static probe_ctx g_ctx[2] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}};
+
+static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
+  const probe_ctx *p = ctx;
+  size_t off = (size_t)lo * 128, len = (size_t)(hi - lo) * 128;
+  if (p->kind == LSCE_PROBE_READ)
+    __atomic_fetch_add(&g_sink, lsce_probe_read_avx2(g_src + off, len), __ATOMIC_RELAXED);
+  else lsce_probe_copy_avx2(g_dst + off, g_src + off, len);
+}
+
+static void bm_probe(gb_state *s, void *ctx) {
+  const probe_ctx *p = ctx;
+  int threads = (int)gb_range(s, 0);
+  if (!lsce_probe_avx2_built || !__builtin_cpu_supports("avx2")) {
+    gb_skip_with_error(s, "no AVX2 (CPU or compiler): the probes need it");
+    return;
+  }
+  if (!g_src) {
+    g_bytes = lsce_probe_bytes();
+    g_src = lsce_big_alloc(g_bytes, 1);
+    g_dst = lsce_big_alloc(g_bytes, 0);
+    if (!g_src || !g_dst) {
+      lsce_probes_release();
+      gb_skip_with_error(s, "out of memory for the probe buffers");
+      return;
+    }
+  }
+  int64_t blocks = (int64_t)(g_bytes / 128);
+  double total = 0;
+  while (gb_keep_running(s)) {
+    double t0 = lsce_bench_now();
+    lsce_parallel_for(threads, blocks, pass_chunk, (void *)p);
+    double dt = lsce_bench_now() - t0;
+    total += dt;
+    gb_set_iteration_time(s, dt);
+  }
+  int64_t per_iter = (int64_t)g_bytes * (p->kind == LSCE_PROBE_COPY ? 2 : 1);
+  int64_t iters = gb_iterations_done(s);
+  gb_set_bytes_processed(s, per_iter * iters);
+  gb_counter(s, "buffer_bytes", (double)g_bytes, GB_DEFAULT);
+  gb_counter(s, "n_threads", threads, GB_DEFAULT);
+  double bw = total > 0 ? (double)per_iter * (double)iters / total : 0;
+  if (bw > g_best[p->kind][threads]) g_best[p->kind][threads] = bw;
+}
+
+void lsce_probes_register(void) {
+  static const char *names[2] = {"bandwidth/read", "bandwidth/copy"};
+  static const char *argn[1] = {"threads"};
+  for (int k = 0; k < 2; k++) {
+    gb_bench *b = gb_register(names[k], bm_probe, &g_ctx[k]);
+    gb_arg_names(b, 1, argn);
+    for (int64_t t = 1; t <= LSCE_PROBE_MAX_THREADS; t++) gb_args(b, 1, &t);
+    gb_set_unit(b, GB_MS);
+    gb_use_manual_time(b);
+    gb_iterations(b, PROBE_ITERS);
+    gb_repetitions(b, PROBE_REPS);
+    gb_statistic(b, GB_STAT_MAX);
+    gb_statistic(b, GB_STAT_MIN);
+  }
+}

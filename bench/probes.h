@@ -1,0 +1,30 @@
+/* bench/probes.h: the memory-bandwidth probes of DESIGN.md "Targets": AVX2 loads summing a buffer
+ * (read) and AVX2 loads with non-temporal stores (copy), over a buffer >= 4x the last-level cache
+ * and >= 512 MiB, on 1 or 2 threads. The best bandwidth each probe reached in this process is kept
+ * so the lsce rows can report their fraction of it. */
+#ifndef LSCE_BENCH_PROBES_H
+#define LSCE_BENCH_PROBES_H
+#include <stddef.h>
+#include <stdint.h>
+#include "gbench_c.h"
+
+typedef enum { LSCE_PROBE_READ = 0, LSCE_PROBE_COPY = 1 } lsce_probe_kind;
+#define LSCE_PROBE_MAX_THREADS 2
+
+/* Registers bandwidth/read/threads:<t> and bandwidth/copy/threads:<t> for t = 1, 2. */
+void lsce_probes_register(void);
+/* Buffer size: max(512 MiB, 4 x LLC), a multiple of 2 MiB. */
+size_t lsce_probe_bytes(void);
+/* Best bytes per second measured so far (read: bytes read; copy: bytes read + written), 0 if
+ * the probe has not run in this process. */
+double lsce_probe_best(lsce_probe_kind kind, int threads);
+/* Frees the probe buffers (called by the first non-probe benchmark). */
+void lsce_probes_release(void);
+
+/* The AVX2 inner loops (probes_avx2.c, the only file built with -mavx2). `bytes` is a multiple of
+ * 128 and the buffers are 32-byte aligned. lsce_probe_avx2_built is 0 when the compiler could not
+ * target AVX2; callers also check __builtin_cpu_supports("avx2") first. */
+extern const int lsce_probe_avx2_built;
+uint64_t lsce_probe_read_avx2(const void *src, size_t bytes);
+void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes);
+#endif
