@@ -21,10 +21,12 @@ void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_resul
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, wv, p->ignore_index, p->pad_index);
   double H = lsce_dd_to_d(prm.C);
   m->loss_ulp = 0; m->grad_ulp = 0; m->loss_row = -1; m->grad_row = -1; m->grad_col = -1;
-  m->loss_ref = ref->loss[0]; m->loss_got = loss[0];
+  m->loss_ref = ref->nloss > 0 ? ref->loss[0] : 0; /* none on an empty batch has no loss */
+  m->loss_got = ref->nloss > 0 ? loss[0] : 0;
   m->grad_ref = m->grad_got = 0;
   for (int64_t i = 0; i < ref->nloss; i++) {
     double M;
+    /* (mean and sum always have one loss) */
     if (p->reduction == LSCE_RED_NONE) M = fabs(ref->loss[i]) + (lsce_row_in_V(p, p->variant, i) ? 2 * H : 0);
     else M = fabs(ref->loss[0]) + 2 * H * (double)prm.nV * lsce_dd_to_d(prm.inv_D);
     double tau = (p->reduction == LSCE_RED_NONE && !lsce_row_in_V(p, p->variant, i)) ? 0 : lsce_tau(M, loss_dt);

@@ -597,7 +597,9 @@ static int read_into_memory(lsce_npy *a, int fd, uint64_t size, const char *name
   if (rc != LSCE_OK) return rc;
   /* hlen <= NPY_MAX_HEADER and (when the size is known) within the file. */
   size_t head = (size_t)(start + hlen);
-  unsigned char *buf = malloc(head);
+  /* the preamble read may already hold bytes past a very short header: keep them all */
+  size_t have = (size_t)r > head ? (size_t)r : head;
+  unsigned char *buf = malloc(have);
   if (!buf) return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot read: out of memory", name);
   memcpy(buf, pre, (size_t)r);
   if ((size_t)r < head) {
@@ -626,8 +628,10 @@ static int read_into_memory(lsce_npy *a, int fd, uint64_t size, const char *name
    * arrive, up to one byte past the announced end. */
   const size_t total = (size_t)(h.hdr_end + h.data_bytes), chunk0 = (size_t)1 << 20;
   const size_t limit = size != UINT64_MAX || total == SIZE_MAX ? total : total + 1;
-  size_t cap = limit - head <= chunk0 ? limit : head + chunk0, len = head;
+  size_t cap = limit - head <= chunk0 ? limit : head + chunk0, len = have;
+  if (cap < len) cap = len;
   for (;;) {
+    if (len >= limit) break; /* the preamble already held everything announced (or more) */
     if (cap > len) {
       unsigned char *nb = realloc(buf, cap);
       if (!nb) {

@@ -41,15 +41,20 @@ double lsce_q_round_fmt(const mpq_t q, int prec, long emin_t, long emax_t) {
 
 int lsce_ball_round(double *out, const arb_t x) {
   if (!arb_is_finite(x)) return 0;
-  arf_t lo, hi, r;
-  arf_init(lo); arf_init(hi); arf_init(r);
-  arf_set_mag(r, arb_radref(x));
-  arf_sub(lo, arb_midref(x), r, ARF_PREC_EXACT, ARF_RND_DOWN);
-  arf_add(hi, arb_midref(x), r, ARF_PREC_EXACT, ARF_RND_DOWN);
+  arf_t lo, hi;
+  arf_init(lo); arf_init(hi);
+  /* endpoints rounded outward to the midpoint's own bits + 64 (an exact mid - rad could need
+   * millions of bits when their exponents are far apart; fewer bits than the midpoint carries could
+   * land an endpoint on a rounding boundary that the value itself clears): a slightly wider
+   * interval, so still a certified test */
+  slong bits = arf_bits(arb_midref(x)) + 64;
+  if (bits < 128) bits = 128;
+  arb_get_lbound_arf(lo, x, bits);
+  arb_get_ubound_arf(hi, x, bits);
   double a = lsce_arf_round(lo), b = lsce_arf_round(hi);
   /* a zero result must have a certain sign too; exact zeros never reach this function */
   int ok = (a == b) && !(a == 0.0 && (arf_sgn(lo) != arf_sgn(hi) || arf_is_zero(lo)));
-  arf_clear(lo); arf_clear(hi); arf_clear(r);
+  arf_clear(lo); arf_clear(hi);
   if (ok) *out = (a == 0.0 && arf_sgn(hi) < 0) ? -0.0 : a;
   return ok;
 }
