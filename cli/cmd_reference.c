@@ -100,6 +100,8 @@ int lsce_cmd_reference(int argc, char **argv) {
   if (!rc) rc = lsce_problem_require(&a, &p, &err);
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   lsce_ref_result r = {0};
+  if (!rc && lsce_arg_given(&a, "--grad-out")) /* the gradient (and a float64 copy to write) */
+    rc = lsce_check_memory(((double)p.N * (double)p.K) * (run ? 8.0 + 8.0 : 8.0 * 2), argv[1], &err);
   if (!rc && run) {
     if (!lsce_impl_takes(im, p.logits.dtype))
       rc = lsce_err_set(&err, LSCE_EINPUT, "--impl: %s does not take %s logits", im->name,

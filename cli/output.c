@@ -60,3 +60,19 @@ void lsce_outset_abort(lsce_outset *o) {
   for (int k = 0; k < o->n; k++) remove(o->temp[k]);
   o->n = 0;
 }
+
+int lsce_check_memory(double bytes, const char *who, lsce_err *err) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return LSCE_OK;
+  char line[256];
+  double avail = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long long kb;
+    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) { avail = (double)kb * 1024.0; break; }
+  }
+  fclose(f);
+  if (avail >= 0 && bytes > avail)
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: the outputs need %.3g GiB, only %.3g GiB of memory are available",
+                        who, bytes / 1073741824.0, avail / 1073741824.0);
+  return LSCE_OK;
+}

@@ -24,4 +24,8 @@ int lsce_outset_add_f64(lsce_outset *o, const char *path, const double *data, in
 /* Renames every temporary to its final name (LSCE_OK) or removes them all. */
 int lsce_outset_commit(lsce_outset *o, lsce_err *err);
 void lsce_outset_abort(lsce_outset *o);
+
+/* Exit 3 before allocating when `bytes` exceed the memory available (MemAvailable of
+ * /proc/meminfo; no check where it cannot be read). */
+int lsce_check_memory(double bytes, const char *who, lsce_err *err);
 #endif

@@ -213,6 +213,17 @@ def main():
         # an output that cannot be written: exit 3, and the other output is not created
         expect("unwritable output", ["reference"] + ok + ["--out", "o2.npy", "--grad-out", "nodir/g.npy"], d, 3,
                prefix="lsce: nodir/g.npy: ", outputs=["o2.npy"])
+        # a problem whose gradient does not fit memory: exit 3 before allocating (a sparse 4 GiB
+        # float16 file of zeros, (65536, 32768); its float64 gradient would need 32 GiB)
+        hdr = "{'descr': '<f2', 'fortran_order': False, 'shape': (65536, 32768), }"
+        hdr = hdr + " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+        with open(os.path.join(d, "big.npy"), "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr.encode())
+            f.truncate(10 + len(hdr) + 65536 * 32768 * 2)
+        np.save(os.path.join(d, "bigT.npy"), np.full(65536, -100, dtype=np.int64))
+        expect("gradient beyond memory", ["reference", "--logits", "big.npy", "--targets", "bigT.npy", "--variant", "k",
+               "--smoothing", "0.1", "--grad-out", "bigg.npy"], d, 3, prefix="lsce: reference: ", outputs=["bigg.npy"])
+        os.remove(os.path.join(d, "big.npy"))
         # an existing output is not replaced on failure
         open(os.path.join(d, "keep.npy"), "w").write("old")
         run(["reference", "--logits", "Lnan.npy", "--targets", "T.npy", "--variant", "k", "--smoothing", "0.1",
