@@ -12,6 +12,7 @@
 #include <string.h>
 #include "cpu/kernels.h"
 #include "lsce/certify.h"
+#include "lsce/invoke.h"
 #include "lsce/variants.h"
 
 int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, lsce_err *err) {
@@ -36,20 +37,9 @@ int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, ls
   /* native-order logits: byte-swapped files are converted by lsce_invoke's rule */
   const void *z = p->logits.data;
   void *copy = NULL;
-  size_t es = lsce_dtype_size(p->logits.dtype);
   if (p->logits.swap && N * K > 0) {
-    copy = malloc(es * (size_t)(N * K));
+    z = copy = lsce_native_logits(p);
     if (!copy) { free(t); free(w); lsce_ref_result_free(r); return lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory"); }
-    for (int64_t i = 0; i < N * K; i++) {
-      double v = lsce_npy_get_f(&p->logits, i);
-      switch (p->logits.dtype) {
-      case LSCE_DT_F64: ((double *)copy)[i] = v; break;
-      case LSCE_DT_F32: ((float *)copy)[i] = (float)v; break;
-      case LSCE_DT_F16: ((uint16_t *)copy)[i] = lsce_double_to_f16(v); break;
-      default: ((uint16_t *)copy)[i] = lsce_double_to_bf16(v); break;
-      }
-    }
-    z = copy;
   }
   lsce_params prm;
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, wv, p->ignore_index, p->pad_index);

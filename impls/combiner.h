@@ -67,6 +67,65 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->Kf += b->Kf;
 }
 
+/* The online softmax over one row's classes, one class at a time (CPU and CUDA share it): a
+ * running maximum m, s1 rescaled by exp(m_old - m_new) when it grows, t rebased by
+ * Uf (m_old - m_new). In double (narrow inputs: error about K 2^-53) or double-double (dd). */
+typedef struct {
+  double m, s1, t, Uf;
+  lsce_dd s1d, td, Ufd;
+  int64_t jm, Kf, n_eq;
+  int dd;
+} lsce_online;
+
+LSCE_HD void lsce_online_init(lsce_online *o, int dd) {
+  o->m = -INFINITY; o->s1 = o->t = o->Uf = 0.0;
+  o->s1d = o->td = o->Ufd = lsce_dd_from(0.0);
+  o->jm = -1; o->Kf = o->n_eq = 0;
+  o->dd = dd;
+}
+
+/* Class j (logit v, weight u) of a row with target y; masked classes only count into st. */
+LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64_t j, int64_t y,
+                              const lsce_params *p, double u) {
+  int inS = j != p->pad_index;
+  if (v == -INFINITY) {
+    if (j == y) st->y_masked = 1;
+    else if (inS && u > 0) st->n_mask_u++;
+    return;
+  }
+  if (j == y) st->zy = v;
+  if (j == p->pad_index) st->P_finite = 1;
+  o->Kf++;
+  if (v > o->m) {
+    if (o->jm >= 0) { /* rebase to the new maximum: the old maximum's term joins s1 */
+      if (o->dd) {
+        lsce_dd d = lsce_two_sum(o->m, -v);
+        o->s1d = lsce_dd_mul(lsce_dd_add_d(o->s1d, 1.0), lsce_dd_exp(d));
+        o->td = lsce_dd_add(o->td, lsce_dd_mul(o->Ufd, d));
+      } else {
+        double d = o->m - v;
+        o->s1 = (o->s1 + 1.0) * exp(d);
+        o->t += o->Uf * d;
+      }
+    }
+    o->m = v; o->jm = j; o->n_eq = 1;
+  } else {
+    if (v == o->m) o->n_eq++;
+    if (o->dd) o->s1d = lsce_dd_add(o->s1d, lsce_dd_exp(lsce_two_sum(v, -o->m)));
+    else o->s1 += exp(v - o->m);
+  }
+  if (inS) {
+    if (o->dd) { o->td = lsce_dd_add(o->td, lsce_dd_mul_d(lsce_two_sum(v, -o->m), u)); o->Ufd = lsce_dd_add_d(o->Ufd, u); }
+    else { o->t += u * (v - o->m); o->Uf += u; }
+  }
+}
+
+LSCE_HD void lsce_online_finish(const lsce_online *o, lsce_rowstats *st) {
+  st->m = o->m; st->jm = o->jm; st->Kf = o->Kf; st->n_eq = o->n_eq;
+  if (o->dd) { st->s1 = o->s1d; st->t = o->td; st->Uf = o->Ufd; }
+  else { st->s1 = lsce_dd_from(o->s1); st->t = lsce_dd_from(o->t); st->Uf = lsce_dd_from(o->Uf); }
+}
+
 /* The row's coefficients: A (target), B (smoothing), u_y. */
 typedef struct {
   lsce_dd A, B, alpha; /* alpha = A + B U_all = sum_c kappa_c */

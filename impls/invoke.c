@@ -6,6 +6,23 @@
 #include "cpu/elem.h"
 #include "lsce/invoke.h"
 
+void *lsce_native_logits(const lsce_problem *p) {
+  const int64_t n = p->N * p->K;
+  lsce_dtype dt = p->logits.dtype;
+  void *z = malloc(lsce_dtype_size(dt) * (size_t)(n > 0 ? n : 1));
+  if (!z) return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    double v = lsce_npy_get_f(&p->logits, i);
+    switch (dt) {
+    case LSCE_DT_F64: ((double *)z)[i] = v; break;
+    case LSCE_DT_F32: ((float *)z)[i] = (float)v; break; /* exact: v came from a float */
+    case LSCE_DT_F16: ((uint16_t *)z)[i] = lsce_double_to_f16(v); break;
+    default: ((uint16_t *)z)[i] = lsce_double_to_bf16(v); break;
+    }
+  }
+  return z;
+}
+
 int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                 const char *who, lsce_err *err) {
   const int64_t N = p->N, K = p->K;
@@ -15,21 +32,7 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
   void *zcopy = NULL, *g = NULL;
   int64_t *t = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
   double *w = p->has_weights ? malloc(sizeof(double) * (size_t)K) : NULL;
-  if (p->logits.swap && N * K > 0) {
-    zcopy = malloc(es * (size_t)(N * K));
-    if (zcopy) {
-      for (int64_t i = 0; i < N * K; i++) {
-        double v = lsce_npy_get_f(&p->logits, i);
-        switch (dt) {
-        case LSCE_DT_F64: ((double *)zcopy)[i] = v; break;
-        case LSCE_DT_F32: ((float *)zcopy)[i] = (float)v; break; /* exact: v came from a float */
-        case LSCE_DT_F16: ((uint16_t *)zcopy)[i] = lsce_double_to_f16(v); break;
-        default: ((uint16_t *)zcopy)[i] = lsce_double_to_bf16(v); break;
-        }
-      }
-    }
-    z = zcopy;
-  }
+  if (p->logits.swap && N * K > 0) z = zcopy = lsce_native_logits(p);
   if (grad && N * K > 0) g = malloc(es * (size_t)(N * K));
   if (!t || (p->has_weights && !w) || (p->logits.swap && N * K > 0 && !zcopy) ||
       (grad && N * K > 0 && !g)) {

@@ -10,50 +10,12 @@ void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t
   const lsce_params *p = c->prm;
   const int64_t K = c->K, y = c->targets[i];
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
-  const int dd = c->dd;
-  const double *w = c->weights;
   lsce_stats_empty(st);
-  double m = -INFINITY, s1 = 0, t = 0, Uf = 0;
-  lsce_dd s1d = lsce_dd_from(0), td = lsce_dd_from(0), Ufd = lsce_dd_from(0);
-  int64_t jm = -1, Kf = 0, n_eq = 0;
-  for (int64_t j = c0; j < c1; j++) {
-    double v = lsce_ld(c->logits, c->dtype, i * K + j);
-    int inS = j != p->pad_index;
-    double u = wu ? w[j] : 1.0;
-    if (v == -INFINITY) {
-      if (j == y) st->y_masked = 1;
-      else if (inS && u > 0) st->n_mask_u++;
-      continue;
-    }
-    if (j == y) st->zy = v;
-    if (j == p->pad_index) st->P_finite = 1;
-    Kf++;
-    if (v > m) {
-      if (jm >= 0) { /* rebase to the new maximum: the old maximum's term joins s1 */
-        if (dd) {
-          lsce_dd d = lsce_two_sum(m, -v);
-          s1d = lsce_dd_mul(lsce_dd_add_d(s1d, 1.0), lsce_dd_exp(d));
-          td = lsce_dd_add(td, lsce_dd_mul(Ufd, d));
-        } else {
-          double d = m - v;
-          s1 = (s1 + 1.0) * exp(d);
-          t += Uf * d;
-        }
-      }
-      m = v; jm = j; n_eq = 1;
-    } else {
-      if (v == m) n_eq++;
-      if (dd) s1d = lsce_dd_add(s1d, lsce_dd_exp(lsce_two_sum(v, -m)));
-      else s1 += exp(v - m);
-    }
-    if (inS) {
-      if (dd) { td = lsce_dd_add(td, lsce_dd_mul_d(lsce_two_sum(v, -m), u)); Ufd = lsce_dd_add_d(Ufd, u); }
-      else { t += u * (v - m); Uf += u; }
-    }
-  }
-  st->m = m; st->jm = jm; st->Kf = Kf; st->n_eq = n_eq;
-  if (dd) { st->s1 = s1d; st->t = td; st->Uf = Ufd; }
-  else { st->s1 = lsce_dd_from(s1); st->t = lsce_dd_from(t); st->Uf = lsce_dd_from(Uf); }
+  lsce_online o;
+  lsce_online_init(&o, c->dd);
+  for (int64_t j = c0; j < c1; j++)
+    lsce_online_push(&o, st, lsce_ld(c->logits, c->dtype, i * K + j), j, y, p, wu ? c->weights[j] : 1.0);
+  lsce_online_finish(&o, st);
 }
 
 void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,

@@ -42,31 +42,10 @@ __device__ void stats_strided(lsce_rowstats *st, const T *row, int64_t c0, int64
                               int64_t y, const lsce_params *p, const double *w) {
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
   lsce_stats_empty(st);
-  double m = -INFINITY, s1 = 0, t = 0, Uf = 0;
-  int64_t jm = -1, Kf = 0, n_eq = 0;
-  for (int64_t j = c0; j < c1; j += step) {
-    double v = ld<T>(row, j);
-    int inS = j != p->pad_index;
-    double u = wu ? w[j] : 1.0;
-    if (v == -INFINITY) {
-      if (j == y) st->y_masked = 1;
-      else if (inS && u > 0) st->n_mask_u++;
-      continue;
-    }
-    if (j == y) st->zy = v;
-    if (j == p->pad_index) st->P_finite = 1;
-    Kf++;
-    if (v > m) {
-      if (jm >= 0) { double d = m - v; s1 = (s1 + 1.0) * exp(d); t += Uf * d; }
-      m = v; jm = j; n_eq = 1;
-    } else {
-      if (v == m) n_eq++;
-      s1 += exp(v - m);
-    }
-    if (inS) { t += u * (v - m); Uf += u; }
-  }
-  st->m = m; st->jm = jm; st->Kf = Kf; st->n_eq = n_eq;
-  st->s1 = lsce_dd_from(s1); st->t = lsce_dd_from(t); st->Uf = lsce_dd_from(Uf);
+  lsce_online o;
+  lsce_online_init(&o, 0);
+  for (int64_t j = c0; j < c1; j += step) lsce_online_push(&o, st, ld<T>(row, j), j, y, p, wu ? w[j] : 1.0);
+  lsce_online_finish(&o, st);
 }
 
 /* merge the statistics of `n` consecutive threads (n a power of two) in shared memory */

@@ -8,4 +8,6 @@
 int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                 const char *who, lsce_err *err);
 int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt);
+/* A native-byte-order copy of a byte-swapped file's logits (malloc'd; NULL when out of memory). */
+void *lsce_native_logits(const lsce_problem *p);
 #endif
