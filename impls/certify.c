@@ -1,6 +1,7 @@
 /* impls/certify.c: verify's fast certifier. The row form of FORMULATIONS.md evaluated entirely in
- * double-double (double-double exp and log1p, compensated sums; threads over rows) gives the loss
- * and gradient as hi + lo. Error bound: each exp is within 2^-94 relative and each log1p within 2^-90 (exp results below
+ * double-double (double-double exp and log1p, compensated sums; threads over rows; the kernels of
+ * online.c, compiled for FMA where the CPU has it) gives the loss and gradient as hi + lo. Error
+ * bound: each exp (the table version of dd.h) is within 2^-98 relative and each log1p within 2^-90 (exp results below
  * 2^-960: 2^-1050 absolute, nothing next to a row sum s >= 1; tests/test_dd.c measures them
  * against MPFR), each double-double operation within 2^-104, and a row sums at most
  * K <= 2^24 terms of one sign, so every output is within 2^-80 of its magnitude before cancellation
@@ -44,7 +45,8 @@ int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, ls
   lsce_params prm;
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, wv, p->ignore_index, p->pad_index);
   lsce_call c = {z, p->logits.dtype, N, K, t, wv, &prm, 1, r->loss_lo, r->grad_lo};
-  const lsce_kernels k = {lsce_stats_online, lsce_grad_scalar};
+  const lsce_kernels k = lsce_cpu_has_avx2() ? (lsce_kernels){lsce_stats_online_fma, lsce_grad_scalar_fma}
+                                             : (lsce_kernels){lsce_stats_online, lsce_grad_scalar};
   int rc = lsce_cpu_drive(r->loss, r->grad, LSCE_DT_F64, &c, &k, threads, 0);
   r->prec_reached = 106;
   free(t); free(w); free(copy);

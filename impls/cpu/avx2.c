@@ -71,7 +71,7 @@ static inline double hsum(__m256d v) {
 
 void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1) {
   const lsce_params *p = c->prm;
-  if (c->dd) { lsce_stats_online(st, c, i, c0, c1); return; }
+  if (c->dd) { lsce_stats_online_fma(st, c, i, c0, c1); return; }
   const int64_t K = c->K, y = c->targets[i];
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
   const void *row = c->dtype == LSCE_DT_F32 ? (const void *)((const float *)c->logits + i * K)
@@ -95,7 +95,7 @@ void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c
     if (v == -INFINITY) masked = 1;
     if (v > m) m = v;
   }
-  if (masked || m == -INFINITY) { lsce_stats_online(st, c, i, c0, c1); return; }
+  if (masked || m == -INFINITY) { lsce_stats_online_fma(st, c, i, c0, c1); return; }
   lsce_stats_empty(st);
   /* the first index of the maximum */
   int64_t jm = -1;
@@ -154,7 +154,7 @@ void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c
 void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                     int64_t c1, const lsce_gradcoef *g, double m) {
   if (c->dd || gdt != c->dtype || g->nan) {
-    lsce_grad_scalar(grad, gdt, c, i, c0, c1, g, m);
+    lsce_grad_scalar_fma(grad, gdt, c, i, c0, c1, g, m);
     return;
   }
   const lsce_params *p = c->prm;
@@ -186,9 +186,9 @@ void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, i
         out16[j + l] = gdt == LSCE_DT_BF16 ? lsce_double_to_bf16(tmp[l]) : lsce_double_to_f16(tmp[l]);
     }
   }
-  if (j < c1) lsce_grad_scalar(grad, gdt, c, i, j, c1, g, m);
+  if (j < c1) lsce_grad_scalar_fma(grad, gdt, c, i, j, c1, g, m);
   /* the entries whose kappa or p differ from the vector formula: y, P and jm */
   int64_t fix[3] = {g->y, p->pad_index, g->jm};
   for (int f = 0; f < 3; f++)
-    if (fix[f] >= c0 && fix[f] < c1) lsce_grad_scalar(grad, gdt, c, i, fix[f], fix[f] + 1, g, m);
+    if (fix[f] >= c0 && fix[f] < c1) lsce_grad_scalar_fma(grad, gdt, c, i, fix[f], fix[f] + 1, g, m);
 }

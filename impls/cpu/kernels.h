@@ -19,6 +19,10 @@ typedef struct {
 void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                       int64_t c1, const lsce_gradcoef *g, double m);
+/* the same, compiled for AVX2+FMA (online_fma.c): only where lsce_cpu_has_avx2() */
+void lsce_stats_online_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                          int64_t c1, const lsce_gradcoef *g, double m);
 /* AVX2 + FMA (float32, bfloat16, float16 inputs; float64 goes to the scalar kernels) */
 void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,

@@ -3,6 +3,10 @@
  * accumulate in double (error about K 2^-53, far below a float32 ulp); float64 inputs in
  * double-double with double-double exp. The gradient is a second sweep. Claim: DESIGN.md bounds. */
 #include <math.h>
+#ifdef LSCE_ONLINE_FMA /* online_fma.c: the same kernels under their _fma names */
+#define lsce_stats_online lsce_stats_online_fma
+#define lsce_grad_scalar lsce_grad_scalar_fma
+#endif
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
 
@@ -43,7 +47,9 @@ void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
   }
 }
 
+#ifndef LSCE_ONLINE_FMA
 int lsce_cpu_online(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   const lsce_kernels k = {lsce_stats_online, lsce_grad_scalar};
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
 }
+#endif
