@@ -1,5 +1,5 @@
 /* bench/probes.c: the bandwidth probes as benchmarks (bandwidth/read/threads:<t>,
- * bandwidth/copy/threads:<t>): manual wall-clock timing of one pass over a buffer >= 4x the LLC
+ * bandwidth/copy/threads:<t>, and the exp ceiling bandwidth/exp32/threads:<t>, bytes of float32 read): manual wall-clock timing of one pass over a buffer >= 4x the LLC
  * and >= 512 MiB per repetition, 5 repetitions with "max" and "min" aggregates (the best
  * bandwidth is the figure the targets use). Threads split the buffer into contiguous chunks. */
 #include "probes.h"
@@ -13,7 +13,7 @@
 
 static unsigned char *g_src, *g_dst;
 static size_t g_bytes;
-static double g_best[2][LSCE_PROBE_MAX_THREADS + 1];
+static double g_best[LSCE_PROBE_KINDS][LSCE_PROBE_MAX_THREADS + 1];
 static uint64_t g_sink; /* keeps the read sums alive */
 
 size_t lsce_probe_bytes(void) {
@@ -43,21 +43,24 @@ void lsce_probes_release(void) {
 }
 
 typedef struct { lsce_probe_kind kind; } probe_ctx;
-static probe_ctx g_ctx[2] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}};
+static probe_ctx g_ctx[LSCE_PROBE_KINDS] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}, {LSCE_PROBE_EXP32}};
 
 static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
   const probe_ctx *p = ctx;
   size_t off = (size_t)lo * 128, len = (size_t)(hi - lo) * 128;
   if (p->kind == LSCE_PROBE_READ)
     __atomic_fetch_add(&g_sink, lsce_probe_read_avx2(g_src + off, len), __ATOMIC_RELAXED);
+  else if (p->kind == LSCE_PROBE_EXP32)
+    __atomic_fetch_add(&g_sink, (uint64_t)lsce_probe_exp32_avx2(g_src + off, len), __ATOMIC_RELAXED);
   else lsce_probe_copy_avx2(g_dst + off, g_src + off, len);
 }
 
 static void bm_probe(gb_state *s, void *ctx) {
   const probe_ctx *p = ctx;
   int threads = (int)gb_range(s, 0);
-  if (!lsce_probe_avx2_built || !__builtin_cpu_supports("avx2")) {
-    gb_skip_with_error(s, "no AVX2 (CPU or compiler): the probes need it");
+  if (!lsce_probe_avx2_built || !__builtin_cpu_supports("avx2") ||
+      (p->kind == LSCE_PROBE_EXP32 && !__builtin_cpu_supports("fma"))) {
+    gb_skip_with_error(s, "no AVX2/FMA (CPU or compiler): the probes need it");
     return;
   }
   if (!g_src) {
@@ -89,9 +92,9 @@ static void bm_probe(gb_state *s, void *ctx) {
 }
 
 void lsce_probes_register(void) {
-  static const char *names[2] = {"bandwidth/read", "bandwidth/copy"};
+  static const char *names[LSCE_PROBE_KINDS] = {"bandwidth/read", "bandwidth/copy", "bandwidth/exp32"};
   static const char *argn[1] = {"threads"};
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < LSCE_PROBE_KINDS; k++) {
     gb_bench *b = gb_register(names[k], bm_probe, &g_ctx[k]);
     gb_arg_names(b, 1, argn);
     for (int64_t t = 1; t <= LSCE_PROBE_MAX_THREADS; t++) gb_args(b, 1, &t);

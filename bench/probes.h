@@ -1,6 +1,7 @@
 /* bench/probes.h: the memory-bandwidth probes of DESIGN.md "Targets": AVX2 loads summing a buffer
  * (read) and AVX2 loads with non-temporal stores (copy), over a buffer >= 4x the last-level cache
- * and >= 512 MiB, on 1 or 2 threads. The best bandwidth each probe reached in this process is kept
+ * and >= 512 MiB, on 1 or 2 threads; and the exp ceiling (exp32): the same buffer read as float32
+ * with a float32-accurate exp summed per value, the fastest any one-exp-per-logit row can go. The best bandwidth each probe reached in this process is kept
  * so the lsce rows can report their fraction of it. */
 #ifndef LSCE_BENCH_PROBES_H
 #define LSCE_BENCH_PROBES_H
@@ -8,10 +9,11 @@
 #include <stdint.h>
 #include "gbench_c.h"
 
-typedef enum { LSCE_PROBE_READ = 0, LSCE_PROBE_COPY = 1 } lsce_probe_kind;
+typedef enum { LSCE_PROBE_READ = 0, LSCE_PROBE_COPY = 1, LSCE_PROBE_EXP32 = 2 } lsce_probe_kind;
+#define LSCE_PROBE_KINDS 3
 #define LSCE_PROBE_MAX_THREADS 2
 
-/* Registers bandwidth/read/threads:<t> and bandwidth/copy/threads:<t> for t = 1, 2. */
+/* Registers bandwidth/{read,copy,exp32}/threads:<t> for t = 1, 2. */
 void lsce_probes_register(void);
 /* Buffer size: max(512 MiB, 4 x LLC), a multiple of 2 MiB. */
 size_t lsce_probe_bytes(void);
@@ -27,4 +29,5 @@ void lsce_probes_release(void);
 extern const int lsce_probe_avx2_built;
 uint64_t lsce_probe_read_avx2(const void *src, size_t bytes);
 void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes);
+float lsce_probe_exp32_avx2(const void *src, size_t bytes);
 #endif

@@ -1181,6 +1181,14 @@ class Report:
                   for (kd, t), bw in sorted(b.probes.items())]
         if probes:
             self.p("Probes (best): " + ", ".join(probes) + ".", "")
+        for t in (2, 1):
+            ce, rd = b.probes.get(("exp32", t)), b.probes.get(("read", t))
+            if ce and rd:
+                self.p("The exp ceiling: `bandwidth/exp32/threads:%d` reads float32 logits and sums a "
+                       "float32-accurate exp of each (degree-7 polynomial, nothing else) at %.3g GB/s, "
+                       "%.1f%% of the read probe: no row that evaluates one exp per logit can reach "
+                       "a larger fraction of it on this machine." % (t, ce, 100 * ce / rd), "")
+                break
         ref = [(nm, e) for nm, e in sorted(b.other.items()) if nm.startswith("reference/")]
         for nm, e in ref:
             self.p("The certified reference (`%s`): %s ms per call, %s logits/s." % (
@@ -1373,6 +1381,13 @@ class Report:
     def certifier_target(self, cpu, cpu_path):
         what = "verify's certifier, a full %dx%d problem, 2 cores" % CPU_SHAPE
         req = "<= %g s" % CERTIFIER_SECONDS
+        doc, src = self.read("certify-timing.json")  # scripts/time-certify
+        if doc and isinstance(doc.get("wall_s"), (int, float)) and doc["wall_s"] > 0:
+            s = doc["wall_s"]
+            return [what, req, "`lsce verify --impl cpu_threads` with the fast certifier: %.3g s wall, "
+                    "%.3g s CPU (verify %s)" % (s, doc.get("cpu_s", float("nan")),
+                                                "passed" if doc.get("verify_passed") else "FAILED"),
+                    "%.2fx" % (CERTIFIER_SECONDS / s), _gap(CERTIFIER_SECONDS / s, 1.0), "`%s`" % src]
         if cpu:
             for nm, e in sorted(cpu.other.items()):
                 m = re.match(r"^(certify|verify)/.*N:(\d+)/K:(\d+)$", nm)
@@ -1400,6 +1415,7 @@ class Report:
                "/usr/bin/python3 fixtures/peers/torch_peer.py  # section 3: "
                "report/data/peers-torch.json",
                "scripts/bench                            # section 4: report/data/bench-cpu.json",
+               "scripts/time-certify                     # section 4: report/data/certify-timing.json",
                "scripts/gpu-check                        # on the GPU machine: "
                "report/data/gpu/*.json",
                "scripts/report                           # runs lsce variants/impls/compare/check,"
