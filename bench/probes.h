@@ -30,4 +30,7 @@ extern const int lsce_probe_avx2_built;
 uint64_t lsce_probe_read_avx2(const void *src, size_t bytes);
 void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes);
 float lsce_probe_exp32_avx2(const void *src, size_t bytes);
+/* The exp ceiling at AVX-512 width (probes_avx512.c); used instead where the CPU has AVX-512F. */
+extern const int lsce_probe_avx512_built;
+float lsce_probe_exp32_avx512(const void *src, size_t bytes);
 #endif

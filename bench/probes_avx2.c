@@ -4,7 +4,8 @@
  * value clamped to [-87, 0] and its exp summed, with the arithmetic of a float32-accurate exp and
  * nothing else (n = round(x log2 e), r = x - n ln2 with ln2 in two parts, Taylor to degree 7:
  * remainder below 2^-27, times 2^n by an exponent add): 8 lanes, about 16 instructions a vector.
- * No row that evaluates one exp per logit in float32 or wider can read its logits faster than this.
+ * probes_avx512.c has the same loop at 16 lanes, used instead where the CPU has AVX-512F. No row
+ * that evaluates one exp per logit in float32 or wider can read its logits faster than this.
  * Callers check the CPU for AVX2 (and FMA for exp32) before calling. */
 #include "probes.h"
 

@@ -28,6 +28,11 @@ void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c
 void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                     int64_t c1, const lsce_gradcoef *g, double m);
 int lsce_cpu_has_avx2(void);
+/* the same at AVX-512 width (avx512.c; absent when built with LSCE_NO_AVX512) */
+void lsce_stats_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_grad_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                      int64_t c1, const lsce_gradcoef *g, double m);
+int lsce_cpu_has_avx512(void);
 
 /* Runs kernels over every row: `threads` OpenMP threads over rows; a row is split into slices of
  * `slice` classes (0: whole rows) whose statistics are merged; when N < threads the slices of one

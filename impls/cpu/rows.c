@@ -1,5 +1,5 @@
 /* impls/cpu/rows.c: the entry points of cpu_avx2, cpu_threads and cpu_sharded: the same row
- * kernels (AVX2 when the machine has it and LSCE_ISA allows, else the scalar online kernels) under
+ * kernels (AVX-512 or AVX2 when the machine has it and LSCE_ISA allows, else the scalar online kernels) under
  * three schedules: one thread; OpenMP over rows (or over slices of a row when rows are few:
  * LSCE_SPLIT=<classes> forces slicing so small problems test it); S vocabulary shards
  * (LSCE_SHARDS, default 4) whose partial statistics merge as a tensor-parallel all-reduce would.
@@ -16,19 +16,36 @@
 #include <omp.h>
 #endif
 
-/* "scalar", "avx2" (LSCE_ISA forces a path the machine has; avx512 is not built: it did not pay
- * on this memory-bound loop) */
-static int use_avx2(void) {
-  const char *isa = getenv("LSCE_ISA");
-  if (isa && (!strcmp(isa, "scalar") || !strcmp(isa, "avx512"))) return 0;
-  return lsce_cpu_has_avx2();
+/* The kernels' ISA: the widest the machine has (avx512, avx2, scalar); LSCE_ISA=scalar|avx2|avx512
+ * asks for one, and gets the widest the machine has up to it (so tests can force every path and a
+ * request the machine cannot serve still runs). */
+typedef enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512 } isa_t;
+static isa_t isa(void) {
+  isa_t best = ISA_SCALAR;
+  if (lsce_cpu_has_avx2()) best = ISA_AVX2;
+#ifndef LSCE_NO_AVX512
+  if (best == ISA_AVX2 && lsce_cpu_has_avx512()) best = ISA_AVX512;
+#endif
+  const char *want = getenv("LSCE_ISA");
+  if (want && !strcmp(want, "scalar")) return ISA_SCALAR;
+  if (want && !strcmp(want, "avx2") && best > ISA_AVX2) return ISA_AVX2;
+  return best;
 }
 
-const char *lsce_isa_cpu(void) { return use_avx2() ? "avx2" : "scalar"; }
+const char *lsce_isa_cpu(void) {
+  static const char *names[] = {"scalar", "avx2", "avx512"};
+  return names[isa()];
+}
 
 static lsce_kernels kernels(void) {
   lsce_kernels k = {lsce_stats_online, lsce_grad_scalar};
-  if (use_avx2()) { k.stats = lsce_stats_avx2; k.grad = lsce_grad_avx2; }
+  switch (isa()) {
+  case ISA_AVX2: k.stats = lsce_stats_avx2; k.grad = lsce_grad_avx2; break;
+#ifndef LSCE_NO_AVX512
+  case ISA_AVX512: k.stats = lsce_stats_avx512; k.grad = lsce_grad_avx512; break;
+#endif
+  default: break;
+  }
   return k;
 }
 

@@ -50,7 +50,7 @@ int lsce_always(void);
 const char *lsce_isa_scalar(void);
 size_t lsce_no_workspace(int64_t N, int64_t K);
 size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
-const char *lsce_isa_cpu(void);               /* "avx2" or "scalar" (LSCE_ISA forces) */
+const char *lsce_isa_cpu(void);               /* "avx512", "avx2" or "scalar" (LSCE_ISA caps) */
 int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
 /* Device-resident timing for scripts/gpu-check: a CUDA row's best time (ms, CUDA events) on N x K

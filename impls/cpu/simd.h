@@ -1,0 +1,138 @@
+/* impls/cpu/simd.h: the vector layer of the SIMD row kernels (simd_kernels.inc), one set of names
+ * for two widths: LSCE_SIMD_W = 4 (AVX2 + FMA + F16C: 4 doubles, 8 floats a vector) or 8 (AVX-512
+ * F/DQ/VL: 8 doubles, 16 floats). A float vector vf holds 2W logits; vd_lo/vd_hi widen its halves to
+ * double exactly. vd_exp is the same algorithm at both widths (n = round(x / ln2), r = x - n ln2 with
+ * ln2 split so n ln2_hi is exact, Taylor to degree 11 on |r| <= ln2/2: relative error below 2^-46,
+ * times 2^n; x < -708 gives 0, terms below 2^-1000 of the row's sum). */
+#ifndef LSCE_CPU_SIMD_H
+#define LSCE_CPU_SIMD_H
+#include <immintrin.h>
+#include <stdint.h>
+#include "lsce/problem.h"
+
+#if LSCE_SIMD_W == 4
+typedef __m256d vd;
+typedef __m256 vf;
+typedef __m256d vmask; /* all-ones lanes */
+#define vd_set1 _mm256_set1_pd
+#define vd_zero _mm256_setzero_pd
+#define vd_add _mm256_add_pd
+#define vd_sub _mm256_sub_pd
+#define vd_mul _mm256_mul_pd
+#define vd_max _mm256_max_pd
+#define vd_fmadd _mm256_fmadd_pd
+#define vd_fmsub _mm256_fmsub_pd
+#define vd_fnmadd _mm256_fnmadd_pd
+#define vd_loadu _mm256_loadu_pd
+#define vd_storeu _mm256_storeu_pd
+#define vf_set1 _mm256_set1_ps
+#define vf_max _mm256_max_ps
+#define vf_storeu _mm256_storeu_ps
+static inline vd vd_round(vd x) { return _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vmask vd_lt(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
+static inline unsigned vmask_bits(vmask m) { return (unsigned)_mm256_movemask_pd(m); }
+static inline vd vd_keep(vd v, vmask m) { return _mm256_and_pd(v, m); }          /* 0 where m is off */
+static inline vd vd_zero_where(vd v, vmask m) { return _mm256_blendv_pd(v, _mm256_setzero_pd(), m); }
+static inline vd vd_scale2n(vd p, vd n) { /* p 2^n for integral n in [-1022, 1023] */
+  __m256i e = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n));
+  e = _mm256_slli_epi64(_mm256_add_epi64(e, _mm256_set1_epi64x(1023)), 52);
+  return _mm256_mul_pd(p, _mm256_castsi256_pd(e));
+}
+static inline double vd_hsum(vd v) {
+  __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(a, _mm_unpackhi_pd(a, a)));
+}
+static inline unsigned vf_eq_bits(vf a, vf b) { return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ)); }
+static inline vd vd_lo(vf v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+static inline vd vd_hi(vf v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+static inline void vd_store_f32(float *out, vd v) { _mm_storeu_ps(out, _mm256_cvtpd_ps(v)); }
+/* 2W logits from index j, widened to float */
+static inline vf vf_load(const void *base, lsce_dtype dt, int64_t j) {
+  switch (dt) {
+  case LSCE_DT_F32: return _mm256_loadu_ps((const float *)base + j);
+  case LSCE_DT_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + j)));
+  default: { /* bfloat16: the top half of a float32 */
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + j)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  }
+}
+#elif LSCE_SIMD_W == 8
+typedef __m512d vd;
+typedef __m512 vf;
+typedef __mmask8 vmask;
+#define vd_set1 _mm512_set1_pd
+#define vd_zero _mm512_setzero_pd
+#define vd_add _mm512_add_pd
+#define vd_sub _mm512_sub_pd
+#define vd_mul _mm512_mul_pd
+#define vd_max _mm512_max_pd
+#define vd_fmadd _mm512_fmadd_pd
+#define vd_fmsub _mm512_fmsub_pd
+#define vd_fnmadd _mm512_fnmadd_pd
+#define vd_loadu _mm512_loadu_pd
+#define vd_storeu _mm512_storeu_pd
+#define vf_set1 _mm512_set1_ps
+#define vf_max _mm512_max_ps
+#define vf_storeu _mm512_storeu_ps
+static inline vd vd_round(vd x) { return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vmask vd_lt(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+static inline unsigned vmask_bits(vmask m) { return (unsigned)m; }
+static inline vd vd_keep(vd v, vmask m) { return _mm512_maskz_mov_pd(m, v); }
+static inline vd vd_zero_where(vd v, vmask m) { return _mm512_mask_blend_pd(m, v, _mm512_setzero_pd()); }
+static inline vd vd_scale2n(vd p, vd n) {
+  __m512i e = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n));
+  e = _mm512_slli_epi64(_mm512_add_epi64(e, _mm512_set1_epi64(1023)), 52);
+  return _mm512_mul_pd(p, _mm512_castsi512_pd(e));
+}
+static inline double vd_hsum(vd v) {
+  __m256d a = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+  __m128d b = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
+}
+static inline unsigned vf_eq_bits(vf a, vf b) { return (unsigned)_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+static inline vd vd_lo(vf v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+static inline vd vd_hi(vf v) {
+  return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+static inline void vd_store_f32(float *out, vd v) { _mm256_storeu_ps(out, _mm512_cvtpd_ps(v)); }
+static inline vf vf_load(const void *base, lsce_dtype dt, int64_t j) {
+  switch (dt) {
+  case LSCE_DT_F32: return _mm512_loadu_ps((const float *)base + j);
+  case LSCE_DT_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + j)));
+  default: {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + j)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+  }
+}
+#else
+#error "LSCE_SIMD_W must be 4 (AVX2) or 8 (AVX-512)"
+#endif
+
+#define LSCE_VF_LANES (2 * LSCE_SIMD_W)
+
+static inline vd vd_exp(vd x) {
+  const vd lo = vd_set1(-708.0);
+  const vd log2e = vd_set1(1.4426950408889634074);
+  const vd ln2hi = vd_set1(6.93147180369123816490e-01);
+  const vd ln2lo = vd_set1(1.90821492927058770002e-10);
+  vd xc = vd_max(x, lo);
+  vd n = vd_round(vd_mul(xc, log2e));
+  vd r = vd_fnmadd(n, ln2hi, xc);
+  r = vd_fnmadd(n, ln2lo, r);
+  vd p = vd_set1(1.0 / 39916800.0);
+  p = vd_fmadd(p, r, vd_set1(1.0 / 3628800.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 362880.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 40320.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 5040.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 720.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 120.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 24.0));
+  p = vd_fmadd(p, r, vd_set1(1.0 / 6.0));
+  p = vd_fmadd(p, r, vd_set1(0.5));
+  p = vd_fmadd(p, r, vd_set1(1.0));
+  p = vd_fmadd(p, r, vd_set1(1.0));
+  return vd_zero_where(vd_scale2n(p, n), vd_lt(x, lo));
+}
+#endif
