@@ -45,8 +45,8 @@ int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, ls
   lsce_params prm;
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, wv, p->ignore_index, p->pad_index);
   lsce_call c = {z, p->logits.dtype, N, K, t, wv, &prm, 1, r->loss_lo, r->grad_lo};
-  const lsce_kernels k = lsce_cpu_has_avx2() ? (lsce_kernels){lsce_stats_online_fma, lsce_grad_scalar_fma}
-                                             : (lsce_kernels){lsce_stats_online, lsce_grad_scalar};
+  const lsce_kernels k = lsce_cpu_has_avx2() ? (lsce_kernels){lsce_stats_online_fma, lsce_grad_scalar_fma, NULL, NULL}
+                                             : (lsce_kernels){lsce_stats_online, lsce_grad_scalar, NULL, NULL};
   int rc = lsce_cpu_drive(r->loss, r->grad, LSCE_DT_F64, &c, &k, threads, 0);
   r->prec_reached = 106;
   free(t); free(w); free(copy);

@@ -1,8 +1,11 @@
 /* impls/cpu/driver.c: runs stats and gradient kernels over the rows (threads over rows, or over the
  * slices of one row when rows are few), merges slice statistics, and reduces the loss in
- * double-double in row order, so the result does not depend on the thread count. */
+ * double-double in row order, so the result does not depend on the thread count. With kernels that
+ * can keep a row's exps (the SIMD ones), the gradient sweep reuses them: the same values, computed
+ * once. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
 #ifdef _OPENMP
@@ -27,7 +30,7 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
 
 static double finish_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c,
                          const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int par_slices,
-                         int64_t slice, int threads) {
+                         int64_t slice, int threads, const double *e) {
   const lsce_params *p = c->prm;
   int64_t y = c->targets[i];
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
@@ -43,6 +46,8 @@ static double finish_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_ca
 #pragma omp parallel for schedule(static) num_threads(threads)
       for (int64_t s = 0; s < ns; s++)
         k->grad(grad, gdt, c, i, s * slice, (s + 1) * slice < K ? (s + 1) * slice : K, &g, st->m);
+    } else if (e) {
+      k->grad_reuse(grad, gdt, c, i, 0, K, &g, st->m, e);
     } else {
       k->grad(grad, gdt, c, i, 0, K, &g, st->m);
     }
@@ -50,8 +55,9 @@ static double finish_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_ca
   return L.hi;
 }
 
+/* e: this thread's K doubles for the kept exps of a whole row (NULL: none kept) */
 static void do_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
-                   int64_t i, int slices_parallel, int64_t slice, int threads) {
+                   int64_t i, int slices_parallel, int64_t slice, int threads, double *e) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K;
   int64_t y = c->targets[i];
@@ -71,10 +77,12 @@ static void do_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c,
     lsce_stats_empty(&st);
     for (int64_t s = 0; s < ns; s++) lsce_stats_merge(&st, &parts[s], c->dd);
     free(parts);
+  } else if (e) {
+    if (!k->stats_keep(&st, c, i, 0, K, e)) e = NULL;
   } else {
     row_stats(&st, c, k, i, slice);
   }
-  finish_row(Lrow, grad, gdt, c, k, i, &st, slices_parallel, slice, threads);
+  finish_row(Lrow, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e);
 }
 
 int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
@@ -97,13 +105,28 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
     slice = (K + threads - 1) / threads; /* few rows, large K: split each row */
     slices_parallel = 1;
   }
+  /* Whole rows with a gradient: the SIMD kernels keep each row's exps for its gradient sweep, in a
+   * buffer of K doubles per thread (rows up to LSCE_KEEP_MAX_K classes, so it stays in cache). */
+  double *ebuf = NULL;
+  int nbuf = rows_parallel ? threads : 1;
+  const char *keep = getenv("LSCE_KEEP"); /* LSCE_KEEP=0: recompute (tests compare the two) */
+  if (grad && k->stats_keep && !(keep && !strcmp(keep, "0")) && !slices_parallel &&
+      (slice <= 0 || slice >= K) && K > 0 && K <= LSCE_KEEP_MAX_K)
+    ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf); /* NULL: the exps are recomputed */
   if (rows_parallel) {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-    for (int64_t i = 0; i < N; i++) do_row(Lrow, grad, gdt, c, k, i, 0, slice, threads);
+    for (int64_t i = 0; i < N; i++) {
+      double *e = NULL;
+#ifdef _OPENMP
+      if (ebuf) e = ebuf + (size_t)omp_get_thread_num() * (size_t)K;
+#endif
+      do_row(Lrow, grad, gdt, c, k, i, 0, slice, threads, e);
+    }
   } else {
     /* one row at a time; its slices (if any) in parallel */
-    for (int64_t i = 0; i < N; i++) do_row(Lrow, grad, gdt, c, k, i, slices_parallel, slice, threads);
+    for (int64_t i = 0; i < N; i++) do_row(Lrow, grad, gdt, c, k, i, slices_parallel, slice, threads, ebuf);
   }
+  free(ebuf);
   if (none) {
     for (int64_t i = 0; i < N; i++) {
       lsce_dd l = lsce_fast_two_sum(Lrow[2 * i], Lrow[2 * i + 1]);

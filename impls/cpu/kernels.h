@@ -10,9 +10,19 @@ typedef void (*lsce_stats_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i
 typedef void (*lsce_grad_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                                int64_t c1, const lsce_gradcoef *g, double m);
 
+/* Optional pair (SIMD kernels): stats_keep also keeps exp(z_j - m) of the slice's vector part in e
+ * (returns whether it did), grad_reuse takes them from there instead of computing them again. */
+typedef int (*lsce_stats_keep_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,
+                                    int64_t c1, double *e);
+typedef void (*lsce_grad_reuse_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
+                                     int64_t c0, int64_t c1, const lsce_gradcoef *g, double m,
+                                     const double *e);
+
 typedef struct {
   lsce_stats_kern stats;
   lsce_grad_kern grad;
+  lsce_stats_keep_kern stats_keep; /* NULL: no reuse */
+  lsce_grad_reuse_kern grad_reuse;
 } lsce_kernels;
 
 /* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
@@ -27,13 +37,21 @@ void lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_
 void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                     int64_t c1, const lsce_gradcoef *g, double m);
+int lsce_stats_keep_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);
+void lsce_grad_reuse_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                          int64_t c1, const lsce_gradcoef *g, double m, const double *e);
 int lsce_cpu_has_avx2(void);
 /* the same at AVX-512 width (avx512.c; absent when built with LSCE_NO_AVX512) */
 void lsce_stats_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_grad_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                       int64_t c1, const lsce_gradcoef *g, double m);
+int lsce_stats_keep_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);
+void lsce_grad_reuse_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                            int64_t c1, const lsce_gradcoef *g, double m, const double *e);
 int lsce_cpu_has_avx512(void);
 
+/* The largest K whose exps a row keeps for its gradient (2 MiB of doubles per thread). */
+#define LSCE_KEEP_MAX_K 262144
 /* Runs kernels over every row: `threads` OpenMP threads over rows; a row is split into slices of
  * `slice` classes (0: whole rows) whose statistics are merged; when N < threads the slices of one
  * row run in parallel. Loss reduced in double-double in row order (deterministic). */

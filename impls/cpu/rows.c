@@ -38,11 +38,13 @@ const char *lsce_isa_cpu(void) {
 }
 
 static lsce_kernels kernels(void) {
-  lsce_kernels k = {lsce_stats_online, lsce_grad_scalar};
+  lsce_kernels k = {lsce_stats_online, lsce_grad_scalar, NULL, NULL};
   switch (isa()) {
-  case ISA_AVX2: k.stats = lsce_stats_avx2; k.grad = lsce_grad_avx2; break;
+  case ISA_AVX2: k = (lsce_kernels){lsce_stats_avx2, lsce_grad_avx2, lsce_stats_keep_avx2, lsce_grad_reuse_avx2}; break;
 #ifndef LSCE_NO_AVX512
-  case ISA_AVX512: k.stats = lsce_stats_avx512; k.grad = lsce_grad_avx512; break;
+  case ISA_AVX512:
+    k = (lsce_kernels){lsce_stats_avx512, lsce_grad_avx512, lsce_stats_keep_avx512, lsce_grad_reuse_avx512};
+    break;
 #endif
   default: break;
   }
@@ -82,3 +84,7 @@ int lsce_cpu_sharded(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
 }
 
 size_t lsce_ws_rows(int64_t N, int64_t K) { (void)K; return (size_t)(N > 0 ? N : 1) * 2 * sizeof(double); }
+/* plus the kept exps of a row per thread (driver.c), for up to 2 threads, when a gradient is asked */
+size_t lsce_ws_rows_keep(int64_t N, int64_t K) {
+  return lsce_ws_rows(N, K) + (K > 0 && K <= LSCE_KEEP_MAX_K ? (size_t)K * 2 * sizeof(double) : 0);
+}

@@ -50,6 +50,7 @@ int lsce_always(void);
 const char *lsce_isa_scalar(void);
 size_t lsce_no_workspace(int64_t N, int64_t K);
 size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
+size_t lsce_ws_rows_keep(int64_t N, int64_t K); /* that and the kept exps of a row (2 threads) */
 const char *lsce_isa_cpu(void);               /* "avx512", "avx2" or "scalar" (LSCE_ISA caps) */
 int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
