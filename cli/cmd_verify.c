@@ -257,7 +257,8 @@ int lsce_cmd_verify(int argc, char **argv) {
     dirs[0] = LSCE_FIXTURES_DIR;
     char lm[4096];
     snprintf(lm, sizeof lm, "%s/manifest.json", LSCE_FIXTURES_LARGE_DIR);
-    if (!lsce_arg_given(&a, "--quick") && LSCE_FIXTURES_LARGE_DIR[0] && exists(lm)) dirs[1] = LSCE_FIXTURES_LARGE_DIR;
+    static const char large_dir[] = LSCE_FIXTURES_LARGE_DIR; /* "" when the build names none */
+    if (!lsce_arg_given(&a, "--quick") && large_dir[0] != '\0' && exists(lm)) dirs[1] = large_dir;
   }
   state s = {0};
   lsce_outset os;

@@ -41,6 +41,7 @@ int lsce_stats_keep_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64
 void lsce_grad_reuse_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                           int64_t c1, const lsce_gradcoef *g, double m, const double *e);
 int lsce_cpu_has_avx2(void);
+void lsce_exp_array_avx2(const double *x, double *y, int64_t n); /* simd.h's exp, for tests */
 /* the same at AVX-512 width (avx512.c; absent when built with LSCE_NO_AVX512) */
 void lsce_stats_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_grad_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
@@ -49,6 +50,7 @@ int lsce_stats_keep_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int
 void lsce_grad_reuse_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                             int64_t c1, const lsce_gradcoef *g, double m, const double *e);
 int lsce_cpu_has_avx512(void);
+void lsce_exp_array_avx512(const double *x, double *y, int64_t n);
 
 /* The largest K whose exps a row keeps for its gradient (2 MiB of doubles per thread). */
 #define LSCE_KEEP_MAX_K 262144

@@ -1,9 +1,11 @@
 /* impls/cpu/simd.h: the vector layer of the SIMD row kernels (simd_kernels.inc), one set of names
  * for two widths: LSCE_SIMD_W = 4 (AVX2 + FMA + F16C: 4 doubles, 8 floats a vector) or 8 (AVX-512
  * F/DQ/VL: 8 doubles, 16 floats). A float vector vf holds 2W logits; vd_lo/vd_hi widen its halves to
- * double exactly. vd_exp is the same algorithm at both widths (n = round(x / ln2), r = x - n ln2 with
- * ln2 split so n ln2_hi is exact, Taylor to degree 11 on |r| <= ln2/2: relative error below 2^-46,
- * times 2^n; x < -708 gives 0, terms below 2^-1000 of the row's sum). */
+ * double exactly. vd_exp, for x <= 0 (callers pass z - m), is the same algorithm at both widths:
+ * n = round(x / ln2) by adding 1.5 2^52, r = x - n ln2 with ln2 split so n ln2_hi is exact, Taylor to
+ * degree 11 on |r| <= ln2/2 (relative error below 2^-46; tests/test_simd_exp.c measures it against
+ * MPFR), and n added to the result's exponent field; x < -708 gives 0 (terms below 2^-1000 of the
+ * row's sum). */
 #ifndef LSCE_CPU_SIMD_H
 #define LSCE_CPU_SIMD_H
 #include <immintrin.h>
@@ -28,15 +30,14 @@ typedef __m256d vmask; /* all-ones lanes */
 #define vf_set1 _mm256_set1_ps
 #define vf_max _mm256_max_ps
 #define vf_storeu _mm256_storeu_ps
-static inline vd vd_round(vd x) { return _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline vmask vd_lt(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
 static inline unsigned vmask_bits(vmask m) { return (unsigned)_mm256_movemask_pd(m); }
 static inline vd vd_keep(vd v, vmask m) { return _mm256_and_pd(v, m); }          /* 0 where m is off */
 static inline vd vd_zero_where(vd v, vmask m) { return _mm256_blendv_pd(v, _mm256_setzero_pd(), m); }
-static inline vd vd_scale2n(vd p, vd n) { /* p 2^n for integral n in [-1022, 1023] */
-  __m256i e = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n));
-  e = _mm256_slli_epi64(_mm256_add_epi64(e, _mm256_set1_epi64x(1023)), 52);
-  return _mm256_mul_pd(p, _mm256_castsi256_pd(e));
+/* p 2^n, where t = 1.5 2^52 + n holds the integer n in its low mantissa bits and p 2^n is normal:
+ * n is added to p's exponent field */
+static inline vd vd_add_exponent(vd p, vd t) {
+  return _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64(_mm256_castpd_si256(t), 52)));
 }
 static inline double vd_hsum(vd v) {
   __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -75,15 +76,12 @@ typedef __mmask8 vmask;
 #define vf_set1 _mm512_set1_ps
 #define vf_max _mm512_max_ps
 #define vf_storeu _mm512_storeu_ps
-static inline vd vd_round(vd x) { return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline vmask vd_lt(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
 static inline unsigned vmask_bits(vmask m) { return (unsigned)m; }
 static inline vd vd_keep(vd v, vmask m) { return _mm512_maskz_mov_pd(m, v); }
 static inline vd vd_zero_where(vd v, vmask m) { return _mm512_mask_blend_pd(m, v, _mm512_setzero_pd()); }
-static inline vd vd_scale2n(vd p, vd n) {
-  __m512i e = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n));
-  e = _mm512_slli_epi64(_mm512_add_epi64(e, _mm512_set1_epi64(1023)), 52);
-  return _mm512_mul_pd(p, _mm512_castsi512_pd(e));
+static inline vd vd_add_exponent(vd p, vd t) {
+  return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(p), _mm512_slli_epi64(_mm512_castpd_si512(t), 52)));
 }
 static inline double vd_hsum(vd v) {
   __m256d a = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
@@ -117,8 +115,10 @@ static inline vd vd_exp(vd x) {
   const vd log2e = vd_set1(1.4426950408889634074);
   const vd ln2hi = vd_set1(6.93147180369123816490e-01);
   const vd ln2lo = vd_set1(1.90821492927058770002e-10);
+  const vd shifter = vd_set1(0x1.8p52);
   vd xc = vd_max(x, lo);
-  vd n = vd_round(vd_mul(xc, log2e));
+  vd t = vd_fmadd(xc, log2e, shifter); /* 1.5 2^52 + n, n = x log2 e rounded to an integer */
+  vd n = vd_sub(t, shifter);
   vd r = vd_fnmadd(n, ln2hi, xc);
   r = vd_fnmadd(n, ln2lo, r);
   vd p = vd_set1(1.0 / 39916800.0);
@@ -133,6 +133,6 @@ static inline vd vd_exp(vd x) {
   p = vd_fmadd(p, r, vd_set1(0.5));
   p = vd_fmadd(p, r, vd_set1(1.0));
   p = vd_fmadd(p, r, vd_set1(1.0));
-  return vd_zero_where(vd_scale2n(p, n), vd_lt(x, lo));
+  return vd_zero_where(vd_add_exponent(p, t), vd_lt(x, lo)); /* n >= -1021: p 2^n is normal */
 }
 #endif
