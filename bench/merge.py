@@ -3,7 +3,8 @@
 DESIGN.md (Google Benchmark's schema; context: commit, machine, compiler, torch_version, beside
 Google Benchmark's date and num_cpus) and prints the summary of the CPU speed targets: at 4096x32000
 float32, the fastest exact-tier lsce row, PyTorch, their ratio and the row's fraction of the read
-(fwd) or copy (fwdbwd) probe measured in the same run, and the exp ceiling (exp32 probe / read probe).
+(fwd) or copy (fwdbwd) probe measured in the same run, and the exp ceilings (exp32 and exp64
+probes / read probe).
 
 usage: merge.py --lsce L.json [--torch T.json] --out OUT.json
 """
@@ -109,7 +110,7 @@ def summary(doc):
     out.append("targets: torch/lsce >= %gx; fraction >= %.2f (fwd, read) / %.2f (fwdbwd, copy)" % (
         TORCH_RATIO_TARGET, TARGETS["fwd"][1], TARGETS["fwdbwd"][1]))
     probes = []
-    for kind in ("read", "copy", "exp32"):
+    for kind in ("read", "copy", "exp32", "exp64"):
         for t in (1, 2):
             bw = probe_best(benches, kind, t)
             if bw:
@@ -117,10 +118,11 @@ def summary(doc):
     if probes:
         out.append("probes (best, GB/s): " + ", ".join(probes))
     for t in (2, 1):
-        ce, rd = probe_best(benches, "exp32", t), probe_best(benches, "read", t)
+        ce, c64, rd = (probe_best(benches, k, t) for k in ("exp32", "exp64", "read"))
         if ce and rd:
-            out.append("exp ceiling: exp32/threads:%d reads float32 at %.3f of read/threads:%d: no row "
-                       "that evaluates one exp per logit can pass that fraction" % (t, ce / rd, t))
+            out.append("exp ceilings at %d threads: a float32 exp per logit (exp32) reads at %.3f of the "
+                       "read probe, the exact rows' double exp (exp64) at %s" % (
+                           t, ce / rd, "%.3f" % (c64 / rd) if c64 else "-"))
             break
     nl = sum(1 for b in benches if b.get("run_type", "iteration") == "iteration"
              and "/torch/" not in b["name"])

@@ -1,5 +1,5 @@
 /* bench/probes.c: the bandwidth probes as benchmarks (bandwidth/read/threads:<t>,
- * bandwidth/copy/threads:<t>, and the exp ceiling bandwidth/exp32/threads:<t>, bytes of float32 read): manual wall-clock timing of one pass over a buffer >= 4x the LLC
+ * bandwidth/copy/threads:<t>, and the exp ceilings bandwidth/exp32|exp64/threads:<t>, bytes of float32 read): manual wall-clock timing of one pass over a buffer >= 4x the LLC
  * and >= 512 MiB per repetition, 5 repetitions with "max" and "min" aggregates (the best
  * bandwidth is the figure the targets use). Threads split the buffer into contiguous chunks. */
 #include "probes.h"
@@ -43,9 +43,10 @@ void lsce_probes_release(void) {
 }
 
 typedef struct { lsce_probe_kind kind; } probe_ctx;
-static probe_ctx g_ctx[LSCE_PROBE_KINDS] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}, {LSCE_PROBE_EXP32}};
+static probe_ctx g_ctx[LSCE_PROBE_KINDS] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}, {LSCE_PROBE_EXP32},
+                                             {LSCE_PROBE_EXP64}};
 
-/* the exp ceiling runs at the widest width the CPU and the build have */
+/* the exp ceilings run at the widest width the CPU and the build have */
 static int exp32_wide(void) { return lsce_probe_avx512_built && __builtin_cpu_supports("avx512f"); }
 
 static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
@@ -56,6 +57,9 @@ static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
   else if (p->kind == LSCE_PROBE_EXP32)
     __atomic_fetch_add(&g_sink, (uint64_t)(exp32_wide() ? lsce_probe_exp32_avx512(g_src + off, len)
                                                         : lsce_probe_exp32_avx2(g_src + off, len)), __ATOMIC_RELAXED);
+  else if (p->kind == LSCE_PROBE_EXP64)
+    __atomic_fetch_add(&g_sink, (uint64_t)(exp32_wide() ? lsce_probe_exp64_avx512(g_src + off, len)
+                                                        : lsce_probe_exp64_avx2(g_src + off, len)), __ATOMIC_RELAXED);
   else lsce_probe_copy_avx2(g_dst + off, g_src + off, len);
 }
 
@@ -63,7 +67,7 @@ static void bm_probe(gb_state *s, void *ctx) {
   const probe_ctx *p = ctx;
   int threads = (int)gb_range(s, 0);
   if (!lsce_probe_avx2_built || !__builtin_cpu_supports("avx2") ||
-      (p->kind == LSCE_PROBE_EXP32 && !__builtin_cpu_supports("fma"))) {
+      (p->kind >= LSCE_PROBE_EXP32 && !(__builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))) {
     gb_skip_with_error(s, "no AVX2/FMA (CPU or compiler): the probes need it");
     return;
   }
@@ -91,13 +95,14 @@ static void bm_probe(gb_state *s, void *ctx) {
   gb_set_bytes_processed(s, per_iter * iters);
   gb_counter(s, "buffer_bytes", (double)g_bytes, GB_DEFAULT);
   gb_counter(s, "n_threads", threads, GB_DEFAULT);
-  if (p->kind == LSCE_PROBE_EXP32) gb_set_label(s, exp32_wide() ? "isa=avx512" : "isa=avx2");
+  if (p->kind >= LSCE_PROBE_EXP32) gb_set_label(s, exp32_wide() ? "isa=avx512" : "isa=avx2");
   double bw = total > 0 ? (double)per_iter * (double)iters / total : 0;
   if (bw > g_best[p->kind][threads]) g_best[p->kind][threads] = bw;
 }
 
 void lsce_probes_register(void) {
-  static const char *names[LSCE_PROBE_KINDS] = {"bandwidth/read", "bandwidth/copy", "bandwidth/exp32"};
+  static const char *names[LSCE_PROBE_KINDS] = {"bandwidth/read", "bandwidth/copy", "bandwidth/exp32",
+                                                "bandwidth/exp64"};
   static const char *argn[1] = {"threads"};
   for (int k = 0; k < LSCE_PROBE_KINDS; k++) {
     gb_bench *b = gb_register(names[k], bm_probe, &g_ctx[k]);

@@ -1,7 +1,8 @@
 /* bench/probes.h: the memory-bandwidth probes of DESIGN.md "Targets": AVX2 loads summing a buffer
  * (read) and AVX2 loads with non-temporal stores (copy), over a buffer >= 4x the last-level cache
  * and >= 512 MiB, on 1 or 2 threads; and the exp ceiling (exp32): the same buffer read as float32
- * with a float32-accurate exp summed per value, the fastest any one-exp-per-logit row can go. The best bandwidth each probe reached in this process is kept
+ * with a float32-accurate exp summed per value, the fastest any one-exp-per-logit row can go; and
+ * the exact rows' own ceiling (exp64): each value widened to double and the rows' double exp summed. The best bandwidth each probe reached in this process is kept
  * so the lsce rows can report their fraction of it. */
 #ifndef LSCE_BENCH_PROBES_H
 #define LSCE_BENCH_PROBES_H
@@ -9,11 +10,11 @@
 #include <stdint.h>
 #include "gbench_c.h"
 
-typedef enum { LSCE_PROBE_READ = 0, LSCE_PROBE_COPY = 1, LSCE_PROBE_EXP32 = 2 } lsce_probe_kind;
-#define LSCE_PROBE_KINDS 3
+typedef enum { LSCE_PROBE_READ = 0, LSCE_PROBE_COPY = 1, LSCE_PROBE_EXP32 = 2, LSCE_PROBE_EXP64 = 3 } lsce_probe_kind;
+#define LSCE_PROBE_KINDS 4
 #define LSCE_PROBE_MAX_THREADS 2
 
-/* Registers bandwidth/{read,copy,exp32}/threads:<t> for t = 1, 2. */
+/* Registers bandwidth/{read,copy,exp32,exp64}/threads:<t> for t = 1, 2. */
 void lsce_probes_register(void);
 /* Buffer size: max(512 MiB, 4 x LLC), a multiple of 2 MiB. */
 size_t lsce_probe_bytes(void);
@@ -30,7 +31,9 @@ extern const int lsce_probe_avx2_built;
 uint64_t lsce_probe_read_avx2(const void *src, size_t bytes);
 void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes);
 float lsce_probe_exp32_avx2(const void *src, size_t bytes);
+double lsce_probe_exp64_avx2(const void *src, size_t bytes);
 /* The exp ceiling at AVX-512 width (probes_avx512.c); used instead where the CPU has AVX-512F. */
 extern const int lsce_probe_avx512_built;
 float lsce_probe_exp32_avx512(const void *src, size_t bytes);
+double lsce_probe_exp64_avx512(const void *src, size_t bytes);
 #endif

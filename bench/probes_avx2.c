@@ -4,13 +4,17 @@
  * value clamped to [-87, 0] and its exp summed, with the arithmetic of a float32-accurate exp and
  * nothing else (n = round(x log2 e), r = x - n ln2 with ln2 in two parts, Taylor to degree 7:
  * remainder below 2^-27, times 2^n by an exponent add): 8 lanes, about 16 instructions a vector.
- * probes_avx512.c has the same loop at 16 lanes, used instead where the CPU has AVX-512F. No row
+ * The exact rows' exp ceiling (exp64, probes_exp64.inc) is here too. probes_avx512.c has the same loops at twice the width, used instead where the CPU has AVX-512F. No row
  * that evaluates one exp per logit in float32 or wider can read its logits faster than this.
  * Callers check the CPU for AVX2 (and FMA for exp32) before calling. */
 #include "probes.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
+#define LSCE_SIMD_W 4
+#include "cpu/simd.h"
+#define LSCE_PROBE_EXP64 lsce_probe_exp64_avx2
+#include "probes_exp64.inc"
 
 const int lsce_probe_avx2_built = 1;
 
@@ -81,6 +85,7 @@ float lsce_probe_exp32_avx2(const void *src, size_t bytes) {
 #else
 const int lsce_probe_avx2_built = 0;
 float lsce_probe_exp32_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
+double lsce_probe_exp64_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 uint64_t lsce_probe_read_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes) {
   (void)dst; (void)src; (void)bytes;

@@ -1,4 +1,5 @@
-/* bench/probes_avx512.c: the exp ceiling probe's inner loop at AVX-512 width (16 float32 lanes),
+/* bench/probes_avx512.c: the exp ceiling probes' inner loops at AVX-512 width (exp32: 16 float32
+ * lanes; exp64: probes_exp64.inc at 8 doubles),
  * built with -mavx512f (this file only): the same arithmetic as lsce_probe_exp32_avx2 (clamp to
  * [-87, 0], n = round(x log2 e), r = x - n ln2 in two parts, Taylor to degree 7, times 2^n by an
  * exponent add, summed). probes.c calls it instead of the AVX2 loop where the CPU has AVX-512F, so
@@ -7,6 +8,10 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#define LSCE_SIMD_W 8
+#include "cpu/simd.h"
+#define LSCE_PROBE_EXP64 lsce_probe_exp64_avx512
+#include "probes_exp64.inc"
 
 const int lsce_probe_avx512_built = 1;
 
@@ -43,4 +48,5 @@ float lsce_probe_exp32_avx512(const void *src, size_t bytes) {
 #else
 const int lsce_probe_avx512_built = 0;
 float lsce_probe_exp32_avx512(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
+double lsce_probe_exp64_avx512(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 #endif

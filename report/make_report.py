@@ -1182,12 +1182,17 @@ class Report:
         if probes:
             self.p("Probes (best): " + ", ".join(probes) + ".", "")
         for t in (2, 1):
-            ce, rd = b.probes.get(("exp32", t)), b.probes.get(("read", t))
+            ce, c64, rd = (b.probes.get((k, t)) for k in ("exp32", "exp64", "read"))
             if ce and rd:
-                self.p("The exp ceiling: `bandwidth/exp32/threads:%d` reads float32 logits and sums a "
-                       "float32-accurate exp of each (degree-7 polynomial, nothing else) at %.3g GB/s, "
-                       "%.1f%% of the read probe: no row that evaluates one exp per logit can reach "
-                       "a larger fraction of it on this machine." % (t, ce, 100 * ce / rd), "")
+                txt = ("The exp ceilings (%d threads, widest vectors): `bandwidth/exp32` reads float32 "
+                       "logits and sums a float32-accurate exp of each (degree-7 polynomial, nothing "
+                       "else) at %.3g GB/s, %.1f%% of the read probe: no row that evaluates one exp per "
+                       "logit can reach a larger fraction on this machine." % (t, ce, 100 * ce / rd))
+                if c64:
+                    txt += (" `bandwidth/exp64` does the same with the exact rows' double exp (the "
+                            "accuracy their bounds need): %.3g GB/s, %.1f%% of the read probe, the "
+                            "ceiling of the exact tier." % (c64, 100 * c64 / rd))
+                self.p(txt, "")
                 break
         ref = [(nm, e) for nm, e in sorted(b.other.items()) if nm.startswith("reference/")]
         for nm, e in ref:
