@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
                "           4096x32000, the probes and the reference row\n"
                "  LSCE_BENCH_MAX_CALL_S (default 30): a row whose validation call took longer is\n"
                "           reported as not timed\n"
-               "  rows: fwd|fwdbwd/<impl>/<dtype>/N:<n>/K:<k>, bandwidth/read|copy/threads:<t>,\n"
+               "  rows: fwd|fwdbwd/<impl>/<dtype>/N:<n>/K:<k>, bandwidth/read|copy|exp32|exp64/threads:<t>,\n"
                "        reference/float32/N:4/K:32000\n\n");
       argv[out++] = argv[i];
     }
