@@ -51,39 +51,51 @@ def soft_targets(variant, e, K, y, P=None):
     return q
 
 
+PROB_TARGET = {"k1", "k-logprob-weighted", "k1-logprob-weighted"}
+
+
 def torch_loss(variant, z, y, e, red, w=None, ignore=-100, pad=None):
-    """The torch expression of `variant` (float64). Returns the loss tensor (scalar, or (N,) with
-    0 outside V for 'none')."""
+    """The torch expression of `variant` on z (any float dtype, any device; the tests use float64,
+    fixtures/peers/torch_peer.py every dtype): class-index F.cross_entropy for k and
+    k-torch-weighted; probability targets (q from the exact rationals, rounded to z's dtype, ignored
+    rows dropped since that API has no ignore_index) for k1 and the logprob-weighted forms;
+    log_softmax + nll_loss + the smooth mean for k-nll-weighted; F.kl_div for the KL forms.
+    w: class weights (array or tensor; used in z's dtype) or None. Returns the loss tensor (scalar,
+    or (N,) with 0 outside V for 'none')."""
     N, K = z.shape
+    dt, dev = z.dtype, z.device
     ef = float(Fraction(e))
-    yt = torch.tensor(y, dtype=torch.int64)
-    wt = None if w is None else torch.tensor(w, dtype=torch.float64)
+    yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=dev)
+    if w is not None and not torch.is_tensor(w):
+        w = torch.tensor(np.asarray(w, dtype=np.float64)).to(dt).to(dev)
     V = [i for i in range(N) if O.in_V(variant, int(y[i]), ignore, pad)]
-    Vt = torch.tensor(V, dtype=torch.int64)
+    Vt = torch.tensor(V, dtype=torch.int64, device=dev)
 
     def scatter(rows):                     # (|V|,) -> (N,), 0 outside V
-        out = torch.zeros(N, dtype=torch.float64)
-        return out.index_put((Vt,), rows)
+        return torch.zeros(N, dtype=rows.dtype, device=dev).index_put((Vt,), rows)
+
+    def soft(p=None):
+        q = soft_targets(variant, e, K, y, p)[V]
+        return torch.tensor(q, dtype=torch.float64).to(dt).to(dev)
 
     if variant in ("k", "k-torch-weighted"):
-        return F.cross_entropy(z, yt, weight=wt if variant == "k-torch-weighted" else None,
+        return F.cross_entropy(z, yt, weight=w if variant == "k-torch-weighted" else None,
                                ignore_index=ignore, reduction=red, label_smoothing=ef)
-    if variant in ("k1", "k-logprob-weighted", "k1-logprob-weighted"):
-        # probability targets: no ignore_index there, so the ignored rows are dropped here
-        q = torch.tensor(soft_targets(variant, e, K, y)[V], dtype=torch.float64)
-        wv = wt if variant in WEIGHTED else None
+    if variant in PROB_TARGET:
+        q = soft()
+        wv = w if variant in WEIGHTED else None
         if red == "none":
             return scatter(F.cross_entropy(z[Vt], q, weight=wv, reduction="none"))
         return F.cross_entropy(z[Vt], q, weight=wv, reduction=red)
     if variant == "k-nll-weighted":
         lsm = F.log_softmax(z, 1)
-        nll = F.nll_loss(lsm, yt, weight=wt, ignore_index=ignore, reduction=red)
+        nll = F.nll_loss(lsm, yt, weight=w, ignore_index=ignore, reduction=red)
         smooth = -lsm[Vt].sum(1)
         if red == "none":
             return (1 - ef) * nll + ef / K * scatter(smooth)
         return (1 - ef) * nll + ef / K * (smooth.mean() if red == "mean" else smooth.sum())
-    if variant in ("k1-kl", "k2-pad-kl"):
-        q = torch.tensor(soft_targets(variant, e, K, y, pad)[V], dtype=torch.float64)
+    if variant in O.KL:
+        q = soft(pad)
         lsm = F.log_softmax(z[Vt], 1)
         if red == "none":
             return scatter(F.kl_div(lsm, q, reduction="none").sum(1))

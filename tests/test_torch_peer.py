@@ -3,7 +3,7 @@
 # succeeds, its JSON has the verify shape of DESIGN.md ("Data files") and parses strictly, it holds
 # every manifest combination of those cases, every non-finite ulp carries a note saying why, the
 # pass flag is the bounds' verdict, the article's example in float64 under `k` is within a few
-# ulps, the expressions equal tests/test_torch.py's in float64 bit for bit, and the run records
+# ulps, the expressions are tests/test_torch.py's (one definition), and the run records
 # the known torch findings (no float16 kernel on CPU, negative smoothing accepted, 0 * -inf NaN,
 # inputs narrowed to float32 checked against the narrowed values).
 # torch's accuracy is what the table reports, not a verdict of this test.
@@ -30,7 +30,7 @@ SEED_LOSS_ULP = 4        # "within a few ulps": torch float64 is not correctly r
 SEED_GRAD_ULP = 8        # (tests/test_torch.py allows 8 and 8 with a looser floor)
 
 try:
-    import numpy as np
+    import numpy  # noqa: F401  (the peer needs it: skip early without it)
     import torch
 except ImportError as exc:
     print("skip: cannot import torch/numpy (%s); run with Debian's /usr/bin/python3" % exc)
@@ -93,37 +93,12 @@ def expected_combos(manifest):
 
 
 def check_expressions(t):
-    """torch_peer.torch_loss == tests/test_torch.py's torch_loss in float64, bit for bit (loss and
-    autograd gradient), on the article's example for every variant, smoothing and reduction."""
+    """The peer runs the expressions tests/test_torch.py checks against the reference (one
+    definition, any dtype), not a copy of them."""
     sys.path.insert(0, os.path.dirname(PEER))
     import torch_peer as P
     import test_torch as TT
-    import test_oracle as O
-    z64 = np.array(O.SEED_LOGITS, dtype=np.float32).astype(np.float64)
-    y = np.array(O.SEED_TARGETS)
-    w = np.array(O.SEED_WEIGHTS, dtype=np.float32).astype(np.float64)
-    bad = []
-    n = 0
-    for variant in O.VARIANTS:
-        for e in ["0", "0.1", "0.3", "0.5", "1"]:
-            for red in ["mean", "sum", "none"]:
-                pad = O.SEED_PAD if variant == "k2-pad-kl" else None
-                wv = w if variant in O.WEIGHTED else None
-                za = torch.tensor(z64, requires_grad=True)
-                la = P.torch_loss(variant, za, y, e, red,
-                                  w=None if wv is None else torch.tensor(wv), pad=pad)
-                (la.sum() if red == "none" else la).backward()
-                zb = torch.tensor(z64, requires_grad=True)
-                lb = TT.torch_loss(variant, zb, y, e, red, w=wv, pad=pad)
-                lb.sum().backward()
-                n += 1
-                same = (la.dtype == lb.dtype and
-                        np.array_equal(la.detach().numpy(), lb.detach().numpy(), equal_nan=True)
-                        and np.array_equal(za.grad.numpy(), zb.grad.numpy(), equal_nan=True))
-                if not same:
-                    bad.append("%s e=%s %s" % (variant, e, red))
-    t.ok(not bad, "torch_peer.torch_loss differs from tests/test_torch.py's torch_loss in float64 "
-         "(%d of %d): %s" % (len(bad), n, ", ".join(bad[:5])))
+    t.ok(P.torch_loss is TT.torch_loss, "torch_peer.torch_loss is not tests/test_torch.py's torch_loss")
 
 
 def main():
