@@ -443,7 +443,7 @@ def fig_speed(title, panels, figdir, name, made):
             idx = labels.index(label) if label in labels else 0
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label,
                     **line_style(label, idx))
-        greys = ["#999999", "#555555", "#bbbbbb", "#333333"]
+        greys = ["#999999", "#555555", "#bbbbbb", "#333333", "#c47a00", "#7a4a00", "#d9a441", "#5c3300"]
         for i, (plabel, bw) in enumerate(probes):
             ax.axhline(bw, color=greys[i % len(greys)], lw=1.0, ls=":", label=plabel)
         ax.set_xscale("log")
@@ -1147,6 +1147,11 @@ class Report:
                     continue
                 probes = [("probe %s, %d thread%s" % (kd, t, "s" if t > 1 else ""), bw)
                           for (kd, t), bw in sorted(b.probes.items()) if kd == kind]
+                if mode == "fwd" and d == "float32":  # the ceilings read float32, as these rows do
+                    probes += [("%s ceiling (%s), %d thread%s" % (
+                        "exact-tier exp" if kd == "exp64" else "float32 exp", kd, t,
+                        "s" if t > 1 else ""), bw)
+                        for (kd, t), bw in sorted(b.probes.items()) if kd in ("exp32", "exp64")]
                 panels.append(("%s, %s, N = %d" % (mode, d, n), lines, probes))
             if panels:
                 link = fig_speed("CPU: GB/s against K (%s, %s)" % (d, ctx.get("machine", "?")),
