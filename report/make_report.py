@@ -14,7 +14,6 @@ usage: make_report.py [--data report/data] [--out report/REPORT.md] [--lsce buil
 """
 import argparse
 import glob
-import hashlib
 import json
 import math
 import os
@@ -33,6 +32,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True          # importing fixtures/golden.py must not write into the tree
+sys.path.insert(0, os.path.join(ROOT, "fixtures"))
+from golden import sha256_file  # noqa: E402  (the fixtures' own SHA-256 helper)
 
 # --- inputs lsce is run on ------------------------------------------------------------------------
 SEED_DIR = "fixtures/seed"
@@ -85,8 +87,9 @@ def num(x):
         return None
 
 
-def g17(x):
-    """As lsce prints a value: %.17g, 0, inf, -inf, nan."""
+def fnum(x, fmt="%.3g"):
+    """A number as the report prints it: fmt for finite values; inf, -inf, nan as lsce prints
+    them; "-" when missing."""
     x = num(x)
     if x is None:
         return "-"
@@ -94,32 +97,17 @@ def g17(x):
         return "nan"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    return "%.17g" % x
+    return fmt % x
+
+
+def g17(x):
+    """As lsce prints a value: %.17g, and 0 for either zero."""
+    return "0" if num(x) == 0 else fnum(x, "%.17g")
 
 
 def fu(x):
-    """An ulp figure: 3 significant digits."""
-    x = num(x)
-    if x is None:
-        return "-"
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf"
-    if x == 0:
-        return "0"
-    return "%.3g" % x
-
-
-def fnum(x, fmt="%.3g"):
-    x = num(x)
-    if x is None:
-        return "-"
-    if not math.isfinite(x):
-        return g17(x)
-    return fmt % x
+    """An ulp figure: 3 significant digits, and 0."""
+    return "0" if num(x) == 0 else fnum(x)
 
 
 def cell(s):
@@ -134,14 +122,6 @@ def table(headers, rows, align=None):
     for r in rows:
         out.append("| " + " | ".join(cell(c) for c in r) + " |")
     return out
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_json(path):

@@ -32,32 +32,16 @@ SEED_GRAD_ULP = 8        # (tests/test_torch.py allows 8 and 8 with a looser flo
 try:
     import numpy  # noqa: F401  (the peer needs it: skip early without it)
     import torch
+    sys.path.insert(0, HERE)
+    from test_oracle import Tally
 except ImportError as exc:
-    print("skip: cannot import torch/numpy (%s); run with Debian's /usr/bin/python3" % exc)
+    print("skip: cannot import torch/numpy/mpmath (%s); run with Debian's /usr/bin/python3" % exc)
     print("0 passed, 0 failed, 1 skipped")
     sys.exit(77)
 
 VERIFY_KEYS = ["impl", "variant", "regime", "case", "dtype", "n", "k", "smoothing", "loss_ulp",
                "grad_ulp", "bound_loss_ulp", "bound_grad_ulp", "pass"]
 CONTEXT_KEYS = ["commit", "date", "machine", "compiler", "torch_version"]
-
-
-class Tally:
-    def __init__(self):
-        self.passed = self.failed = self.skipped = 0
-
-    def ok(self, cond, msg):
-        if cond:
-            self.passed += 1
-        else:
-            self.failed += 1
-            print("FAIL " + msg)
-            sys.stdout.flush()
-        return cond
-
-    def finish(self):
-        print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped))
-        sys.exit(0 if self.failed == 0 else 1)
 
 
 def strict_load(path):

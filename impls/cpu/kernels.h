@@ -33,24 +33,22 @@ void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
 void lsce_stats_online_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                           int64_t c1, const lsce_gradcoef *g, double m);
-/* AVX2 + FMA (float32, bfloat16, float16 inputs; float64 goes to the scalar kernels) */
-void lsce_stats_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
-void lsce_grad_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
-                    int64_t c1, const lsce_gradcoef *g, double m);
-int lsce_stats_keep_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);
-void lsce_grad_reuse_avx2(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
-                          int64_t c1, const lsce_gradcoef *g, double m, const double *e);
-int lsce_cpu_has_avx2(void);
-void lsce_exp_array_avx2(const double *x, double *y, int64_t n); /* simd.h's exp, for tests */
-/* the same at AVX-512 width (avx512.c; absent when built with LSCE_NO_AVX512) */
-void lsce_stats_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
-void lsce_grad_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
-                      int64_t c1, const lsce_gradcoef *g, double m);
-int lsce_stats_keep_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);
-void lsce_grad_reuse_avx512(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
-                            int64_t c1, const lsce_gradcoef *g, double m, const double *e);
-int lsce_cpu_has_avx512(void);
-void lsce_exp_array_avx512(const double *x, double *y, int64_t n);
+/* The SIMD kernel family of one ISA (simd_kernels.inc; float32, bfloat16, float16 inputs, float64
+ * goes to the scalar kernels): stats, grad, their keep/reuse pair, the CPU test, and simd.h's exp
+ * over an array (for tests/test_simd_exp.c). AVX2 + FMA + F16C in avx2.c; AVX-512F in avx512.c
+ * (absent when built with LSCE_NO_AVX512). */
+#define LSCE_SIMD_DECLARE(isa)                                                                      \
+  void lsce_stats_##isa(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);  \
+  void lsce_grad_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,        \
+                       int64_t c1, const lsce_gradcoef *g, double m);                                \
+  int lsce_stats_keep_##isa(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,           \
+                            int64_t c1, double *e);                                                  \
+  void lsce_grad_reuse_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0, \
+                             int64_t c1, const lsce_gradcoef *g, double m, const double *e);         \
+  int lsce_cpu_has_##isa(void);                                                                      \
+  void lsce_exp_array_##isa(const double *x, double *y, int64_t n);
+LSCE_SIMD_DECLARE(avx2)
+LSCE_SIMD_DECLARE(avx512)
 
 /* The largest K whose exps a row keeps for its gradient (2 MiB of doubles per thread). */
 #define LSCE_KEEP_MAX_K 262144

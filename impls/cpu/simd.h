@@ -28,8 +28,24 @@ typedef __m256d vmask; /* all-ones lanes */
 #define vd_loadu _mm256_loadu_pd
 #define vd_storeu _mm256_storeu_pd
 #define vf_set1 _mm256_set1_ps
+#define vf_zero _mm256_setzero_ps
 #define vf_max _mm256_max_ps
+#define vf_min _mm256_min_ps
+#define vf_add _mm256_add_ps
+#define vf_mul _mm256_mul_ps
+#define vf_fmadd _mm256_fmadd_ps
+#define vf_fnmadd _mm256_fnmadd_ps
 #define vf_storeu _mm256_storeu_ps
+static inline vf vf_round(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* q 2^k for integral k (as floats) with q 2^k normal: k added to q's exponent field */
+static inline vf vf_add_exponent(vf q, vf k) {
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(q), _mm256_slli_epi32(_mm256_cvtps_epi32(k), 23)));
+}
+static inline float vf_hsum(vf v) {
+  float o[8];
+  _mm256_storeu_ps(o, v);
+  return ((o[0] + o[1]) + (o[2] + o[3])) + ((o[4] + o[5]) + (o[6] + o[7]));
+}
 static inline vmask vd_lt(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
 static inline unsigned vmask_bits(vmask m) { return (unsigned)_mm256_movemask_pd(m); }
 static inline vd vd_keep(vd v, vmask m) { return _mm256_and_pd(v, m); }          /* 0 where m is off */
@@ -74,8 +90,19 @@ typedef __mmask8 vmask;
 #define vd_loadu _mm512_loadu_pd
 #define vd_storeu _mm512_storeu_pd
 #define vf_set1 _mm512_set1_ps
+#define vf_zero _mm512_setzero_ps
 #define vf_max _mm512_max_ps
+#define vf_min _mm512_min_ps
+#define vf_add _mm512_add_ps
+#define vf_mul _mm512_mul_ps
+#define vf_fmadd _mm512_fmadd_ps
+#define vf_fnmadd _mm512_fnmadd_ps
 #define vf_storeu _mm512_storeu_ps
+static inline vf vf_round(vf x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vf_add_exponent(vf q, vf k) {
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(q), _mm512_slli_epi32(_mm512_cvtps_epi32(k), 23)));
+}
+static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 static inline vmask vd_lt(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
 static inline unsigned vmask_bits(vmask m) { return (unsigned)m; }
 static inline vd vd_keep(vd v, vmask m) { return _mm512_maskz_mov_pd(m, v); }
