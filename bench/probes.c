@@ -47,7 +47,7 @@ static probe_ctx g_ctx[LSCE_PROBE_KINDS] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}
                                              {LSCE_PROBE_EXP64}};
 
 /* the exp ceilings run at the widest width the CPU and the build have */
-static int exp32_wide(void) { return lsce_probe_avx512_built && __builtin_cpu_supports("avx512f"); }
+static int ceilings_wide(void) { return lsce_probe_avx512_built && __builtin_cpu_supports("avx512f"); }
 
 static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
   const probe_ctx *p = ctx;
@@ -55,10 +55,10 @@ static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
   if (p->kind == LSCE_PROBE_READ)
     __atomic_fetch_add(&g_sink, lsce_probe_read_avx2(g_src + off, len), __ATOMIC_RELAXED);
   else if (p->kind == LSCE_PROBE_EXP32)
-    __atomic_fetch_add(&g_sink, (uint64_t)(exp32_wide() ? lsce_probe_exp32_avx512(g_src + off, len)
+    __atomic_fetch_add(&g_sink, (uint64_t)(ceilings_wide() ? lsce_probe_exp32_avx512(g_src + off, len)
                                                         : lsce_probe_exp32_avx2(g_src + off, len)), __ATOMIC_RELAXED);
   else if (p->kind == LSCE_PROBE_EXP64)
-    __atomic_fetch_add(&g_sink, (uint64_t)(exp32_wide() ? lsce_probe_exp64_avx512(g_src + off, len)
+    __atomic_fetch_add(&g_sink, (uint64_t)(ceilings_wide() ? lsce_probe_exp64_avx512(g_src + off, len)
                                                         : lsce_probe_exp64_avx2(g_src + off, len)), __ATOMIC_RELAXED);
   else lsce_probe_copy_avx2(g_dst + off, g_src + off, len);
 }
@@ -95,7 +95,7 @@ static void bm_probe(gb_state *s, void *ctx) {
   gb_set_bytes_processed(s, per_iter * iters);
   gb_counter(s, "buffer_bytes", (double)g_bytes, GB_DEFAULT);
   gb_counter(s, "n_threads", threads, GB_DEFAULT);
-  if (p->kind >= LSCE_PROBE_EXP32) gb_set_label(s, exp32_wide() ? "isa=avx512" : "isa=avx2");
+  if (p->kind >= LSCE_PROBE_EXP32) gb_set_label(s, ceilings_wide() ? "isa=avx512" : "isa=avx2");
   double bw = total > 0 ? (double)per_iter * (double)iters / total : 0;
   if (bw > g_best[p->kind][threads]) g_best[p->kind][threads] = bw;
 }
