@@ -121,6 +121,7 @@ typedef struct {
   int64_t N, K, nloss;
   double *Z, *P;         /* row max |z|; softmax (with a gradient) */
   double gK, gN;
+  int nan_ok;            /* a NaN value matches a NaN (only the claim: a NaN is no evidence of another form) */
   dvar var[LSCE_V_COUNT];
 } dcase;
 
@@ -277,14 +278,23 @@ static double loss_noise(const dcase *c, const dvar *dv, int red, int64_t idx, d
   return n + c->in->half;
 }
 
+/* the row's gradient scale: kappa_i (1, or the largest class weight) over the mean's denominator;
+ * p_ij times it bounds both terms of p_j sum(kappa) - kappa_j that cancel (0 outside V) */
+static double row_factor(const dvar *dv, int red, int64_t i) {
+  if (!dv->inV[i]) return 0;
+  double D = red == LSCE_RED_MEAN ? (dv->D0 < dv->D1 ? dv->D0 : dv->D1) : 1;
+  return D > 0 ? dv->kap / D : INFINITY;
+}
+
 static double grad_noise(const dcase *c, int64_t i, int64_t j, double s, double r) {
   lsce_dtype t = c->in->gdt;
   double ps = c->P[i * c->K + j] * s, a = fabs(r);
   return c->gK * (lsce_ulp_of(ps > a ? ps : a, t) + ps * lsce_ulp_of(c->Z[i], t));
 }
 
-static double score1(double y, double r, double n) {
-  if (!isfinite(y) || !isfinite(r)) return ((isnan(y) && isnan(r)) || y == r) ? 0 : INFINITY;
+/* a NaN matches a NaN only when nan_ok (the claim: a NaN is no evidence for another formulation) */
+static double score1(double y, double r, double n, int nan_ok) {
+  if (!isfinite(y) || !isfinite(r)) return ((isnan(y) && isnan(r) && nan_ok) || (!isnan(y) && y == r)) ? 0 : INFINITY;
   double d = fabs(y - r);
   if (d == 0) return 0;
   return n > 0 ? d / n : INFINITY;
@@ -301,7 +311,7 @@ static void eval_case(const dcase *c, const dvar *dv, int red, long double e, do
     long double r = value_at(A0, A1, h, e, dv->m);
     double rh = (double)r, rl = (double)(r - rh), M = fabs(rh) + 2 * h * (double)H_of(e, dv->m);
     if (h > 1) M = fabs(rh) + 2 * h * (double)H_of(e, dv->m);
-    double s1 = score1(in->loss[i], rh, loss_noise(c, dv, red, i, M));
+    double s1 = score1(in->loss[i], rh, loss_noise(c, dv, red, i, M), c->nan_ok);
     double tau = (red == LSCE_RED_NONE && !dv->inV[i]) ? 0 : lsce_tau(M, in->ldt);
     double u1 = lsce_ulp_err(in->loss[i], rh, rl, tau, in->ldt);
     if (s1 > sc || isnan(s1)) sc = isnan(s1) ? INFINITY : s1;
@@ -311,21 +321,20 @@ static void eval_case(const dcase *c, const dvar *dv, int red, long double e, do
     const int64_t K = c->K;
     double *row = malloc(sizeof(double) * (size_t)K);
     for (int64_t i = 0; i < c->N && row; i++) {
-      double s = 0, rmax = 0;
+      double s = row_factor(dv, red, i), rmax = 0;
       for (int64_t j = 0; j < K; j++) {
         long double A0, A1;
         double h;
         coef(c, dv, red, c->nloss + i * K + j, &A0, &A1, &h);
         row[j] = (double)value_at(A0, A1, 0, e, 0);
-        s += fabs(row[j]);
         if (fabs(row[j]) > rmax) rmax = fabs(row[j]);
       }
-      double tau = lsce_tau(s, in->gdt);
+      double tau = lsce_tau(isfinite(s) ? s : 0, in->gdt);
       double un = lsce_ulp_of(rmax > tau ? rmax : tau, in->gdt);
       for (int64_t j = 0; j < K; j++) {
         double y = in->grad[i * K + j];
-        double s1 = score1(y, row[j], grad_noise(c, i, j, s, row[j]));
-        double u1 = score1(y, row[j], un);
+        double s1 = score1(y, row[j], grad_noise(c, i, j, s, row[j]), c->nan_ok);
+        double u1 = score1(y, row[j], un, 1);
         if (!(s1 <= sc)) sc = isnan(s1) ? INFINITY : s1;
         if (!(u1 <= ul)) ul = isnan(u1) ? INFINITY : u1;
       }
@@ -413,8 +422,7 @@ static void fit_case(ivset *s, const dcase *c, const dvar *dv, int red) {
   }
   if (!in->grad) return;
   for (int64_t i = 0; i < c->N && s->n; i++) {
-    double sy = 0;
-    for (int64_t j = 0; j < c->K; j++) sy += fabs(in->grad[i * c->K + j]);
+    double sy = row_factor(dv, red, i);
     for (int64_t j = 0; j < c->K && s->n; j++) {
       long double A0, A1;
       double h;
@@ -519,7 +527,9 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
       for (int ri = 0; ri < nred; ri++) {
         lsce_dg_cand *cd = add_cand(d, v, reds[ri], k ? LSCE_DG_CONVENTION : LSCE_DG_GIVEN, conv[k], es[k], NULL);
         if (!cd) continue;
+        c.nan_ok = !k && v == p->variant && ri == 0;
         eval_case(&c, &c.var[v], reds[ri], (long double)mpq_get_d(es[k]), &cd->score, &cd->ulp);
+        c.nan_ok = 0;
         cd->fits = cd->score <= 1;
         if (!k && v == p->variant && ri == 0) claim = d->ncands - 1;
       }
