@@ -17,13 +17,13 @@ LSCE = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAD = 0  # the probe's pad class for k2-pad-kl
 VARIANTS = ["k", "k1", "k-torch-weighted", "k-logprob-weighted", "k1-logprob-weighted", "k-nll-weighted", "k1-kl", "k2-pad-kl"]
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_oracle import Tally  # noqa: E402
+T = Tally()
 
 
 def check(name, cond, detail=""):
-    global passed, failed
-    if cond: passed += 1
-    else: failed += 1; print(f"FAIL {name}: {detail}")
+    T.ok(cond, f"{name}: {detail}")
 
 
 def lsce(args):
@@ -205,9 +205,8 @@ def main():
         for cmd in ("probe", "identify"):
             r = lsce([cmd, "--help"])
             check(f"{cmd} --help", r.returncode == 0 and r.stdout.startswith(f"usage: lsce {cmd} "), r.stdout)
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 0 if failed == 0 else 1
+    T.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

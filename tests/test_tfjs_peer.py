@@ -21,13 +21,13 @@ if not shutil.which("node") or not os.path.isdir(os.path.join(TFJS, "node_module
     print("skip: node or fixtures/peers/tfjs/node_modules missing (scripts/setup installs them)"); sys.exit(77)
 
 LSCE = os.path.abspath(sys.argv[1])
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_oracle import Tally  # noqa: E402
+T = Tally()
 
 
 def check(name, cond, detail=""):
-    global passed, failed
-    if cond: passed += 1
-    else: failed += 1; print(f"FAIL {name}: {detail}")
+    T.ok(cond, f"{name}: {detail}")
 
 
 def lsce(args):
@@ -117,9 +117,8 @@ def main():
         check("offset 1e4: every row fails and is diagnosed accuracy variant=k",
               off and all(not r["pass"] and r["cause"].startswith("accuracy variant=k smoothing=" + r["smoothing"]) for r in off),
               str([(r["smoothing"], r["reduction"], r["loss_ulp"], r["cause"]) for r in off]))
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 0 if failed == 0 else 1
+    T.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
