@@ -4,7 +4,7 @@ one formulation and checked as another at the same e is told which formulation i
 full-precision scalar at another e is never solved for a free e (cause unknown); per-row values
 claimed at another e over-determine it, and the fitted e is the true one.
 Usage: /usr/bin/python3 tests/test_check.py path/to/lsce"""
-import os, re, subprocess, sys, tempfile
+import json, os, re, subprocess, sys, tempfile
 
 try:
     import numpy as np
@@ -86,6 +86,17 @@ def main():
                   "--dtype", "float64"], d)
         check("none vector matched to the partner", r.returncode == 1 and
               "match variant=k1 smoothing=0.2 reduction=none" in r.stdout and "(= k at 0.25; given 0.2)" in r.stdout, r.stdout)
+        # a library convention's e: k at 0.2 is mmpretrain classy_vision's e/(1+e) for a given 0.25
+        lsce(["reference"] + P + ["--variant", "k", "--smoothing", "0.2", "--reduction", "none", "--out", "c.npy"], d)
+        r = lsce(["check"] + P + ["--variant", "k", "--smoothing", "0.25", "--reduction", "none", "--loss-file", "c.npy",
+                  "--dtype", "float64", "--json"], d)
+        try:
+            cj = json.loads(r.stdout)["cause"]
+            check("classy_vision convention", cj["cause"] == "formulation" and cj["variant"] == "k" and cj["smoothing"] == "0.2"
+                  and any(x["source"] == "convention" and "classy_vision" in x.get("convention", "") and x["fits"]
+                          for x in cj["candidates"]), r.stdout[:300])
+        except ValueError as ex:
+            check("classy_vision json", False, f"{ex}: {r.stdout!r}")
         # a non-finite value in a loss file is measured, never a crash (regression: SIGFPE in GMP)
         for bad in [np.nan, np.inf, -np.inf]:
             np.save(os.path.join(d, "bad.npy"), np.array(bad, dtype=np.float32))
@@ -93,7 +104,6 @@ def main():
             check(f"loss file holding {bad}", r.returncode == 1 and "loss ulp=inf" in r.stdout, f"exit {r.returncode}: {r.stdout}{r.stderr}")
         # --json
         r = lsce(["check"] + P + ["--variant", "k1", "--smoothing", "0.5", "--loss", "1.4178", "--json"], d)
-        import json
         try:
             j = json.loads(r.stdout)
             check("json", j["pass"] is False and j["match"]["variant"] == "k1" and j["match"]["smoothing"] == "0.3", r.stdout)
