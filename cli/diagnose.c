@@ -1,13 +1,22 @@
 /* cli/diagnose.c: see diagnose.h. Accuracy of the candidate values: each is (1-e) A0 + e A1 - h H(e)
- * in long double (64-bit significand) from certified double-double references at e = 0 and e = 1 and
- * H computed in long double, so a candidate value is within about 2^-60 of its magnitude (gradients
- * from the references' doubles: 2^-52) -- far below the smallest noise allowance (>= 2 ulp_T). */
+ * in long double (64-bit significand) from double-double values at e = 0 and e = 1 -- the certified
+ * reference, or from 2^14 logits on verify's fast certifier (within 2^-80 of their magnitude before
+ * cancellation; the reference where it declines) -- and H computed in long double, so a candidate loss is within about 2^-60 of its
+ * magnitude (gradients kept as doubles: 2^-52) -- below the smallest noise allowance (>= 2 ulp_T,
+ * and 2^-52 of the magnitude is 1 ulp of float64 at most). Memory: check models one variant at a
+ * time (two gradients of N*K doubles, the softmax, and one certifier result at a time). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "diagnose.h"
 #include "json.h"
 #include "lsce/ulp.h"
+#if defined(LSCE_FUZZ_CMD_CHECK) && !defined(LSCE_FUZZ_WITH_IMPLS)
+#define DIAG_FAST 0 /* a fuzz build without the implementations: the reference only */
+#else
+#include "lsce/certify.h"
+#define DIAG_FAST 1
+#endif
 
 /* ---- decimals -------------------------------------------------------------------------------- */
 void lsce_q_str(char *out, size_t n, const mpq_t q) {
@@ -156,33 +165,44 @@ static int ref_at(lsce_ref_result *r, const lsce_problem *p, int v, unsigned k, 
   o.want_grad = want_grad;
   o.want_lo = 1;
   lsce_err err;
-  int rc = lsce_reference(r, &q, &o, "check", &err);
+  int rc = 1;
+#if DIAG_FAST
+  /* the fast certifier pays a thread start per call: worth it from about 2^14 logits */
+  if (p->N * p->K >= (1 << 14)) rc = lsce_certify_fast(r, &q, 2, &err);
+#endif
+  if (rc) rc = lsce_reference(r, &q, &o, "check", &err);
   mpq_clear(e);
   return rc;
 }
 
+/* Models variant v on c's problem; dv->ok = 0 when v cannot be evaluated there. LSCE_EINCOMPLETE
+ * when out of memory. The two certifier results are taken one after the other. */
 static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) {
   const lsce_problem *p = c->in->p;
   const int64_t N = c->N, K = c->K;
   memset(dv, 0, sizeof *dv);
   if (!applicable(p, v)) return LSCE_OK;
   const int wg = c->in->grad != NULL;
-  lsce_ref_result r0, r1;
-  if (ref_at(&r0, p, v, 0, wg, ro)) return LSCE_OK; /* this variant cannot be evaluated here */
-  if (ref_at(&r1, p, v, 1, wg, ro)) { lsce_ref_result_free(&r0); return LSCE_OK; }
   const lsce_variant *d = &lsce_variants[v];
   dv->x0 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
   dv->x1 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
   dv->inV = malloc((size_t)(N ? N : 1));
+  if (!dv->x0 || !dv->x1 || !dv->inV) { dvar_free(dv); return LSCE_EINCOMPLETE; }
   dv->m = d->kl ? (double)(K - d->off_divisor) : 0;
+  for (unsigned k = 0; k <= 1; k++) {
+    lsce_ref_result r;
+    if (ref_at(&r, p, v, k, wg, ro)) { dvar_free(dv); return LSCE_OK; } /* not evaluable here */
+    long double *x = k ? dv->x1 : dv->x0;
+    for (int64_t i = 0; i < N; i++) x[i] = (long double)r.loss[i] + r.loss_lo[i];
+    if (wg) { if (k) dv->g1 = r.grad; else dv->g0 = r.grad; r.grad = NULL; }
+    lsce_ref_result_free(&r);
+  }
   dv->kap = 1;
   if (d->weighting != LSCE_W_NONE)
     for (int64_t j = 0; j < K; j++) if (lsce_weight(p, j) > dv->kap) dv->kap = lsce_weight(p, j);
   double W = 0;
   for (int64_t i = 0; i < N; i++) {
     dv->inV[i] = (unsigned char)lsce_row_in_V(p, v, i);
-    dv->x0[i] = (long double)r0.loss[i] + r0.loss_lo[i];
-    dv->x1[i] = (long double)r1.loss[i] + r1.loss_lo[i];
     if (dv->inV[i]) {
       if (d->kl) dv->x1[i] += H_of(1, dv->m);
       dv->nV += 1;
@@ -195,9 +215,6 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
   dv->D0 = dv->D1 = dv->nV;
   if (d->weighting == LSCE_W_TORCH) dv->D0 = dv->D1 = W;
   if (d->weighting == LSCE_W_NLL) dv->D0 = W;
-  if (wg) { dv->g0 = r0.grad; dv->g1 = r1.grad; r0.grad = r1.grad = NULL; }
-  lsce_ref_result_free(&r0);
-  lsce_ref_result_free(&r1);
   dv->ok = 1;
   return LSCE_OK;
 }
@@ -207,7 +224,8 @@ static void dcase_free(dcase *c) {
   free(c->Z); free(c->P);
 }
 
-static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *ro) {
+/* the problem-level parts; with all_vars, every variant's model too (identify: small cases) */
+static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *ro, int all_vars) {
   const lsce_problem *p = in->p;
   memset(c, 0, sizeof *c);
   c->in = in;
@@ -230,7 +248,7 @@ static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *r
     for (int64_t j = 0; j < c->K; j++) s += (c->P[i * c->K + j] = exp(lsce_logit(p, i, j) - mx));
     for (int64_t j = 0; j < c->K; j++) c->P[i * c->K + j] /= s;
   }
-  for (int v = 0; v < LSCE_V_COUNT; v++)
+  for (int v = 0; v < LSCE_V_COUNT && all_vars; v++)
     if (dvar_build(&c->var[v], c, v, ro)) return LSCE_EINCOMPLETE;
   return LSCE_OK;
 }
@@ -493,16 +511,53 @@ static int before(const lsce_dg_cand *a, const lsce_dg_cand *b, const lsce_probl
   return a->v < b->v;
 }
 
+/* the free-e candidates of variant v (check): typed digits, or the fit over every value */
+static void free_e(lsce_diagnosis *d, dcase *c, int v, const int *reds, int nred, int typed) {
+  const lsce_dg_input *in = c->in;
+  mpq_t q;
+  mpq_init(q);
+  for (int ri = 0; ri < nred; ri++) {
+    if (typed) {
+      int done = 0;
+      for (int nd = 1; nd <= 2 && !done; nd++)
+        for (int E = -nd; E >= -9 && !done; E--)
+          for (long long k = nd == 1 ? 1 : 10; k <= (nd == 1 ? 9 : 99) && !done; k++) {
+            if (nd == 2 && k % 10 == 0) continue;
+            q_dec(q, k, E);
+            long double A0, A1;
+            double h;
+            coef(c, &c->var[v], reds[ri], 0, &A0, &A1, &h);
+            long double val = value_at(A0, A1, h, (long double)mpq_get_d(q), c->var[v].m);
+            if (fabsl(val - (long double)mpq_get_d(*in->typed)) > (long double)in->half) continue;
+            lsce_dg_cand *cd = add_cand(d, v, reds[ri], LSCE_DG_TYPED, NULL, q, NULL);
+            if (!cd) continue;
+            eval_case(c, &c->var[v], reds[ri], (long double)mpq_get_d(q), &cd->score, &cd->ulp);
+            cd->fits = cd->score <= 1;
+            done = cd->fits;
+          }
+    } else {
+      ivset s = {1, {0}, {1}};
+      fit_case(&s, c, &c->var[v], reds[ri]);
+      dcase *cs[1] = {c};
+      const dvar *dvs[1] = {&c->var[v]};
+      char str[64];
+      double sc = INFINITY, ul = INFINITY;
+      if (s.n && pick_e(&s, cs, dvs, &reds[ri], 1, q, str, sizeof str, &sc, &ul)) {
+        lsce_dg_cand *cd = add_cand(d, v, reds[ri], LSCE_DG_FITTED, NULL, q, str);
+        if (cd) { cd->score = sc; cd->ulp = ul; cd->fits = 1; }
+      }
+    }
+  }
+  mpq_clear(q);
+}
+
 int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opts *ro, lsce_err *err) {
   const lsce_problem *p = in->p;
   memset(d, 0, sizeof *d);
   d->best = -1;
   d->values = (p->reduction == LSCE_RED_NONE ? p->N : 1) + (in->grad ? p->N * p->K : 0);
   dcase c;
-  if (dcase_build(&c, in, ro)) {
-    dcase_free(&c);
-    return lsce_err_set(err, LSCE_EINCOMPLETE, "check: out of memory in the diagnosis");
-  }
+  int rc = dcase_build(&c, in, ro, 0);
   const int nred = p->reduction == LSCE_RED_NONE ? 1 : 2;
   int reds[2] = {p->reduction, p->reduction == LSCE_RED_MEAN ? LSCE_RED_SUM : LSCE_RED_MEAN};
   /* the given e and the e that the named library conventions map it to */
@@ -511,22 +566,20 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
                          "e/(1+e): mmpretrain classy_vision"};
   mpq_inits(es[0], es[1], es[2], es[3], r, NULL);
   mpq_set(es[0], p->e);
-  int ne = 1;
   if (p->K >= 2) {
-    mpq_set_si(r, (long)p->K, (unsigned long)(p->K - 1)); mpq_mul(es[ne], p->e, r); ne++;
-    mpq_set_si(r, (long)(p->K - 1), (unsigned long)p->K); mpq_mul(es[ne], p->e, r); ne++;
-  } else ne = 3, conv[1] = conv[2] = NULL;
+    mpq_set_si(r, (long)p->K, (unsigned long)(p->K - 1)); mpq_mul(es[1], p->e, r);
+    mpq_set_si(r, (long)(p->K - 1), (unsigned long)p->K); mpq_mul(es[2], p->e, r);
+  } else conv[1] = conv[2] = NULL;
   mpq_set_ui(r, 1, 1); mpq_add(r, r, p->e); mpq_div(es[3], p->e, r);
   int claim = -1;
-  for (int k = 0; k < 4; k++) {
-    if (!conv[k] && k) continue;
-    if (mpq_cmp_ui(es[k], 1, 1) > 0) continue;
-    if (k && mpq_equal(es[k], p->e)) continue;
-    for (int v = 0; v < LSCE_V_COUNT; v++) {
-      if (!c.var[v].ok) continue;
+  /* one variant modelled at a time (memory: two gradients, not sixteen) */
+  for (int v = 0; v < LSCE_V_COUNT && !rc; v++) {
+    if ((rc = dvar_build(&c.var[v], &c, v, ro)) || !c.var[v].ok) continue;
+    for (int k = 0; k < 4; k++) {
+      if ((!conv[k] && k) || mpq_cmp_ui(es[k], 1, 1) > 0 || (k && mpq_equal(es[k], p->e))) continue;
       for (int ri = 0; ri < nred; ri++) {
         lsce_dg_cand *cd = add_cand(d, v, reds[ri], k ? LSCE_DG_CONVENTION : LSCE_DG_GIVEN, conv[k], es[k], NULL);
-        if (!cd) continue;
+        if (!cd) { rc = LSCE_EINCOMPLETE; break; }
         c.nan_ok = !k && v == p->variant && ri == 0;
         eval_case(&c, &c.var[v], reds[ri], (long double)mpq_get_d(es[k]), &cd->score, &cd->ulp);
         c.nan_ok = 0;
@@ -534,10 +587,11 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
         if (!k && v == p->variant && ri == 0) claim = d->ncands - 1;
       }
     }
+    dvar_free(&c.var[v]);
   }
   mpq_clears(es[0], es[1], es[2], es[3], r, NULL);
   int best = -1;
-  if (claim >= 0 && d->cands[claim].fits) {
+  if (!rc && claim >= 0 && d->cands[claim].fits) {
     /* accuracy, unless a candidate that is not equivalent explains the values far better */
     const lsce_dg_cand *c0 = &d->cands[claim];
     best = claim;
@@ -547,54 +601,19 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
       if (k == claim || !b->fits || b->ulp > 4 || 16 * b->ulp > c0->ulp) continue;
       if (best == claim || before(b, &d->cands[best], p)) { best = k; d->cause = LSCE_CAUSE_FORMULATION; }
     }
-  } else {
+  } else if (!rc) {
     for (int k = 0; k < d->ncands; k++)
       if (d->cands[k].fits && (best < 0 || before(&d->cands[k], &d->cands[best], p))) best = k;
-    if (best < 0) {
-      /* a free e: a typed scalar of few digits (e of at most 2 digits reproducing every typed
-       * digit), or over-determined evidence (two or more values) */
-      int typed = in->typed && in->half > 0 && in->typed_str && sig_digits(in->typed_str) <= 6 && p->reduction != LSCE_RED_NONE && !in->grad;
-      mpq_t q;
-      mpq_init(q);
-      for (int v = 0; v < LSCE_V_COUNT; v++) {
-        if (!c.var[v].ok) continue;
-        for (int ri = 0; ri < nred; ri++) {
-          if (typed) {
-            int done = 0;
-            for (int nd = 1; nd <= 2 && !done; nd++)
-              for (int E = -nd; E >= -9 && !done; E--)
-                for (long long k = nd == 1 ? 1 : 10; k <= (nd == 1 ? 9 : 99) && !done; k++) {
-                  if (nd == 2 && k % 10 == 0) continue;
-                  q_dec(q, k, E);
-                  long double A0, A1;
-                  double h;
-                  coef(&c, &c.var[v], reds[ri], 0, &A0, &A1, &h);
-                  long double val = value_at(A0, A1, h, (long double)mpq_get_d(q), c.var[v].m);
-                  if (fabsl(val - (long double)mpq_get_d(*in->typed)) > (long double)in->half) continue;
-                  lsce_dg_cand *cd = add_cand(d, v, reds[ri], LSCE_DG_TYPED, NULL, q, NULL);
-                  if (!cd) continue;
-                  eval_case(&c, &c.var[v], reds[ri], (long double)mpq_get_d(q), &cd->score, &cd->ulp);
-                  cd->fits = cd->score <= 1;
-                  done = cd->fits;
-                }
-          } else if (d->values >= 2) {
-            ivset s = {1, {0}, {1}};
-            fit_case(&s, &c, &c.var[v], reds[ri]);
-            dcase *cs[1] = {&c};
-            const dvar *dvs[1] = {&c.var[v]};
-            char str[64];
-            double sc = INFINITY, ul = INFINITY;
-            if (s.n && pick_e(&s, cs, dvs, &reds[ri], 1, q, str, sizeof str, &sc, &ul)) {
-              lsce_dg_cand *cd = add_cand(d, v, reds[ri], LSCE_DG_FITTED, NULL, q, str);
-              if (cd) { cd->score = sc; cd->ulp = ul; cd->fits = 1; }
-            }
-          }
-        }
-      }
-      mpq_clear(q);
-      for (int k = 0; k < d->ncands; k++)
-        if (d->cands[k].fits && (best < 0 || before(&d->cands[k], &d->cands[best], p))) best = k;
+    /* a free e: a typed scalar of few digits (e of at most 2 digits reproducing every typed
+     * digit), or evidence that over-determines it (two or more values); never one full-precision value */
+    int typed = in->typed && in->half > 0 && in->typed_str && sig_digits(in->typed_str) <= 6 && p->reduction != LSCE_RED_NONE && !in->grad;
+    for (int v = 0; v < LSCE_V_COUNT && best < 0 && !rc && (typed || d->values >= 2); v++) {
+      if ((rc = dvar_build(&c.var[v], &c, v, ro)) || !c.var[v].ok) continue;
+      free_e(d, &c, v, reds, nred, typed);
+      dvar_free(&c.var[v]);
     }
+    for (int k = 0; k < d->ncands; k++)
+      if (d->cands[k].fits && (best < 0 || before(&d->cands[k], &d->cands[best], p))) best = k;
     if (best >= 0) d->cause = LSCE_CAUSE_FORMULATION;
     else {
       d->cause = LSCE_CAUSE_UNKNOWN;
@@ -604,6 +623,7 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
   }
   d->best = best;
   dcase_free(&c);
+  if (rc) return lsce_err_set(err, LSCE_EINCOMPLETE, "check: out of memory in the diagnosis");
   return LSCE_OK;
 }
 
@@ -718,7 +738,7 @@ int lsce_identify_fit(lsce_id_cand *out, const lsce_dg_input *cases, int ncases,
   dcase *cs = calloc((size_t)ncases, sizeof *cs);
   if (!cs) { *rc = lsce_err_set(err, LSCE_EINCOMPLETE, "identify: out of memory"); return 0; }
   for (int i = 0; i < ncases && !*rc; i++)
-    if (dcase_build(&cs[i], &cases[i], ro)) *rc = lsce_err_set(err, LSCE_EINCOMPLETE, "identify: out of memory");
+    if (dcase_build(&cs[i], &cases[i], ro, 1)) *rc = lsce_err_set(err, LSCE_EINCOMPLETE, "identify: out of memory");
   int n = 0;
   dcase **cp = malloc(sizeof *cp * (size_t)ncases);
   const dvar **dvs = malloc(sizeof *dvs * (size_t)ncases);
