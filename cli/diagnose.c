@@ -598,7 +598,7 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
     d->cause = LSCE_CAUSE_ACCURACY;
     for (int k = 0; k < d->ncands; k++) {
       const lsce_dg_cand *b = &d->cands[k];
-      if (k == claim || !b->fits || b->ulp > 4 || 16 * b->ulp > c0->ulp) continue;
+      if (k == claim || !b->fits || c0->ulp <= 4 || 16 * b->ulp > c0->ulp) continue;
       if (best == claim || before(b, &d->cands[best], p)) { best = k; d->cause = LSCE_CAUSE_FORMULATION; }
     }
   } else if (!rc) {

@@ -11,8 +11,8 @@
  *     s_i = sum_j |r_ij| bounds the row factor (so p_ij s_i bounds the p and q terms that cancel);
  *   a --loss typed in decimal also carries half a unit of its last typed digit.
  * A candidate fits when every value is within its noise (score = max |y - r| / n <= 1).
- * Decisions: accuracy (the claim fits, and no candidate that is not equivalent explains the values
- * within 4 ulps at a sixteenth of the claim's ulps), formulation (the claim does not fit, another
+ * Decisions: accuracy (the claim fits, and, when it is more than 4 ulps off, no other candidate that
+ * fits does so at a sixteenth of the claim's ulps or less), formulation (the claim does not fit, another
  * does), unknown (nothing fits). A free e is fitted only when the evidence over-determines it (two
  * or more values), except that a scalar typed with at most 6 significant digits may be explained by
  * an e of at most 2 significant digits reproducing every typed digit. */
