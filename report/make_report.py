@@ -902,11 +902,15 @@ class Report:
                    "NOT what lsce computes", ARTICLE_K1, verdict, path), "")
         for c in chk.get("checks", []):
             self.p("```", "$ " + c["command"], *c.get("stdout", []), "```", "")
-        self.p("`FAIL` is the verdict at lsce's float32 bound (1 ulp); the `match` line is the "
-               "search over every variant, mean and sum, first at the given e and then at the e "
-               "that reproduces the value within half a unit of its last printed digit (the "
-               "`ulp=` there is the distance in float32 ulps). The partner in parentheses is the "
-               "same loss in the other form (e_K = e_{K-1} K/(K-1) with K = 5).", "")
+        self.p("`FAIL` is the verdict at lsce's float32 bound (1 ulp); the `match` and `cause` lines "
+               "are check's diagnosis over every variant, mean and sum, at the given e, at the e that "
+               "library conventions map it to, and -- for a value typed with few digits -- at an e of "
+               "at most 2 significant digits that reproduces every printed digit (one full-precision "
+               "value is never solved for e). `cause accuracy` says the value is the claimed "
+               "formulation within its printed digits, `cause formulation` that it is another one; "
+               "`values=1`: the decision rests on one number. `ulp=` is the distance in float32 ulps; "
+               "the partner in parentheses is the same loss in the other form (e_K = e_{K-1} K/(K-1) "
+               "with K = 5).", "")
 
     # ----------------------------------------------------------------------------------------------
     def gpu_runs(self):
