@@ -184,6 +184,14 @@ def main():
             check("identify --json", j["identified"] is False and j["variant"] is None and len(j["candidates"]) >= 8, r.stdout)
         except ValueError as ex:
             check("identify --json parses", False, f"{ex}: {r.stdout!r}")
+        # a loss that always sums, whatever the case asks: reduction=sum is reported
+        out = os.path.join(d, "sums"); os.makedirs(out)
+        for c in man["cases"]:
+            z = np.load(os.path.join(probe, c["logits"])); y = np.load(os.path.join(probe, c["targets"]))
+            rows, _ = np_k(z, y, 0.3, None, "none")
+            np.save(os.path.join(out, c["case"] + ".npy"), np.asarray(rows if c["reduction"] == "none" else rows.sum(), dtype=np.float32))
+        r = lsce(["identify", "--probe", probe, "--outputs", out])
+        check("a summing loss", r.returncode == 0 and r.stdout == "identify variant=k smoothing=0.3 reduction=sum\n", r.stdout + r.stderr)
         # only the mean case of k at 0: every unweighted variant fits -> several, exit 1
         out = os.path.join(d, "amb"); os.makedirs(out)
         run_numpy("k", "0", probe, out)
