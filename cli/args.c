@@ -220,3 +220,11 @@ int lsce_parse_loss(mpq_t q, double *d, mpq_t halfunit, int *finite, const char 
   *d = 0;
   return LSCE_OK;
 }
+
+int lsce_parse_dtype(const char *v) {
+  if (!strcmp(v, "float64")) return LSCE_DT_F64;
+  if (!strcmp(v, "float32")) return LSCE_DT_F32;
+  if (!strcmp(v, "float16")) return LSCE_DT_F16;
+  if (!strcmp(v, "bfloat16")) return LSCE_DT_BF16;
+  return -1;
+}

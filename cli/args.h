@@ -31,6 +31,8 @@ void lsce_args_order(const lsce_args *a, int *idx, int *n);
 /* Value grammars. Each returns LSCE_OK or sets err naming the option. */
 int lsce_parse_smoothing(mpq_t e, const char *s, const char *opt, lsce_err *err);
 int lsce_parse_int64(int64_t *v, const char *s, int allow_sign, const char *opt, lsce_err *err);
+/* float64 | float32 | float16 | bfloat16 -> lsce_dtype, or -1 */
+int lsce_parse_dtype(const char *v);
 /* --max-ulp: a decimal >= 0 or inf */
 int lsce_parse_ulp(double *v, const char *s, const char *opt, lsce_err *err);
 /* --loss: the smoothing grammar with an optional '-', a C99 hex float, inf, -inf or nan. Stores the

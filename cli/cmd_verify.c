@@ -70,22 +70,6 @@ static agg *agg_get(state *s, const char *impl, const char *regime) {
   return g;
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0;
-  char *b = malloc(cap);
-  while (b) {
-    size_t r = fread(b + n, 1, cap - n, f);
-    n += r;
-    if (r == 0) break;
-    if (n == cap) { cap *= 2; char *nb = realloc(b, cap); if (!nb) { free(b); b = NULL; } else b = nb; }
-  }
-  fclose(f);
-  *len = n;
-  return b;
-}
-
 static void path_join(char *out, size_t n, const char *dir, const char *rel) {
   snprintf(out, n, "%s/%s", dir, rel);
 }
@@ -213,7 +197,7 @@ static int run_dir(state *s, const char *dir, const lsce_impl *only, lsce_err *e
   char mp[4096];
   path_join(mp, sizeof mp, dir, "manifest.json");
   size_t len;
-  char *text = slurp(mp, &len);
+  char *text = lsce_read_text(mp, &len);
   if (!text) return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot read: %s", mp, strerror(errno));
   char jerr[128];
   lsce_jval *man = lsce_json_parse(text, len, jerr, sizeof jerr);

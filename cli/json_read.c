@@ -186,3 +186,19 @@ const char *lsce_json_gets(const lsce_jval *o, const char *key) {
   const lsce_jval *v = lsce_json_get(o, key);
   return v && v->t == LSCE_J_STR ? v->str : NULL;
 }
+
+char *lsce_read_text(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 14, n = 0;
+  char *b = malloc(cap);
+  while (b) {
+    size_t r = fread(b + n, 1, cap - n, f);
+    n += r;
+    if (r == 0) break;
+    if (n == cap) { cap *= 2; char *nb = realloc(b, cap); if (!nb) { free(b); b = NULL; } else b = nb; }
+  }
+  fclose(f);
+  *len = n;
+  return b;
+}

@@ -18,4 +18,6 @@ lsce_jval *lsce_json_parse(const char *text, size_t len, char *err, size_t errle
 const lsce_jval *lsce_json_get(const lsce_jval *obj, const char *key);
 const char *lsce_json_gets(const lsce_jval *obj, const char *key); /* string member or NULL */
 void lsce_json_free(lsce_jval *v);
+/* The whole file (malloc'd, *len bytes, not terminated), or NULL when it cannot be read. */
+char *lsce_read_text(const char *path, size_t *len);
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cli.h"
 #include "args.h"
+#include "probe.h"
 
 static const char *usage =
   "usage: lsce <command> [options]\n"
@@ -17,6 +18,8 @@ static const char *usage =
   "  lsce compare --logits L.npy --targets T.npy [--weights W.npy] --smoothing E\n"
   "             [--reduction mean|sum] [--ignore-index I] [--pad-index P] [--json]\n"
   "  lsce verify [--impl NAME|all] [--quick] [--fixtures DIR] [--json FILE]\n"
+  "  lsce probe --out DIR [--dtype T]\n"
+  "  lsce identify --probe DIR --outputs ODIR [--json]\n"
   "\n"
   "  PROBLEM = --logits L.npy --targets T.npy [--weights W.npy] --variant ID --smoothing E\n"
   "            [--reduction mean|sum|none] [--ignore-index I] [--pad-index P]\n"
@@ -50,6 +53,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "verify")) return lsce_cmd_verify(argc, argv);
   if (!strcmp(cmd, "check")) return lsce_cmd_check(argc, argv);
   if (!strcmp(cmd, "compare")) return lsce_cmd_compare(argc, argv);
+  if (!strcmp(cmd, "probe")) return lsce_cmd_probe(argc, argv);
+  if (!strcmp(cmd, "identify")) return lsce_cmd_identify(argc, argv);
   fprintf(stderr, "lsce: %s: unknown command (see lsce --help)\n", cmd);
   return 2;
 }

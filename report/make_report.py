@@ -600,6 +600,9 @@ def is_torch(impl):
     return impl == "torch" or impl.startswith("torch_eager") or impl == "torch-eager"
 
 
+PEER_PREFIXES = ("torch", "tfjs")  # outside implementations: peers, never held to lsce's bounds
+
+
 def is_torch_compile(impl):
     return impl.startswith("torch") and "compile" in impl
 
@@ -652,6 +655,7 @@ class Report:
         self.section_catalog()
         self.section_discrepancies()
         self.section_accuracy()
+        self.section_tfjs()
         self.section_speed()
         self.section_reproduce()
         return "\n".join(self.md).rstrip("\n") + "\n"
@@ -898,11 +902,15 @@ class Report:
                    "NOT what lsce computes", ARTICLE_K1, verdict, path), "")
         for c in chk.get("checks", []):
             self.p("```", "$ " + c["command"], *c.get("stdout", []), "```", "")
-        self.p("`FAIL` is the verdict at lsce's float32 bound (1 ulp); the `match` line is the "
-               "search over every variant, mean and sum, first at the given e and then at the e "
-               "that reproduces the value within half a unit of its last printed digit (the "
-               "`ulp=` there is the distance in float32 ulps). The partner in parentheses is the "
-               "same loss in the other form (e_K = e_{K-1} K/(K-1) with K = 5).", "")
+        self.p("`FAIL` is the verdict at lsce's float32 bound (1 ulp); the `match` and `cause` lines "
+               "are check's diagnosis over every variant, mean and sum, at the given e, at the e that "
+               "library conventions map it to, and -- for a value typed with few digits -- at an e of "
+               "at most 2 significant digits that reproduces every printed digit (one full-precision "
+               "value is never solved for e). `cause accuracy` says the value is the claimed "
+               "formulation within its printed digits, `cause formulation` that it is another one; "
+               "`values=1`: the decision rests on one number. `ulp=` is the distance in float32 ulps; "
+               "the partner in parentheses is the same loss in the other form (e_K = e_{K-1} K/(K-1) "
+               "with K = 5).", "")
 
     # ----------------------------------------------------------------------------------------------
     def gpu_runs(self):
@@ -1004,7 +1012,7 @@ class Report:
                         grad[key] = _worse(grad.get(key), gv)
                         if _is_worse(gv, wg[0]):
                             wg = (gv, x)
-                    if not impl.startswith("torch"):
+                    if not impl.startswith(PEER_PREFIXES):
                         d = x.get("dtype")
                         w = worst.setdefault(d, [x.get("bound_loss_ulp"), x.get("bound_grad_ulp"),
                                                  None, None, None, None])
@@ -1013,7 +1021,7 @@ class Report:
                         if gv is not None and _is_worse(gv, w[3]):
                             w[3], w[5] = gv, "%s %s" % (label, _where(x))
                 tier = self.impls_tier.get(impl.split(" ")[0],
-                                           "peer" if impl.startswith("torch") else "?")
+                                           "peer" if impl.startswith(PEER_PREFIXES) else "?")
                 summary.append([label, tier, srcname, str(len(mine)),
                                 "%d / %d" % (npass, nfail) if npass + nfail else "-",
                                 "%s (%s)" % (fu(wl[0]), _where(wl[1])) if wl[1] else "-",
@@ -1056,6 +1064,80 @@ class Report:
                     self.impls_path, "; ".join("%s %s" % (r["name"], ", ".join(
                         "%s loss %s grad %s" % (d, fu(b.get("loss_ulp")), fu(b.get("grad_ulp")))
                         for d, b in sorted(r.get("bounds", {}).items()))) for r in fast)), "")
+
+    # ----------------------------------------------------------------------------------------------
+    def section_tfjs(self):
+        """TF.js (issue 13): the second outside peer, what check's diagnosis says about each of its
+        failures, what lsce identify recovers from it, and its semantic findings."""
+        self.p("### 3.1 A second outside peer: TensorFlow.js under check's diagnosis", "")
+        doc, path = self.read("peers-tfjs.json")
+        if not doc or not doc.get("results"):
+            self.p(no_data("/usr/bin/python3 fixtures/peers/tfjs_peer.py",
+                           "after `scripts/setup` installed node and the TF.js packages; it writes "
+                           "`report/data/peers-tfjs.json`"), "")
+            return
+        ctx, res = doc["context"], doc["results"]
+        self.p("Source: `%s` (`/usr/bin/python3 fixtures/peers/tfjs_peer.py`; TF.js %s, tfjs-core + "
+               "tfjs-backend-cpu, node %s, commit %s). `tf.losses.softmaxCrossEntropy(oneHot(y), z, w, e, "
+               "R)` computes the `k` formulation in float32 (it has no class weights, so no other catalog "
+               "variant); every fixture listing `k` runs at each of its smoothings and reductions, the "
+               "gradient by `tf.grad` of the `Reduction.NONE` loss with an explicit dy. `lsce check` "
+               "judges each result at 1 and 2 float32 ulps and, on a FAIL, its diagnosis names the cause "
+               "(`accuracy`: the claimed `k` computed inaccurately, within the noise model of a float32 "
+               "implementation; `formulation`: another catalog form; `unknown`: nothing in the catalog "
+               "explains the values, typically a NaN or inf where the exact value is finite)." % (
+                   path, ctx.get("tfjs_version", "?"), ctx.get("node_version", "?"), ctx.get("commit", "?")), "")
+        regimes = []
+        for x in res:
+            if x["regime"] not in regimes:
+                regimes.append(x["regime"])
+        rows = []
+        for rg in regimes + [None]:
+            mine = [x for x in res if rg is None or x["regime"] == rg]
+            causes = {}
+            for x in mine:
+                if x.get("pass") is False:
+                    k = (x.get("cause") or "no diagnosis").split(" ")[0]
+                    causes[k] = causes.get(k, 0) + 1
+            wl = wg = None
+            for x in mine:
+                wl = _worse(wl, num(x.get("loss_ulp"))) if num(x.get("loss_ulp")) is not None else wl
+                wg = _worse(wg, num(x.get("grad_ulp"))) if num(x.get("grad_ulp")) is not None else wg
+            rows.append([rg or "**all**", str(len(mine)), str(sum(1 for x in mine if x.get("pass") is True)),
+                         ", ".join("%s %d" % kv for kv in sorted(causes.items())) or "-", fu(wl), fu(wg)])
+        self.p(*table(["regime", "results", "pass", "failures by cause", "worst loss ulp",
+                       "worst gradient ulp"], rows, ["l", "r", "r", "l", "r", "r"]), "")
+        unk = sorted({x["case"] for x in res if (x.get("cause") or "").startswith("unknown")})
+        acc = [x for x in res if (x.get("cause") or "").startswith("accuracy")]
+        if acc:
+            same = sum(1 for x in acc if x["cause"].startswith("accuracy variant=k smoothing=%s " % x["smoothing"])
+                       or x["cause"] == "accuracy variant=k smoothing=%s" % x["smoothing"])
+            off = [x for x in acc if x["regime"] == "offset"]
+            self.p("%d of the %d `accuracy` diagnoses name `k` at the smoothing the run used: TF.js's values "
+                   "are the right formulation, rounded more than lsce's bounds allow." % (same, len(acc)) + (
+                       " On logits near 1e4 (`offset` regime) its loss is up to %s float32 ulps off and its "
+                       "gradient up to %s: the log-sum-exp is rounded to float32 near 1e4 (ulp 2^-10) before "
+                       "`z_c - lse` and `exp(z_c - lse)`, which is inside the diagnosis's noise model (a few "
+                       "ulp_float32(max|z|) per log-probability) but far outside 1 ulp of the loss." % (
+                           fu(max(num(x.get("loss_ulp")) or 0 for x in off)),
+                           fu(max(num(x.get("grad_ulp")) or 0 for x in off))) if off else ""), "")
+        if unk:
+            self.p("`unknown` (TF.js gives NaN or inf where the exact loss or gradient is finite) occurs "
+                   "on %s: a -inf logit with a zero label gives 0 * -inf = NaN at e = 0 (`masked_*`), and the "
+                   "per-row 0/1 weights TF.js needs for ignored rows (it has no ignore index) multiply "
+                   "the NaN logits those rows hold (0 * NaN)." % (
+                       ", ".join("`%s`" % u for u in unk)), "")
+        ident = ctx.get("identify") or {}
+        if ident.get("stdout"):
+            self.p("`lsce probe` + `lsce identify` on TF.js run at e = %s (%s) print `%s` (exit %s)." % (
+                ident["smoothing"], "; ".join("`%s`" % cmd for cmd in ident.get("commands", [])),
+                ident["stdout"], ident.get("exit")), "")
+        notes = ctx.get("notes") or []
+        if notes:
+            self.p("Semantic findings, each measured by `node fixtures/peers/tfjs/tfjs_peer.mjs findings`:", "")
+            for n in notes:
+                self.p("- " + n)
+            self.p("")
 
     # ----------------------------------------------------------------------------------------------
     def section_speed(self):
@@ -1404,6 +1486,8 @@ class Report:
                "build/cli/lsce verify --json report/data/verify-cpu.json   # section 3 (CPU rows)",
                "/usr/bin/python3 fixtures/peers/torch_peer.py  # section 3: "
                "report/data/peers-torch.json",
+               "/usr/bin/python3 fixtures/peers/tfjs_peer.py   # section 3.1: "
+               "report/data/peers-tfjs.json",
                "scripts/bench                            # section 4: report/data/bench-cpu.json",
                "scripts/time-certify                     # section 4: report/data/certify-timing.json",
                "scripts/gpu-check                        # on the GPU machine: "
