@@ -4,7 +4,7 @@
 `lsce check --loss-file/--grad` figures and verdict; errors carry the CLI's line (file names replaced
 by the array names) and exit code; arrays are read in place; liblsce is found through $LSCE_LIBRARY
 and through the dynamic loader. Usage: test_python_binding.py LSCE LIBLSCE PYTHONDIR SRCDIR"""
-import os, subprocess, sys, tempfile
+import os, shutil, subprocess, sys, tempfile
 
 try:
     import numpy as np
@@ -197,18 +197,21 @@ def test_in_place():
 
 
 def test_loader():
-    """Without $LSCE_LIBRARY the dynamic loader finds liblsce.so.0 (here through LD_LIBRARY_PATH)."""
+    """Without $LSCE_LIBRARY the dynamic loader finds liblsce.so.0 (here through LD_LIBRARY_PATH); the
+    package is copied out of the checkout so that its build/lib fallback cannot answer instead."""
     env = {k: v for k, v in os.environ.items() if k != "LSCE_LIBRARY"}
-    env["LD_LIBRARY_PATH"] = os.path.dirname(os.path.abspath(LIB))
-    env["PYTHONPATH"] = PYDIR
     code = ("import lsce, numpy as np, sys; s = sys.argv[1]; "
             "print(repr(lsce.reference(np.load(s + '/logits.npy'), np.load(s + '/targets.npy'), variant='k', smoothing='0.3')))")
-    r = subprocess.run([sys.executable, "-c", code, SEED], env=env, capture_output=True, text=True)
     want = subprocess.run([LSCE, "reference"] + problem_args("k", "0.3", "mean")[0], capture_output=True, text=True).stdout
-    check("dynamic loader", r.returncode == 0 and float(r.stdout) == float(want), r.stdout + r.stderr)
-    env["LD_LIBRARY_PATH"] = "/nonexistent"
-    r = subprocess.run([sys.executable, "-c", code, SEED], env=env, capture_output=True, text=True)
-    check("no library: ImportError naming LSCE_LIBRARY", r.returncode != 0 and "LSCE_LIBRARY" in r.stderr, r.stderr[-300:])
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copytree(os.path.join(PYDIR, "lsce"), os.path.join(d, "lsce"))
+        env["PYTHONPATH"] = d
+        env["LD_LIBRARY_PATH"] = os.path.dirname(os.path.abspath(LIB))
+        r = subprocess.run([sys.executable, "-c", code, SEED], env=env, capture_output=True, text=True)
+        check("dynamic loader", r.returncode == 0 and float(r.stdout) == float(want), r.stdout + r.stderr)
+        env["LD_LIBRARY_PATH"] = "/nonexistent"
+        r = subprocess.run([sys.executable, "-c", code, SEED], env=env, capture_output=True, text=True)
+        check("no library: ImportError naming LSCE_LIBRARY", r.returncode != 0 and "LSCE_LIBRARY" in r.stderr, r.stderr[-300:])
 
 
 with tempfile.TemporaryDirectory() as d:

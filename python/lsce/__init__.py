@@ -7,7 +7,7 @@
 A thin ctypes binding over liblsce (include/lsce/lsce.h): nothing is compiled for it and nothing is
 computed here, so every value is the one `lsce reference` / `lsce check` gives on the same arrays
 (docs/cli.md, docs/accuracy.md). liblsce is loaded from $LSCE_LIBRARY when set, else through the
-dynamic loader. Arrays may be numpy arrays or PyTorch tensors (any device; bfloat16 too) and are
+dynamic loader (an installed lsce), else from build/lib/ when this is a source checkout. Arrays may be numpy arrays or PyTorch tensors (any device; bfloat16 too) and are
 read in place when C-contiguous and of a dtype liblsce reads (float64, float32, float16, uint16 as
 bfloat16 bits; int32, int64 targets). The smoothing is a decimal string, taken exactly ("0.1" is
 1/10, not the double nearest it); a Python float is written as its shortest repr first.

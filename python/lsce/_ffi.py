@@ -41,18 +41,34 @@ class CheckResult(ctypes.Structure):
 _lib = None
 
 
+# In a source checkout (python/lsce/ here), the library `scripts/build build` makes.
+_CHECKOUT_LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "lib", "liblsce.so")
+
+
+def _load():
+    path = os.environ.get("LSCE_LIBRARY")
+    if path:
+        return ctypes.CDLL(path)
+    try:
+        return ctypes.CDLL("liblsce.so.0")
+    except OSError:
+        if os.path.exists(_CHECKOUT_LIB):
+            return ctypes.CDLL(os.path.normpath(_CHECKOUT_LIB))
+        raise
+
+
 def lib():
     """liblsce: $LSCE_LIBRARY (a path to the shared object) when set, else the dynamic loader's
-    liblsce.so.0 (LD_LIBRARY_PATH, the ld.so cache)."""
+    liblsce.so.0 (LD_LIBRARY_PATH, the ld.so cache, an installed lsce), else in a source checkout
+    the build tree's build/lib/liblsce.so."""
     global _lib
     if _lib is not None:
         return _lib
-    path = os.environ.get("LSCE_LIBRARY") or "liblsce.so.0"
     try:
-        h = ctypes.CDLL(path)
+        h = _load()
     except OSError as e:
-        raise ImportError(f"lsce: cannot load liblsce ({path}): {e}; set LSCE_LIBRARY to the path of "
-                          "liblsce.so (build/lib/liblsce.so in a build tree) or install it") from e
+        raise ImportError(f"lsce: cannot load liblsce: {e}; set LSCE_LIBRARY to the path of liblsce.so "
+                          "(build/lib/liblsce.so in a build tree) or install lsce (meson install)") from e
     P, D, E = ctypes.c_void_p, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(Error)
     A = ctypes.POINTER(Array)
     sig = {
