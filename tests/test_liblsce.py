@@ -2,10 +2,12 @@
 `cc seed_k.c $(pkg-config --cflags --libs lsce)` against D alone (PKG_CONFIG_PATH and
 PKG_CONFIG_SYSROOT_DIR into D, LD_LIBRARY_PATH for the run), and its output equal, byte for byte, to
 `lsce reference` on fixtures/seed for every variant and reduction; the soname and the exported
-symbols (only the API's). Usage: test_liblsce.py LSCE BUILDDIR SRCDIR MESON CC PKG_CONFIG"""
+symbols (only the API's). Usage: test_liblsce.py LSCE SRCDIR BUILDDIR MESON CC PKG_CONFIG, or
+test_liblsce.py LSCE SRCDIR --exe SEED_K for the example as the build tree links it (the sanitizer
+build, where an installed library cannot be linked by a plain cc, runs that one)."""
 import glob, os, subprocess, sys, tempfile
 
-LSCE, BUILD, SRC, MESON, CC, PKGCONF = sys.argv[1:7]
+LSCE, SRC = sys.argv[1:3]
 SEED = os.path.join(SRC, "fixtures", "seed")
 VARIANTS = subprocess.run([LSCE, "variants"], capture_output=True, text=True, check=True).stdout.split("\n")
 VARIANTS = [l.split("\t")[0] for l in VARIANTS if l]
@@ -29,6 +31,10 @@ def cli_reference(v, e, red):
 
 
 def main():
+    if sys.argv[3] == "--exe":
+        run_example(sys.argv[4], dict(os.environ))
+        return
+    BUILD, MESON, CC, PKGCONF = sys.argv[3:7]
     with tempfile.TemporaryDirectory() as d:
         dest = os.path.join(d, "dest")
         r = subprocess.run([MESON, "install", "-C", BUILD, "--destdir", dest, "--no-rebuild", "--quiet"],
@@ -63,25 +69,28 @@ def main():
         leaked = sorted(n for n in names if n + "(" not in header)
         if leaked:
             fail(f"exported but not in lsce.h: {leaked[:10]}")
-        renv = dict(os.environ, LD_LIBRARY_PATH=libdir)
-        runs = 0
-        # the issue's number: the default is k at 0.3, mean
-        out = subprocess.run([exe], env=renv, capture_output=True, text=True)
-        if out.returncode or out.stdout != cli_reference("k", "0.3", "mean"):
-            fail(f"seed_k: {out.stdout!r} {out.stderr!r}")
-        print("seed_k:", out.stdout.strip())
-        for v in VARIANTS:
-            for red in ("mean", "sum", "none"):
-                out = subprocess.run([exe, v, "0.3", red], env=renv, capture_output=True, text=True)
-                want = cli_reference(v, "0.3", red)
-                runs += 1
-                if out.returncode or out.stdout != want:
-                    fail(f"{v} {red}: example {out.stdout!r} {out.stderr!r}, lsce reference {want!r}")
-        # an error comes back as the CLI's line and exit code
-        out = subprocess.run([exe, "k", "1.5"], env=renv, capture_output=True, text=True)
-        if out.returncode != 2 or out.stderr != "seed_k: --smoothing: 1.5 is outside [0, 1]\n":
-            fail(f"error: rc {out.returncode} {out.stderr!r}")
-        print(f"{runs} variant/reduction runs of the installed example")
+        run_example(exe, dict(os.environ, LD_LIBRARY_PATH=libdir))
+
+
+def run_example(exe, renv):
+    runs = 0
+    # the default: k at 0.3, mean
+    out = subprocess.run([exe], env=renv, capture_output=True, text=True)
+    if out.returncode or out.stdout != cli_reference("k", "0.3", "mean"):
+        fail(f"seed_k: {out.stdout!r} {out.stderr!r}")
+    print("seed_k:", out.stdout.strip())
+    for v in VARIANTS:
+        for red in ("mean", "sum", "none"):
+            out = subprocess.run([exe, v, "0.3", red], env=renv, capture_output=True, text=True)
+            want = cli_reference(v, "0.3", red)
+            runs += 1
+            if out.returncode or out.stdout != want:
+                fail(f"{v} {red}: example {out.stdout!r} {out.stderr!r}, lsce reference {want!r}")
+    # an error comes back as the CLI's line and exit code
+    out = subprocess.run([exe, "k", "1.5"], env=renv, capture_output=True, text=True)
+    if out.returncode != 2 or out.stderr != "seed_k: --smoothing: 1.5 is outside [0, 1]\n":
+        fail(f"error: rc {out.returncode} {out.stderr!r}")
+    print(f"{runs} variant/reduction runs of the example")
 
 
 main()

@@ -90,8 +90,9 @@ typedef struct {
 #define LSCE_CHECK_MAX_ULP 1.0
 #define LSCE_CHECK_MAX_GRAD_ULP 2.0
 
-/* Measures the caller's loss (shape () or (1,) for mean/sum, (N,) for none; any float dtype) and,
- * when grad is not NULL, gradient ((N, K)) against the reference. loss_dtype and grad_dtype are the
+/* Measures the caller's loss (shape () or (1,) for mean/sum, (N,) for none; any float dtype; its
+ * values taken as they are, like check's --loss-file) and, when grad is not NULL, gradient ((N, K))
+ * against the reference. Like check, every row whose target is not ignored must have valid logits. loss_dtype and grad_dtype are the
  * dtypes the values are judged in (check's --loss-dtype, --grad-dtype), -1 for the logits' dtype.
  * Returns LSCE_OK with the verdict in r->pass (a FAIL is not an error), or an error. */
 int lsce_check(const lsce_problem_t *p, const lsce_array *loss, const lsce_array *grad,
