@@ -103,12 +103,7 @@ int lsce_cmd_reference(int argc, char **argv) {
   if (!rc && lsce_arg_given(&a, "--grad-out")) /* the gradient (and a float64 copy to write) */
     rc = lsce_check_memory(((double)p.N * (double)p.K) * (run ? 8.0 + 8.0 : 8.0 * 2), argv[1], &err);
   if (!rc && run) {
-    if (!lsce_impl_takes(im, p.logits.dtype))
-      rc = lsce_err_set(&err, LSCE_EINPUT, "--impl: %s does not take %s logits", im->name,
-                        lsce_dtype_name(p.logits.dtype));
-    else if (!im->available())
-      rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "--impl: %s: no %s device is available here", im->name,
-                        im->device);
+    rc = lsce_impl_usable(im, p.logits.dtype, &err);
     if (!rc) {
       r.nloss = p.reduction == LSCE_RED_NONE ? p.N : 1;
       r.loss = calloc((size_t)(r.nloss > 0 ? r.nloss : 1), sizeof(double));

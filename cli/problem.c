@@ -28,12 +28,9 @@ static const char *shape_str(char *buf, size_t n, const lsce_npy *a) {
   return buf;
 }
 
-int lsce_problem_load(lsce_problem *p, const char *lp, const char *tp, const char *wp,
-                      lsce_err *err) {
+/* (2) structure of each array, in the order logits, targets, weights */
+static int check_logits(lsce_problem *p, const char *lp, lsce_err *err) {
   char sb[64];
-  int rc;
-  /* (2) structure, in the order logits, targets, weights */
-  if ((rc = lsce_npy_read(&p->logits, lp, err))) return rc;
   if (p->logits.ndim != 2)
     return lsce_err_set(err, LSCE_EINPUT, "%s: logits must be 2-D (N, K), got shape %s", lp,
                         shape_str(sb, sizeof sb, &p->logits));
@@ -46,28 +43,38 @@ int lsce_problem_load(lsce_problem *p, const char *lp, const char *tp, const cha
                         shape_str(sb, sizeof sb, &p->logits));
   p->N = p->logits.shape[0];
   p->K = p->logits.shape[1];
-  if ((rc = lsce_npy_read(&p->targets, tp, err))) return rc;
+  return LSCE_OK;
+}
+
+static int check_targets(const lsce_problem *p, const char *tp, lsce_err *err) {
+  char sb[64];
   if (p->targets.ndim != 1)
     return lsce_err_set(err, LSCE_EINPUT, "%s: targets must be 1-D (N,), got shape %s", tp,
                         shape_str(sb, sizeof sb, &p->targets));
   if (p->targets.dtype != LSCE_DT_I32 && p->targets.dtype != LSCE_DT_I64)
     return lsce_err_set(err, LSCE_EINPUT, "%s: targets must be int32 or int64, got %s", tp,
                         lsce_dtype_name(p->targets.dtype));
-  if (wp) {
-    if ((rc = lsce_npy_read(&p->weights, wp, err))) return rc;
-    p->has_weights = 1;
-    if (p->weights.ndim != 1)
-      return lsce_err_set(err, LSCE_EINPUT, "%s: weights must be 1-D (K,), got shape %s", wp,
-                          shape_str(sb, sizeof sb, &p->weights));
-    if (p->weights.dtype != LSCE_DT_F32 && p->weights.dtype != LSCE_DT_F64)
-      return lsce_err_set(err, LSCE_EINPUT, "%s: weights must be float32 or float64, got %s", wp,
-                          lsce_dtype_name(p->weights.dtype));
-  }
-  /* (3) cross-checks */
+  return LSCE_OK;
+}
+
+static int check_weights(const lsce_problem *p, const char *wp, lsce_err *err) {
+  char sb[64];
+  if (p->weights.ndim != 1)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: weights must be 1-D (K,), got shape %s", wp,
+                        shape_str(sb, sizeof sb, &p->weights));
+  if (p->weights.dtype != LSCE_DT_F32 && p->weights.dtype != LSCE_DT_F64)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: weights must be float32 or float64, got %s", wp,
+                        lsce_dtype_name(p->weights.dtype));
+  return LSCE_OK;
+}
+
+/* (3) cross-checks and (4) values, once every array's structure is known to be right */
+static int check_cross_values(const lsce_problem *p, const char *lp, const char *tp, const char *wp,
+                              lsce_err *err) {
   if (p->targets.shape[0] != p->N)
     return lsce_err_set(err, LSCE_EINPUT, "%s: targets have %lld rows, logits have %lld", tp,
                         (long long)p->targets.shape[0], (long long)p->N);
-  if (wp && p->weights.shape[0] != p->K)
+  if (p->has_weights && p->weights.shape[0] != p->K)
     return lsce_err_set(err, LSCE_EINPUT, "%s: weights have %lld entries, logits have K = %lld", wp,
                         (long long)p->weights.shape[0], (long long)p->K);
   if (p->variant >= 0 && p->K < lsce_variants[p->variant].min_K)
@@ -78,7 +85,7 @@ int lsce_problem_load(lsce_problem *p, const char *lp, const char *tp, const cha
     return lsce_err_set(err, LSCE_EINPUT, "--pad-index: %lld is outside [0, %lld)",
                         (long long)p->pad_index, (long long)p->K);
   /* (4) values: weights, targets, logits rows of V in C order */
-  if (wp)
+  if (p->has_weights)
     for (int64_t c = 0; c < p->K; c++) {
       double w = lsce_npy_get_f(&p->weights, c);
       if (!isfinite(w))
@@ -113,4 +120,26 @@ int lsce_problem_load(lsce_problem *p, const char *lp, const char *tp, const cha
       return lsce_err_set(err, LSCE_EINPUT, "%s: row %lld: no finite logit", lp, (long long)i);
   }
   return LSCE_OK;
+}
+
+int lsce_problem_load(lsce_problem *p, const char *lp, const char *tp, const char *wp,
+                      lsce_err *err) {
+  int rc;
+  /* each file is read, then its structure checked, before the next is opened */
+  if ((rc = lsce_npy_read(&p->logits, lp, err)) || (rc = check_logits(p, lp, err))) return rc;
+  if ((rc = lsce_npy_read(&p->targets, tp, err)) || (rc = check_targets(p, tp, err))) return rc;
+  if (wp) {
+    if ((rc = lsce_npy_read(&p->weights, wp, err))) return rc;
+    p->has_weights = 1;
+    if ((rc = check_weights(p, wp, err))) return rc;
+  }
+  return check_cross_values(p, lp, tp, wp, err);
+}
+
+int lsce_problem_validate(lsce_problem *p, const char *ln, const char *tn, const char *wn,
+                          lsce_err *err) {
+  int rc;
+  if ((rc = check_logits(p, ln, err)) || (rc = check_targets(p, tn, err))) return rc;
+  if (p->has_weights && (rc = check_weights(p, wn, err))) return rc;
+  return check_cross_values(p, ln, tn, wn, err);
 }

@@ -63,15 +63,19 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
   if (prc) { *err = perr; return prc; }
   /* options that the chosen variant does not take (reference and run only), in argv order */
   int strict = pa->cmd == LSCE_CMD_REFERENCE || pa->cmd == LSCE_CMD_RUN;
-  if (strict && p->variant >= 0) {
-    const lsce_variant *d = &lsce_variants[p->variant];
+  if (strict && p->variant >= 0)
     for (int k = 0; k < n; k++) {
-      const char *nm = opts[idx[k]].name;
-      if (!strcmp(nm, "--weights") && !d->needs_weights)
-        return lsce_err_set(err, LSCE_EINPUT, "--weights: variant %s takes no class weights", d->id);
-      if (!strcmp(nm, "--pad-index") && !d->needs_pad_index)
-        return lsce_err_set(err, LSCE_EINPUT, "--pad-index: variant %s takes no pad index", d->id);
+      int rc = lsce_variant_takes(p->variant, opts[idx[k]].name, err);
+      if (rc) return rc;
     }
-  }
+  return LSCE_OK;
+}
+
+int lsce_variant_takes(int v, const char *opt, lsce_err *err) {
+  const lsce_variant *d = &lsce_variants[v];
+  if (!strcmp(opt, "--weights") && !d->needs_weights)
+    return lsce_err_set(err, LSCE_EINPUT, "--weights: variant %s takes no class weights", d->id);
+  if (!strcmp(opt, "--pad-index") && !d->needs_pad_index)
+    return lsce_err_set(err, LSCE_EINPUT, "--pad-index: variant %s takes no pad index", d->id);
   return LSCE_OK;
 }

@@ -57,3 +57,12 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
 }
 
 int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt) { return (im->dtypes & LSCE_DT_BIT(dt)) != 0; }
+
+int lsce_impl_usable(const lsce_impl *im, lsce_dtype dt, lsce_err *err) {
+  if (!lsce_impl_takes(im, dt))
+    return lsce_err_set(err, LSCE_EINPUT, "--impl: %s does not take %s logits", im->name, lsce_dtype_name(dt));
+  if (!im->available())
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s: no %s device is available here", im->name,
+                        im->device);
+  return LSCE_OK;
+}

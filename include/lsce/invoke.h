@@ -8,6 +8,8 @@
 int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                 const char *who, lsce_err *err);
 int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt);
+/* LSCE_OK when im takes dt logits and its device is here; else run's error (exit 2 or 3). */
+int lsce_impl_usable(const lsce_impl *im, lsce_dtype dt, lsce_err *err);
 /* A native-byte-order copy of a byte-swapped file's logits (malloc'd; NULL when out of memory). */
 void *lsce_native_logits(const lsce_problem *p);
 #endif

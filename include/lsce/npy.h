@@ -6,18 +6,12 @@
 #define LSCE_NPY_H
 #include <stddef.h>
 #include <stdint.h>
+#include "lsce/types.h" /* lsce_dtype, LSCE_OK .. LSCE_EINCOMPLETE */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum {
-  LSCE_DT_F64 = 0, LSCE_DT_F32, LSCE_DT_F16, LSCE_DT_BF16, /* bf16 is stored as '<u2'/'>u2' */
-  LSCE_DT_I32, LSCE_DT_I64
-} lsce_dtype;
-
-/* Exit codes of the contract. */
-enum { LSCE_OK = 0, LSCE_EFAIL = 1, LSCE_EINPUT = 2, LSCE_EINCOMPLETE = 3 };
 
 /* One error line, without the "lsce: " prefix: "<name>: [location: ]<message>". */
 typedef struct {

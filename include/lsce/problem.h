@@ -47,4 +47,9 @@ static inline int lsce_row_in_V(const lsce_problem *p, int v, int64_t i) {
  * index. Messages name the paths as typed. Returns LSCE_OK, LSCE_EINPUT or LSCE_EINCOMPLETE. */
 int lsce_problem_load(lsce_problem *p, const char *logits_path, const char *targets_path,
                       const char *weights_path, lsce_err *err);
+/* The same checks, in the same order, on arrays already in p (e.g. caller-owned memory described by an lsce_npy,
+ * with p->has_weights set when there are weights); the messages use the names given ("logits",
+ * "targets", "weights" in liblsce) where lsce_problem_load uses the paths. Sets p->N and p->K. */
+int lsce_problem_validate(lsce_problem *p, const char *logits_name, const char *targets_name,
+                          const char *weights_name, lsce_err *err);
 #endif

@@ -1,0 +1,260 @@
+/* lib/lsce_api.c: liblsce (include/lsce/lsce.h) over the code the command line runs. A problem is
+ * the CLI's lsce_problem whose arrays describe the caller's memory in place; it is validated by
+ * lsce_problem_validate, the checks lsce_problem_load makes on files, in the contract's order
+ * (docs/cli.md "The order of errors"), and the options by the CLI's own parsers, so every error is
+ * the CLI's line. The reference is lsce_reference (reference/), run is lsce_invoke (impls/), and
+ * check's figures are lsce_measure (cli/measure.c) against the reference with its low parts, exactly
+ * as `lsce check` computes them; no value here is computed any other way, so the accuracy claims
+ * are those of docs/accuracy.md for the same commands. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "args.h"
+#include "measure.h"
+#include "problem_args.h"
+#include "lsce/invoke.h"
+#include "lsce/lsce.h"
+#include "lsce/reference.h"
+#include "lsce_version.h"
+
+struct lsce_problem_s {
+  lsce_problem p;
+};
+
+static int fail(lsce_error *out, const lsce_err *e) {
+  if (out) {
+    out->code = e->code;
+    snprintf(out->message, sizeof out->message, "%s", e->line);
+  }
+  return e->code;
+}
+
+void lsce_options_default(lsce_options *o) {
+  memset(o, 0, sizeof *o);
+  o->ignore_index = -100;
+  o->pad_index = -1;
+}
+
+/* An lsce_npy that reads the caller's array in place (nothing to free: map stays NULL). */
+static int wrap(lsce_npy *a, const lsce_array *x, const char *name, lsce_err *err) {
+  memset(a, 0, sizeof *a);
+  if ((unsigned)x->dtype > (unsigned)LSCE_DT_I64)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: unsupported dtype %d", name, (int)x->dtype);
+  if (x->ndim < 0 || x->ndim > 2)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: unsupported shape with %d dimensions (at most 2 are supported)",
+                        name, x->ndim);
+  a->dtype = x->dtype;
+  a->ndim = x->ndim;
+  a->shape[0] = a->shape[1] = 1;
+  a->count = 1;
+  for (int k = 0; k < x->ndim; k++) {
+    if (x->shape[k] < 0) return lsce_err_set(err, LSCE_EINPUT, "%s: negative dimension in its shape", name);
+    a->shape[k] = x->shape[k];
+    if (x->shape[k] && a->count > INT64_MAX / (int64_t)lsce_dtype_size(x->dtype) / x->shape[k])
+      return lsce_err_set(err, LSCE_EINPUT, "%s: its size overflows", name);
+    a->count *= x->shape[k];
+  }
+  if (!x->data && a->count > 0) return lsce_err_set(err, LSCE_EINPUT, "%s: no data", name);
+  a->data = x->data;
+  return LSCE_OK;
+}
+
+static int missing(const char *opt, lsce_err *err) {
+  return lsce_err_set(err, LSCE_EINPUT, "%s: missing required option", opt);
+}
+
+/* The options in synopsis order: values (the CLI's grammars and messages), then what the variant
+ * does not take (reference's strict rule), then what it needs. */
+static int set_options(lsce_problem *p, const lsce_options *o, int has_weights, lsce_err *err) {
+  int rc;
+  if (o->variant && (p->variant = lsce_variant_find(o->variant)) < 0)
+    return lsce_err_set(err, LSCE_EINPUT, "--variant: unknown variant '%s' (see lsce variants)", o->variant);
+  if (o->smoothing && (rc = lsce_parse_smoothing(p->e, o->smoothing, "--smoothing", err))) return rc;
+  const char *red = o->reduction ? o->reduction : "mean";
+  if (!strcmp(red, "mean")) p->reduction = LSCE_RED_MEAN;
+  else if (!strcmp(red, "sum")) p->reduction = LSCE_RED_SUM;
+  else if (!strcmp(red, "none")) p->reduction = LSCE_RED_NONE;
+  else return lsce_err_set(err, LSCE_EINPUT, "--reduction: must be mean, sum or none, got '%s'", red);
+  p->ignore_index = o->ignore_index;
+  if (o->pad_index < -1) { /* the CLI's grammar takes no sign: its message for the typed value */
+    char s[32];
+    snprintf(s, sizeof s, "%" PRId64, o->pad_index);
+    return lsce_parse_int64(&p->pad_index, s, 0, "--pad-index", err);
+  }
+  p->pad_index = o->pad_index;
+  if (p->variant >= 0) {
+    if (has_weights && (rc = lsce_variant_takes(p->variant, "--weights", err))) return rc;
+    if (p->pad_index >= 0 && (rc = lsce_variant_takes(p->variant, "--pad-index", err))) return rc;
+  }
+  if (p->variant >= 0 && lsce_variants[p->variant].needs_weights && !has_weights) return missing("--weights", err);
+  if (!o->variant) return missing("--variant", err);
+  if (!o->smoothing) return missing("--smoothing", err);
+  if (lsce_variants[p->variant].needs_pad_index && p->pad_index < 0) return missing("--pad-index", err);
+  return LSCE_OK;
+}
+
+int lsce_problem_create(lsce_problem_t **out, const lsce_array *logits, const lsce_array *targets,
+                        const lsce_array *weights, const lsce_options *o, lsce_error *error) {
+  *out = NULL;
+  lsce_err err;
+  lsce_problem_t *h = calloc(1, sizeof *h);
+  if (!h) return fail(error, &(lsce_err){LSCE_EINCOMPLETE, "liblsce: out of memory"});
+  lsce_problem *p = &h->p;
+  lsce_problem_init(p);
+  int rc = LSCE_OK;
+  if (!logits) rc = missing("--logits", &err);
+  else if (!targets) rc = missing("--targets", &err);
+  if (!rc) rc = set_options(p, o, weights != NULL, &err);
+  if (!rc) rc = wrap(&p->logits, logits, "logits", &err);
+  if (!rc) rc = wrap(&p->targets, targets, "targets", &err);
+  if (!rc && weights) {
+    p->has_weights = 1;
+    rc = wrap(&p->weights, weights, "weights", &err);
+  }
+  if (!rc) rc = lsce_problem_validate(p, "logits", "targets", "weights", &err);
+  if (rc) {
+    lsce_problem_destroy(h);
+    return fail(error, &err);
+  }
+  *out = h;
+  return LSCE_OK;
+}
+
+void lsce_problem_destroy(lsce_problem_t *h) {
+  if (!h) return;
+  lsce_problem_clear(&h->p);
+  free(h);
+}
+
+int64_t lsce_problem_rows(const lsce_problem_t *h) { return h->p.N; }
+int64_t lsce_problem_classes(const lsce_problem_t *h) { return h->p.K; }
+int64_t lsce_problem_nloss(const lsce_problem_t *h) { return h->p.reduction == LSCE_RED_NONE ? h->p.N : 1; }
+
+static void copy_out(double *dst, const double *src, int64_t n) {
+  if (dst && src && n > 0) memcpy(dst, src, sizeof(double) * (size_t)n);
+}
+
+int lsce_reference_compute(const lsce_problem_t *h, double *loss, double *grad, lsce_error *error) {
+  lsce_err err;
+  lsce_ref_opts ro;
+  lsce_ref_opts_default(&ro); /* no environment: LSCE_MAX_PRECISION is the command line's */
+  ro.want_grad = grad != NULL;
+  lsce_ref_result r = {0};
+  int rc = lsce_reference(&r, &h->p, &ro, "reference", &err);
+  if (!rc) {
+    copy_out(loss, r.loss, r.nloss);
+    copy_out(grad, r.grad, h->p.N * h->p.K);
+  }
+  lsce_ref_result_free(&r);
+  return rc ? fail(error, &err) : LSCE_OK;
+}
+
+int lsce_impl_count(void) { return lsce_nimpls; }
+const char *lsce_impl_name(int i) { return i >= 0 && i < lsce_nimpls ? lsce_impls[i].name : NULL; }
+
+int lsce_run(const lsce_problem_t *h, const char *impl, double *loss, double *grad, lsce_error *error) {
+  lsce_err err;
+  const lsce_problem *p = &h->p;
+  const lsce_impl *im = impl ? lsce_impl_find(impl) : NULL;
+  int rc;
+  if (!impl) rc = missing("--impl", &err);
+  else if (!im) rc = lsce_err_set(&err, LSCE_EINPUT, "--impl: unknown implementation '%s' (see lsce impls)", impl);
+  else rc = lsce_impl_usable(im, p->logits.dtype, &err);
+  int64_t nloss = lsce_problem_nloss(h);
+  double *l = rc ? NULL : calloc((size_t)(nloss > 0 ? nloss : 1), sizeof(double));
+  if (!rc && !l) rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "run: out of memory");
+  if (!rc) rc = lsce_invoke(im, p, l, grad, "run", &err);
+  if (!rc) copy_out(loss, l, nloss);
+  free(l);
+  return rc ? fail(error, &err) : LSCE_OK;
+}
+
+/* A caller's loss or gradient as float64 (exact: every supported dtype embeds in double), checked
+ * as check checks --loss-file and --grad (the same messages, `loss` and `grad` for the paths). */
+static int read_values(double **out, const lsce_array *x, const lsce_problem *p, int is_grad,
+                       lsce_err *err) {
+  const char *name = is_grad ? "grad" : "loss";
+  lsce_npy a;
+  int rc = wrap(&a, x, name, err);
+  if (rc) return rc;
+  if (a.dtype > LSCE_DT_BF16)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: a %s must be float64, float32, float16 or uint16 (bfloat16), got %s",
+                        name, is_grad ? "gradient" : "loss", lsce_dtype_name(a.dtype));
+  const int none = p->reduction == LSCE_RED_NONE;
+  if (is_grad && (a.ndim != 2 || a.shape[0] != p->N || a.shape[1] != p->K))
+    return lsce_err_set(err, LSCE_EINPUT, "%s: expected shape (%lld, %lld) like the logits", name,
+                        (long long)p->N, (long long)p->K);
+  if (!is_grad && !(none ? (a.ndim == 1 && a.shape[0] == p->N) : (a.ndim == 0 || (a.ndim == 1 && a.shape[0] == 1))))
+    return lsce_err_set(err, LSCE_EINPUT, "%s: expected shape %s for reduction %s", name,
+                        none ? "(N,)" : "() or (1,)", p->reduction == LSCE_RED_SUM ? "sum" : none ? "none" : "mean");
+  *out = malloc(sizeof(double) * (size_t)(a.count > 0 ? a.count : 1));
+  if (!*out) return lsce_err_set(err, LSCE_EINCOMPLETE, "check: out of memory");
+  for (int64_t i = 0; i < a.count; i++) (*out)[i] = lsce_npy_get_f(&a, i);
+  return LSCE_OK;
+}
+
+static int check_dtype(int *dt, int given, lsce_dtype logits, const char *opt, lsce_err *err) {
+  if (given < 0) { *dt = (int)logits; return LSCE_OK; }
+  if (given > LSCE_DT_BF16)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: must be float64, float32, float16 or bfloat16, got %d", opt, given);
+  *dt = given;
+  return LSCE_OK;
+}
+
+/* HOOK for the diagnosis of a FAIL (which formulation, at which smoothing, the values compute):
+ * `lsce check` prints it as its `match` line today, from static code in cli/cmd_check.c that is
+ * moving to cli/diagnose.c (lsce_diagnose, lsce_diagnosis_print, with a `cause` line). Once that
+ * lands, this function calls lsce_diagnose on (p, loss, grad, ldt, gdt) and prints its lines into
+ * r->diagnosis with open_memstream + lsce_diagnosis_print; until then it reports no diagnosis. */
+static int lib_diagnose(lsce_check_result *r, const lsce_problem *p, const double *loss,
+                        const double *grad, lsce_dtype ldt, lsce_dtype gdt, const lsce_ref_opts *ro,
+                        lsce_err *err) {
+  (void)p; (void)loss; (void)grad; (void)ldt; (void)gdt; (void)ro; (void)err;
+  r->has_diagnosis = 0;
+  r->diagnosis[0] = '\0';
+  return LSCE_OK;
+}
+
+int lsce_check(const lsce_problem_t *h, const lsce_array *loss, const lsce_array *grad,
+               int loss_dtype, int grad_dtype, double max_ulp, double max_grad_ulp,
+               lsce_check_result *r, lsce_error *error) {
+  lsce_err err;
+  memset(r, 0, sizeof *r);
+  lsce_problem q = h->p; /* check validates every row that is not ignored (it searches them all) */
+  q.validate_all = 1;
+  int ldt = 0, gdt = 0, rc;
+  double *l = NULL, *g = NULL;
+  if (!(rc = lsce_problem_validate(&q, "logits", "targets", "weights", &err)) &&
+      !(rc = check_dtype(&ldt, loss_dtype, q.logits.dtype, "--loss-dtype", &err)) &&
+      !(rc = check_dtype(&gdt, grad_dtype, q.logits.dtype, "--grad-dtype", &err))) {
+    if (!loss) rc = lsce_err_set(&err, LSCE_EINPUT, "--loss: missing required option (or --loss-file)");
+    else rc = read_values(&l, loss, &q, 0, &err);
+  }
+  if (!rc && grad) rc = read_values(&g, grad, &q, 1, &err);
+  lsce_ref_opts ro;
+  lsce_ref_opts_default(&ro);
+  ro.want_grad = grad != NULL;
+  ro.want_lo = 1; /* the ulp metric needs the exact value's second part */
+  lsce_ref_result ref = {0};
+  if (!rc) rc = lsce_reference(&ref, &q, &ro, "check", &err);
+  if (!rc) {
+    lsce_measure_t m;
+    lsce_measure(&m, &q, &ref, l, g, (lsce_dtype)ldt, (lsce_dtype)gdt);
+    r->loss_ulp = m.loss_ulp; r->loss_row = m.loss_row; r->loss_ref = m.loss_ref; r->loss_got = m.loss_got;
+    r->has_grad = g != NULL;
+    r->grad_ulp = m.grad_ulp; r->grad_row = m.grad_row; r->grad_col = m.grad_col;
+    r->grad_ref = m.grad_ref; r->grad_got = m.grad_got;
+    r->loss_dtype = (lsce_dtype)ldt;
+    r->grad_dtype = (lsce_dtype)gdt;
+    r->pass = m.loss_ulp <= max_ulp && (!g || m.grad_ulp <= max_grad_ulp); /* check's verdict */
+    if (!r->pass) rc = lib_diagnose(r, &q, l, g, (lsce_dtype)ldt, (lsce_dtype)gdt, &ro, &err);
+  }
+  lsce_ref_result_free(&ref);
+  free(l);
+  free(g);
+  return rc ? fail(error, &err) : LSCE_OK;
+}
+
+const char *lsce_library_version(void) { return LSCE_LIB_VERSION; }
+const char *lsce_library_commit(void) { return LSCE_COMMIT; }
