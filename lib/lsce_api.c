@@ -13,6 +13,7 @@
 #include "args.h"
 #include "measure.h"
 #include "problem_args.h"
+#include "diagnose.h"
 #include "lsce/invoke.h"
 #include "lsce/lsce.h"
 #include "lsce/reference.h"
@@ -20,6 +21,7 @@
 
 struct lsce_problem_s {
   lsce_problem p;
+  char *smoothing; /* the smoothing as given (the diagnosis prints it back) */
 };
 
 static int fail(lsce_error *out, const lsce_err *e) {
@@ -106,6 +108,8 @@ int lsce_problem_create(lsce_problem_t **out, const lsce_array *logits, const ls
   if (!logits) rc = missing("--logits", &err);
   else if (!targets) rc = missing("--targets", &err);
   if (!rc) rc = set_options(p, o, weights != NULL, &err);
+  if (!rc && !(h->smoothing = strdup(o->smoothing)))
+    rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "liblsce: out of memory");
   if (!rc) rc = wrap(&p->logits, logits, "logits", &err);
   if (!rc) rc = wrap(&p->targets, targets, "targets", &err);
   if (!rc && weights) {
@@ -124,6 +128,7 @@ int lsce_problem_create(lsce_problem_t **out, const lsce_array *logits, const ls
 void lsce_problem_destroy(lsce_problem_t *h) {
   if (!h) return;
   lsce_problem_clear(&h->p);
+  free(h->smoothing);
   free(h);
 }
 
@@ -202,17 +207,28 @@ static int check_dtype(int *dt, int given, lsce_dtype logits, const char *opt, l
   return LSCE_OK;
 }
 
-/* HOOK for the diagnosis of a FAIL (which formulation, at which smoothing, the values compute):
- * `lsce check` prints it as its `match` line today, from static code in cli/cmd_check.c that is
- * moving to cli/diagnose.c (lsce_diagnose, lsce_diagnosis_print, with a `cause` line). Once that
- * lands, this function calls lsce_diagnose on (p, loss, grad, ldt, gdt) and prints its lines into
- * r->diagnosis with open_memstream + lsce_diagnosis_print; until then it reports no diagnosis. */
-static int lib_diagnose(lsce_check_result *r, const lsce_problem *p, const double *loss,
-                        const double *grad, lsce_dtype ldt, lsce_dtype gdt, const lsce_ref_opts *ro,
-                        lsce_err *err) {
-  (void)p; (void)loss; (void)grad; (void)ldt; (void)gdt; (void)ro; (void)err;
-  r->has_diagnosis = 0;
-  r->diagnosis[0] = '\0';
+/* The diagnosis of a FAIL (cli/diagnose.c, the same as `lsce check`): which formulation, at which
+ * smoothing, the values compute; its `match` and `cause` lines go into r->diagnosis. */
+static int lib_diagnose(lsce_check_result *r, const lsce_problem *p, const char *given,
+                        const double *loss, const double *grad, lsce_dtype ldt, lsce_dtype gdt,
+                        const lsce_ref_opts *ro, lsce_err *err) {
+  lsce_diagnosis dg = {0};
+  lsce_dg_input in = {p, loss, grad, ldt, gdt, NULL, 0.0, NULL};
+  int rc = lsce_diagnose(&dg, &in, ro, err);
+  if (rc) return rc;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) {
+    lsce_diagnosis_free(&dg);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "check: out of memory");
+  }
+  lsce_diagnosis_print(f, &dg, p, given);
+  fclose(f);
+  snprintf(r->diagnosis, sizeof r->diagnosis, "%s", buf ? buf : "");
+  r->has_diagnosis = 1;
+  free(buf);
+  lsce_diagnosis_free(&dg);
   return LSCE_OK;
 }
 
@@ -248,7 +264,7 @@ int lsce_check(const lsce_problem_t *h, const lsce_array *loss, const lsce_array
     r->loss_dtype = (lsce_dtype)ldt;
     r->grad_dtype = (lsce_dtype)gdt;
     r->pass = m.loss_ulp <= max_ulp && (!g || m.grad_ulp <= max_grad_ulp); /* check's verdict */
-    if (!r->pass) rc = lib_diagnose(r, &q, l, g, (lsce_dtype)ldt, (lsce_dtype)gdt, &ro, &err);
+    if (!r->pass) rc = lib_diagnose(r, &q, h->smoothing, l, g, (lsce_dtype)ldt, (lsce_dtype)gdt, &ro, &err);
   }
   lsce_ref_result_free(&ref);
   free(l);

@@ -45,8 +45,21 @@ int main(void) {
          "one float32 ulp: rc %d ulp %g", rc, r.loss_ulp);
   grad[7] *= 1.01;
   rc = lsce_check(p, &lo, &g, -1, -1, 1.0, 2.0, &r, &err);
-  EXPECT(rc == LSCE_OK && !r.pass && r.grad_row == 1 && r.grad_col == 2 && r.grad_ulp > 2 && !r.has_diagnosis,
+  EXPECT(rc == LSCE_OK && !r.pass && r.grad_row == 1 && r.grad_col == 2 && r.grad_ulp > 2 && r.has_diagnosis,
          "gradient 1%%: rc %d pass %d at (%lld, %lld)", rc, r.pass, (long long)r.grad_row, (long long)r.grad_col);
+  EXPECT(!strncmp(r.diagnosis, "match ", 6) && strstr(r.diagnosis, "\ncause "), "diagnosis lines: %s", r.diagnosis);
+  grad[7] /= 1.01;
+
+  /* The diagnosis is check's: k1's exact loss claimed as k at the same e is another formulation. */
+  o.variant = "k";
+  lsce_problem_t *pk;
+  rc = lsce_problem_create(&pk, &L, &T, NULL, &o, &err);
+  EXPECT(rc == LSCE_OK, "create k: %s", err.message);
+  if (rc) return 1;
+  rc = lsce_check(pk, &lo, NULL, -1, -1, 1.0, 2.0, &r, &err);
+  EXPECT(rc == LSCE_OK && !r.pass && r.has_diagnosis && strstr(r.diagnosis, "cause formulation variant=k1 smoothing=0.3 "),
+         "k1 claimed as k: rc %d pass %d: %s", rc, r.pass, r.diagnosis);
+  lsce_problem_destroy(pk);
 
   lsce_array bad = {&loss, LSCE_DT_F64, 1, {2, 0}};
   rc = lsce_check(p, &bad, NULL, -1, -1, 1.0, 2.0, &r, &err);

@@ -128,7 +128,7 @@ def impls():
 class CheckResult:
     """What `lsce check` measures: loss_ulp (and its row, -1 for mean/sum, ref, got), grad_ulp (row,
     col, ref, got; None without a gradient), the dtypes judged in, passed (check's verdict), and
-    diagnosis (check's lines after a FAIL; None while liblsce has no diagnosis)."""
+    diagnosis (check's `match` and `cause` lines after a FAIL, else None)."""
     def __init__(self, r, max_ulp, max_grad_ulp):
         self.passed = bool(r.pass_)
         self.loss_ulp, self.loss_row, self.loss_ref, self.loss_got = r.loss_ulp, r.loss_row, r.loss_ref, r.loss_got
