@@ -365,7 +365,7 @@ static int certify(lsce_ref_result *ref, lsce_measure_t *m, int cert[2], const l
                    lsce_dtype gdt, double U, double G, lsce_err *err) {
   int rc;
   if (lsce_use_fast(p)) {
-    if ((rc = lsce_certify_fast(ref, p, 2, err))) return rc;
+    if ((rc = lsce_certify_fast(ref, p, grad != NULL, 2, err))) return rc;
     if (lsce_measure_doubt(p, ref, ldt, gdt) <= LSCE_DOUBT_MAX) {
       lsce_measure(m, p, ref, loss, grad, ldt, gdt);
       int vl = lsce_within(m->loss_ulp, m->loss_td, m->loss_doubt, U);

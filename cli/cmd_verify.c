@@ -143,7 +143,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, const lsce_im
         int fast = lsce_use_fast(&p), tried = fast, have_exact = 0;
         if (fast) {
           /* the fast certifier, kept where its error bound cannot move a figure by 2^-20 ulp */
-          if ((rc = lsce_certify_fast(&ref, &p, 2, err))) { lsce_problem_clear(&p); return rc; }
+          if ((rc = lsce_certify_fast(&ref, &p, 1, 2, err))) { lsce_problem_clear(&p); return rc; }
           if (lsce_measure_doubt(&p, &ref, ldt, dt) > LSCE_DOUBT_MAX) { lsce_ref_result_free(&ref); fast = 0; }
         }
         if (!fast && (rc = lsce_reference(&ref, &p, &ro, "verify", err))) { lsce_problem_clear(&p); return rc; }

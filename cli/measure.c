@@ -68,7 +68,9 @@ static double umax(double a, double b) { return a > b ? a : b; }
 static double doubt_one(double c, double E, double tau_lo, double tau_hi, lsce_dtype t) {
   if (!(E > 0)) return 0;
   if (!isfinite(E)) return INFINITY;
-  double a = c - E < 0 ? 0 : c - E, b = c + E;
+  /* the ends rounded outward: c -+ E can round back to c */
+  double a = nextafter(c - E, 0.0), b = nextafter(c + E, INFINITY);
+  if (a < 0) a = 0;
   double u1 = lsce_ulp_of(umax(a, tau_lo), t), u2 = lsce_ulp_of(umax(b, tau_hi), t);
   if (u1 != u2) return INFINITY;
   double X = lsce_inf_threshold(t);
@@ -83,7 +85,10 @@ static void doubts(double *dl, double *dg, const floors *f, const lsce_problem *
   if (!ref->loss_err) return;
   for (int64_t i = 0; i < ref->nloss; i++) {
     double h = ref->loss[i], E = ref->loss_err[i];
-    if (!isfinite(h)) continue; /* non-finite values are decided exactly */
+    if (!isfinite(h)) { /* non-finite values are decided exactly (a zero bound), else overflowed */
+      if (E != 0) *dl = INFINITY;
+      continue;
+    }
     double c = fabs(h + ref->loss_lo[i]);
     double d = doubt_one(c, E, loss_tau(f, p, c - E, i, loss_dt), loss_tau(f, p, c + E, i, loss_dt), loss_dt);
     if (d > *dl) *dl = d;
@@ -95,7 +100,7 @@ static void doubts(double *dl, double *dg, const floors *f, const lsce_problem *
     double X = lsce_inf_threshold(grad_dt);
     for (int64_t j = 0; j < K; j++) {
       double v = fabs(ref->grad[i * K + j] + ref->grad_lo[i * K + j]);
-      if (isnan(v)) continue;
+      if (!isfinite(v)) { rmax = INFINITY; break; } /* the bound is finite: not an exact NaN */
       if (v > rmax) rmax = v;
       if (v - E < X && v + E >= X) rmax = INFINITY; /* the infinity rule undecided */
     }

@@ -20,8 +20,10 @@
  *     adds at most Kf of them, so every non-negative total is within (Kf + 16) 2^-100 relative;
  *   - the exact rationals (q_t, q_o, 1/D, the weight scales) and H are rounded once to
  *     double-double (2^-104).
- *   Hence |L_i - exact| <= gamma Mag_i + (Kf + 8) 2^-1060 with gamma = 2^-88 + (Kf + 16) 2^-100,
- *   the absolute term covering every rounding in the subnormal range. A sum over rows adds
+ *   Hence |L_i - exact| <= gamma Mag_i + (Ksum + 1) (Kf + 8) 2^-1060 with gamma = 2^-88 +
+ *   (Kf + 16) 2^-100, the absolute term covering every rounding in the subnormal range (an exp or
+ *   a product below 2^-1022 is off by up to 2^-1074 absolute, and log1p(s1) carries s1's absolute
+ *   error into a term multiplied by Ksum = sum_c kappa_c; B <= 1 multiplies the rest). A sum over rows adds
  *   N 2^-100 sum Mag_i. Gradient row i: g_j = (Ksum e_j / s - kappa_j) / D, at jm
  *   ((Ksum - kappa_jm) - Ksum s1 / s) / D with Ksum - kappa_jm summed directly (no cancellation),
  *   so |g_j - exact| <= gamma (Ksum + max_c kappa_c) / D + 2^-1058.
@@ -194,7 +196,7 @@ static rowout row_eval(const cctx *x, int64_t i, double *z, lsce_dd *ex, double 
     ex[c] = c == jm ? lsce_dd_from(1.0) : lsce_dd_exp(lsce_dd_neg(d));
     if (c != jm) s1 = lsce_dd_add(s1, ex[c]);
     if (c == y) dy = d;
-    else if (u != 0.0) { tu = lsce_dd_add(tu, lsce_dd_mul_d(d, u)); Uf = lsce_dd_add_d(Uf, u); }
+    else if (u != 0.0 && x->qo_pos) { tu = lsce_dd_add(tu, lsce_dd_mul_d(d, u)); Uf = lsce_dd_add_d(Uf, u); }
   }
   lsce_dd Ksum = lsce_dd_add(ky, lsce_dd_mul(x->B, Uoff));
   int ksum_zero = !ky_pos && !(x->qo_pos && Uoff.hi > 0);
@@ -204,12 +206,12 @@ static rowout row_eval(const cctx *x, int64_t i, double *z, lsce_dd *ex, double 
       /* exactly 0: o.L, o.mag, o.err stay 0 */
     } else {
       lsce_dd ls = lsce_dd_log1p(s1);
-      lsce_dd ce = lsce_dd_mul(x->B, lsce_dd_add(tu, lsce_dd_mul(Uf, ls)));
+      lsce_dd ce = x->qo_pos ? lsce_dd_mul(x->B, lsce_dd_add(tu, lsce_dd_mul(Uf, ls))) : lsce_dd_from(0.0);
       if (ky_pos && z[y] != -INFINITY) ce = lsce_dd_add(ce, lsce_dd_mul(ky, lsce_dd_add(dy, ls)));
       o.L = x->kl ? lsce_dd_sub(ce, x->H) : ce;
       o.mag = lsce_dd_to_d(ce) + lsce_dd_to_d(x->H);
-      o.err = (gamma * o.mag + (double)(Kf + 8) * 0x1p-1060) * (1 + 0x1p-40);
-      if (bad || !(o.mag <= BIG) || !isfinite(tu.hi)) o.err = INFINITY;
+      o.err = (gamma * o.mag + (lsce_dd_to_d(Ksum) + 1) * (double)(Kf + 8) * 0x1p-1060) * (1 + 0x1p-40);
+      if (bad || !(o.mag <= BIG) || !isfinite(tu.hi) || !isfinite(o.L.hi)) o.err = INFINITY;
     }
   }
   if (!g) return o;
@@ -243,7 +245,7 @@ static rowout row_eval(const cctx *x, int64_t i, double *z, lsce_dd *ex, double 
   return o;
 }
 
-int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, lsce_err *err) {
+int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int want_grad, int threads, lsce_err *err) {
   const int64_t N = p->N, K = p->K;
   memset(r, 0, sizeof *r);
   r->nloss = p->reduction == LSCE_RED_NONE ? N : 1;
@@ -251,11 +253,13 @@ int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, ls
   r->loss = calloc(nl, sizeof(double));
   r->loss_lo = calloc(nl, sizeof(double));
   r->loss_err = calloc(nl, sizeof(double));
-  r->grad = calloc(ng, sizeof(double));
-  r->grad_lo = calloc(ng, sizeof(double));
-  r->grad_err = calloc(nr, sizeof(double));
+  if (want_grad) {
+    r->grad = calloc(ng, sizeof(double));
+    r->grad_lo = calloc(ng, sizeof(double));
+    r->grad_err = calloc(nr, sizeof(double));
+  }
   rowout *ro = calloc(nr, sizeof(rowout));
-  if (!r->loss || !r->loss_lo || !r->loss_err || !r->grad || !r->grad_lo || !r->grad_err || !ro) {
+  if (!r->loss || !r->loss_lo || !r->loss_err || (want_grad && (!r->grad || !r->grad_lo || !r->grad_err)) || !ro) {
     free(ro);
     lsce_ref_result_free(r);
     return lsce_err_set(err, LSCE_EINCOMPLETE, "certify: out of memory for the fast certifier");
@@ -275,7 +279,8 @@ int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, ls
 #pragma omp for schedule(dynamic, 16)
     for (int64_t i = 0; i < N; i++) {
       if (!z || !ex || !lsce_row_in_V(p, p->variant, i)) continue; /* outputs stay 0 */
-      ro[i] = row_eval(&x, i, z, ex, r->grad + i * K, r->grad_lo + i * K, &r->grad_err[i]);
+      ro[i] = want_grad ? row_eval(&x, i, z, ex, r->grad + i * K, r->grad_lo + i * K, &r->grad_err[i])
+                        : row_eval(&x, i, z, ex, NULL, NULL, NULL);
     }
     free(z);
     free(ex);

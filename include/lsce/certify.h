@@ -4,5 +4,5 @@
 #ifndef LSCE_CERTIFY_H
 #define LSCE_CERTIFY_H
 #include "lsce/reference.h"
-int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int threads, lsce_err *err);
+int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int want_grad, int threads, lsce_err *err);
 #endif
