@@ -331,18 +331,29 @@ static int ball_sign(const arb_t T, int *known) {
 }
 
 /* r = Q + T: hi = RN(r), lo = RN(r - hi), rs = sign(r - hi - lo), each through the ball or, where
- * the ball straddles a boundary that Q sits on, through the sign of T. At the last precision
+ * the ball straddles a boundary that Q sits on, through the sign of T; r_pos: r > 0 is known (a KL
+ * loss that is not exactly 0: KL(q || p) > 0 for p != q), so every r in (0, ub] rounds alike when
+ * RN(ub) = RN(0+) = +0, which settles a KL whose value lies below 2^-1075 (p within e^-745 of q). At the last precision
  * (final) a lo that is still open is taken from the ball's midpoint (|r - hi| is then below 2^-prec
  * |r| or straddles a lo-level boundary) and rs = 0; hi is never guessed. */
-static int round_qt(double *hi, double *lo, signed char *rs, const mpq_t Q, const arb_t T, int final,
-                    scratch *s, slong prec) {
+static int round_qt(double *hi, double *lo, signed char *rs, const mpq_t Q, const arb_t T, int r_pos,
+                    int final, scratch *s, slong prec) {
   arb_t B;
   arb_init(B);
   int known, sT = ball_sign(T, &known), ok = 1;
   lsce_arb_set_q(B, Q, prec);
   arb_add(B, B, T, prec);
-  if (!lsce_ball_round(hi, B) && !(known && sT != 0 && round_side(hi, Q, sT, B, s))) ok = 0;
-  if (ok && lo) {
+  mpq_t zero;
+  mpq_init(zero);
+  if (!lsce_ball_round(hi, B) && !(known && sT != 0 && round_side(hi, Q, sT, B, s)) &&
+      !(r_pos && round_side(hi, zero, 1, B, s)))
+    ok = 0;
+  mpq_clear(zero);
+  if (ok && lo && r_pos && *hi == 0.0) {
+    /* r > 0 rounds to +0: r - hi = r, below half the smallest subnormal */
+    *lo = 0;
+    if (rs) *rs = 1;
+  } else if (ok && lo) {
     if (!isfinite(*hi)) { *lo = 0; if (rs) *rs = 0; }
     else {
       mpq_t Q1;
@@ -421,7 +432,7 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
     mpq_mul(e, e, invD);
     arb_mul(v, v, sinv, prec);
     arb_mul(v, v, invDb, prec);
-    ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, final, s, prec);
+    ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final, s, prec);
   }
   arb_clear(invDb); arb_clear(v); arb_clear(sinv);
   mpq_clear(e);
@@ -531,7 +542,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
       if (x.d->kl) arb_add(Tr[k], Tr[k], s.qlogq, prec);
       need_ce = 0;
       if (need_loss && round_qt(&res->loss[i], res->loss_lo ? &res->loss_lo[i] : NULL,
-                                res->loss_rs ? &res->loss_rs[i] : NULL, Qr[k], Tr[k], final, &s, prec))
+                                res->loss_rs ? &res->loss_rs[i] : NULL, Qr[k], Tr[k], x.d->kl, final, &s, prec))
         need_loss = 0;
       if (need_grad && row_grad(g, glo, grs, &x, &s, r, i, final, prec)) need_grad = 0;
       if (!need_loss && !need_grad) break;
@@ -567,7 +578,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
         lsce_arb_set_q(invD, x.invD, prec);
         arb_mul(tot, tot, invD, prec);
         mpq_mul(Q, Q, x.invD);
-        if (round_qt(&res->loss[0], lo, res->loss_rs, Q, tot, prec >= o->max_prec, &s, prec)) break;
+        if (round_qt(&res->loss[0], lo, res->loss_rs, Q, tot, x.d->kl, prec >= o->max_prec, &s, prec)) break;
         prec = next_prec(prec, o->max_prec);
         if (!prec) {
           status = lsce_err_set(err, LSCE_EINCOMPLETE,
