@@ -386,9 +386,85 @@ static int round_qt(double *hi, double *lo, signed char *rs, const mpq_t Q, cons
 }
 
 
+/* ---- the gradient regrouped by tied logits ------------------------------------------------------
+ * Ksum e_j - kappa_j s = e_j (Ksum - n_j kappa_j) - kappa_j E_j, n_j the classes whose logit equals
+ * z_j and E_j = sum of e_c over the other logits (prefix and suffix sums over the distinct values,
+ * all terms positive, no subtraction). Where q matches p on tied classes (k1-kl at e = 1 on
+ * [0, 0, -60000] with target 2) the two terms of Ksum p_j - kappa_j cancel to e^-60000, but here
+ * only the other logits' terms remain: a ball of relative precision, whatever its size. */
+typedef struct { double z; int64_t c; } zc;
+static int zc_cmp(const void *a, const void *b) {
+  double x = ((const zc *)a)->z, y = ((const zc *)b)->z;
+  return x < y ? -1 : x > y;
+}
+
+typedef struct {
+  int64_t *grp, *n;  /* per class: its group (-1 masked); per group: its size */
+  arb_t *E;          /* per group: sum of e_c over the other groups */
+  int64_t ng;
+} regroup;
+
+static void regroup_build(regroup *rg, const ctx *x, scratch *s, int64_t i, slong prec) {
+  const lsce_problem *p = x->p;
+  const int64_t K = p->K;
+  zc *v = malloc(sizeof(zc) * (size_t)K);
+  rg->grp = malloc(sizeof(int64_t) * (size_t)K);
+  rg->n = calloc((size_t)K, sizeof(int64_t));
+  rg->E = malloc(sizeof(arb_t) * (size_t)K);
+  int64_t m = 0;
+  for (int64_t c = 0; c < K; c++) {
+    rg->grp[c] = -1;
+    double z = lsce_logit(p, i, c);
+    if (z != -INFINITY) { v[m].z = z; v[m].c = c; m++; }
+  }
+  qsort(v, (size_t)m, sizeof(zc), zc_cmp);
+  arb_t *G = malloc(sizeof(arb_t) * (size_t)(m > 0 ? m : 1));
+  rg->ng = 0;
+  for (int64_t k = 0; k < m; k++) {
+    if (k == 0 || v[k].z != v[k - 1].z) { arb_init(G[rg->ng]); arb_init(rg->E[rg->ng]); rg->ng++; }
+    int64_t g = rg->ng - 1;
+    rg->grp[v[k].c] = g;
+    rg->n[g]++;
+    arb_add(G[g], G[g], s->ex[v[k].c], prec);
+  }
+  arb_t acc;
+  arb_init(acc);
+  for (int64_t g = 0; g < rg->ng; g++) { arb_set(rg->E[g], acc); arb_add(acc, acc, G[g], prec); } /* below */
+  arb_zero(acc);
+  for (int64_t g = rg->ng - 1; g >= 0; g--) { arb_add(rg->E[g], rg->E[g], acc, prec); arb_add(acc, acc, G[g], prec); }
+  arb_clear(acc);
+  for (int64_t g = 0; g < rg->ng; g++) arb_clear(G[g]);
+  free(G);
+  free(v);
+}
+
+static void regroup_clear(regroup *rg) {
+  for (int64_t g = 0; g < rg->ng; g++) arb_clear(rg->E[g]);
+  free(rg->E); free(rg->grp); free(rg->n);
+}
+
+/* v = invD (e_j (Ksum - n_j kappa_j) - kappa_j E_j) / s, kappa_j in s->kq */
+static void regroup_entry(arb_t v, const regroup *rg, scratch *s, int64_t j, const arb_t sinv,
+                          const arb_t invDb, slong prec) {
+  int64_t g = rg->grp[j];
+  mpq_set_si(s->tq, (long)rg->n[g], 1);
+  mpq_mul(s->tq, s->tq, s->kq);
+  mpq_sub(s->tq, s->ksq, s->tq);
+  arb_t a;
+  arb_init(a);
+  lsce_arb_set_q(a, s->tq, prec);
+  arb_mul(v, a, s->ex[j], prec);
+  lsce_arb_set_q(a, s->kq, prec);
+  arb_submul(v, a, rg->E[g], prec);
+  arb_mul(v, v, sinv, prec);
+  arb_mul(v, v, invDb, prec);
+  arb_clear(a);
+}
+
 /* Gradient row: g_j = invD (Ksum p_j - kappa_j) = Q + T with Q = -invD kappa_j and T = invD Ksum
  * e_j / s >= 0 (at jm: Q = invD (Ksum - kappa_jm), T = -invD Ksum s1 / s <= 0), rounded by
- * round_qt. Returns 1 when every entry is settled at prec. */
+ * round_qt, or where that ball straddles a boundary, the regrouped form above. Returns 1 when every
+ * entry is settled at prec. */
 static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scratch *s,
                     const rowinfo *r, int64_t i, int final, slong prec) {
   const lsce_problem *p = x->p;
@@ -398,7 +474,8 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
   mpq_init(invD);
   mpq_set(invD, x->invD);
   int rational_row = r->uniform || mpq_sgn(s->ksq) == 0;
-  int ok = 1;
+  int ok = 1, have_rg = 0;
+  regroup rg;
   arb_t invDb, v, sinv;
   arb_init(invDb); arb_init(v); arb_init(sinv);
   if (!rational_row) {
@@ -432,8 +509,15 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
     mpq_mul(e, e, invD);
     arb_mul(v, v, sinv, prec);
     arb_mul(v, v, invDb, prec);
-    ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final, s, prec);
+    ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final && 0, s, prec);
+    if (!ok) { /* the ball straddles a boundary: the regrouped form (exact ties cancel exactly) */
+      if (!have_rg) { regroup_build(&rg, x, s, i, prec); have_rg = 1; }
+      regroup_entry(v, &rg, s, j, sinv, invDb, prec);
+      mpq_set_ui(e, 0, 1);
+      ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final, s, prec);
+    }
   }
+  if (have_rg) regroup_clear(&rg);
   arb_clear(invDb); arb_clear(v); arb_clear(sinv);
   mpq_clear(e);
   mpq_clear(invD);

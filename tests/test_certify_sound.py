@@ -7,7 +7,8 @@
  2. `check` on a 2^20-logit problem with one cancelling row picks the fast certifier and rejects the
     naive loss, accepts the reference's;
  3. the reference answers a dyadic midpoint plus a positive remainder (float64 [0, -50000.000000000044],
-    k at 0.375, sum: the upper neighbour, as an 80000-bit mpmath oracle says), and check/verify
+    k at 0.375, sum: the upper neighbour, as an 80000-bit mpmath oracle says) and a k1-kl row whose
+    p equals q on tied classes up to e^-60000 (loss and gradient), and check/verify
     answer where it does (float16 [0, -60000], k at 0.5, sum), with the remainder's sign deciding a
     figure that sits exactly on the bound;
  4. the ulp metric: the ulp of the exact value just below a power of two, and a float16 gradient
@@ -18,7 +19,7 @@ import json, os, subprocess, sys, tempfile
 from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_oracle import Problem, Tally, oracle, to_float, run_cmd, np, mpmath, mpf  # noqa: E402
+from test_oracle import Problem, Tally, oracle, oracle_f64, to_float, run_reference, compare_to_oracle, np, mpmath, mpf  # noqa: E402
 
 LSCE = os.path.abspath(sys.argv[1])
 t = Tally()
@@ -259,6 +260,13 @@ def test_decidable(d):
             rc, j, err = check(ph, "k", "0.5", "sum", d, yv, extra=["--loss-dtype", "float32", "--max-ulp", "1"])
             t.ok(rc == (0 if ex <= 1 else 1) and j is not None and j["pass"] == (ex <= 1),
                  "float16 remainder: check %r: exit %d %s, exact figure %s" % (yv, rc, j, mpmath.nstr(ex, 30)))
+    # p = q on tied classes up to e^-60000 (a KL below 2^-1075, gradient entries that cancel to it):
+    # the KL's known sign and the gradient regrouped by tied logits decide them
+    zk = np.array([[0, 0, -60000], [0, -1, -2]], dtype=np.float64)
+    pk = Problem(d, "kltie", zk, "float64", [2, 0])
+    for red in ("none", "sum"):
+        want_l, want_g = oracle_f64(zk, [2, 0], "k1-kl", Fraction(1), red, prec=90000)
+        compare_to_oracle(t, run_reference(LSCE, pk, "k1-kl", "1", red), want_l, want_g, "kl tie %s" % red)
     man = {"schema": 1, "cases": [{"case": p.name, "regime": "decidable", "dtype": p.dtype,
                                    "files": {"logits": {"path": os.path.basename(p.L)}, "targets": {"path": os.path.basename(p.T)}},
                                    "variants": ["k"], "smoothings": [e], "reductions": ["sum"], "ignore_index": -100}
@@ -292,7 +300,8 @@ def test_ulp_metric(d):
     loss, grad = oracle(prob.z, [0], "k-logprob-weighted", Fraction(0), "sum", w=prob.w)
     g = np.array([[to_float(v) for v in grad[0]]])
     l32 = np.float32(to_float(loss[0]))
-    g16 = g.astype(np.float16)
+    with np.errstate(over="ignore"):
+        g16 = g.astype(np.float16)
     t.ok(np.all(np.isinf(g16)), "overflow: the exact gradient %s does not overflow float16" % g)
     extra = ["--loss-dtype", "float32", "--grad-dtype", "float16"]
     rc, j, err = check(prob, "k-logprob-weighted", "0", "sum", d, l32, g16, extra=extra)
