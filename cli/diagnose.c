@@ -152,6 +152,25 @@ static void dvar_free(dvar *dv) {
   memset(dv, 0, sizeof *dv);
 }
 
+#if DIAG_FAST
+/* Every certified output's bound within 2^-70 of its value (or 2^-1000 absolute): negligible
+ * against the diagnosis's noise model (a few ulps of at most 53 bits). */
+static int certified_tight(const lsce_ref_result *r, int64_t K, int want_grad) {
+  for (int64_t i = 0; i < r->nloss; i++) {
+    double e = r->loss_err ? r->loss_err[i] : 0;
+    if (!(e <= 0x1p-1000 || e <= 0x1p-70 * fabs(r->loss[i]))) return 0;
+  }
+  if (want_grad && r->grad_err)
+    for (int64_t i = 0; i < r->nloss; i++) {
+      double big = 0;
+      for (int64_t j = 0; j < K; j++) big = fmax(big, fabs(r->grad[i * K + j]));
+      double e = r->grad_err[i];
+      if (!(e <= 0x1p-1000 || e <= 0x1p-70 * big)) return 0;
+    }
+  return 1;
+}
+#endif
+
 /* reference of variant v at e = k (0 or 1), reduction none */
 static int ref_at(lsce_ref_result *r, const lsce_problem *p, int v, unsigned k, int want_grad, const lsce_ref_opts *ro) {
   lsce_problem q = *p;
@@ -167,8 +186,17 @@ static int ref_at(lsce_ref_result *r, const lsce_problem *p, int v, unsigned k, 
   lsce_err err;
   int rc = 1;
 #if DIAG_FAST
-  /* the fast certifier pays a thread start per call: worth it from about 2^14 logits */
-  if (p->N * p->K >= (1 << 14)) rc = lsce_certify_fast(r, &q, 2, &err);
+  /* the fast certifier pays a thread start per call: worth it from about 2^14 logits. Its values
+   * are kept only where its rigorous bound is negligible against the noise model (2^-70 of the
+   * value, or below 2^-1000 absolute); anywhere else the reference decides. */
+  if (p->N * p->K >= (1 << 14)) {
+    rc = lsce_certify_fast(r, &q, want_grad, 2, &err);
+    if (!rc && !certified_tight(r, p->K, want_grad)) {
+      lsce_ref_result_free(r);
+      memset(r, 0, sizeof *r);
+      rc = 1;
+    }
+  }
 #endif
   if (rc) rc = lsce_reference(r, &q, &o, "check", &err);
   mpq_clear(e);

@@ -1,11 +1,23 @@
 /* cli/measure.c: see measure.h. M = |L| + 2 H |V| / D (the loss before the KL entropy cancels;
- * M = L for non-KL forms, whose terms are all >= 0); sigma_i = (|A_i| + B_i sum_S u_c) / D. */
+ * M = L for non-KL forms, whose terms are all >= 0); sigma_i = (|A_i| + B_i sum_S u_c) / D.
+ * Against the fast certifier (|hi + lo - r| <= E per output), a figure |y - r| / u moves by at most
+ * E / u provided u, the ulp it divides by, is the same for every r in [hi + lo - E, hi + lo + E]
+ * (checked at both ends, with the floor tau moving with M) and no such r crosses the threshold
+ * where T rounds to infinity; otherwise its doubt is infinite. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "combiner.h"
 #include "measure.h"
 #include "lsce/params.h"
 #include "lsce/ulp.h"
+
+int lsce_use_fast(const lsce_problem *p) {
+  const char *c = getenv("LSCE_CERTIFY");
+  if (c && !strcmp(c, "fast")) return 1;
+  if (c && !strcmp(c, "reference")) return 0;
+  return p->N * p->K >= (1 << 20);
+}
 
 lsce_dtype lsce_loss_dtype_for(lsce_dtype logits) { return logits == LSCE_DT_F64 ? LSCE_DT_F64 : LSCE_DT_F32; }
 
@@ -31,10 +43,15 @@ static void floors_init(floors *f, const lsce_problem *p) {
 
 static void floors_clear(floors *f) { free(f->t); free(f->w); }
 
-/* M of loss i (none) or of the reduced loss */
-static double loss_M(const floors *f, const lsce_problem *p, const lsce_ref_result *ref, int64_t i) {
-  if (p->reduction == LSCE_RED_NONE) return fabs(ref->loss[i]) + (lsce_row_in_V(p, p->variant, i) ? 2 * f->H : 0);
-  return fabs(ref->loss[0]) + 2 * f->H * (double)f->prm.nV * lsce_dd_to_d(f->prm.inv_D);
+/* M of loss i (none) or of the reduced loss, for a loss value L */
+static double loss_M(const floors *f, const lsce_problem *p, double L, int64_t i) {
+  if (p->reduction == LSCE_RED_NONE) return fabs(L) + (lsce_row_in_V(p, p->variant, i) ? 2 * f->H : 0);
+  return fabs(L) + 2 * f->H * (double)f->prm.nV * lsce_dd_to_d(f->prm.inv_D);
+}
+
+static double loss_tau(const floors *f, const lsce_problem *p, double L, int64_t i, lsce_dtype t) {
+  if (p->reduction == LSCE_RED_NONE && !lsce_row_in_V(p, p->variant, i)) return 0;
+  return lsce_tau(loss_M(f, p, L, i), t);
 }
 
 /* sigma_i of gradient row i (0 outside V) */
@@ -42,6 +59,65 @@ static double row_sigma(const floors *f, const lsce_problem *p, int64_t i) {
   if (!lsce_row_in_V(p, p->variant, i)) return 0;
   lsce_rowcoef rc = lsce_row_coef(&f->prm, f->t[i], f->wv);
   return (fabs(lsce_dd_to_d(rc.A)) + lsce_dd_to_d(rc.B) * lsce_dd_to_d(f->prm.U_all)) * lsce_dd_to_d(f->prm.inv_D);
+}
+
+static double umax(double a, double b) { return a > b ? a : b; }
+
+/* The doubt of one figure whose exact value x (>= 0 magnitude) lies in [c - E, c + E]: the ulp of
+ * max(x, tau) at both ends (tau_lo, tau_hi: the floor at both ends), and the infinity threshold. */
+static double doubt_one(double c, double E, double tau_lo, double tau_hi, lsce_dtype t) {
+  if (!(E > 0)) return 0;
+  if (!isfinite(E)) return INFINITY;
+  /* the ends rounded outward: c -+ E can round back to c */
+  double a = nextafter(c - E, 0.0), b = nextafter(c + E, INFINITY);
+  if (a < 0) a = 0;
+  double u1 = lsce_ulp_of(umax(a, tau_lo), t), u2 = lsce_ulp_of(umax(b, tau_hi), t);
+  if (u1 != u2) return INFINITY;
+  double X = lsce_inf_threshold(t);
+  if (a < X && b >= X) return INFINITY;
+  return E / u1 * (1 + 0x1p-40);
+}
+
+static void doubts(double *dl, double *dg, const floors *f, const lsce_problem *p,
+                   const lsce_ref_result *ref, lsce_dtype loss_dt, lsce_dtype grad_dt) {
+  const int64_t N = p->N, K = p->K;
+  *dl = *dg = 0;
+  if (!ref->loss_err) return;
+  for (int64_t i = 0; i < ref->nloss; i++) {
+    double h = ref->loss[i], E = ref->loss_err[i];
+    if (!isfinite(h)) { /* non-finite values are decided exactly (a zero bound), else overflowed */
+      if (E != 0) *dl = INFINITY;
+      continue;
+    }
+    double c = fabs(h + ref->loss_lo[i]);
+    double d = doubt_one(c, E, loss_tau(f, p, c - E, i, loss_dt), loss_tau(f, p, c + E, i, loss_dt), loss_dt);
+    if (d > *dl) *dl = d;
+  }
+  for (int64_t i = 0; ref->grad && ref->grad_err && i < N; i++) {
+    double E = ref->grad_err[i], rmax = 0;
+    if (!(E > 0)) continue;
+    if (!isfinite(E)) { *dg = INFINITY; break; }
+    double X = lsce_inf_threshold(grad_dt);
+    for (int64_t j = 0; j < K; j++) {
+      double v = fabs(ref->grad[i * K + j] + ref->grad_lo[i * K + j]);
+      if (!isfinite(v)) { rmax = INFINITY; break; } /* the bound is finite: not an exact NaN */
+      if (v > rmax) rmax = v;
+      if (v - E < X && v + E >= X) rmax = INFINITY; /* the infinity rule undecided */
+    }
+    double tau = lsce_tau(row_sigma(f, p, i), grad_dt);
+    double d = isinf(rmax) ? INFINITY : doubt_one(rmax, E, tau, tau, grad_dt);
+    if (d > *dg) *dg = d;
+  }
+}
+
+double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, lsce_dtype loss_dt,
+                          lsce_dtype grad_dt) {
+  floors f;
+  floors_init(&f, p);
+  double dl, dg;
+  doubts(&dl, &dg, &f, p, ref, loss_dt, grad_dt);
+  floors_clear(&f);
+  return umax(dl, dg);
 }
 
 void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
@@ -53,23 +129,32 @@ void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_resul
   m->loss_ref = ref->nloss > 0 ? ref->loss[0] : 0; /* none on an empty batch has no loss */
   m->loss_got = ref->nloss > 0 ? loss[0] : 0;
   m->grad_ref = m->grad_got = 0;
+  m->loss_td = m->grad_td = 0;
+  double lu = 1, gu = 1;
+  int64_t li = -1;
   for (int64_t i = 0; i < ref->nloss; i++) {
-    double tau = (p->reduction == LSCE_RED_NONE && !lsce_row_in_V(p, p->variant, i)) ? 0 : lsce_tau(loss_M(&f, p, ref, i), loss_dt);
-    double e = lsce_ulp_err(loss[i], ref->loss[i], ref->loss_lo ? ref->loss_lo[i] : 0, tau, loss_dt);
-    if (e >= m->loss_ulp || i == 0) {
-      if (e >= m->loss_ulp) {
-        m->loss_ulp = e;
-        m->loss_row = p->reduction == LSCE_RED_NONE ? i : -1;
-        m->loss_ref = ref->loss[i];
-        m->loss_got = loss[i];
-      }
+    int rs = ref->loss_rs ? ref->loss_rs[i] : 0;
+    double lo = ref->loss_lo ? ref->loss_lo[i] : 0, u;
+    double e = lsce_ulp_err_x(loss[i], ref->loss[i], lo, rs, loss_tau(&f, p, ref->loss[i], i, loss_dt), loss_dt, &u);
+    if (e >= m->loss_ulp) {
+      m->loss_ulp = e;
+      m->loss_row = p->reduction == LSCE_RED_NONE ? i : -1;
+      m->loss_ref = ref->loss[i];
+      m->loss_got = loss[i];
+      li = i;
+      lu = u;
     }
   }
+  if (li >= 0 && !ref->loss_err)
+    m->loss_td = lsce_ulp_tie(m->loss_ulp, loss[li], ref->loss[li], ref->loss_lo ? ref->loss_lo[li] : 0,
+                              ref->loss_rs ? ref->loss_rs[li] : 0, lu);
   if (grad && ref->grad) {
     for (int64_t i = 0; i < N; i++) {
       int64_t j;
-      double e = lsce_ulp_err_row(grad + i * K, ref->grad + i * K, ref->grad_lo ? ref->grad_lo + i * K : NULL,
-                                  K, lsce_tau(row_sigma(&f, p, i), grad_dt), grad_dt, &j);
+      double u;
+      double e = lsce_ulp_err_row_x(grad + i * K, ref->grad + i * K, ref->grad_lo ? ref->grad_lo + i * K : NULL,
+                                    ref->grad_rs ? ref->grad_rs + i * K : NULL, K,
+                                    lsce_tau(row_sigma(&f, p, i), grad_dt), grad_dt, &j, &u);
       if (e >= m->grad_ulp || m->grad_row < 0) {
         if (e >= m->grad_ulp) {
           m->grad_ulp = e;
@@ -77,34 +162,16 @@ void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_resul
           m->grad_col = j;
           m->grad_ref = ref->grad[i * K + j];
           m->grad_got = grad[i * K + j];
+          gu = u;
         }
       }
     }
+    if (m->grad_row >= 0 && !ref->grad_err) {
+      int64_t k = m->grad_row * K + m->grad_col;
+      m->grad_td = lsce_ulp_tie(m->grad_ulp, grad[k], ref->grad[k], ref->grad_lo ? ref->grad_lo[k] : 0,
+                                ref->grad_rs ? ref->grad_rs[k] : 0, gu);
+    }
   }
+  doubts(&m->loss_doubt, &m->grad_doubt, &f, p, ref, loss_dt, grad_dt);
   floors_clear(&f);
-}
-
-double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, double rel,
-                          lsce_dtype loss_dt, lsce_dtype grad_dt) {
-  const int64_t N = p->N, K = p->K;
-  floors f;
-  floors_init(&f, p);
-  double doubt = 0;
-  for (int64_t i = 0; i < ref->nloss; i++) {
-    if (!isfinite(ref->loss[i])) continue; /* non-finite values are decided exactly */
-    double M = loss_M(&f, p, ref, i), tau = lsce_tau(M, loss_dt), r = fabs(ref->loss[i]);
-    double d = rel * M / lsce_ulp_of(r > tau ? r : tau, loss_dt);
-    if (d > doubt) doubt = d;
-  }
-  for (int64_t i = 0; ref->grad && i < N; i++) {
-    if (!lsce_row_in_V(p, p->variant, i)) continue;
-    double sigma = row_sigma(&f, p, i), rmax = 0;
-    for (int64_t j = 0; j < K; j++) if (fabs(ref->grad[i * K + j]) > rmax) rmax = fabs(ref->grad[i * K + j]);
-    if (!isfinite(rmax)) continue;
-    double tau = lsce_tau(sigma, grad_dt);
-    double d = rel * (sigma + rmax) / lsce_ulp_of(rmax > tau ? rmax : tau, grad_dt);
-    if (d > doubt) doubt = d;
-  }
-  floors_clear(&f);
-  return doubt;
 }

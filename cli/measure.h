@@ -1,6 +1,6 @@
 /* cli/measure.h: the ULP figures of one output set (an implementation's, or a user's) against the
- * certified reference, with the cancellation floors of DESIGN.md (M for losses, sigma_i for
- * gradient rows), and where the worst error sits. */
+ * certified reference or the fast certifier, with the cancellation floors of docs/accuracy.md (M for
+ * losses, sigma_i for gradient rows), where the worst error sits, and how sure each figure is. */
 #ifndef LSCE_CLI_MEASURE_H
 #define LSCE_CLI_MEASURE_H
 #include "lsce/problem.h"
@@ -12,15 +12,31 @@ typedef struct {
   double loss_ref, loss_got;
   int64_t grad_row, grad_col;
   double grad_ref, grad_got;
+  /* against the reference: the sign of (exact figure - figure), so a figure equal to a bound is
+   * judged exactly (the sign of r - hi - lo decides ties) */
+  int loss_td, grad_td;
+  /* against the fast certifier: how far the exact figure can be from the one given (INFINITY when
+   * the certifier's bound leaves its ulp or its infinity rule undecided); 0 against the reference */
+  double loss_doubt, grad_doubt;
 } lsce_measure_t;
 
-/* ref: a lsce_reference result with want_lo (and want_grad when grad != NULL). */
+/* ref: a lsce_reference result with want_lo (and want_grad when grad != NULL), or the fast
+ * certifier's (loss_err/grad_err set). */
 void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
                   const double *loss, const double *grad, lsce_dtype loss_dt, lsce_dtype grad_dt);
-/* How far, in the ulps of the figures above, outputs within rel x (magnitude before cancellation)
- * of the exact values could move those figures: verify's test of the fast certifier's results. */
-double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, double rel,
-                          lsce_dtype loss_dt, lsce_dtype grad_dt);
+/* The larger of the two doubts above (they do not depend on the outputs measured). */
+double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, lsce_dtype loss_dt,
+                          lsce_dtype grad_dt);
+/* Is the exact figure within the bound U? 1 yes, 0 no, -1 the fast certifier cannot tell. */
+static inline int lsce_within(double f, int td, double doubt, double U) {
+  if (doubt > 0) return f + doubt <= U ? 1 : f - doubt > U ? 0 : -1;
+  return f < U || (f == U && td <= 0);
+}
+/* LSCE_CERTIFY=fast|reference forces a certifier; by default problems of 2^20 logits or more use
+ * the fast one (impls/certify.c), smaller ones the MPFR reference (check and verify alike). */
+int lsce_use_fast(const lsce_problem *p);
+/* The fast certifier's figures are kept when their doubt is below this (else the reference). */
+#define LSCE_DOUBT_MAX 0x1p-20
 
 /* The dtype a registry row's loss and gradient are judged in (DESIGN.md Targets). */
 lsce_dtype lsce_loss_dtype_for(lsce_dtype logits);

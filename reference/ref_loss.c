@@ -147,6 +147,8 @@ typedef struct {
   int64_t cap;
   arb_t s1, s, ls, t, u, kap, ks, qt, qo, qlogq;
   mpq_t kq, ksq, tq;
+  arf_t S, d, w;   /* exact dyadic sums of the rational part */
+  fmpz_t man, e2;
 } scratch;
 
 static void scratch_init(scratch *s, int64_t K) {
@@ -156,6 +158,8 @@ static void scratch_init(scratch *s, int64_t K) {
   arb_init(s->s1); arb_init(s->s); arb_init(s->ls); arb_init(s->t); arb_init(s->u);
   arb_init(s->kap); arb_init(s->ks); arb_init(s->qt); arb_init(s->qo); arb_init(s->qlogq);
   mpq_inits(s->kq, s->ksq, s->tq, NULL);
+  arf_init(s->S); arf_init(s->d); arf_init(s->w);
+  fmpz_init(s->man); fmpz_init(s->e2);
 }
 
 static void scratch_clear(scratch *s) {
@@ -164,6 +168,20 @@ static void scratch_clear(scratch *s) {
   arb_clear(s->s1); arb_clear(s->s); arb_clear(s->ls); arb_clear(s->t); arb_clear(s->u);
   arb_clear(s->kap); arb_clear(s->ks); arb_clear(s->qt); arb_clear(s->qo); arb_clear(s->qlogq);
   mpq_clears(s->kq, s->ksq, s->tq, NULL);
+  arf_clear(s->S); arf_clear(s->d); arf_clear(s->w);
+  fmpz_clear(s->man); fmpz_clear(s->e2);
+}
+
+/* q = the exact value of a finite arf */
+static void arf_to_q(mpq_t q, const arf_t a, scratch *s) {
+  mpq_set_ui(q, 0, 1);
+  if (arf_is_zero(a)) return;
+  arf_get_fmpz_2exp(s->man, s->e2, a);
+  fmpz_get_mpz(mpq_numref(q), s->man);
+  slong e = fmpz_get_si(s->e2); /* |e| <= 1100 + log2 K for sums of products of doubles */
+  if (e >= 0) mpz_mul_2exp(mpq_numref(q), mpq_numref(q), (mp_bitcnt_t)e);
+  else mpz_mul_2exp(mpq_denref(q), mpq_denref(q), (mp_bitcnt_t)(-e));
+  mpq_canonicalize(q);
 }
 
 static void row_scan(rowinfo *r, const ctx *x, scratch *s, int64_t i) {
@@ -219,84 +237,236 @@ static void neg_entropy(arb_t out, const ctx *x, scratch *s, slong prec) {
   }
 }
 
-/* kappa_c as a ball (qt/qo times w_c; exact inputs, one rounding). */
-static void kappa_ball(arb_t k, const ctx *x, scratch *s, int64_t c, int64_t y, slong prec) {
-  const lsce_problem *p = x->p;
-  switch (x->d->weighting) {
-  case LSCE_W_NONE:
-    if (c == y) arb_set(k, s->qt);
-    else if (x->v == LSCE_V_K2_PAD_KL && c == p->pad_index) arb_zero(k);
-    else arb_set(k, s->qo);
-    return;
-  case LSCE_W_TORCH:
-  case LSCE_W_LOGPROB:
-    arb_set_d(k, lsce_weight(p, c));
-    arb_mul(k, k, c == y ? s->qt : s->qo, prec);
-    return;
-  case LSCE_W_NLL:
-    kappa_q(s->kq, x, c, y);
-    lsce_arb_set_q(k, s->kq, prec);
-    return;
-  }
-}
-
-/* The row's cross-entropy part CE_i = sum_c kappa_c (-lp_c) as a ball, with ex[] and s1 filled.
- * lse = m + log1p(s1), s1 = sum_{finite c != jm} exp(z_c - m): every exp argument is <= 0, so
- * s1 lies in [0, K-1] and nothing overflows. */
-static void row_ce(arb_t ce, const ctx *x, scratch *s, const rowinfo *r, int64_t i, slong prec) {
+/* The row's cross-entropy part CE_i = sum_c kappa_c (-lp_c) = Q + T as a ball ce, with
+ * Q = sum_c kappa_c (m - z_c), an exact rational (dyadic sums in exact arf arithmetic times the
+ * rational kappa), and T = Ksum log1p(s1) >= 0, a ball whose sign is known (ex[] and s1 filled).
+ * lse = m + log1p(s1), s1 = sum_{finite c != jm} exp(z_c - m): every exp argument is <= 0, so s1
+ * lies in [0, K-1] and nothing overflows. Masked classes have kappa_c = 0 here (else the row is
+ * inf), so Ksum over the finite classes is the exact Ksum of row_scan. */
+static void row_ce(arb_t ce, mpq_t Q, arb_t T, const ctx *x, scratch *s, const rowinfo *r, int64_t i,
+                   slong prec) {
   const lsce_problem *p = x->p;
   arb_zero(s->s1);
+  arf_zero(s->S);
   for (int64_t c = 0; c < p->K; c++) {
     double z = lsce_logit(p, i, c);
     if (z == -INFINITY) continue;
-    if (c == r->jm) { arb_one(s->ex[c]); continue; }
-    arb_set_d(s->t, z);
-    arb_set_d(s->u, r->m);
-    arb_sub(s->t, s->t, s->u, prec); /* z_c - m, exact when prec covers both exponents */
-    arb_exp(s->ex[c], s->t, prec);
-    arb_add(s->s1, s->s1, s->ex[c], prec);
+    if (c != r->jm) {
+      arb_set_d(s->t, z);
+      arb_set_d(s->u, r->m);
+      arb_sub(s->t, s->t, s->u, prec); /* z_c - m, exact when prec covers both exponents */
+      arb_exp(s->ex[c], s->t, prec);
+      arb_add(s->s1, s->s1, s->ex[c], prec);
+    } else arb_one(s->ex[c]);
+    if (c == r->y) continue;
+    /* off-target kappa_c = koff u_c: u_c = w_c (torch, logprob), 0 at P (k2-pad-kl), else 1 */
+    double u = (x->d->weighting == LSCE_W_TORCH || x->d->weighting == LSCE_W_LOGPROB) ? lsce_weight(p, c) : 1.0;
+    if (x->v == LSCE_V_K2_PAD_KL && c == p->pad_index) u = 0.0;
+    if (u == 0.0 || z == r->m) continue;
+    arf_set_d(s->d, r->m);
+    arf_set_d(s->w, z);
+    arf_sub(s->d, s->d, s->w, ARF_PREC_EXACT, ARF_RND_DOWN);
+    arf_set_d(s->w, u);
+    arf_mul(s->d, s->d, s->w, ARF_PREC_EXACT, ARF_RND_DOWN);
+    arf_add(s->S, s->S, s->d, ARF_PREC_EXACT, ARF_RND_DOWN);
   }
-  arb_log1p(s->ls, s->s1, prec);       /* log s = lse - m */
-  arb_zero(ce);
-  for (int64_t c = 0; c < p->K; c++) {
-    double z = lsce_logit(p, i, c);
-    if (z == -INFINITY) continue;      /* masked classes have kappa_c = 0 here (else the row is inf) */
-    kappa_ball(s->kap, x, s, c, r->y, prec);
-    if (arb_is_zero(s->kap)) continue;
-    arb_set_d(s->t, r->m);
-    arb_set_d(s->u, z);
-    arb_sub(s->t, s->t, s->u, prec);
-    arb_add(s->t, s->t, s->ls, prec);  /* -lp_c = (m - z_c) + log s >= 0 */
-    arb_addmul(ce, s->kap, s->t, prec);
+  arb_log1p(s->ls, s->s1, prec);       /* log s = lse - m, >= 0 */
+  /* Q = koff S + kappa_y (m - z_y); koff = q_o (times b for k-nll-weighted) */
+  arf_to_q(Q, s->S, s);
+  mpq_set(s->tq, x->qo);
+  if (x->d->weighting == LSCE_W_NLL) mpq_mul(s->tq, s->tq, x->b);
+  mpq_mul(Q, Q, s->tq);
+  double zy = lsce_logit(p, i, r->y);
+  if (zy != -INFINITY && zy != r->m) {
+    kappa_q(s->kq, x, r->y, r->y);
+    arf_set_d(s->d, r->m);
+    arf_set_d(s->w, zy);
+    arf_sub(s->d, s->d, s->w, ARF_PREC_EXACT, ARF_RND_DOWN);
+    arf_to_q(s->tq, s->d, s);
+    mpq_mul(s->tq, s->tq, s->kq);
+    mpq_add(Q, Q, s->tq);
   }
+  lsce_arb_set_q(s->ks, s->ksq, prec);
+  arb_mul(T, s->ks, s->ls, prec);
+  lsce_arb_set_q(ce, Q, prec);
+  arb_add(ce, ce, T, prec);
 }
 
 /* ---- rounding of one output (hi and optionally lo) -------------------------------------------- */
-static int round_ball(double *hi, double *lo, const arb_t v, arb_t tmp, slong prec) {
-  if (!lsce_ball_round(hi, v)) return 0;
-  if (!lo) return 1;
-  if (!isfinite(*hi)) { *lo = 0; return 1; }
-  arb_set_d(tmp, *hi);
-  arb_sub(tmp, v, tmp, prec);
-  if (arb_is_zero(tmp)) { *lo = 0; return 1; }
-  return lsce_ball_round(lo, tmp);
+/* RN(x) for x = Q + T, T of sign sT != 0 and x in the ball B = Q + T: every x in (Q, ub B] (sT > 0;
+ * [lb B, Q) for sT < 0) rounds alike when RN of the side of Q that x lies on, RN(Q + sT eps), equals
+ * RN of the far endpoint. eps = 2^-1076 / den(Q): a rounding boundary (a multiple of 2^-1075) is Q
+ * itself or at least 2^-1075 / den(Q) away, so Q + sT eps is on x's side of every boundary. This
+ * decides a dyadic midpoint plus a transcendental remainder of known sign at any precision. */
+static int round_side(double *out, const mpq_t Q, int sT, const arb_t B, scratch *s) {
+  mpq_set_ui(s->tq, 1, 1);
+  mpz_mul_2exp(mpq_denref(s->tq), mpq_denref(Q), 1076);
+  mpq_canonicalize(s->tq);
+  if (sT > 0) mpq_add(s->tq, Q, s->tq); else mpq_sub(s->tq, Q, s->tq);
+  double a = lsce_q_round(s->tq);
+  arf_t e;
+  arf_init(e);
+  slong bits = arf_bits(arb_midref(B)) + 64;
+  if (sT > 0) arb_get_ubound_arf(e, B, bits < 128 ? 128 : bits);
+  else arb_get_lbound_arf(e, B, bits < 128 ? 128 : bits);
+  double b = lsce_arf_round(e);
+  arf_clear(e);
+  if (a != b || isnan(a)) return 0;
+  if (a == 0.0) { /* the sign of a zero: x has sT's sign when Q lies on that side of 0 too */
+    if (sT * mpq_sgn(Q) < 0) return 0;
+    a = sT > 0 ? 0.0 : -0.0;
+  }
+  *out = a;
+  return 1;
 }
 
-static void round_q(double *hi, double *lo, const mpq_t q) {
-  *hi = lsce_q_round(q);
-  if (!lo) return;
-  if (!isfinite(*hi)) { *lo = 0; return; }
-  mpq_t t;
-  mpq_init(t);
-  mpq_set_d(t, *hi);
-  mpq_sub(t, q, t);
-  *lo = lsce_q_round(t);
-  mpq_clear(t);
+/* sign of a ball (0 when it contains 0 and is not exactly 0: then *known = 0) */
+static int ball_sign(const arb_t T, int *known) {
+  *known = 1;
+  if (arb_is_zero(T)) return 0;
+  if (arb_is_positive(T)) return 1;
+  if (arb_is_negative(T)) return -1;
+  *known = 0;
+  return 0;
 }
 
-/* Gradient row: g_j = invD (Ksum p_j - kappa_j). Returns 1 when every entry is settled at prec. */
-static int row_grad(double *g, double *glo, const ctx *x, scratch *s, const rowinfo *r, int64_t i,
-                    slong prec) {
+/* r = Q + T: hi = RN(r), lo = RN(r - hi), rs = sign(r - hi - lo), each through the ball or, where
+ * the ball straddles a boundary that Q sits on, through the sign of T; r_pos: r > 0 is known (a KL
+ * loss that is not exactly 0: KL(q || p) > 0 for p != q), so every r in (0, ub] rounds alike when
+ * RN(ub) = RN(0+) = +0, which settles a KL whose value lies below 2^-1075 (p within e^-745 of q). At the last precision
+ * (final) a lo that is still open is taken from the ball's midpoint (|r - hi| is then below 2^-prec
+ * |r| or straddles a lo-level boundary) and rs = 0; hi is never guessed. */
+static int round_qt(double *hi, double *lo, signed char *rs, const mpq_t Q, const arb_t T, int r_pos,
+                    int final, scratch *s, slong prec) {
+  arb_t B;
+  arb_init(B);
+  int known, sT = ball_sign(T, &known), ok = 1;
+  lsce_arb_set_q(B, Q, prec);
+  arb_add(B, B, T, prec);
+  mpq_t zero;
+  mpq_init(zero);
+  if (!lsce_ball_round(hi, B) && !(known && sT != 0 && round_side(hi, Q, sT, B, s)) &&
+      !(r_pos && round_side(hi, zero, 1, B, s)))
+    ok = 0;
+  mpq_clear(zero);
+  if (ok && lo && r_pos && *hi == 0.0) {
+    /* r > 0 rounds to +0: r - hi = r, below half the smallest subnormal */
+    *lo = 0;
+    if (rs) *rs = 1;
+  } else if (ok && lo) {
+    if (!isfinite(*hi)) { *lo = 0; if (rs) *rs = 0; }
+    else {
+      mpq_t Q1;
+      mpq_init(Q1);
+      mpq_set_d(Q1, *hi);
+      mpq_sub(Q1, Q, Q1);             /* r - hi = Q1 + T */
+      lsce_arb_set_q(B, Q1, prec);
+      arb_add(B, B, T, prec);
+      if (mpq_sgn(Q1) == 0 && known && sT == 0) *lo = 0;
+      else if (!lsce_ball_round(lo, B) && !(known && sT != 0 && round_side(lo, Q1, sT, B, s))) {
+        if (!final) ok = 0;
+        else *lo = lsce_arf_round(arb_midref(B)), known = 0;
+      }
+      if (ok && rs) {
+        mpq_set_d(s->kq, *lo);
+        mpq_sub(Q1, Q1, s->kq);       /* r - hi - lo = Q1 + T */
+        if (mpq_sgn(Q1) == 0) *rs = known ? (signed char)sT : 0;
+        else {
+          lsce_arb_set_q(B, Q1, prec);
+          arb_add(B, B, T, prec);
+          int k2, sg = ball_sign(B, &k2);
+          *rs = k2 ? (signed char)sg : 0;
+        }
+      }
+      mpq_clear(Q1);
+    }
+  }
+  arb_clear(B);
+  return ok;
+}
+
+
+/* ---- the gradient regrouped by tied logits ------------------------------------------------------
+ * Ksum e_j - kappa_j s = e_j (Ksum - n_j kappa_j) - kappa_j E_j, n_j the classes whose logit equals
+ * z_j and E_j = sum of e_c over the other logits (prefix and suffix sums over the distinct values,
+ * all terms positive, no subtraction). Where q matches p on tied classes (k1-kl at e = 1 on
+ * [0, 0, -60000] with target 2) the two terms of Ksum p_j - kappa_j cancel to e^-60000, but here
+ * only the other logits' terms remain: a ball of relative precision, whatever its size. */
+typedef struct { double z; int64_t c; } zc;
+static int zc_cmp(const void *a, const void *b) {
+  double x = ((const zc *)a)->z, y = ((const zc *)b)->z;
+  return x < y ? -1 : x > y;
+}
+
+typedef struct {
+  int64_t *grp, *n;  /* per class: its group (-1 masked); per group: its size */
+  arb_t *E;          /* per group: sum of e_c over the other groups */
+  int64_t ng;
+} regroup;
+
+static void regroup_build(regroup *rg, const ctx *x, scratch *s, int64_t i, slong prec) {
+  const lsce_problem *p = x->p;
+  const int64_t K = p->K;
+  zc *v = malloc(sizeof(zc) * (size_t)K);
+  rg->grp = malloc(sizeof(int64_t) * (size_t)K);
+  rg->n = calloc((size_t)K, sizeof(int64_t));
+  rg->E = malloc(sizeof(arb_t) * (size_t)K);
+  int64_t m = 0;
+  for (int64_t c = 0; c < K; c++) {
+    rg->grp[c] = -1;
+    double z = lsce_logit(p, i, c);
+    if (z != -INFINITY) { v[m].z = z; v[m].c = c; m++; }
+  }
+  qsort(v, (size_t)m, sizeof(zc), zc_cmp);
+  arb_t *G = malloc(sizeof(arb_t) * (size_t)(m > 0 ? m : 1));
+  rg->ng = 0;
+  for (int64_t k = 0; k < m; k++) {
+    if (k == 0 || v[k].z != v[k - 1].z) { arb_init(G[rg->ng]); arb_init(rg->E[rg->ng]); rg->ng++; }
+    int64_t g = rg->ng - 1;
+    rg->grp[v[k].c] = g;
+    rg->n[g]++;
+    arb_add(G[g], G[g], s->ex[v[k].c], prec);
+  }
+  arb_t acc;
+  arb_init(acc);
+  for (int64_t g = 0; g < rg->ng; g++) { arb_set(rg->E[g], acc); arb_add(acc, acc, G[g], prec); } /* below */
+  arb_zero(acc);
+  for (int64_t g = rg->ng - 1; g >= 0; g--) { arb_add(rg->E[g], rg->E[g], acc, prec); arb_add(acc, acc, G[g], prec); }
+  arb_clear(acc);
+  for (int64_t g = 0; g < rg->ng; g++) arb_clear(G[g]);
+  free(G);
+  free(v);
+}
+
+static void regroup_clear(regroup *rg) {
+  for (int64_t g = 0; g < rg->ng; g++) arb_clear(rg->E[g]);
+  free(rg->E); free(rg->grp); free(rg->n);
+}
+
+/* v = invD (e_j (Ksum - n_j kappa_j) - kappa_j E_j) / s, kappa_j in s->kq */
+static void regroup_entry(arb_t v, const regroup *rg, scratch *s, int64_t j, const arb_t sinv,
+                          const arb_t invDb, slong prec) {
+  int64_t g = rg->grp[j];
+  mpq_set_si(s->tq, (long)rg->n[g], 1);
+  mpq_mul(s->tq, s->tq, s->kq);
+  mpq_sub(s->tq, s->ksq, s->tq);
+  arb_t a;
+  arb_init(a);
+  lsce_arb_set_q(a, s->tq, prec);
+  arb_mul(v, a, s->ex[j], prec);
+  lsce_arb_set_q(a, s->kq, prec);
+  arb_submul(v, a, rg->E[g], prec);
+  arb_mul(v, v, sinv, prec);
+  arb_mul(v, v, invDb, prec);
+  arb_clear(a);
+}
+
+/* Gradient row: g_j = invD (Ksum p_j - kappa_j) = Q + T with Q = -invD kappa_j and T = invD Ksum
+ * e_j / s >= 0 (at jm: Q = invD (Ksum - kappa_jm), T = -invD Ksum s1 / s <= 0), rounded by
+ * round_qt, or where that ball straddles a boundary, the regrouped form above. Returns 1 when every
+ * entry is settled at prec. */
+static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scratch *s,
+                    const rowinfo *r, int64_t i, int final, slong prec) {
   const lsce_problem *p = x->p;
   int64_t K = p->K;
   mpq_t e, invD;
@@ -304,7 +474,8 @@ static int row_grad(double *g, double *glo, const ctx *x, scratch *s, const rowi
   mpq_init(invD);
   mpq_set(invD, x->invD);
   int rational_row = r->uniform || mpq_sgn(s->ksq) == 0;
-  int ok = 1;
+  int ok = 1, have_rg = 0;
+  regroup rg;
   arb_t invDb, v, sinv;
   arb_init(invDb); arb_init(v); arb_init(sinv);
   if (!rational_row) {
@@ -315,33 +486,38 @@ static int row_grad(double *g, double *glo, const ctx *x, scratch *s, const rowi
   }
   for (int64_t j = 0; j < K && ok; j++) {
     double z = lsce_logit(p, i, j);
+    kappa_q(s->kq, x, j, r->y);
     if (rational_row || z == -INFINITY) {
       /* p_j = 0 (masked) or 1/Kf (uniform row); Ksum = 0 leaves -kappa_j: all exact rationals */
-      kappa_q(s->kq, x, j, r->y);
       if (z == -INFINITY || mpq_sgn(s->ksq) == 0) mpq_set_ui(e, 0, 1);
       else { mpq_set_si(e, 1, (unsigned long)r->Kf); mpq_mul(e, e, s->ksq); }
       mpq_sub(e, e, s->kq);
       mpq_mul(e, e, invD);
-      round_q(&g[j], glo ? &glo[j] : NULL, e);
+      lsce_q_round2(&g[j], glo ? &glo[j] : NULL, e);
+      if (grs) grs[j] = 0;
       continue;
     }
-    kappa_ball(s->kap, x, s, j, r->y, prec);
     if (j == r->jm) {
-      /* p_jm = 1 - s1/s: write Ksum p_jm - kappa = (Ksum - kappa) - Ksum s1/s, exact first term */
-      kappa_q(s->kq, x, j, r->y);
+      /* p_jm = 1 - s1/s: Ksum p_jm - kappa = (Ksum - kappa) - Ksum s1/s, exact first term */
       mpq_sub(e, s->ksq, s->kq);
-      lsce_arb_set_q(v, e, prec);
-      arb_mul(s->t, s->ks, s->s1, prec);
-      arb_mul(s->t, s->t, sinv, prec);
-      arb_sub(v, v, s->t, prec);
+      arb_mul(v, s->ks, s->s1, prec);
+      arb_neg(v, v);
     } else {
+      mpq_neg(e, s->kq);
       arb_mul(v, s->ks, s->ex[j], prec);
-      arb_mul(v, v, sinv, prec);
-      arb_sub(v, v, s->kap, prec);
     }
+    mpq_mul(e, e, invD);
+    arb_mul(v, v, sinv, prec);
     arb_mul(v, v, invDb, prec);
-    ok = round_ball(&g[j], glo ? &glo[j] : NULL, v, s->t, prec);
+    ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final && 0, s, prec);
+    if (!ok) { /* the ball straddles a boundary: the regrouped form (exact ties cancel exactly) */
+      if (!have_rg) { regroup_build(&rg, x, s, i, prec); have_rg = 1; }
+      regroup_entry(v, &rg, s, j, sinv, invDb, prec);
+      mpq_set_ui(e, 0, 1);
+      ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final, s, prec);
+    }
   }
+  if (have_rg) regroup_clear(&rg);
   arb_clear(invDb); arb_clear(v); arb_clear(sinv);
   mpq_clear(e);
   mpq_clear(invD);
@@ -385,13 +561,19 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   const int none = p->reduction == LSCE_RED_NONE;
   res->nloss = none ? N : 1;
   res->loss = calloc((size_t)res->nloss, sizeof(double));
-  if (o->want_lo) res->loss_lo = calloc((size_t)res->nloss, sizeof(double));
+  if (o->want_lo) {
+    res->loss_lo = calloc((size_t)res->nloss, sizeof(double));
+    res->loss_rs = calloc((size_t)res->nloss, 1);
+  }
   if (o->want_grad && N * K > 0) {
     res->grad = calloc((size_t)(N * K), sizeof(double));
-    if (o->want_lo) res->grad_lo = calloc((size_t)(N * K), sizeof(double));
+    if (o->want_lo) {
+      res->grad_lo = calloc((size_t)(N * K), sizeof(double));
+      res->grad_rs = calloc((size_t)(N * K), 1);
+    }
   }
-  if (!res->loss || (o->want_lo && !res->loss_lo) ||
-      (o->want_grad && N * K > 0 && (!res->grad || (o->want_lo && !res->grad_lo)))) {
+  if (!res->loss || (o->want_lo && (!res->loss_lo || !res->loss_rs)) ||
+      (o->want_grad && N * K > 0 && (!res->grad || (o->want_lo && (!res->grad_lo || !res->grad_rs))))) {
     lsce_ref_result_free(res);
     return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory for the outputs", who);
   }
@@ -400,16 +582,15 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   scratch s;
   scratch_init(&s, K);
   rowinfo *ri = calloc((size_t)(N > 0 ? N : 1), sizeof(rowinfo));
-  arb_t *ce = NULL;
+  /* per row: CE_i = Q_i + T_i (T_i with the KL term); kept for the total of a mean or sum */
+  const int64_t nkeep = none ? 1 : (N > 0 ? N : 1);
+  arb_t *Tr = malloc(sizeof(arb_t) * (size_t)nkeep);
+  mpq_t *Qr = malloc(sizeof(mpq_t) * (size_t)nkeep);
+  for (int64_t i = 0; i < nkeep; i++) { arb_init(Tr[i]); mpq_init(Qr[i]); }
   int status = LSCE_OK;
   long reached = o->start_prec;
-  if (!none) {
-    ce = malloc(sizeof(arb_t) * (size_t)(N > 0 ? N : 1));
-    for (int64_t i = 0; i < N; i++) arb_init(ce[i]);
-  }
-  arb_t rowl, tmp;
+  arb_t rowl;
   arb_init(rowl);
-  arb_init(tmp);
 
   /* Pass 1: every row at its own precision (Ziv per row for none losses and gradient rows). */
   int any_inf = 0, all_zero = 1;
@@ -422,6 +603,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
     int need_grad = o->want_grad;
     double *g = need_grad ? res->grad + i * K : NULL;
     double *glo = need_grad && o->want_lo ? res->grad_lo + i * K : NULL;
+    signed char *grs = need_grad && o->want_lo ? res->grad_rs + i * K : NULL;
     if (need_grad && x.nan_mean) {
       for (int64_t j = 0; j < K; j++) { g[j] = NAN; if (glo) glo[j] = 0; }
       need_grad = 0;
@@ -432,18 +614,21 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
     int need_ce = !none && !r->inf && !r->zero;
     if (need_grad && (r->uniform || mpq_sgn(s.ksq) == 0)) {
       /* p_j = 1/Kf or Ksum = 0: an exact rational row, no ball needed */
-      row_grad(g, glo, &x, &s, r, i, o->start_prec);
+      row_grad(g, glo, grs, &x, &s, r, i, 1, o->start_prec);
       need_grad = 0;
     }
+    const int64_t k = none ? 0 : i;
     for (long prec = o->start_prec; need_loss || need_grad || need_ce; ) {
       if (prec > reached) reached = prec;
+      int final = prec >= o->max_prec;
       set_q_balls(&x, &s, prec);
-      row_ce(rowl, &x, &s, r, i, prec);
-      if (x.d->kl) arb_add(rowl, rowl, s.qlogq, prec);
-      if (need_ce) { arb_set(ce[i], rowl); need_ce = 0; }
-      if (need_loss && round_ball(&res->loss[i], res->loss_lo ? &res->loss_lo[i] : NULL, rowl, tmp, prec))
+      row_ce(rowl, Qr[k], Tr[k], &x, &s, r, i, prec);
+      if (x.d->kl) arb_add(Tr[k], Tr[k], s.qlogq, prec);
+      need_ce = 0;
+      if (need_loss && round_qt(&res->loss[i], res->loss_lo ? &res->loss_lo[i] : NULL,
+                                res->loss_rs ? &res->loss_rs[i] : NULL, Qr[k], Tr[k], x.d->kl, final, &s, prec))
         need_loss = 0;
-      if (need_grad && row_grad(g, glo, &x, &s, r, i, prec)) need_grad = 0;
+      if (need_grad && row_grad(g, glo, grs, &x, &s, r, i, final, prec)) need_grad = 0;
       if (!need_loss && !need_grad) break;
       prec = next_prec(prec, o->max_prec);
       if (!prec) {
@@ -455,7 +640,8 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
     }
   }
 
-  /* Pass 2 (mean, sum): the total, raising every row's precision together until it rounds. */
+  /* Pass 2 (mean, sum): the total invD (sum Q_i + sum T_i), raising every row's precision together
+   * until it rounds. */
   if (!none && status == LSCE_OK) {
     double *lo = res->loss_lo;
     if (x.nan_mean) { res->loss[0] = NAN; if (lo) lo[0] = 0; }
@@ -463,16 +649,20 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
     else if (all_zero) { res->loss[0] = 0; if (lo) lo[0] = 0; }
     else {
       arb_t tot, invD;
+      mpq_t Q;
       arb_init(tot);
       arb_init(invD);
+      mpq_init(Q);
       for (long prec = o->start_prec;;) {
         if (prec > reached) reached = prec;
         arb_zero(tot);
+        mpq_set_ui(Q, 0, 1);
         for (int64_t i = 0; i < N; i++)
-          if (lsce_row_in_V(p, x.v, i) && !ri[i].zero) arb_add(tot, tot, ce[i], prec);
+          if (lsce_row_in_V(p, x.v, i) && !ri[i].zero) { arb_add(tot, tot, Tr[i], prec); mpq_add(Q, Q, Qr[i]); }
         lsce_arb_set_q(invD, x.invD, prec);
         arb_mul(tot, tot, invD, prec);
-        if (round_ball(&res->loss[0], lo, tot, tmp, prec)) break;
+        mpq_mul(Q, Q, x.invD);
+        if (round_qt(&res->loss[0], lo, res->loss_rs, Q, tot, x.d->kl, prec >= o->max_prec, &s, prec)) break;
         prec = next_prec(prec, o->max_prec);
         if (!prec) {
           status = lsce_err_set(err, LSCE_EINCOMPLETE,
@@ -484,18 +674,20 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
         for (int64_t i = 0; i < N; i++) {
           if (!lsce_row_in_V(p, x.v, i) || ri[i].zero) continue;
           row_scan(&ri[i], &x, &s, i); /* refreshes the row's exact Ksum in scratch */
-          row_ce(ce[i], &x, &s, &ri[i], i, prec);
-          if (x.d->kl) arb_add(ce[i], ce[i], s.qlogq, prec);
+          row_ce(rowl, Qr[i], Tr[i], &x, &s, &ri[i], i, prec);
+          if (x.d->kl) arb_add(Tr[i], Tr[i], s.qlogq, prec);
         }
       }
       arb_clear(tot);
       arb_clear(invD);
+      mpq_clear(Q);
     }
   }
   res->prec_reached = reached;
   arb_clear(rowl);
-  arb_clear(tmp);
-  if (ce) { for (int64_t i = 0; i < N; i++) arb_clear(ce[i]); free(ce); }
+  for (int64_t i = 0; i < nkeep; i++) { arb_clear(Tr[i]); mpq_clear(Qr[i]); }
+  free(Tr);
+  free(Qr);
   free(ri);
   scratch_clear(&s);
   ctx_clear(&x);
@@ -505,7 +697,9 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
 
 void lsce_ref_result_free(lsce_ref_result *r) {
   free(r->loss); free(r->loss_lo); free(r->grad); free(r->grad_lo);
-  r->loss = r->loss_lo = r->grad = r->grad_lo = NULL;
+  free(r->loss_rs); free(r->grad_rs); free(r->loss_err); free(r->grad_err);
+  r->loss = r->loss_lo = r->grad = r->grad_lo = r->loss_err = r->grad_err = NULL;
+  r->loss_rs = r->grad_rs = NULL;
 }
 
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
@@ -518,8 +712,11 @@ void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_pro
   f->is_inf = f->is_nan = 0;
   arb_zero(total);
   arb_zero(M);
-  arb_t rowl, invD;
+  arb_t rowl, invD, T;
+  mpq_t Q;
   arb_init(rowl);
+  arb_init(T);
+  mpq_init(Q);
   arb_init(invD);
   if (x.nan_mean) f->is_nan = 1;
   for (int64_t i = 0; i < p->N && !f->is_nan; i++) {
@@ -528,7 +725,7 @@ void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_pro
     row_scan(&r, &x, &s, i);
     if (r.inf) { f->is_inf = 1; continue; }
     if (mpq_sgn(s.ksq) == 0) continue;
-    row_ce(rowl, &x, &s, &r, i, prec);
+    row_ce(rowl, Q, T, &x, &s, &r, i, prec);
     arb_add(M, M, rowl, prec);
     if (x.d->kl && !ce_only) {
       arb_add(rowl, rowl, s.qlogq, prec);
@@ -540,6 +737,8 @@ void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_pro
   arb_mul(total, total, invD, prec);
   arb_mul(M, M, invD, prec);
   arb_clear(rowl);
+  arb_clear(T);
+  mpq_clear(Q);
   arb_clear(invD);
   scratch_clear(&s);
   ctx_clear(&x);

@@ -66,3 +66,15 @@ void lsce_arb_set_q(arb_t y, const mpq_t q, slong prec) {
   arb_set_fmpq(y, f, prec);
   fmpq_clear(f);
 }
+
+void lsce_q_round2(double *hi, double *lo, const mpq_t q) {
+  *hi = lsce_q_round(q);
+  if (!lo) return;
+  if (!isfinite(*hi)) { *lo = 0; return; }
+  mpq_t t;
+  mpq_init(t);
+  mpq_set_d(t, *hi);
+  mpq_sub(t, q, t);
+  *lo = lsce_q_round(t);
+  mpq_clear(t);
+}

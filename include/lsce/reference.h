@@ -22,6 +22,12 @@ typedef struct {
   double *loss, *loss_lo;
   double *grad, *grad_lo; /* N*K, C order; NULL unless want_grad (grad_lo unless want_lo) */
   long prec_reached;  /* the highest working precision any output needed */
+  /* The reference (want_lo): the sign (-1, 0, 1) of the exact r - hi - lo per output, for the ulp
+   * metric's ties and power-of-two edges (NULL: 0). */
+  signed char *loss_rs, *grad_rs;
+  /* The fast certifier: a rigorous bound on |hi + lo - r| per loss output and per gradient row
+   * (NULL: the values are the reference's). */
+  double *loss_err, *grad_err;
 } lsce_ref_result;
 
 void lsce_ref_opts_default(lsce_ref_opts *o);
@@ -47,6 +53,7 @@ int lsce_ref_optimum(double *out, const lsce_problem *p, int64_t y);
 /* Correct rounding helpers (reference/rounding.c). */
 int lsce_ball_round(double *out, const arb_t x);       /* 1 iff every point rounds alike */
 double lsce_q_round(const mpq_t q);                     /* exact rational -> RN double */
+void lsce_q_round2(double *hi, double *lo, const mpq_t q); /* hi = RN(q), lo = RN(q - hi) (lo NULL: hi only) */
 /* exact rational -> RN in a binary format of `prec` bits, mpfr exponent range [emin, emax]
  * (float32: 24, -148, 128; float16: 11, -23, 16; bfloat16: 8, -132, 128), returned as a double */
 double lsce_q_round_fmt(const mpq_t q, int prec, long emin, long emax);
