@@ -10,6 +10,7 @@
 #include "measure.h"
 #include "output.h"
 #include "problem_args.h"
+#include "progress.h"
 #include "lsce/ref_sums.h"
 #include "lsce/reference.h"
 #include "lsce/ulp.h"
@@ -438,7 +439,9 @@ int lsce_cmd_check(int argc, char **argv) {
     ro.start_prec = pa.start_prec;
     ro.want_grad = gf != NULL;
     ro.want_lo = 1;
+    lsce_progress_attach(&ro, "check");
     rc = lsce_reference(&ref, &p, &ro, "check", &err);
+    ro.progress = NULL; /* the match search's own calls run silent */
   }
   if (rc) {
     free(loss); free(grad);
