@@ -126,7 +126,7 @@ int lsce_cmd_reference(int argc, char **argv) {
       if (lsce_arg_given(&a, "--grad-out")) r.grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
       if (!r.loss || (lsce_arg_given(&a, "--grad-out") && !r.grad))
         rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "run: out of memory");
-      else if (!(rc = lsce_threads_preflight(&err)))
+      else if (!(rc = lsce_threads_preflight(im->name, &err)))
         rc = lsce_invoke(im, &p, r.loss, r.grad, "run", &err);
     }
   } else if (!rc) {

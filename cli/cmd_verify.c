@@ -364,7 +364,7 @@ int lsce_cmd_verify(int argc, char **argv) {
     if (!lsce_arg_given(&a, "--quick") && large_dir[0] != '\0' && exists(lm)) dirs[1] = large_dir;
   }
   int rc = lsce_settings_check_precision(LSCE_DEFAULT_PRECISION, 0, &err);
-  if (!rc) rc = lsce_threads_preflight(&err);
+  if (!rc) rc = lsce_threads_preflight(only ? only->name : NULL, &err);
   if (rc) return lsce_fail(&err);
   state s = {0};
   lsce_outset os;

@@ -1,9 +1,11 @@
 /* cli/main.c: `lsce` dispatches to its subcommands; exit codes 0 success, 1 verdict failed, 2 bad
  * input or usage, 3 could not complete. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "args.h"
 #include "progress.h"
@@ -92,5 +94,10 @@ int main(int argc, char **argv) {
   }
   /* a full disk under RLIMIT_FSIZE is a write error (EFBIG, exit 3), not a killing signal */
   signal(SIGXFSZ, SIG_IGN);
+  /* A closed standard stream would hand its number to the next file opened (an output's bytes
+   * would then go where the stream's should): hold it with /dev/null opened the wrong way round,
+   * so that writes to it fail and are reported. */
+  for (int fd = 0; fd <= 2; fd++)
+    if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", fd ? O_RDONLY : O_WRONLY) != fd) return 3;
   return finish_stdout(dispatch(argc, argv));
 }

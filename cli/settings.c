@@ -83,7 +83,8 @@ static void *parked(void *arg) {
   return NULL;
 }
 
-int lsce_threads_preflight(lsce_err *err) {
+int lsce_threads_preflight(const char *impl, lsce_err *err) {
+  if (impl && strcmp(impl, "cpu_threads") != 0) return LSCE_OK;
   const int n = lsce_settings_threads();
   pthread_t t[LSCE_THREADS_CAP];
   int started = 0, e = 0;

@@ -28,9 +28,12 @@ const lsce_settings *lsce_settings_get(void);
 
 /* The thread count the threaded implementations will use (LSCE_THREADS or their default 2). */
 int lsce_settings_threads(void);
-/* Starts and joins that many threads minus one (default attributes, as the OpenMP runtime's): when
- * the system cannot create them, LSCE_EINCOMPLETE `LSCE_THREADS: cannot start N threads: why`. */
-int lsce_threads_preflight(lsce_err *err);
+/* Before implementation `impl` runs (NULL: any of them may): when it is the threaded one
+ * (cpu_threads, the only row that starts threads), starts and joins that many threads minus one,
+ * all alive at once with default attributes, as the OpenMP runtime's team will be. When the system
+ * cannot create them: LSCE_EINCOMPLETE `LSCE_THREADS: cannot start N threads: why` (the runtime
+ * itself would print its own message and exit 1, or crash). */
+int lsce_threads_preflight(const char *impl, lsce_err *err);
 
 /* The starting precision `start` (from --precision when `given`, else the default) must not exceed
  * LSCE_MAX_PRECISION: one rule for every command that runs the reference. */
