@@ -441,6 +441,7 @@ int lsce_cmd_check(int argc, char **argv) {
     ro.want_lo = 1;
     lsce_progress_attach(&ro, "check");
     rc = lsce_reference(&ref, &p, &ro, "check", &err);
+    lsce_progress_clear();
     ro.progress = NULL; /* the match search's own calls run silent */
   }
   if (rc) {

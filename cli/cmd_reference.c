@@ -103,7 +103,8 @@ int lsce_cmd_reference(int argc, char **argv) {
   lsce_ref_opts ro;
   lsce_ref_opts_default(&ro);
   lsce_problem_args pa = {.cmd = run ? LSCE_CMD_RUN : LSCE_CMD_REFERENCE, .cmdname = argv[1]};
-  int rc = lsce_ref_opts_env(&ro, &err);
+  lsce_settings_ref_opts(&ro);
+  int rc = LSCE_OK;
   pa.max_prec = ro.max_prec;
   if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, opts, nopts, argc, argv, check_impl, &im, &err);
   if (!rc && run) rc = lsce_require(&a, "--impl", &err);
@@ -134,6 +135,7 @@ int lsce_cmd_reference(int argc, char **argv) {
     ro.want_grad = lsce_arg_given(&a, "--grad-out");
     lsce_progress_attach(&ro, "reference");
     rc = lsce_reference(&r, &p, &ro, "reference", &err);
+    lsce_progress_clear(); /* before the loss lines, which may go to the same terminal */
   }
   if (!rc) rc = lsce_emit_results(&a, &p, r.loss, r.nloss, r.grad, &err);
   lsce_ref_result_free(&r);

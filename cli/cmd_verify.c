@@ -241,7 +241,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
         p.reduction = parse_reduction(reds->items[ri].str);
         lsce_ref_opts ro;
         lsce_ref_opts_default(&ro);
-        if ((rc = lsce_ref_opts_env(&ro, err))) { lsce_problem_clear(&p); return rc; }
+        lsce_settings_ref_opts(&ro);
         ro.want_grad = 1;
         ro.want_lo = 1;
         char label[96];
@@ -260,6 +260,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
           } else s->fast_cases++;
         }
         if (!fast && (rc = lsce_reference(&ref, &p, &ro, "verify", err))) { lsce_problem_clear(&p); return rc; }
+        lsce_progress_clear(); /* before any FAIL line */
         double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
         double *grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
         if (!loss || !grad) rc = lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");

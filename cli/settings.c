@@ -73,6 +73,10 @@ int lsce_settings_load(lsce_err *err) {
 
 const lsce_settings *lsce_settings_get(void) { return &S; }
 
+void lsce_settings_ref_opts(lsce_ref_opts *o) {
+  if (S.max_prec) o->max_prec = S.max_prec;
+}
+
 int lsce_settings_threads(void) { return S.threads > 0 ? S.threads : 2; }
 
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;

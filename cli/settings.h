@@ -4,6 +4,7 @@
 #ifndef LSCE_CLI_SETTINGS_H
 #define LSCE_CLI_SETTINGS_H
 #include "lsce/npy.h"
+#include "lsce/reference.h"
 
 /* LSCE_THREADS above this runs with this many threads: more cannot help on any machine lsce
  * targets, and thousands of threads exhaust the runtime (issue: signal 11 inside libgomp). */
@@ -34,6 +35,9 @@ int lsce_settings_threads(void);
  * cannot create them: LSCE_EINCOMPLETE `LSCE_THREADS: cannot start N threads: why` (the runtime
  * itself would print its own message and exit 1, or crash). */
 int lsce_threads_preflight(const char *impl, lsce_err *err);
+
+/* LSCE_MAX_PRECISION (when set) into the reference's options: the CLI reads the knob once. */
+void lsce_settings_ref_opts(lsce_ref_opts *o);
 
 /* The starting precision `start` (from --precision when `given`, else the default) must not exceed
  * LSCE_MAX_PRECISION: one rule for every command that runs the reference. */
