@@ -146,7 +146,7 @@ static int file_member(const mctx *m, const lsce_jval *files, const char *role, 
                        char *path, size_t n) {
   const lsce_jval *f = lsce_json_get(files, role);
   path[0] = '\0';
-  if (!f) return required ? bad(m, "files.%s: missing", role, "") : LSCE_OK;
+  if (!f || f->t == LSCE_J_NULL) return required ? bad(m, "files.%s: missing", role, "") : LSCE_OK;
   const char *rel = lsce_json_gets(f, "path");
   if (f->t != LSCE_J_OBJ || !rel || !*rel) return bad(m, "files.%s: needs a \"path\" string", role, "");
   path_join(path, n, m->dir, rel);
@@ -167,7 +167,7 @@ static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p
   const lsce_npy *arr[3] = {&p->logits, &p->targets, p->has_weights ? &p->weights : NULL};
   for (int k = 0; k < 3; k++) {
     const lsce_jval *v = lsce_json_get(c, keys[k]);
-    if (!v) continue;
+    if (!v || v->t == LSCE_J_NULL) continue; /* null: not recorded */
     if (!arr[k]) return bad(m, "\"%s\" is given but the case has no weights file", keys[k], "");
     const char *have = lsce_dtype_name(arr[k]->dtype);
     if (v->t != LSCE_J_STR || strcmp(v->str, have) != 0)
