@@ -64,13 +64,18 @@ int lsce_outputs_distinct(const char *const *opts, const char *const *paths, int
 /* The temporaries that exist now (or may: registered before they are created), for the handler. */
 static char live[LSCE_MAX_OUTPUTS][LSCE_PATH_MAX];
 static volatile sig_atomic_t nlive;
+/* While the renames run, a signal that reaches another thread (the main one blocks them) is only
+ * noted, and raised again after the last rename. */
+static volatile sig_atomic_t committing, deferred;
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
 #define NSIG_CLEAN ((int)(sizeof cleanup_signals / sizeof cleanup_signals[0]))
 
-/* Async-signal-safe: unlink, then die of the same signal (SA_RESETHAND restored the default; the
- * signal is blocked inside the handler, so raise() takes effect when it returns). */
+/* Async-signal-safe: unlink, restore the default, then die of the same signal (blocked inside the
+ * handler, so raise() takes effect when it returns). */
 static void on_signal(int sig) {
+  if (committing) { deferred = sig; return; }
   for (int k = 0; k < nlive; k++) unlink(live[k]);
+  signal(sig, SIG_DFL);
   raise(sig);
 }
 
@@ -83,7 +88,7 @@ static void install_handlers(void) {
     if (sigaction(cleanup_signals[k], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = 0;
     sigemptyset(&sa.sa_mask);
     sigaction(cleanup_signals[k], &sa, NULL);
   }
@@ -202,6 +207,7 @@ int lsce_outset_check_stdout(lsce_outset *o, lsce_err *err) {
 
 int lsce_outset_commit(lsce_outset *o, lsce_err *err) {
   block_signals(1); /* a signal now takes effect after the last rename: all or nothing */
+  committing = 1;
   int rc = LSCE_OK;
   for (int k = 0; k < o->n && !rc; k++) {
     if (!o->temp[k][0]) continue;
@@ -214,6 +220,11 @@ int lsce_outset_commit(lsce_outset *o, lsce_err *err) {
   }
   nlive = 0;
   o->n = 0;
+  committing = 0;
+  if (deferred) { /* pending until the unblock below: the outputs are complete when it lands */
+    signal(deferred, SIG_DFL);
+    raise(deferred);
+  }
   block_signals(0);
   return rc;
 }
