@@ -3,6 +3,7 @@
  * certified reference; one line per (impl, regime), then "N passed, M failed, S skipped". */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,19 +105,30 @@ typedef struct {
   lsce_err *err;
 } mctx;
 
-static int bad(const mctx *m, const char *fmt, const char *a, const char *b) {
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int bad(const mctx *m, const char *fmt, ...) {
   char what[600];
-  snprintf(what, sizeof what, fmt, a, b);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
   return lsce_err_set(m->err, LSCE_EINPUT, "%s/manifest.json: case %s: %s", m->dir, m->name, what);
 }
 
-/* A non-empty array of strings, each accepted by ok() (NULL: any). */
-static int str_list(const mctx *m, const lsce_jval *c, const char *key, int (*ok)(const char *)) {
+/* A non-empty array of strings, each accepted by ok(); `why` words a rejected one ('%s'). */
+static int str_list(const mctx *m, const lsce_jval *c, const char *key, int (*ok)(const char *),
+                    const char *why) {
   const lsce_jval *v = lsce_json_get(c, key);
-  if (!v || v->t != LSCE_J_ARR || v->n == 0) return bad(m, "\"%s\" must be a non-empty array of strings", key, "");
+  if (!v || v->t != LSCE_J_ARR || v->n == 0) return bad(m, "\"%s\" must be a non-empty array of strings", key);
   for (int k = 0; k < v->n; k++) {
-    if (v->items[k].t != LSCE_J_STR) return bad(m, "\"%s\" must be a non-empty array of strings", key, "");
-    if (ok && !ok(v->items[k].str)) return bad(m, "%s: unknown or invalid entry '%s'", key, v->items[k].str);
+    if (v->items[k].t != LSCE_J_STR) return bad(m, "\"%s\" must be a non-empty array of strings", key);
+    if (!ok(v->items[k].str)) {
+      char w[300];
+      snprintf(w, sizeof w, why, v->items[k].str);
+      return bad(m, "%s: %s", key, w);
+    }
   }
   return LSCE_OK;
 }
@@ -146,14 +158,14 @@ static int file_member(const mctx *m, const lsce_jval *files, const char *role, 
                        char *path, size_t n) {
   const lsce_jval *f = lsce_json_get(files, role);
   path[0] = '\0';
-  if (!f || f->t == LSCE_J_NULL) return required ? bad(m, "files.%s: missing", role, "") : LSCE_OK;
+  if (!f || f->t == LSCE_J_NULL) return required ? bad(m, "files.%s: missing", role) : LSCE_OK;
   const char *rel = lsce_json_gets(f, "path");
-  if (f->t != LSCE_J_OBJ || !rel || !*rel) return bad(m, "files.%s: needs a \"path\" string", role, "");
+  if (f->t != LSCE_J_OBJ || !rel || !*rel) return bad(m, "files.%s: needs a \"path\" string", role);
   path_join(path, n, m->dir, rel);
   const lsce_jval *sum = lsce_json_get(f, "sha256");
   if (!sum || sum->t == LSCE_J_NULL) return LSCE_OK;
   if (sum->t != LSCE_J_STR || strlen(sum->str) != 64 || strspn(sum->str, "0123456789abcdef") != 64)
-    return bad(m, "files.%s: \"sha256\" must be 64 lowercase hex digits", role, "");
+    return bad(m, "files.%s: \"sha256\" must be 64 lowercase hex digits", role);
   char hex[65];
   int e = lsce_sha256_file(hex, path);
   if (e) return lsce_err_set(m->err, LSCE_EINCOMPLETE, "%s: cannot read: %s", path, strerror(e));
@@ -168,7 +180,7 @@ static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p
   for (int k = 0; k < 3; k++) {
     const lsce_jval *v = lsce_json_get(c, keys[k]);
     if (!v || v->t == LSCE_J_NULL) continue; /* null: not recorded */
-    if (!arr[k]) return bad(m, "\"%s\" is given but the case has no weights file", keys[k], "");
+    if (!arr[k]) return bad(m, "\"%s\" is given but the case has no weights file", keys[k]);
     const char *have = lsce_dtype_name(arr[k]->dtype);
     if (v->t != LSCE_J_STR || strcmp(v->str, have) != 0)
       return bad(m, "\"%s\" does not match the file, which holds %s", keys[k], have);
@@ -180,14 +192,14 @@ static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p
   if (n != p->N || kk != p->K) {
     char got[64];
     snprintf(got, sizeof got, "(%lld, %lld)", (long long)p->N, (long long)p->K);
-    return bad(m, "\"n\" and \"k\" do not match the logits, of shape %s%s", got, "");
+    return bad(m, "\"n\" and \"k\" do not match the logits, of shape %s", got);
   }
   const lsce_jval *vars = lsce_json_get(c, "variants");
   for (int vi = 0; vi < vars->n; vi++) {
     const lsce_variant *d = &lsce_variants[lsce_variant_find(vars->items[vi].str)];
-    if (d->needs_weights && !p->has_weights) return bad(m, "variant %s needs a weights file%s", d->id, "");
-    if (d->needs_pad_index && p->pad_index < 0) return bad(m, "variant %s needs a pad_index%s", d->id, "");
-    if (p->K < d->min_K) return bad(m, "variant %s needs more classes than the logits have%s", d->id, "");
+    if (d->needs_weights && !p->has_weights) return bad(m, "variant %s needs a weights file", d->id);
+    if (d->needs_pad_index && p->pad_index < 0) return bad(m, "variant %s needs a pad_index", d->id);
+    if (p->K < d->min_K) return bad(m, "variant %s needs more classes than the logits have", d->id);
   }
   return LSCE_OK;
 }
@@ -198,14 +210,15 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
   snprintf(num, sizeof num, "#%d", index);
   const char *name = lsce_json_gets(c, "case"), *regime = lsce_json_gets(c, "regime");
   mctx m = {dir, name && *name ? name : num, err};
-  if (c->t != LSCE_J_OBJ) return bad(&m, "not an object%s%s", "", "");
-  if (!name || !*name) return bad(&m, "needs a \"case\" string%s%s", "", "");
-  if (!regime || !*regime) return bad(&m, "needs a \"regime\" string%s%s", "", "");
+  if (c->t != LSCE_J_OBJ) return bad(&m, "not an object");
+  if (!name || !*name) return bad(&m, "needs a \"case\" string");
+  if (!regime || !*regime) return bad(&m, "needs a \"regime\" string");
   const lsce_jval *files = lsce_json_get(c, "files");
-  if (!files || files->t != LSCE_J_OBJ) return bad(&m, "needs a \"files\" object%s%s", "", "");
+  if (!files || files->t != LSCE_J_OBJ) return bad(&m, "needs a \"files\" object");
   int rc;
-  if ((rc = str_list(&m, c, "variants", ok_variant)) || (rc = str_list(&m, c, "smoothings", ok_smoothing)) ||
-      (rc = str_list(&m, c, "reductions", ok_reduction)))
+  if ((rc = str_list(&m, c, "variants", ok_variant, "unknown variant '%.200s' (see lsce variants)")) ||
+      (rc = str_list(&m, c, "smoothings", ok_smoothing, "'%.200s' is not a decimal in [0, 1]")) ||
+      (rc = str_list(&m, c, "reductions", ok_reduction, "'%.200s' is not mean, sum or none")))
     return rc;
   const lsce_jval *vars = lsce_json_get(c, "variants"), *eps = lsce_json_get(c, "smoothings"),
                   *reds = lsce_json_get(c, "reductions");

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "output.h"
+
 const char *lsce_fmt_g17(char *buf, double x) {
   if (isnan(x)) return strcpy(buf, "nan");
   if (isinf(x)) return strcpy(buf, x > 0 ? "inf" : "-inf");

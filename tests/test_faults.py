@@ -414,9 +414,9 @@ def main():
               r.returncode == 0 and r.out.endswith("1 passed, 0 failed, 0 skipped\n"), r.err + r.out)
         M = f"lsce: {man_dir}/manifest.json: case hand: "
         bad_cases = [
-            ("an unknown variant only", dict(good, variants=["nope"]), "variants: unknown or invalid entry 'nope'"),
-            ("a bad smoothing", dict(good, smoothings=["0.1", "1.5"]), "smoothings: unknown or invalid entry '1.5'"),
-            ("a bad reduction", dict(good, reductions=["avg"]), "reductions: unknown or invalid entry 'avg'"),
+            ("an unknown variant only", dict(good, variants=["nope"]), "variants: unknown variant 'nope' (see lsce variants)"),
+            ("a bad smoothing", dict(good, smoothings=["0.1", "1.5"]), "smoothings: '1.5' is not a decimal in [0, 1]"),
+            ("a bad reduction", dict(good, reductions=["avg"]), "reductions: 'avg' is not mean, sum or none"),
             ("a wrong dtype", dict(good, dtype="float64"), "\"dtype\" does not match the file, which holds float32"),
             ("a wrong targets dtype", dict(good, targets_dtype="int32"), "\"targets_dtype\" does not match"),
             ("a wrong n", dict(good, n=4), "\"n\" and \"k\" do not match the logits, of shape (3, 5)"),
