@@ -339,7 +339,10 @@ static int run_dir(state *s, const char *dir, const lsce_impl *only, lsce_err *e
   const lsce_jval *cases = lsce_json_get(man, "cases");
   int rc = LSCE_OK;
   if (!cases || cases->t != LSCE_J_ARR) rc = lsce_err_set(err, LSCE_EINPUT, "%s: no \"cases\" array", mp);
-  for (int k = 0; !rc && k < cases->n; k++) rc = run_case(s, dir, &cases->items[k], k, only, err);
+  for (int k = 0; !rc && k < cases->n; k++) {
+    lsce_progress_steps("verify", k, cases->n, "cases");
+    rc = run_case(s, dir, &cases->items[k], k, only, err);
+  }
   lsce_json_free(man);
   return rc;
 }

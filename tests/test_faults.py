@@ -119,6 +119,29 @@ def drain_fifo(path, sink):
         sink.append(f.read())
 
 
+def on_pty(args, cwd):
+    """Runs lsce with stderr on a pseudo-terminal: (exit, stdout, what the terminal got, seconds)."""
+    m, s = pty.openpty()
+    t0 = time.monotonic()
+    p = subprocess.Popen([LSCE] + args, cwd=cwd, stdout=subprocess.PIPE, stderr=s)
+    os.close(s)
+    tty = b""
+    while True:
+        ready, _, _ = select.select([m], [], [], 60)
+        if not ready:
+            break
+        try:
+            b = os.read(m, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not b:
+            break
+        tty += b
+    out = p.communicate(timeout=60)[0].decode()
+    os.close(m)
+    return p.returncode, out, tty.decode(errors="replace"), time.monotonic() - t0
+
+
 def main():
     global skipped
     print(f"seed {SEED}")
@@ -470,34 +493,31 @@ def main():
         np.save(os.path.join(root, "TP.npy"), np.zeros(NP, dtype=np.int64))
         PP = ["reference", "--logits", os.path.join(root, "LP.npy"), "--targets", os.path.join(root, "TP.npy"),
               "--variant", "k", "--smoothing", "0.1"]
-        m, s = pty.openpty()
-        t0 = time.monotonic()
-        p = subprocess.Popen([LSCE] + PP, cwd=d, stdout=subprocess.PIPE, stderr=s)
-        os.close(s)
-        tty = b""
-        while True:
-            ready, _, _ = select.select([m], [], [], 60)
-            if not ready:
-                break
-            try:
-                b = os.read(m, 4096)
-            except OSError:
-                break
-            if not b:
-                break
-            tty += b
-        out = p.communicate(timeout=60)[0].decode()
-        took = time.monotonic() - t0
-        os.close(m)
-        txt = tty.decode(errors="replace")
+        rc, out, txt, took = on_pty(PP, d)
         if took < 1.5:
             skipped += 1
-            print(f"skip class 12 progress: the reference took only {took:.2f} s here")
+            print(f"skip class 12 reference progress: the reference took only {took:.2f} s here")
         else:
-            check("class 12 progress on a terminal: rows done and an ETA",
-                  p.returncode == 0 and f"/{NP} rows (" in txt and "ETA " in txt, repr(txt[-200:]))
+            check("class 12 reference progress on a terminal: rows done and an ETA",
+                  rc == 0 and f"/{NP} rows (" in txt and "ETA " in txt, repr(txt[-200:]))
             check("class 12 progress: the bar is erased at the end", txt.endswith("\r\033[K"), repr(txt[-40:]))
             check("class 12 progress: stdout untouched", out.count("\n") == 1 and "rows" not in out, repr(out))
+        many = os.path.join(root, "many")
+        os.mkdir(many)
+        for f in ("L.npy", "T.npy"):
+            shutil.copy(os.path.join(man_dir, f), os.path.join(many, f))
+        with open(os.path.join(many, "manifest.json"), "w") as f:
+            json.dump({"cases": [dict(good, case=f"hand{i}") for i in range(1200)]}, f)
+        PV = ["verify", "--impl", "cpu_twopass", "--fixtures", many]
+        rc, out, txt, took = on_pty(PV, d)
+        if took < 1.5:
+            skipped += 1
+            print(f"skip class 12 verify progress: verify took only {took:.2f} s here")
+        else:
+            check("class 12 verify progress on a terminal: cases done and an ETA",
+                  rc == 0 and "lsce: verify: " in txt and "/1200 cases (" in txt and "ETA " in txt, repr(txt[-200:]))
+            check("class 12 verify progress: erased at the end", txt.endswith("\r\033[K"), repr(txt[-40:]))
+        expect_ok("class 12 verify: no progress when stderr is not a terminal", run(PV, d))
         r = run(PP, d)
         expect_ok("class 12 no progress when stderr is not a terminal", r)
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
