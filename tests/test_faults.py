@@ -142,6 +142,21 @@ def on_pty(args, cwd):
     return p.returncode, out, tty.decode(errors="replace"), time.monotonic() - t0
 
 
+def progress_on_pty(what, args, cwd, label, count):
+    """Class 12: on a terminal, a run of more than a second shows `label`, `count` and an ETA, and
+    erases the bar at the end. Returns stdout (None when the run was too quick to tell)."""
+    global skipped
+    rc, out, txt, took = on_pty(args, cwd)
+    if took < 1.5:
+        skipped += 1
+        print(f"skip class 12 {what} progress: it took only {took:.2f} s here")
+        return None
+    check(f"class 12 {what} progress on a terminal: done, total and an ETA",
+          rc == 0 and label in txt and count in txt and "ETA " in txt, repr(txt[-200:]))
+    check(f"class 12 {what} progress: the bar is erased at the end", txt.endswith("\r\033[K"), repr(txt[-40:]))
+    return out
+
+
 def main():
     global skipped
     print(f"seed {SEED}")
@@ -493,14 +508,8 @@ def main():
         np.save(os.path.join(root, "TP.npy"), np.zeros(NP, dtype=np.int64))
         PP = ["reference", "--logits", os.path.join(root, "LP.npy"), "--targets", os.path.join(root, "TP.npy"),
               "--variant", "k", "--smoothing", "0.1"]
-        rc, out, txt, took = on_pty(PP, d)
-        if took < 1.5:
-            skipped += 1
-            print(f"skip class 12 reference progress: the reference took only {took:.2f} s here")
-        else:
-            check("class 12 reference progress on a terminal: rows done and an ETA",
-                  rc == 0 and f"/{NP} rows (" in txt and "ETA " in txt, repr(txt[-200:]))
-            check("class 12 progress: the bar is erased at the end", txt.endswith("\r\033[K"), repr(txt[-40:]))
+        out = progress_on_pty("reference", PP, d, "lsce: reference: ", f"/{NP} rows (")
+        if out is not None:
             check("class 12 progress: stdout untouched", out.count("\n") == 1 and "rows" not in out, repr(out))
         many = os.path.join(root, "many")
         os.mkdir(many)
@@ -509,14 +518,7 @@ def main():
         with open(os.path.join(many, "manifest.json"), "w") as f:
             json.dump({"cases": [dict(good, case=f"hand{i}") for i in range(1200)]}, f)
         PV = ["verify", "--impl", "cpu_twopass", "--fixtures", many]
-        rc, out, txt, took = on_pty(PV, d)
-        if took < 1.5:
-            skipped += 1
-            print(f"skip class 12 verify progress: verify took only {took:.2f} s here")
-        else:
-            check("class 12 verify progress on a terminal: cases done and an ETA",
-                  rc == 0 and "lsce: verify: " in txt and "/1200 cases (" in txt and "ETA " in txt, repr(txt[-200:]))
-            check("class 12 verify progress: erased at the end", txt.endswith("\r\033[K"), repr(txt[-40:]))
+        progress_on_pty("verify", PV, d, "lsce: verify: ", "/1200 cases (")
         expect_ok("class 12 verify: no progress when stderr is not a terminal", run(PV, d))
         r = run(PP, d)
         expect_ok("class 12 no progress when stderr is not a terminal", r)
