@@ -312,7 +312,7 @@ def main():
         sweep = [(mib, ["run", "--impl", impl], PA) for mib in range(32, 161, 16) for impl in ("cpu_avx2", "cpu_threads")]
         PR = ["--logits", os.path.join(root, "LA.npy"), "--targets", os.path.join(root, "TA.npy"), "--variant", "k",
               "--smoothing", "0.1", "--reduction", "none", "--out", "o.npy", "--grad-out", "g.npy"]
-        sweep += [(mib, ["reference"], PR) for mib in (24, 32, 40, 56)]
+        sweep += [(mib, ["reference"], PR) for mib in (24, 32, 40, 56, 96)]
         for mib, cmd, args in ([] if SANITIZED else sweep):
             before = snapshot(d)
             r = run(cmd + args, d, pre=limits(addr=mib << 20))
