@@ -7,7 +7,7 @@
 #include "lsce/reference.h"
 
 /* LSCE_THREADS above this runs with this many threads: more cannot help on any machine lsce
- * targets, and thousands of threads exhaust the runtime (issue: signal 11 inside libgomp). */
+ * targets, and thousands of threads crash the OpenMP runtime (signal 11 inside libgomp). */
 #define LSCE_THREADS_CAP 256
 
 typedef struct {
