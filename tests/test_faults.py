@@ -35,9 +35,12 @@ def check(name, ok, detail=""):
         print(f"FAIL {name}: {detail} (LSCE_FAULTS_SEED={SEED})")
 
 
-def limits(fsize=None, addr=None, xfsz_ignored=True):
+def limits(fsize=None, addr=None, xfsz_ignored=True, stack=None):
     """preexec_fn: the fault to inject in the child before exec."""
     def pre():
+        if stack is not None:  # glibc's default thread stack size is the RLIMIT_STACK soft limit
+            hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+            resource.setrlimit(resource.RLIMIT_STACK, (stack if hard == resource.RLIM_INFINITY else min(stack, hard), hard))
         if xfsz_ignored:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         if fsize is not None:
@@ -297,8 +300,8 @@ def main():
             print("skip class 4 thread creation under RLIMIT_AS: sanitized build")
         else:
             before = snapshot(d)
-            r = run(P4 + ["--out", "o.npy"], d, env={"LSCE_THREADS": "256"}, pre=limits(addr=1 << 30))
-            expect_fail("class 4 thread creation fails (RLIMIT_AS 1 GiB, 256 threads)", r, 3, d, before,
+            r = run(P4 + ["--out", "o.npy"], d, env={"LSCE_THREADS": "256"}, pre=limits(addr=1 << 30, stack=8 << 20))
+            expect_fail("class 4 thread creation fails (RLIMIT_AS 1 GiB, 256 threads of 8 MiB stacks)", r, 3, d, before,
                         prefix="lsce: LSCE_THREADS: cannot start 256 threads: ")
 
         # ---- RLIMIT_AS sweep: every memory failure is a clean exit 3, every success complete
