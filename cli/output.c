@@ -111,10 +111,18 @@ void lsce_outset_abort(lsce_outset *o) {
   o->n = 0;
 }
 
-/* Registers `path`: its temporary "<dir>/.lsce-tmp-<pid>-<k>" (short, so it fits NAME_MAX whatever
- * the target's name) or "" for a special file. Fails on a directory or a set that is full. */
-static int reserve(lsce_outset *o, const char *path, lsce_err *err) {
+/* A fresh name "<dir>/.lsce-tmp-<pid>-<serial>" beside `path` (short, so it fits NAME_MAX whatever
+ * the target's name). */
+static void sibling(char *out, const char *path) {
   static unsigned serial;
+  const char *slash = strrchr(path, '/');
+  snprintf(out, LSCE_PATH_MAX, "%.*s.lsce-tmp-%ld-%u", slash ? (int)(slash - path + 1) : 0, path,
+           (long)getpid(), serial++);
+}
+
+/* Registers `path`: its temporary (see sibling) or "" for a special file. Fails on a directory or a
+ * set that is full. */
+static int reserve(lsce_outset *o, const char *path, lsce_err *err) {
   if (o->n >= LSCE_MAX_OUTPUTS || strlen(path) >= LSCE_PATH_MAX - 40) {
     lsce_outset_abort(o);
     return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot write: %s", path, strerror(ENAMETOOLONG));
@@ -129,9 +137,7 @@ static int reserve(lsce_outset *o, const char *path, lsce_err *err) {
   strcpy(o->final[k], path);
   o->temp[k][0] = '\0';
   if (!exists || S_ISREG(st.st_mode)) {
-    const char *slash = strrchr(path, '/');
-    snprintf(o->temp[k], LSCE_PATH_MAX, "%.*s.lsce-tmp-%ld-%u", slash ? (int)(slash - path + 1) : 0,
-             path, (long)getpid(), serial++);
+    sibling(o->temp[k], path);
     install_handlers();
     if (nlive < LSCE_MAX_OUTPUTS) { /* the name is complete before the handler can see it */
       memcpy(live[nlive], o->temp[k], LSCE_PATH_MAX);
@@ -206,18 +212,39 @@ int lsce_outset_check_stdout(lsce_outset *o, lsce_err *err) {
   return lsce_err_set(err, LSCE_EINCOMPLETE, "standard output: cannot write: %s", strerror(en ? en : EIO));
 }
 
+/* Each existing entry about to be replaced is first hard-linked to a backup name, so that when a
+ * later rename fails every earlier output is put back (or removed, where it did not exist): the
+ * outputs stay all or nothing even then. Where the file system refuses hard links, that one output
+ * has no backup, and a failure after its rename leaves it replaced. */
 int lsce_outset_commit(lsce_outset *o, lsce_err *err) {
   block_signals(1); /* a signal now takes effect after the last rename: all or nothing */
   committing = 1;
-  int rc = LSCE_OK;
-  for (int k = 0; k < o->n && !rc; k++) {
-    if (!o->temp[k][0]) continue;
-    if (rename(o->temp[k], o->final[k]) != 0) {
-      int en = errno;
-      rc = lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot write: %s", o->final[k], strerror(en));
-      for (int j = k; j < o->n; j++)
-        if (o->temp[j][0]) unlink(o->temp[j]);
+  char bak[LSCE_MAX_OUTPUTS][LSCE_PATH_MAX];
+  int rc = LSCE_OK, done = 0, existed[LSCE_MAX_OUTPUTS];
+  for (int k = 0; k < o->n; k++) {
+    struct stat st;
+    bak[k][0] = '\0';
+    existed[k] = lstat(o->final[k], &st) == 0;
+    if (o->temp[k][0] && existed[k]) {
+      sibling(bak[k], o->final[k]);
+      if (link(o->final[k], bak[k]) != 0) bak[k][0] = '\0';
     }
+  }
+  for (; done < o->n; done++) {
+    if (o->temp[done][0] && rename(o->temp[done], o->final[done]) != 0) {
+      rc = lsce_err_set(err, LSCE_EINCOMPLETE, "%s: cannot write: %s", o->final[done], strerror(errno));
+      break;
+    }
+  }
+  for (int k = 0; k < o->n; k++) {
+    if (!o->temp[k][0]) continue;
+    if (rc && k < done) { /* put back what was there */
+      if (bak[k][0]) rename(bak[k], o->final[k]);
+      else if (!existed[k]) unlink(o->final[k]);
+    } else if (rc) {
+      unlink(o->temp[k]);
+    }
+    if (bak[k][0]) unlink(bak[k]); /* gone already when it was renamed back */
   }
   nlive = 0;
   o->n = 0;

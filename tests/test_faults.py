@@ -4,7 +4,7 @@ SIGXFSZ ignored is a full disk, RLIMIT_AS makes memory and thread creation fail,
 random points of the write phase of large outputs, special files (character devices, FIFOs) are
 outputs. The promise checked everywhere: exit 2 or 3 = exactly one `lsce:` line on stderr and no
 regular output file created or replaced (and no temporary left); exit 0 = every output complete.
-Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized]   (LSCE_FAULTS_SEED=S repeats a run)"""
+Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized] [--rename-shim libfault_rename.so]   (LSCE_FAULTS_SEED=S repeats a run)"""
 import errno, hashlib, json, os, pty, random, resource, select, shutil, signal, stat, subprocess
 import sys, tempfile, threading, time
 
@@ -16,6 +16,7 @@ except ImportError as e:  # pragma: no cover
 
 LSCE = os.path.abspath(sys.argv[1])
 SANITIZED = "--sanitized" in sys.argv[2:]  # a sanitizer's shadow memory cannot live under RLIMIT_AS
+SHIM = os.path.abspath(sys.argv[sys.argv.index("--rename-shim") + 1]) if "--rename-shim" in sys.argv else None
 SEED = int(os.environ.get("LSCE_FAULTS_SEED", "0")) or random.randrange(1, 1 << 30)
 rng = random.Random(SEED)
 passed = failed = skipped = 0
@@ -216,7 +217,26 @@ def main():
             r = run(cmd + PF, d, pre=limits(fsize=65536, xfsz_ignored=False))
             expect_fail(f"class 1 {cmd[0]}: RLIMIT_FSIZE with SIGXFSZ at its default", r, 3, d, before,
                         prefix="lsce: g.npy: cannot write: ", contains=os.strerror(errno.EFBIG))
-        os.remove(os.path.join(d, "o.npy"))
+        # the last step failing: the second rename (tests/fault_rename.c) after the first succeeded;
+        # the first output is put back (same inode, same bytes), or removed where it was new
+        if SHIM:
+            with open(os.path.join(d, "g.npy"), "wb") as f:
+                f.write(b"old gradient")
+            for keep_o in (True, False):
+                if not keep_o:
+                    os.remove(os.path.join(d, "o.npy"))
+                for cmd in (["reference"] + P, RUN):
+                    before = snapshot(d)
+                    r = run(cmd + ["--out", "o.npy", "--grad-out", "g.npy"], d,
+                            env={"LD_PRELOAD": SHIM, "LSCE_FAULT_RENAME": "g.npy"})
+                    expect_fail(f"class 1 {cmd[0]}: the rename of --grad-out fails ({'an existing' if keep_o else 'a new'} --out)",
+                                r, 3, d, before, prefix="lsce: g.npy: cannot write: ", contains=os.strerror(errno.EBUSY))
+            os.remove(os.path.join(d, "g.npy"))
+        else:
+            skipped += 1
+            print("skip class 1 rename failure: no --rename-shim (sanitized build)")
+        if os.path.exists(os.path.join(d, "o.npy")):
+            os.remove(os.path.join(d, "o.npy"))
 
         # ---- 2. special files are written through, never replaced; their errors are reported
 
