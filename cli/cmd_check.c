@@ -12,6 +12,8 @@
 #include "output.h"
 #include "problem_args.h"
 #include "lsce/certify.h"
+#include "progress.h"
+#include "settings.h"
 #include "lsce/reference.h"
 #include "lsce/ulp.h"
 
@@ -75,7 +77,7 @@ static int certify(lsce_ref_result *ref, lsce_measure_t *m, int cert[2], const l
                    const lsce_ref_opts *ro, const double *loss, const double *grad, lsce_dtype ldt,
                    lsce_dtype gdt, double U, double G, lsce_err *err) {
   int rc;
-  if (lsce_use_fast(p)) {
+  if (lsce_use_fast(p, lsce_settings_get()->certify)) {
     if ((rc = lsce_certify_fast(ref, p, grad != NULL, 2, err))) return rc;
     if (lsce_measure_doubt(p, ref, ldt, gdt) <= LSCE_DOUBT_MAX) {
       lsce_measure(m, p, ref, loss, grad, ldt, gdt);
@@ -186,7 +188,10 @@ int lsce_cmd_check(int argc, char **argv) {
     ro.start_prec = pa.start_prec;
     ro.want_grad = gf != NULL;
     ro.want_lo = 1;
+    lsce_progress_attach(&ro, "check");
     rc = certify(&ref, &m, cert, &p, &ro, loss, grad, ldt, gdt, s.U, s.G, &err);
+    lsce_progress_clear();
+    ro.progress = NULL; /* the diagnosis's own calls run silent */
   }
   if (rc) {
     free(loss); free(grad);

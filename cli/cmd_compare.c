@@ -9,6 +9,7 @@
 #include "json.h"
 #include "output.h"
 #include "problem_args.h"
+#include "settings.h"
 #include "lsce/reference.h"
 
 static const lsce_opt cmp_opts[] = {
@@ -216,7 +217,8 @@ int lsce_cmd_compare(int argc, char **argv) {
   lsce_ref_opts ro;
   lsce_ref_opts_default(&ro);
   lsce_problem_args pa = {.cmd = LSCE_CMD_COMPARE, .cmdname = "compare"};
-  int rc = lsce_ref_opts_env(&ro, &err);
+  lsce_settings_ref_opts(&ro);
+  int rc = LSCE_OK;
   pa.max_prec = ro.max_prec;
   if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, cmp_opts, NOPTS, argc, argv, NULL, NULL, &err);
   if (!rc) rc = lsce_require(&a, "--logits", &err);

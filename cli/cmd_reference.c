@@ -6,6 +6,8 @@
 #include "cli.h"
 #include "output.h"
 #include "problem_args.h"
+#include "progress.h"
+#include "settings.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
 
@@ -58,7 +60,8 @@ int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *er
   return LSCE_OK;
 }
 
-/* Prints the loss lines and writes --out/--grad-out atomically. */
+/* Writes --out/--grad-out to their temporaries, prints the loss lines, and renames the outputs only
+ * when standard output took every byte: all or nothing. */
 int lsce_emit_results(const lsce_args *a, const lsce_problem *p, const double *loss, int64_t nloss,
                       const double *grad, lsce_err *err) {
   lsce_outset os;
@@ -74,10 +77,17 @@ int lsce_emit_results(const lsce_args *a, const lsce_problem *p, const double *l
     int64_t shape[2] = {p->N, p->K};
     if ((rc = lsce_outset_add_f64(&os, gout, grad, 2, shape, err))) return rc;
   }
-  if ((rc = lsce_outset_commit(&os, err))) return rc;
   char b[48];
   for (int64_t i = 0; i < nloss; i++) printf("%s\n", lsce_fmt_g17(b, loss[i]));
-  return LSCE_OK;
+  if ((rc = lsce_outset_check_stdout(&os, err))) return rc;
+  return lsce_outset_commit(&os, err);
+}
+
+/* --out and --grad-out must name two files (usage, exit 2). */
+static int lsce_outputs_check(const lsce_args *a, lsce_err *err) {
+  static const char *const names[2] = {"--out", "--grad-out"};
+  const char *paths[2] = {lsce_arg(a, "--out"), lsce_arg(a, "--grad-out")};
+  return lsce_outputs_distinct(names, paths, 2, err);
 }
 
 int lsce_cmd_reference(int argc, char **argv) {
@@ -93,11 +103,13 @@ int lsce_cmd_reference(int argc, char **argv) {
   lsce_ref_opts ro;
   lsce_ref_opts_default(&ro);
   lsce_problem_args pa = {.cmd = run ? LSCE_CMD_RUN : LSCE_CMD_REFERENCE, .cmdname = argv[1]};
-  int rc = lsce_ref_opts_env(&ro, &err);
+  lsce_settings_ref_opts(&ro);
+  int rc = LSCE_OK;
   pa.max_prec = ro.max_prec;
   if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, opts, nopts, argc, argv, check_impl, &im, &err);
   if (!rc && run) rc = lsce_require(&a, "--impl", &err);
   if (!rc) rc = lsce_problem_require(&a, &p, &err);
+  if (!rc) rc = lsce_outputs_check(&a, &err);
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   lsce_ref_result r = {0};
   if (!rc && lsce_arg_given(&a, "--grad-out")) /* the gradient (and a float64 copy to write) */
@@ -110,21 +122,19 @@ int lsce_cmd_reference(int argc, char **argv) {
       if (lsce_arg_given(&a, "--grad-out")) r.grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
       if (!r.loss || (lsce_arg_given(&a, "--grad-out") && !r.grad))
         rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "run: out of memory");
-      else
+      else if (!(rc = lsce_threads_preflight(im->name, &err)))
         rc = lsce_invoke(im, &p, r.loss, r.grad, "run", &err);
     }
   } else if (!rc) {
     ro.start_prec = pa.start_prec;
     ro.want_grad = lsce_arg_given(&a, "--grad-out");
+    lsce_progress_attach(&ro, "reference");
     rc = lsce_reference(&r, &p, &ro, "reference", &err);
+    lsce_progress_clear(); /* before the loss lines, which may go to the same terminal */
   }
-  if (!rc) {
-    fflush(stdout);
-    rc = lsce_emit_results(&a, &p, r.loss, r.nloss, r.grad, &err);
-  }
+  if (!rc) rc = lsce_emit_results(&a, &p, r.loss, r.nloss, r.grad, &err);
   lsce_ref_result_free(&r);
   lsce_problem_clear(&p);
   if (rc) return lsce_fail(&err);
-  if (fflush(stdout) != 0) return 3;
   return 0;
 }

@@ -3,6 +3,7 @@
  * certified reference; one line per (impl, regime), then "N passed, M failed, S skipped". */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@
 #include "measure.h"
 #include "output.h"
 #include "problem_args.h"
+#include "progress.h"
+#include "settings.h"
+#include "sha256.h"
 #include "lsce/certify.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
@@ -71,28 +75,143 @@ static int parse_reduction(const char *r) {
   return !strcmp(r, "sum") ? LSCE_RED_SUM : !strcmp(r, "none") ? LSCE_RED_NONE : LSCE_RED_MEAN;
 }
 
+/* ---- the manifest, validated before a case runs: every error is
+ * "DIR/manifest.json: case NAME: <what>" (exit 2) --------------------------------------------- */
+
+typedef struct {
+  const char *dir, *name;
+  lsce_err *err;
+} mctx;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int bad(const mctx *m, const char *fmt, ...) {
+  char what[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return lsce_err_set(m->err, LSCE_EINPUT, "%s/manifest.json: case %s: %s", m->dir, m->name, what);
+}
+
+/* A non-empty array of strings, each accepted by ok(); `why` words a rejected one ('%s'). */
+static int str_list(const mctx *m, const lsce_jval *c, const char *key, int (*ok)(const char *),
+                    const char *why) {
+  const lsce_jval *v = lsce_json_get(c, key);
+  if (!v || v->t != LSCE_J_ARR || v->n == 0) return bad(m, "\"%s\" must be a non-empty array of strings", key);
+  for (int k = 0; k < v->n; k++) {
+    if (v->items[k].t != LSCE_J_STR) return bad(m, "\"%s\" must be a non-empty array of strings", key);
+    if (!ok(v->items[k].str)) {
+      char w[300];
+      snprintf(w, sizeof w, why, v->items[k].str);
+      return bad(m, "%s: %s", key, w);
+    }
+  }
+  return LSCE_OK;
+}
+static int ok_variant(const char *s) { return lsce_variant_find(s) >= 0; }
+static int ok_reduction(const char *s) { return !strcmp(s, "mean") || !strcmp(s, "sum") || !strcmp(s, "none"); }
+static int ok_smoothing(const char *s) {
+  mpq_t e;
+  mpq_init(e);
+  int r = lsce_parse_smoothing(e, s, "smoothing", NULL) == LSCE_OK;
+  mpq_clear(e);
+  return r;
+}
+
+/* An optional integer member in [lo, 2^53]; null allowed when `nullable`. */
+static int int_member(const mctx *m, const lsce_jval *c, const char *key, double lo, int nullable,
+                      int64_t *out) {
+  const lsce_jval *v = lsce_json_get(c, key);
+  if (!v || (nullable && v->t == LSCE_J_NULL)) return LSCE_OK;
+  if (v->t != LSCE_J_NUM || v->num != floor(v->num) || v->num < lo || v->num > 0x1p53)
+    return bad(m, "\"%s\" must be an integer%s", key, nullable ? " or null" : "");
+  *out = (int64_t)v->num;
+  return LSCE_OK;
+}
+
+/* files.<role>: {"path": string relative to DIR[, "sha256": 64 hex digits]}, the checksum checked. */
+static int file_member(const mctx *m, const lsce_jval *files, const char *role, int required,
+                       char *path, size_t n) {
+  const lsce_jval *f = lsce_json_get(files, role);
+  path[0] = '\0';
+  if (!f || f->t == LSCE_J_NULL) return required ? bad(m, "files.%s: missing", role) : LSCE_OK;
+  const char *rel = lsce_json_gets(f, "path");
+  if (f->t != LSCE_J_OBJ || !rel || !*rel) return bad(m, "files.%s: needs a \"path\" string", role);
+  path_join(path, n, m->dir, rel);
+  const lsce_jval *sum = lsce_json_get(f, "sha256");
+  if (!sum || sum->t == LSCE_J_NULL) return LSCE_OK;
+  if (sum->t != LSCE_J_STR || strlen(sum->str) != 64 || strspn(sum->str, "0123456789abcdef") != 64)
+    return bad(m, "files.%s: \"sha256\" must be 64 lowercase hex digits", role);
+  char hex[65];
+  int e = lsce_sha256_file(hex, path);
+  if (e) return lsce_err_set(m->err, LSCE_EINCOMPLETE, "%s: cannot read: %s", path, strerror(e));
+  if (strcmp(hex, sum->str) != 0) return bad(m, "files.%s: %s does not match its recorded sha256", role, rel);
+  return LSCE_OK;
+}
+
+/* After the files are loaded: the recorded dtypes and shape, and each variant applies. */
+static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p) {
+  static const char *const keys[3] = {"dtype", "targets_dtype", "weights_dtype"};
+  const lsce_npy *arr[3] = {&p->logits, &p->targets, p->has_weights ? &p->weights : NULL};
+  for (int k = 0; k < 3; k++) {
+    const lsce_jval *v = lsce_json_get(c, keys[k]);
+    if (!v || v->t == LSCE_J_NULL) continue; /* null: not recorded */
+    if (!arr[k]) return bad(m, "\"%s\" is given but the case has no weights file", keys[k]);
+    const char *have = lsce_dtype_name(arr[k]->dtype);
+    if (v->t != LSCE_J_STR || strcmp(v->str, have) != 0)
+      return bad(m, "\"%s\" does not match the file, which holds %s", keys[k], have);
+  }
+  int64_t n = p->N, kk = p->K;
+  int rc;
+  if ((rc = int_member(m, c, "n", 0, 0, &n))) return rc;
+  if ((rc = int_member(m, c, "k", 1, 0, &kk))) return rc;
+  if (n != p->N || kk != p->K) {
+    char got[64];
+    snprintf(got, sizeof got, "(%lld, %lld)", (long long)p->N, (long long)p->K);
+    return bad(m, "\"n\" and \"k\" do not match the logits, of shape %s", got);
+  }
+  const lsce_jval *vars = lsce_json_get(c, "variants");
+  for (int vi = 0; vi < vars->n; vi++) {
+    const lsce_variant *d = &lsce_variants[lsce_variant_find(vars->items[vi].str)];
+    if (d->needs_weights && !p->has_weights) return bad(m, "variant %s needs a weights file", d->id);
+    if (d->needs_pad_index && p->pad_index < 0) return bad(m, "variant %s needs a pad_index", d->id);
+    if (p->K < d->min_K) return bad(m, "variant %s needs more classes than the logits have", d->id);
+  }
+  return LSCE_OK;
+}
+
 /* Runs every selected implementation on one manifest case. */
-static int run_case(state *s, const char *dir, const lsce_jval *c, const lsce_impl *only, lsce_err *err) {
+static int run_case(state *s, const char *dir, const lsce_jval *c, int index, const lsce_impl *only, lsce_err *err) {
+  char num[32];
+  snprintf(num, sizeof num, "#%d", index);
   const char *name = lsce_json_gets(c, "case"), *regime = lsce_json_gets(c, "regime");
+  mctx m = {dir, name && *name ? name : num, err};
+  if (c->t != LSCE_J_OBJ) return bad(&m, "not an object");
+  if (!name || !*name) return bad(&m, "needs a \"case\" string");
+  if (!regime || !*regime) return bad(&m, "needs a \"regime\" string");
   const lsce_jval *files = lsce_json_get(c, "files");
-  const char *lp = lsce_json_gets(lsce_json_get(files, "logits"), "path");
-  const char *tp = lsce_json_gets(lsce_json_get(files, "targets"), "path");
-  const char *wp = lsce_json_gets(lsce_json_get(files, "weights"), "path");
+  if (!files || files->t != LSCE_J_OBJ) return bad(&m, "needs a \"files\" object");
+  int rc;
+  if ((rc = str_list(&m, c, "variants", ok_variant, "unknown variant '%.200s' (see lsce variants)")) ||
+      (rc = str_list(&m, c, "smoothings", ok_smoothing, "'%.200s' is not a decimal in [0, 1]")) ||
+      (rc = str_list(&m, c, "reductions", ok_reduction, "'%.200s' is not mean, sum or none")))
+    return rc;
   const lsce_jval *vars = lsce_json_get(c, "variants"), *eps = lsce_json_get(c, "smoothings"),
-                  *reds = lsce_json_get(c, "reductions"), *ign = lsce_json_get(c, "ignore_index"),
-                  *pad = lsce_json_get(c, "pad_index");
-  if (!name || !regime || !lp || !tp || !vars || !eps || !reds)
-    return lsce_err_set(err, LSCE_EINPUT, "%s/manifest.json: case %s: missing fields", dir, name ? name : "?");
-  char L[4096], T[4096], W[4096];
-  path_join(L, sizeof L, dir, lp);
-  path_join(T, sizeof T, dir, tp);
-  if (wp) path_join(W, sizeof W, dir, wp);
+                  *reds = lsce_json_get(c, "reductions");
   lsce_problem p;
   lsce_problem_init(&p);
-  if (ign && ign->t == LSCE_J_NUM) p.ignore_index = (int64_t)ign->num;
-  if (pad && pad->t == LSCE_J_NUM) p.pad_index = (int64_t)pad->num;
-  int rc = lsce_problem_load(&p, L, T, wp ? W : NULL, err);
-  if (rc) { lsce_problem_clear(&p); return rc; }
+  char L[LSCE_PATH_MAX], T[LSCE_PATH_MAX], W[LSCE_PATH_MAX];
+  if ((rc = int_member(&m, c, "ignore_index", -0x1p53, 0, &p.ignore_index)) ||
+      (rc = int_member(&m, c, "pad_index", 0, 1, &p.pad_index)) ||
+      (rc = file_member(&m, files, "logits", 1, L, sizeof L)) ||
+      (rc = file_member(&m, files, "targets", 1, T, sizeof T)) ||
+      (rc = file_member(&m, files, "weights", 0, W, sizeof W)) ||
+      (rc = lsce_problem_load(&p, L, T, W[0] ? W : NULL, err)) || (rc = check_loaded(&m, c, &p))) {
+    lsce_problem_clear(&p);
+    return rc;
+  }
   lsce_dtype dt = p.logits.dtype;
   int any = 0;
   for (int k = 0; k < lsce_nimpls; k++) {
@@ -104,33 +223,33 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, const lsce_im
     if (!im->available()) g->skipped = 1; else any = 1;
   }
   for (int vi = 0; any && vi < vars->n; vi++) {
-    if (vars->items[vi].t != LSCE_J_STR) continue;
-    int v = lsce_variant_find(vars->items[vi].str);
-    if (v < 0) continue;
+    int v = lsce_variant_find(vars->items[vi].str); /* validated: known and applicable */
     const lsce_variant *d = &lsce_variants[v];
-    if ((d->needs_weights && !p.has_weights) || (d->needs_pad_index && p.pad_index < 0) || p.K < d->min_K) continue;
     for (int ei = 0; ei < eps->n; ei++) {
-      if (eps->items[ei].t != LSCE_J_STR) continue;
-      if (lsce_parse_smoothing(p.e, eps->items[ei].str, "smoothing", err)) { lsce_problem_clear(&p); return LSCE_EINPUT; }
+      lsce_parse_smoothing(p.e, eps->items[ei].str, "smoothing", err); /* validated */
       for (int ri = 0; ri < reds->n; ri++) {
-        if (reds->items[ri].t != LSCE_J_STR) continue;
         p.variant = v;
         p.reduction = parse_reduction(reds->items[ri].str);
         lsce_ref_opts ro;
         lsce_ref_opts_default(&ro);
-        if ((rc = lsce_ref_opts_env(&ro, err))) { lsce_problem_clear(&p); return rc; }
+        lsce_settings_ref_opts(&ro);
         ro.want_grad = 1;
         ro.want_lo = 1;
+        char label[96];
+        snprintf(label, sizeof label, "verify: case %s", name);
+        lsce_progress_attach(&ro, label);
         lsce_ref_result ref, exact;
         memset(&exact, 0, sizeof exact);
         const lsce_dtype ldt = lsce_loss_dtype_for(dt);
-        int fast = lsce_use_fast(&p), tried = fast, have_exact = 0;
+        int fast = lsce_use_fast(&p, lsce_settings_get()->certify), tried = fast, have_exact = 0;
         if (fast) {
           /* the fast certifier, kept where its error bound cannot move a figure by 2^-20 ulp */
           if ((rc = lsce_certify_fast(&ref, &p, 1, 2, err))) { lsce_problem_clear(&p); return rc; }
           if (lsce_measure_doubt(&p, &ref, ldt, dt) > LSCE_DOUBT_MAX) { lsce_ref_result_free(&ref); fast = 0; }
         }
         if (!fast && (rc = lsce_reference(&ref, &p, &ro, "verify", err))) { lsce_problem_clear(&p); return rc; }
+        lsce_progress_clear(); /* before any FAIL line */
+        ro.progress = NULL;    /* a reference taken for one row below runs silent */
         double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
         double *grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
         if (!loss || !grad) rc = lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");
@@ -209,7 +328,10 @@ static int run_dir(state *s, const char *dir, const lsce_impl *only, lsce_err *e
   const lsce_jval *cases = lsce_json_get(man, "cases");
   int rc = LSCE_OK;
   if (!cases || cases->t != LSCE_J_ARR) rc = lsce_err_set(err, LSCE_EINPUT, "%s: no \"cases\" array", mp);
-  for (int k = 0; !rc && k < cases->n; k++) rc = run_case(s, dir, &cases->items[k], only, err);
+  for (int k = 0; !rc && k < cases->n; k++) {
+    lsce_progress_steps("verify", k, cases->n, "cases");
+    rc = run_case(s, dir, &cases->items[k], k, only, err);
+  }
   lsce_json_free(man);
   return rc;
 }
@@ -237,9 +359,9 @@ int lsce_cmd_verify(int argc, char **argv) {
     }
   }
   const char *dirs[2] = {NULL, NULL};
-  const char *env = getenv("LSCE_FIXTURES");
+  const char *env = lsce_settings_get()->fixtures;
   if (lsce_arg(&a, "--fixtures")) dirs[0] = lsce_arg(&a, "--fixtures");
-  else if (env && *env) dirs[0] = env;
+  else if (env) dirs[0] = env;
   else {
     dirs[0] = LSCE_FIXTURES_DIR;
     char lm[4096];
@@ -247,18 +369,16 @@ int lsce_cmd_verify(int argc, char **argv) {
     static const char large_dir[] = LSCE_FIXTURES_LARGE_DIR; /* "" when the build names none */
     if (!lsce_arg_given(&a, "--quick") && large_dir[0] != '\0' && exists(lm)) dirs[1] = large_dir;
   }
+  int rc = lsce_settings_check_precision(LSCE_DEFAULT_PRECISION, 0, &err);
+  if (!rc) rc = lsce_threads_preflight(only ? only->name : NULL, &err);
+  if (rc) return lsce_fail(&err);
   state s = {0};
   lsce_outset os;
   lsce_outset_init(&os);
   const char *jpath = lsce_arg(&a, "--json");
-  char jtmp[4200];
   if (jpath) {
-    snprintf(jtmp, sizeof jtmp, "%s.lsce-tmp-verify", jpath);
-    s.json = fopen(jtmp, "w");
-    if (!s.json) {
-      lsce_err_set(&err, LSCE_EINCOMPLETE, "%s: cannot write: %s", jpath, strerror(errno));
-      return lsce_fail(&err);
-    }
+    s.json = lsce_outset_open(&os, jpath, &err);
+    if (!s.json) return lsce_fail(&err);
     char date[32];
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -269,16 +389,13 @@ int lsce_cmd_verify(int argc, char **argv) {
     lsce_json_str(s.json, lsce_compiler_name());
     fputs("},\n \"results\": [", s.json);
   }
-  int rc = LSCE_OK;
   for (int k = 0; k < 2 && !rc; k++)
     if (dirs[k]) rc = run_dir(&s, dirs[k], only, &err);
   if (s.json) {
     fprintf(s.json, "],\n \"certifiers\": {\"fast\": %ld, \"reference\": %ld, \"fast+reference\": %ld}}\n",
             s.by_cert[0], s.by_cert[1], s.by_cert[2]);
-    int bad = fclose(s.json) != 0;
-    if (rc || bad) remove(jtmp);
-    else if (rename(jtmp, jpath) != 0) rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "%s: cannot write: %s", jpath, strerror(errno));
-    if (!rc && bad) rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "%s: cannot write", jpath);
+    if (rc) { fclose(s.json); lsce_outset_abort(&os); }
+    else rc = lsce_outset_close(&os, s.json, jpath, &err);
   }
   if (rc) { free(s.a); return lsce_fail(&err); }
   int np = 0, nf = 0, ns = 0;
@@ -294,5 +411,7 @@ int lsce_cmd_verify(int argc, char **argv) {
   }
   printf("%d passed, %d failed, %d skipped\n", np, nf, ns);
   free(s.a);
+  /* the --json file appears only when standard output took the verdicts too */
+  if ((rc = lsce_outset_check_stdout(&os, &err)) || (rc = lsce_outset_commit(&os, &err))) return lsce_fail(&err);
   return nf ? 1 : 0;
 }

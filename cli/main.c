@@ -1,10 +1,16 @@
 /* cli/main.c: `lsce` dispatches to its subcommands; exit codes 0 success, 1 verdict failed, 2 bad
  * input or usage, 3 could not complete. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "args.h"
 #include "probe.h"
+#include "progress.h"
+#include "settings.h"
 
 static const char *usage =
   "usage: lsce <command> [options]\n"
@@ -28,8 +34,57 @@ static const char *usage =
   "Exit codes: 0 success, 1 a verdict failed, 2 bad input or usage, 3 could not complete.\n";
 
 int lsce_fail(const lsce_err *err) {
+  lsce_progress_clear();
   fprintf(stderr, "lsce: %s\n", err->line);
   return err->code;
+}
+
+/* lsce chooses its thread count itself (LSCE_THREADS). The OpenMP runtime reads OMP_NUM_THREADS and
+ * OMP_THREAD_LIMIT in its constructor, before main, and warns on stderr about junk there; this runs
+ * earlier still (an executable's preinit_array precedes every shared library's initialiser) and
+ * drops both from the environment array in place (no allocation this early). */
+static void drop_omp_thread_vars(int argc, char **argv, char **envp) {
+  (void)argc; (void)argv;
+  if (!envp) return;
+  char **w = envp;
+  for (char **r = envp; *r; r++)
+    if (strncmp(*r, "OMP_NUM_THREADS=", 16) != 0 && strncmp(*r, "OMP_THREAD_LIMIT=", 17) != 0) *w++ = *r;
+  *w = NULL;
+}
+__attribute__((section(".preinit_array"), used))
+static void (*const lsce_preinit)(int, char **, char **) = drop_omp_thread_vars;
+
+/* Every byte for standard output reached it: flushed and closed without error. Otherwise exit 3
+ * with one line (unless the command already failed with its own line). */
+static int finish_stdout(int rc) {
+  lsce_progress_clear();
+  errno = 0;
+  int bad = fflush(stdout) != 0 || ferror(stdout);
+  int en = errno;
+  if (fclose(stdout) != 0 && !bad) { bad = 1; en = errno; }
+  if (!bad || rc == 2 || rc == 3) return rc;
+  fprintf(stderr, "lsce: standard output: cannot write: %s\n", strerror(en ? en : EIO));
+  return 3;
+}
+
+static int dispatch(int argc, char **argv) {
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  lsce_err err;
+  if (lsce_settings_load(&err)) return lsce_fail(&err);
+  if (!strcmp(cmd, "variants")) return lsce_cmd_variants(argc, argv);
+  if (!strcmp(cmd, "reference") || !strcmp(cmd, "run")) return lsce_cmd_reference(argc, argv);
+  if (!strcmp(cmd, "impls")) return lsce_cmd_impls(argc, argv);
+  if (!strcmp(cmd, "verify")) return lsce_cmd_verify(argc, argv);
+  if (!strcmp(cmd, "check")) return lsce_cmd_check(argc, argv);
+  if (!strcmp(cmd, "compare")) return lsce_cmd_compare(argc, argv);
+  if (!strcmp(cmd, "probe")) return lsce_cmd_probe(argc, argv);
+  if (!strcmp(cmd, "identify")) return lsce_cmd_identify(argc, argv);
+  fprintf(stderr, "lsce: %s: unknown command (see lsce --help)\n", cmd);
+  return 2;
 }
 
 int lsce_require(const void *args, const char *name, lsce_err *err) {
@@ -42,19 +97,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "lsce: usage: no command given (see lsce --help)\n");
     return 2;
   }
-  const char *cmd = argv[1];
-  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-    fputs(usage, stdout);
-    return 0;
-  }
-  if (!strcmp(cmd, "variants")) return lsce_cmd_variants(argc, argv);
-  if (!strcmp(cmd, "reference") || !strcmp(cmd, "run")) return lsce_cmd_reference(argc, argv);
-  if (!strcmp(cmd, "impls")) return lsce_cmd_impls(argc, argv);
-  if (!strcmp(cmd, "verify")) return lsce_cmd_verify(argc, argv);
-  if (!strcmp(cmd, "check")) return lsce_cmd_check(argc, argv);
-  if (!strcmp(cmd, "compare")) return lsce_cmd_compare(argc, argv);
-  if (!strcmp(cmd, "probe")) return lsce_cmd_probe(argc, argv);
-  if (!strcmp(cmd, "identify")) return lsce_cmd_identify(argc, argv);
-  fprintf(stderr, "lsce: %s: unknown command (see lsce --help)\n", cmd);
-  return 2;
+  /* a full disk under RLIMIT_FSIZE is a write error (EFBIG, exit 3), not a killing signal */
+  signal(SIGXFSZ, SIG_IGN);
+  /* A closed standard stream would hand its number to the next file opened (an output's bytes
+   * would then go where the stream's should): hold it with /dev/null opened the wrong way round,
+   * so that writes to it fail and are reported. */
+  for (int fd = 0; fd <= 2; fd++)
+    if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", fd ? O_RDONLY : O_WRONLY) != fd) return 3;
+  return finish_stdout(dispatch(argc, argv));
 }

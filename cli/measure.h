@@ -32,9 +32,10 @@ static inline int lsce_within(double f, int td, double doubt, double U) {
   if (doubt > 0) return f + doubt <= U ? 1 : f - doubt > U ? 0 : -1;
   return f < U || (f == U && td <= 0);
 }
-/* LSCE_CERTIFY=fast|reference forces a certifier; by default problems of 2^20 logits or more use
- * the fast one (impls/certify.c), smaller ones the MPFR reference (check and verify alike). */
-int lsce_use_fast(const lsce_problem *p);
+/* The certifier choice of check and verify alike: force 1 (LSCE_CERTIFY=fast) or 2 (=reference, as
+ * read by cli/settings.c) decides; 0 (unset): problems of 2^20 logits or more use the fast one
+ * (impls/certify.c), smaller ones the MPFR reference. */
+int lsce_use_fast(const lsce_problem *p, int force);
 /* The fast certifier's figures are kept when their doubt is below this (else the reference). */
 #define LSCE_DOUBT_MAX 0x1p-20
 

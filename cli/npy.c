@@ -26,11 +26,23 @@
 
 int lsce_err_set(lsce_err *e, int code, const char *fmt, ...) {
   if (e) {
-    va_list ap;
+    va_list ap, ap2;
     va_start(ap, fmt);
+    va_copy(ap2, ap);
     int n = vsnprintf(e->line, sizeof e->line, fmt, ap);
     va_end(ap);
     if (n < 0) e->line[0] = '\0';
+    /* Too long (a long path): keep the head (the name's start) and the tail (the message), and cut
+     * the middle, marked "...", so that the line never loses its message. */
+    char *full = n >= (int)sizeof e->line ? malloc((size_t)n + 1) : NULL;
+    if (full && vsnprintf(full, (size_t)n + 1, fmt, ap2) == n) {
+      const size_t head = 200, tail = sizeof e->line - 1 - head - 3;
+      memcpy(e->line, full, head);
+      memcpy(e->line + head, "...", 3);
+      memcpy(e->line + head + 3, full + n - tail, tail + 1);
+    }
+    free(full);
+    va_end(ap2);
     /* One line, always: a path typed with a control character must not split the message. */
     for (unsigned char *p = (unsigned char *)e->line; *p; p++)
       if (*p < 0x20 || *p == 0x7f) *p = '?';

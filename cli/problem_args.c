@@ -1,6 +1,7 @@
 /* cli/problem_args.c: PROBLEM option values and their cross-checks (DESIGN.md "Arguments"). */
 #include <string.h>
 #include "problem_args.h"
+#include "settings.h"
 #include "lsce/reference.h"
 
 int lsce_wants_help(const lsce_opt *opts, int nopts, int argc, char **argv, int first) {
@@ -61,6 +62,11 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
     if (rc) return rc;
   }
   if (prc) { *err = perr; return prc; }
+  /* LSCE_MAX_PRECISION below the default starting precision: the rule --precision obeys */
+  if (pa->cmd != LSCE_CMD_RUN && !lsce_arg_given(a, "--precision")) {
+    int rc = lsce_settings_check_precision(pa->start_prec, 0, err);
+    if (rc) return rc;
+  }
   /* options that the chosen variant does not take (reference and run only), in argv order */
   int strict = pa->cmd == LSCE_CMD_REFERENCE || pa->cmd == LSCE_CMD_RUN;
   if (strict && p->variant >= 0)

@@ -530,6 +530,8 @@ void lsce_ref_opts_default(lsce_ref_opts *o) {
   o->max_prec = LSCE_MAX_PRECISION_DEFAULT;
   o->want_grad = 0;
   o->want_lo = 0;
+  o->progress = NULL;
+  o->progress_user = NULL;
 }
 
 int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err) {
@@ -595,6 +597,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   /* Pass 1: every row at its own precision (Ziv per row for none losses and gradient rows). */
   int any_inf = 0, all_zero = 1;
   for (int64_t i = 0; i < N && status == LSCE_OK; i++) {
+    if (o->progress) o->progress(o->progress_user, i, N);
     if (!lsce_row_in_V(p, x.v, i)) continue; /* outputs stay 0 */
     rowinfo *r = &ri[i];
     row_scan(r, &x, &s, i);

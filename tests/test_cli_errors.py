@@ -230,6 +230,32 @@ def main():
              "--out", "keep.npy"], d)
         if open(os.path.join(d, "keep.npy")).read() == "old": passed += 1
         else: failed += 1; print("FAIL an existing output was replaced by a failing command")
+        # outputs and environment (tests/test_faults.py injects the faults; these are the plain cases)
+        for f in ("o.npy", "g.npy"):
+            if os.path.exists(os.path.join(d, f)): os.remove(os.path.join(d, f))
+        expect("one file for both outputs", ["reference"] + ok + ["--out", "o.npy", "--grad-out", "./o.npy"], d, 2,
+               line="lsce: --grad-out: names the same file as --out ('./o.npy')", outputs=["o.npy"])
+        expect("a directory as --out", ["run", "--impl", "cpu_online"] + ok + ["--out", ".", "--grad-out", "g.npy"], d, 3,
+               line="lsce: .: cannot write: Is a directory", outputs=["g.npy"])
+        for knob, val in [("LSCE_THREADS", "many"), ("LSCE_ISA", "mmx"), ("LSCE_CERTIFY", "maybe")]:
+            os.environ[knob] = val
+            expect(f"{knob}={val}", ["run", "--impl", "cpu_threads"] + ok + outs, d, 2, prefix=f"lsce: {knob}: ",
+                   outputs=["o.npy", "g.npy"])
+            del os.environ[knob]
+        os.environ["LSCE_MAX_PRECISION"] = "40"
+        expect("LSCE_MAX_PRECISION below the starting precision", ["reference"] + ok + outs, d, 2,
+               line="lsce: LSCE_MAX_PRECISION: 40 is below the starting precision 64", outputs=["o.npy", "g.npy"])
+        del os.environ["LSCE_MAX_PRECISION"]
+        longp = "/".join(["p" * 250] * 8) + "/L.npy"
+        r = expect("an error line about a 2 KiB path", ["reference", "--logits", longp, "--targets", "T.npy",
+                   "--variant", "k", "--smoothing", "0.1"], d, 3, prefix="lsce: ppp")
+        if r.stderr.rstrip("\n").endswith("/L.npy: cannot open: No such file or directory"): passed += 1
+        else: failed += 1; print(f"FAIL a long error line lost its message: {r.stderr[-120:]!r}")
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([LSCE, "variants"], stdout=full, capture_output=False, stderr=subprocess.PIPE,
+                               text=True, timeout=60)
+        if r.returncode == 3 and r.stderr == "lsce: standard output: cannot write: No space left on device\n": passed += 1
+        else: failed += 1; print(f"FAIL variants > /dev/full: exit {r.returncode}, {r.stderr!r}")
     print(f"{passed} passed, {failed} failed, 0 skipped")
     return 0 if failed == 0 else 1
 

@@ -66,13 +66,11 @@ int lsce_cpu_avx2(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) 
 
 int lsce_cpu_threads(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   lsce_kernels k = kernels();
-  int threads = 2;
-#ifdef _OPENMP
-  int maxt = omp_get_max_threads();
-  if (getenv("OMP_NUM_THREADS")) threads = maxt;
-#endif
-  threads = (int)env_i64("LSCE_THREADS", threads);
-  return lsce_cpu_drive(loss, grad, gdt, c, &k, threads, env_i64("LSCE_SPLIT", 0));
+  /* LSCE_THREADS or 2, never OMP_NUM_THREADS; capped at 256 (the CLI's LSCE_THREADS_CAP), since
+   * thousands of threads crash the OpenMP runtime and cannot help */
+  int64_t threads = env_i64("LSCE_THREADS", 2);
+  if (threads > 256) threads = 256;
+  return lsce_cpu_drive(loss, grad, gdt, c, &k, (int)threads, env_i64("LSCE_SPLIT", 0));
 }
 
 int lsce_cpu_sharded(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {

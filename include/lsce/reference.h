@@ -15,6 +15,9 @@ typedef struct {
   long max_prec;     /* give up (LSCE_EINCOMPLETE) beyond this */
   int want_grad;
   int want_lo;       /* also certify lo = RN(exact - hi): double-double goldens */
+  /* called before each row of the first pass (rows done so far, N); NULL: none */
+  void (*progress)(void *user, int64_t rows_done, int64_t rows);
+  void *progress_user;
 } lsce_ref_opts;
 
 typedef struct {

@@ -1,0 +1,112 @@
+/* cli/settings.c: the environment knobs read once, validated with the contract's error line, and
+ * the thread preflight (see settings.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "settings.h"
+#include "lsce/reference.h"
+
+static lsce_settings S;
+
+/* A decimal integer without sign, in [lo, +inf): values beyond `cap` read as `cap`. */
+static int knob_int(long long *v, const char *name, long long lo, long long cap, const char *what,
+                    lsce_err *err) {
+  const char *s = getenv(name);
+  *v = 0;
+  if (!s || !*s) return LSCE_OK;
+  long long x = 0;
+  for (const char *c = s; *c; c++) {
+    if (*c < '0' || *c > '9' || c - s > 40)
+      return lsce_err_set(err, LSCE_EINPUT, "%s: not %s: '%.64s'", name, what, s);
+    if (x <= cap) x = x * 10 + (*c - '0');
+  }
+  if (x < lo) return lsce_err_set(err, LSCE_EINPUT, "%s: %s is below %lld", name, s, lo);
+  *v = x > cap ? cap : x;
+  return LSCE_OK;
+}
+
+/* One of `words` (NULL-terminated); returns its index in *v, or -1 when unset. */
+static int knob_word(int *v, const char *name, const char *const *words, const char *list,
+                     lsce_err *err) {
+  const char *s = getenv(name);
+  *v = -1;
+  if (!s || !*s) return LSCE_OK;
+  for (int k = 0; words[k]; k++)
+    if (!strcmp(s, words[k])) { *v = k; return LSCE_OK; }
+  return lsce_err_set(err, LSCE_EINPUT, "%s: must be %s, got '%.64s'", name, list, s);
+}
+
+int lsce_settings_load(lsce_err *err) {
+  static const char *const isas[] = {"scalar", "avx2", "avx512", NULL};
+  static const char *const keeps[] = {"0", "1", NULL};
+  static const char *const certs[] = {"fast", "reference", NULL};
+  memset(&S, 0, sizeof S);
+  long long v;
+  int w, rc;
+  if ((rc = knob_word(&w, "LSCE_ISA", isas, "scalar, avx2 or avx512", err))) return rc;
+  S.isa = w < 0 ? NULL : isas[w];
+  if ((rc = knob_int(&v, "LSCE_THREADS", 1, LSCE_THREADS_CAP, "a thread count", err))) return rc;
+  S.threads = (int)v;
+  if (v > 0) { /* the implementations read the capped count */
+    char b[24];
+    snprintf(b, sizeof b, "%lld", v);
+    setenv("LSCE_THREADS", b, 1);
+  }
+  /* slices and shards beyond 2^40 classes act as whole rows / one class per shard anyway */
+  if ((rc = knob_int(&S.split, "LSCE_SPLIT", 0, 1LL << 40, "a class count", err))) return rc;
+  if ((rc = knob_int(&S.shards, "LSCE_SHARDS", 1, 1LL << 40, "a shard count", err))) return rc;
+  if ((rc = knob_word(&w, "LSCE_KEEP", keeps, "0 or 1", err))) return rc;
+  S.keep = w != 0;
+  if ((rc = knob_word(&w, "LSCE_CERTIFY", certs, "fast or reference", err))) return rc;
+  S.certify = w + 1;
+  lsce_ref_opts ro; /* LSCE_MAX_PRECISION: the reference's own reader, so both agree */
+  lsce_ref_opts_default(&ro);
+  if ((rc = lsce_ref_opts_env(&ro, err))) return rc;
+  const char *mp = getenv("LSCE_MAX_PRECISION");
+  S.max_prec = mp && *mp ? ro.max_prec : 0;
+  const char *fx = getenv("LSCE_FIXTURES");
+  S.fixtures = fx && *fx ? fx : NULL;
+  return LSCE_OK;
+}
+
+const lsce_settings *lsce_settings_get(void) { return &S; }
+
+void lsce_settings_ref_opts(lsce_ref_opts *o) {
+  if (S.max_prec) o->max_prec = S.max_prec;
+}
+
+int lsce_settings_threads(void) { return S.threads > 0 ? S.threads : 2; }
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *parked(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&gate_mu); /* holds until the preflight has started them all */
+  pthread_mutex_unlock(&gate_mu);
+  return NULL;
+}
+
+int lsce_threads_preflight(const char *impl, lsce_err *err) {
+  if (impl && strcmp(impl, "cpu_threads") != 0) return LSCE_OK;
+  const int n = lsce_settings_threads();
+  pthread_t t[LSCE_THREADS_CAP];
+  int started = 0, e = 0;
+  pthread_mutex_lock(&gate_mu); /* all n-1 alive at once, as the runtime's team will be */
+  for (; started < n - 1; started++)
+    if ((e = pthread_create(&t[started], NULL, parked, NULL)) != 0) break;
+  pthread_mutex_unlock(&gate_mu);
+  for (int k = 0; k < started; k++) pthread_join(t[k], NULL);
+  if (e)
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "LSCE_THREADS: cannot start %d threads: %s", n,
+                        strerror(e));
+  return LSCE_OK;
+}
+
+int lsce_settings_check_precision(long start, int given, lsce_err *err) {
+  if (!S.max_prec || start <= S.max_prec) return LSCE_OK;
+  if (given)
+    return lsce_err_set(err, LSCE_EINPUT, "--precision: %ld is outside [16, %ld]", start, S.max_prec);
+  return lsce_err_set(err, LSCE_EINPUT,
+                      "LSCE_MAX_PRECISION: %ld is below the starting precision %ld", S.max_prec, start);
+}

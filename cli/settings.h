@@ -1,0 +1,45 @@
+/* cli/settings.h: the environment knobs, read and validated once when a subcommand starts (junk is
+ * `lsce: <KNOB>: <message>`, exit 2), and the threads that the chosen count needs started before
+ * any work (a failure is exit 3, not the OpenMP runtime's own exit). */
+#ifndef LSCE_CLI_SETTINGS_H
+#define LSCE_CLI_SETTINGS_H
+#include "lsce/npy.h"
+#include "lsce/reference.h"
+
+/* LSCE_THREADS above this runs with this many threads: more cannot help on any machine lsce
+ * targets, and thousands of threads crash the OpenMP runtime (signal 11 inside libgomp). */
+#define LSCE_THREADS_CAP 256
+
+typedef struct {
+  const char *isa;     /* LSCE_ISA: "scalar", "avx2", "avx512" or NULL (the widest available) */
+  int threads;         /* LSCE_THREADS capped at LSCE_THREADS_CAP, or 0 (the implementation's 2) */
+  long long split;     /* LSCE_SPLIT >= 0, 0 when unset */
+  long long shards;    /* LSCE_SHARDS >= 1, 0 when unset */
+  int keep;            /* LSCE_KEEP: 0 or 1 (default 1) */
+  int certify;         /* LSCE_CERTIFY: 0 automatic, 1 fast, 2 reference */
+  long max_prec;       /* LSCE_MAX_PRECISION, 0 when unset */
+  const char *fixtures;/* LSCE_FIXTURES or NULL */
+} lsce_settings;
+
+/* Validates every knob (an empty value counts as unset), fills the process-wide settings, and writes
+ * the capped LSCE_THREADS back to the environment so that the implementations read the capped
+ * value. Returns LSCE_OK or LSCE_EINPUT naming the knob. */
+int lsce_settings_load(lsce_err *err);
+const lsce_settings *lsce_settings_get(void);
+
+/* The thread count the threaded implementations will use (LSCE_THREADS or their default 2). */
+int lsce_settings_threads(void);
+/* Before implementation `impl` runs (NULL: any of them may): when it is the threaded one
+ * (cpu_threads, the only row that starts threads), starts and joins that many threads minus one,
+ * all alive at once with default attributes, as the OpenMP runtime's team will be. When the system
+ * cannot create them: LSCE_EINCOMPLETE `LSCE_THREADS: cannot start N threads: why` (the runtime
+ * itself would print its own message and exit 1, or crash). */
+int lsce_threads_preflight(const char *impl, lsce_err *err);
+
+/* LSCE_MAX_PRECISION (when set) into the reference's options: the CLI reads the knob once. */
+void lsce_settings_ref_opts(lsce_ref_opts *o);
+
+/* The starting precision `start` (from --precision when `given`, else the default) must not exceed
+ * LSCE_MAX_PRECISION: one rule for every command that runs the reference. */
+int lsce_settings_check_precision(long start, int given, lsce_err *err);
+#endif

@@ -1,0 +1,553 @@
+"""Faults and hostile environments (issue: twelve classes), through the `lsce` binary, with a
+fault-injection harness that needs neither root nor mounts (and works as root): RLIMIT_FSIZE with
+SIGXFSZ ignored is a full disk, RLIMIT_AS makes memory and thread creation fail, signals arrive at
+random points of the write phase of large outputs, special files (character devices, FIFOs) are
+outputs. The promise checked everywhere: exit 2 or 3 = exactly one `lsce:` line on stderr and no
+regular output file created or replaced (and no temporary left); exit 0 = every output complete.
+Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized] [--rename-shim libfault_rename.so]   (LSCE_FAULTS_SEED=S repeats a run)"""
+import errno, hashlib, json, os, pty, random, resource, select, shutil, signal, stat, subprocess
+import sys, tempfile, threading, time
+
+try:
+    import numpy as np
+except ImportError as e:  # pragma: no cover
+    print(f"skip: {e}")
+    sys.exit(77)
+
+LSCE = os.path.abspath(sys.argv[1])
+SANITIZED = "--sanitized" in sys.argv[2:]  # a sanitizer's shadow memory cannot live under RLIMIT_AS
+SHIM = os.path.abspath(sys.argv[sys.argv.index("--rename-shim") + 1]) if "--rename-shim" in sys.argv else None
+SEED = int(os.environ.get("LSCE_FAULTS_SEED", "0")) or random.randrange(1, 1 << 30)
+rng = random.Random(SEED)
+passed = failed = skipped = 0
+T0 = time.monotonic()
+
+
+def lap(what):
+    print(f"{time.monotonic() - T0:6.1f} s  {what}")
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {name}: {detail} (LSCE_FAULTS_SEED={SEED})")
+
+
+def limits(fsize=None, addr=None, xfsz_ignored=True, stack=None):
+    """preexec_fn: the fault to inject in the child before exec."""
+    def pre():
+        if stack is not None:  # glibc's default thread stack size is the RLIMIT_STACK soft limit
+            hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+            resource.setrlimit(resource.RLIMIT_STACK, (stack if hard == resource.RLIM_INFINITY else min(stack, hard), hard))
+        if xfsz_ignored:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        if fsize is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        if addr is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (addr, addr))
+    return pre
+
+
+def run(args, cwd, env=None, stdout=subprocess.PIPE, pre=None, timeout=120):
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("LSCE_") or k.startswith("OMP_"):
+            del e[k]
+    e.update(env or {})
+    r = subprocess.run([LSCE] + args, cwd=cwd, env=e, stdout=stdout, stderr=subprocess.PIPE,
+                       preexec_fn=pre, timeout=timeout)
+    r.err = r.stderr.decode(errors="replace")
+    r.out = r.stdout.decode(errors="replace") if r.stdout is not None else ""
+    return r
+
+
+def temporaries(d):
+    return [f for f in os.listdir(d) if "lsce-tmp" in f]
+
+
+def snapshot(d):
+    """name -> (inode, bytes) of every regular file, to prove nothing was created or replaced."""
+    out = {}
+    for f in os.listdir(d):
+        p = os.path.join(d, f)
+        if os.path.isfile(p) and not os.path.islink(p):
+            with open(p, "rb") as fh:
+                out[f] = (os.stat(p).st_ino, hashlib.sha256(fh.read()).hexdigest())
+    return out
+
+
+def expect_fail(name, r, code, d, before, prefix="lsce: ", contains=None):
+    """exit `code`, one stderr line starting with `prefix`, the directory exactly as before."""
+    lines = r.err.splitlines()
+    check(f"{name}: exit {code}", r.returncode == code, f"exit {r.returncode}, stderr {r.err!r}")
+    check(f"{name}: one stderr line", len(lines) == 1 and lines[0].startswith(prefix)
+          and (contains is None or contains in lines[0]), repr(r.err))
+    after = snapshot(d)
+    check(f"{name}: no output created or replaced", after == before,
+          f"created/changed: {sorted(set(after.items()) ^ set(before.items()))}")
+    check(f"{name}: no temporary left", not temporaries(d), str(temporaries(d)))
+
+
+def expect_ok(name, r, outputs=()):
+    check(f"{name}: exit 0, stderr clean", r.returncode == 0 and r.err == "",
+          f"exit {r.returncode}, stderr {r.err!r}")
+    for o, shape in outputs:
+        try:
+            a = np.load(o)
+            check(f"{name}: {os.path.basename(o)} complete", a.shape == shape, f"shape {a.shape}")
+        except Exception as ex:  # noqa: BLE001 (any failure to load is the finding)
+            check(f"{name}: {os.path.basename(o)} complete", False, repr(ex))
+
+
+def special_nodes(d):
+    """A null and a full character device and a FIFO that the test may lose: private nodes made
+    with mknod when root (a broken lsce would replace only these), else the system's own (which an
+    unprivileged lsce cannot replace)."""
+    if os.geteuid() == 0:
+        try:
+            os.mknod(os.path.join(d, "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            os.mknod(os.path.join(d, "full"), 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+            nul, full = os.path.join(d, "null"), os.path.join(d, "full")
+        except OSError:
+            nul, full = "/dev/null", "/dev/full"
+    else:
+        nul, full = "/dev/null", "/dev/full"
+    return nul, full
+
+
+def drain_fifo(path, sink):
+    with open(path, "rb") as f:
+        sink.append(f.read())
+
+
+def on_pty(args, cwd):
+    """Runs lsce with stderr on a pseudo-terminal: (exit, stdout, what the terminal got, seconds)."""
+    m, s = pty.openpty()
+    t0 = time.monotonic()
+    p = subprocess.Popen([LSCE] + args, cwd=cwd, stdout=subprocess.PIPE, stderr=s)
+    os.close(s)
+    tty = b""
+    while True:
+        ready, _, _ = select.select([m], [], [], 60)
+        if not ready:
+            break
+        try:
+            b = os.read(m, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not b:
+            break
+        tty += b
+    out = p.communicate(timeout=60)[0].decode()
+    os.close(m)
+    return p.returncode, out, tty.decode(errors="replace"), time.monotonic() - t0
+
+
+def progress_on_pty(what, args, cwd, label, count):
+    """Class 12: on a terminal, a run of more than a second shows `label`, `count` and an ETA, and
+    erases the bar at the end. Returns stdout (None when the run was too quick to tell)."""
+    global skipped
+    rc, out, txt, took = on_pty(args, cwd)
+    if took < 1.5:
+        skipped += 1
+        print(f"skip class 12 {what} progress: it took only {took:.2f} s here")
+        return None
+    check(f"class 12 {what} progress on a terminal: done, total and an ETA",
+          rc == 0 and label in txt and count in txt and "ETA " in txt, repr(txt[-200:]))
+    check(f"class 12 {what} progress: the bar is erased at the end", txt.endswith("\r\033[K"), repr(txt[-40:]))
+    return out
+
+
+def main():
+    global skipped
+    print(f"seed {SEED}")
+    with tempfile.TemporaryDirectory() as root:
+        d = os.path.join(root, "w")
+        os.mkdir(d)
+        z = np.array([[0, .2, .7, .1, 0], [0, .9, .2, .2, 1], [1, .2, .7, .9, 1]], dtype=np.float32)
+        np.save(os.path.join(root, "L.npy"), z)
+        np.save(os.path.join(root, "T.npy"), np.array([2, 1, 0], dtype=np.int64))
+        L, T = os.path.join(root, "L.npy"), os.path.join(root, "T.npy")
+        P = ["--logits", L, "--targets", T, "--variant", "k", "--smoothing", "0.1"]
+        RUN = ["run", "--impl", "cpu_avx2"] + P
+        nul, full = special_nodes(root)
+        # a small hand-written fixture directory for verify (class 10 breaks its manifest)
+        man_dir = os.path.join(root, "man")
+        os.mkdir(man_dir)
+        shutil.copy(L, os.path.join(man_dir, "L.npy"))
+        shutil.copy(T, os.path.join(man_dir, "T.npy"))
+        sha = {f: hashlib.sha256(open(os.path.join(man_dir, f), "rb").read()).hexdigest() for f in ("L.npy", "T.npy")}
+        good = {"case": "hand", "regime": "hand", "dtype": "float32", "targets_dtype": "int64", "n": 3, "k": 5,
+                "weights_dtype": None, "files": {"logits": {"path": "L.npy", "sha256": sha["L.npy"]},
+                                                 "targets": {"path": "T.npy", "sha256": sha["T.npy"]},
+                                                 "weights": None},
+                "variants": ["k", "k1"], "smoothings": ["0", "0.1"], "reductions": ["mean", "none"],
+                "ignore_index": -100, "pad_index": None}
+
+        with open(os.path.join(man_dir, "manifest.json"), "w") as f:
+            json.dump({"cases": [good]}, f)
+
+        # ---- 1. two outputs are all-or-nothing
+
+        lap('1. two outputs are all-or-nothing')
+        with open(os.path.join(d, "o.npy"), "wb") as f:
+            f.write(b"old output")
+        os.mkdir(os.path.join(d, "adir"))
+        for label, gout in [("a directory", "adir"), ("a missing directory", "nodir/g.npy"),
+                            ("below a regular file", "o.npy/g.npy")]:
+            for cmd in (["reference"] + P, RUN):
+                before = snapshot(d)
+                r = run(cmd + ["--out", "o.npy", "--grad-out", gout], d)
+                expect_fail(f"class 1 {cmd[0]}: --grad-out {label}", r, 3, d, before,
+                            prefix=f"lsce: {gout}: cannot write: ")
+        # a disk with 64 KiB free (not less: LLVM's OpenMP runtime sizes a small /dev/shm file at
+        # start-up, and dies when even that fails): the loss fits, the 128 KiB gradient does not
+        np.save(os.path.join(root, "LF.npy"), np.random.default_rng(SEED).random((64, 256), dtype=np.float32))
+        np.save(os.path.join(root, "TF.npy"), np.zeros(64, dtype=np.int64))
+        PF = ["--logits", os.path.join(root, "LF.npy"), "--targets", os.path.join(root, "TF.npy"),
+              "--variant", "k", "--smoothing", "0.1", "--out", "o.npy", "--grad-out", "g.npy"]
+        before = snapshot(d)
+        for cmd in (["reference"], ["run", "--impl", "cpu_threads"]):
+            r = run(cmd + PF, d, pre=limits(fsize=65536))
+            expect_fail(f"class 1 {cmd[0]}: --grad-out past RLIMIT_FSIZE", r, 3, d, before,
+                        prefix="lsce: g.npy: cannot write: ", contains=os.strerror(errno.EFBIG))
+            r = run(cmd + PF, d, pre=limits(fsize=65536, xfsz_ignored=False))
+            expect_fail(f"class 1 {cmd[0]}: RLIMIT_FSIZE with SIGXFSZ at its default", r, 3, d, before,
+                        prefix="lsce: g.npy: cannot write: ", contains=os.strerror(errno.EFBIG))
+        # the last step failing: the second rename (tests/fault_rename.c) after the first succeeded;
+        # the first output is put back (same inode, same bytes), or removed where it was new
+        if SHIM:
+            with open(os.path.join(d, "g.npy"), "wb") as f:
+                f.write(b"old gradient")
+            for keep_o in (True, False):
+                if not keep_o:
+                    os.remove(os.path.join(d, "o.npy"))
+                for cmd in (["reference"] + P, RUN):
+                    before = snapshot(d)
+                    r = run(cmd + ["--out", "o.npy", "--grad-out", "g.npy"], d,
+                            env={"LD_PRELOAD": SHIM, "LSCE_FAULT_RENAME": "g.npy"})
+                    expect_fail(f"class 1 {cmd[0]}: the rename of --grad-out fails ({'an existing' if keep_o else 'a new'} --out)",
+                                r, 3, d, before, prefix="lsce: g.npy: cannot write: ", contains=os.strerror(errno.EBUSY))
+            os.remove(os.path.join(d, "g.npy"))
+        else:
+            skipped += 1
+            print("skip class 1 rename failure: no --rename-shim (sanitized build)")
+        if os.path.exists(os.path.join(d, "o.npy")):
+            os.remove(os.path.join(d, "o.npy"))
+
+        # ---- 2. special files are written through, never replaced; their errors are reported
+
+        lap('2. special files are written through, never replaced; their errors are reported')
+        for cmd in (["reference"] + P, RUN):
+            r = run(cmd + ["--out", nul, "--grad-out", os.path.join(d, "g.npy")], d)
+            expect_ok(f"class 2 {cmd[0]}: --out {nul}", r, [(os.path.join(d, "g.npy"), (3, 5))])
+            check(f"class 2 {cmd[0]}: {nul} is still a character device", stat.S_ISCHR(os.stat(nul).st_mode))
+            os.remove(os.path.join(d, "g.npy"))
+            before = snapshot(d)
+            r = run(cmd + ["--out", os.path.join(d, "o.npy"), "--grad-out", full], d)
+            expect_fail(f"class 2 {cmd[0]}: --grad-out {full}", r, 3, d, before,
+                        prefix=f"lsce: {full}: cannot write: ", contains=os.strerror(errno.ENOSPC))
+            check(f"class 2 {cmd[0]}: {full} is still a character device", stat.S_ISCHR(os.stat(full).st_mode))
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        got = []
+        t = threading.Thread(target=drain_fifo, args=(fifo, got), daemon=True)
+        t.start()
+        r = run(["reference"] + P + ["--grad-out", fifo], d)
+        t.join(30)
+        expect_ok("class 2 reference: --grad-out FIFO", r)
+        check("class 2: the FIFO is still a FIFO", stat.S_ISFIFO(os.stat(fifo).st_mode))
+        check("class 2: the FIFO's reader got the whole gradient",
+              got and got[0][:6] == b"\x93NUMPY" and len(got[0]) == 128 + 15 * 8, repr(got[:1])[:80])
+        got = []
+        t = threading.Thread(target=drain_fifo, args=(fifo, got), daemon=True)
+        t.start()
+        r = run(["verify", "--impl", "cpu_twopass", "--fixtures", man_dir, "--json", fifo], d)
+        t.join(60)
+        try:
+            schema = json.loads(got[0])["schema"] if got else None
+        except ValueError:
+            schema = None
+        check("class 2 verify: --json FIFO", r.returncode == 0 and schema == 1, r.err)
+        if os.path.exists(fifo):
+            os.remove(fifo)
+        before = snapshot(d)
+        r = run(["verify", "--impl", "cpu_twopass", "--fixtures", man_dir, "--json", full], d)
+        expect_fail("class 2 verify: --json /dev/full", r, 3, d, before, prefix=f"lsce: {full}: cannot write: ")
+
+        # ---- 3. two outputs naming one file: a usage error
+
+        lap('3. two outputs naming one file: a usage error')
+        open(os.path.join(d, "x.npy"), "wb").close()
+        os.link(os.path.join(d, "x.npy"), os.path.join(d, "hard.npy"))
+        os.symlink("x.npy", os.path.join(d, "sym.npy"))
+        os.mkdir(os.path.join(d, "sub"))
+        for label, a, b in [("one path", "x.npy", "x.npy"), ("./ spelling", "x.npy", "./x.npy"),
+                            ("a hard link", "x.npy", "hard.npy"), ("a symlink", "sym.npy", "x.npy"),
+                            ("a new file, two spellings", "new.npy", "sub/../new.npy"),
+                            ("an absolute and a relative path", os.path.join(d, "new.npy"), "new.npy")]:
+            for cmd in (["reference"] + P, RUN):
+                before = snapshot(d)
+                r = run(cmd + ["--out", a, "--grad-out", b], d)
+                expect_fail(f"class 3 {cmd[0]}: {label}", r, 2, d, before,
+                            prefix="lsce: --grad-out: names the same file as --out")
+        for f in ("x.npy", "hard.npy", "sym.npy"):
+            os.remove(os.path.join(d, f))
+
+        # ---- 4. thread counts: junk is exit 2 naming the knob, huge is capped, failure is exit 3
+
+        lap('4. thread counts: junk is exit 2 naming the knob, huge is capped, failure is exit 3')
+        N4 = 4096
+        np.save(os.path.join(root, "L4.npy"), np.random.default_rng(SEED).random((N4, 8), dtype=np.float32))
+        np.save(os.path.join(root, "T4.npy"), np.zeros(N4, dtype=np.int64))
+        P4 = ["run", "--impl", "cpu_threads", "--logits", os.path.join(root, "L4.npy"), "--targets",
+              os.path.join(root, "T4.npy"), "--variant", "k", "--smoothing", "0.1", "--reduction", "none"]
+        ref4 = run(P4, d)
+        expect_ok("class 4 baseline", ref4)
+        for junk in ["junk", "-3", "0", "1.5", "12abc", " 4"]:
+            before = snapshot(d)
+            r = run(P4 + ["--out", "o.npy"], d, env={"LSCE_THREADS": junk})
+            expect_fail(f"class 4 LSCE_THREADS={junk!r}", r, 2, d, before, prefix="lsce: LSCE_THREADS: ")
+        for huge in ["1000", "100000", "99999999999999999999999"]:
+            r = run(P4, d, env={"LSCE_THREADS": huge})
+            expect_ok(f"class 4 LSCE_THREADS={huge} (capped)", r)
+            check(f"class 4 LSCE_THREADS={huge}: same losses", r.out == ref4.out)
+        if SANITIZED:
+            skipped += 1
+            print("skip class 4 thread creation under RLIMIT_AS: sanitized build")
+        else:
+            before = snapshot(d)
+            r = run(P4 + ["--out", "o.npy"], d, env={"LSCE_THREADS": "256"}, pre=limits(addr=1 << 30, stack=8 << 20))
+            expect_fail("class 4 thread creation fails (RLIMIT_AS 1 GiB, 256 threads of 8 MiB stacks)", r, 3, d, before,
+                        prefix="lsce: LSCE_THREADS: cannot start 256 threads: ")
+
+        # ---- RLIMIT_AS sweep: every memory failure is a clean exit 3, every success complete
+
+        lap('RLIMIT_AS sweep: every memory failure is a clean exit 3, every success complete')
+        np.save(os.path.join(root, "LA.npy"), np.random.default_rng(SEED).random((512, 4096), dtype=np.float32))
+        np.save(os.path.join(root, "TA.npy"), np.zeros(512, dtype=np.int64))
+        PA = ["--logits", os.path.join(root, "LA.npy"), "--targets", os.path.join(root, "TA.npy"),
+              "--variant", "k", "--smoothing", "0.1", "--out", "o.npy", "--grad-out", "g.npy"]
+        outcomes = set()
+        sweep = [(mib, ["run", "--impl", impl], PA) for mib in range(32, 161, 16) for impl in ("cpu_avx2", "cpu_threads")]
+        PR = ["--logits", os.path.join(root, "LA.npy"), "--targets", os.path.join(root, "TA.npy"), "--variant", "k",
+              "--smoothing", "0.1", "--reduction", "none", "--out", "o.npy", "--grad-out", "g.npy"]
+        sweep += [(mib, ["reference"], PR) for mib in (24, 32, 40, 56, 96)]
+        for mib, cmd, args in ([] if SANITIZED else sweep):
+            before = snapshot(d)
+            r = run(cmd + args, d, pre=limits(addr=mib << 20))
+            if "error while loading shared libraries" in r.err:
+                continue  # the dynamic loader's own failure, before lsce runs
+            what = f"RLIMIT_AS {mib} MiB lsce {' '.join(cmd)}"
+            if r.returncode == 0:
+                expect_ok(what, r, [(os.path.join(d, "o.npy"), () if cmd[0] == "run" else (512,)),
+                                    (os.path.join(d, "g.npy"), (512, 4096))])
+                os.remove(os.path.join(d, "o.npy"))
+                os.remove(os.path.join(d, "g.npy"))
+            else:
+                expect_fail(what, r, 3, d, before)
+            outcomes.add((cmd[0], r.returncode))
+        if SANITIZED:
+            skipped += 1
+            print("skip RLIMIT_AS sweep: sanitized build")
+        else:
+            check("RLIMIT_AS sweep reaches both outcomes in run and reference",
+                  outcomes == {("run", 0), ("run", 3), ("reference", 0), ("reference", 3)}, str(outcomes))
+
+        # ---- 5. standard output: every write error is exit 3 with one line, no output file left
+
+        lap('5. standard output: every write error is exit 3 with one line, no output file left')
+        fx = ["--fixtures", man_dir]
+        cmds = [["--help"], ["variants"], ["variants", "--json"], ["impls"], ["impls", "--json"],
+                ["reference", "--help"], ["compare"] + P[:4] + ["--smoothing", "0.1"],
+                ["check"] + P + ["--loss", "1"], ["verify", "--quick", "--impl", "cpu_twopass"] + fx,
+                ["reference"] + P + ["--out", "o.npy", "--grad-out", "g.npy"],
+                RUN + ["--out", "o.npy", "--grad-out", "g.npy"],
+                ["verify", "--quick", "--impl", "cpu_twopass", "--json", "v.json"] + fx]
+        with open(full, "wb") as devfull:
+            for c in cmds:
+                before = snapshot(d)
+                r = run(c, d, stdout=devfull)
+                expect_fail(f"class 5 lsce {' '.join(c[:2])} > {full}", r, 3, d, before,
+                            prefix="lsce: standard output: cannot write: ")
+        for c in cmds[:3]:
+            before = snapshot(d)
+            with open(os.path.join(root, "stdout.txt"), "wb") as so:
+                r = run(c, d, stdout=so, pre=limits(fsize=64))
+            expect_fail(f"class 5 lsce {' '.join(c[:2])} > file past RLIMIT_FSIZE", r, 3, d, before,
+                        prefix="lsce: standard output: cannot write: ")
+
+        # ---- 6. signals during the write phase of large outputs remove the temporaries
+
+        lap('6. signals during the write phase of large outputs remove the temporaries')
+        NS, KS = 1024, 8192  # a 64 MiB float64 gradient
+        np.save(os.path.join(root, "LS.npy"), np.random.default_rng(SEED).random((NS, KS), dtype=np.float32))
+        np.save(os.path.join(root, "TS.npy"), np.zeros(NS, dtype=np.int64))
+        PS = ["run", "--impl", "IMPL", "--logits", os.path.join(root, "LS.npy"), "--targets",
+              os.path.join(root, "TS.npy"), "--variant", "k", "--smoothing", "0.1", "--reduction", "none",
+              "--out", "o.npy", "--grad-out", "g.npy"]
+        in_write = 0
+        for it in range(8):
+            sig = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP][it % 3]
+            e = {k: v for k, v in os.environ.items() if not k.startswith("LSCE_")}
+            # cpu_threads leaves idle OpenMP threads that may be the ones the signal reaches
+            impl = ["cpu_avx2", "cpu_threads"][it % 2]
+            p = subprocess.Popen([LSCE] + [impl if a == "IMPL" else a for a in PS], cwd=d, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            t0 = time.monotonic()
+            while p.poll() is None and not temporaries(d) and time.monotonic() - t0 < 60:
+                time.sleep(0.0005)
+            seen = bool(temporaries(d))
+            time.sleep(rng.uniform(0, 0.08))  # a random point of the write phase (or just after)
+            if p.poll() is None:
+                p.send_signal(sig)
+            out, err = p.communicate(timeout=60)
+            in_write += seen and p.returncode == -sig
+            have = [os.path.exists(os.path.join(d, f)) for f in ("o.npy", "g.npy")]
+            what = f"{impl}: signal {sig.name} after {'a temporary appeared' if seen else 'start'} (exit {p.returncode})"
+            check(f"class 6 {what}: no temporary left", not temporaries(d), str(temporaries(d)))
+            check(f"class 6 {what}: both outputs or none", have[0] == have[1], str(have))
+            check(f"class 6 {what}: dies of the signal or exits 0", p.returncode in (0, -sig), err[-300:])
+            if all(have):
+                g = np.load(os.path.join(d, "g.npy"), mmap_mode="r")
+                check(f"class 6 {what}: a gradient that exists is complete", g.shape == (NS, KS))
+                os.remove(os.path.join(d, "o.npy"))
+                os.remove(os.path.join(d, "g.npy"))
+        print(f"class 6: {in_write} of 8 signals landed while a temporary existed")
+        check("class 6: some signals landed inside the write phase", in_write > 0, f"{in_write} of 8")
+
+        # ---- 7. long but legal names
+
+        lap('7. long but legal names')
+        for n in (250, 255):
+            name = "o" * (n - 4) + ".npy"
+            for cmd in (["reference"] + P, RUN):
+                r = run(cmd + ["--out", name, "--grad-out", "g" * (n - 4) + ".npy"], d)
+                expect_ok(f"class 7 {cmd[0]}: {n}-byte output names", r,
+                          [(os.path.join(d, name), ()), (os.path.join(d, "g" * (n - 4) + ".npy"), (3, 5))])
+                os.remove(os.path.join(d, name))
+                os.remove(os.path.join(d, "g" * (n - 4) + ".npy"))
+
+        # ---- 8. LSCE_MAX_PRECISION below the starting precision: one rule everywhere
+
+        lap('8. LSCE_MAX_PRECISION below the starting precision: one rule everywhere')
+        for c in (["reference"] + P, ["compare"] + P[:4] + ["--smoothing", "0.1"], ["check"] + P + ["--loss", "1"],
+                  ["verify", "--quick", "--impl", "cpu_twopass"] + fx):
+            before = snapshot(d)
+            r = run(c, d, env={"LSCE_MAX_PRECISION": "32"})
+            expect_fail(f"class 8 {c[0]}: LSCE_MAX_PRECISION=32", r, 2, d, before,
+                        prefix="lsce: LSCE_MAX_PRECISION: 32 is below the starting precision 64")
+        before = snapshot(d)
+        r = run(["reference"] + P + ["--precision", "100"], d, env={"LSCE_MAX_PRECISION": "64"})
+        expect_fail("class 8 reference --precision 100 under LSCE_MAX_PRECISION=64", r, 2, d, before,
+                    prefix="lsce: --precision: 100 is outside [16, 64]")
+        r = run(["reference"] + P + ["--precision", "32"], d, env={"LSCE_MAX_PRECISION": "1000"})
+        expect_ok("class 8 reference --precision 32 under LSCE_MAX_PRECISION=1000", r)
+
+        # ---- 9. long lines keep their message
+
+        lap('9. long lines keep their message')
+        for n in (1100, 3000):
+            before = snapshot(d)
+            long_dir = "/".join(["d" * 200] * (n // 201))
+            r = run(["reference", "--logits", long_dir + "/L.npy"] + P[2:], d)
+            expect_fail(f"class 9 a {n}-byte path", r, 3, d, before, prefix="lsce: ddd",
+                        contains="L.npy: cannot open: ")
+            check(f"class 9 a {n}-byte path: the middle is cut, marked", "..." in r.err and len(r.err) < 1100,
+                  r.err[-200:])
+            r = run(["reference"] + P + ["--out", long_dir + "/o.npy"], d)
+            check(f"class 9 --out in a {n}-byte path: ends with the reason",
+                  r.returncode == 3 and r.err.rstrip("\n").endswith(("No such file or directory",
+                                                                     "File name too long")), r.err[-200:])
+
+        # ---- 10. verify with a hand-written manifest, validated fully
+
+        lap('10. verify with a hand-written manifest, validated fully')
+        def verify_with(case):
+            with open(os.path.join(man_dir, "manifest.json"), "w") as f:
+                json.dump({"cases": [case]}, f)
+            return run(["verify", "--impl", "cpu_twopass", "--fixtures", man_dir], d)
+
+        r = verify_with(good)
+        check("class 10 a good hand-written manifest (SHA-256 as hashlib computes it) passes",
+              r.returncode == 0 and r.out.endswith("1 passed, 0 failed, 0 skipped\n"), r.err + r.out)
+        M = f"lsce: {man_dir}/manifest.json: case hand: "
+        bad_cases = [
+            ("an unknown variant only", dict(good, variants=["nope"]), "variants: unknown variant 'nope' (see lsce variants)"),
+            ("a bad smoothing", dict(good, smoothings=["0.1", "1.5"]), "smoothings: '1.5' is not a decimal in [0, 1]"),
+            ("a bad reduction", dict(good, reductions=["avg"]), "reductions: 'avg' is not mean, sum or none"),
+            ("a wrong dtype", dict(good, dtype="float64"), "\"dtype\" does not match the file, which holds float32"),
+            ("a wrong targets dtype", dict(good, targets_dtype="int32"), "\"targets_dtype\" does not match"),
+            ("a wrong n", dict(good, n=4), "\"n\" and \"k\" do not match the logits, of shape (3, 5)"),
+            ("a wrong k", dict(good, k=6), "\"n\" and \"k\" do not match the logits"),
+            ("a wrong sha256", dict(good, files=dict(good["files"], targets={"path": "T.npy", "sha256": sha["L.npy"]})),
+             "files.targets: T.npy does not match its recorded sha256"),
+            ("a malformed sha256", dict(good, files=dict(good["files"], logits={"path": "L.npy", "sha256": "xyz"})),
+             "files.logits: \"sha256\" must be 64 lowercase hex digits"),
+            ("no targets file", dict(good, files={"logits": {"path": "L.npy"}}), "files.targets: missing"),
+            ("a weighted variant without weights", dict(good, variants=["k-torch-weighted"]),
+             "variant k-torch-weighted needs a weights file"),
+            ("k2-pad-kl without a pad index", dict(good, variants=["k2-pad-kl"]), "variant k2-pad-kl needs a pad_index"),
+            ("variants not an array", dict(good, variants="k"), "\"variants\" must be a non-empty array of strings"),
+            ("empty smoothings", dict(good, smoothings=[]), "\"smoothings\" must be a non-empty array of strings"),
+            ("a fractional ignore_index", dict(good, ignore_index=1.5), "\"ignore_index\" must be an integer"),
+        ]
+        for label, case, msg in bad_cases:
+            before = snapshot(d)
+            r = verify_with(case)
+            expect_fail(f"class 10 manifest with {label}", r, 2, d, before, prefix=M + msg)
+        r = verify_with({k: v for k, v in good.items() if k != "case"})
+        check("class 10 a case without a name is named by its index",
+              r.returncode == 2 and r.err.startswith(f"lsce: {man_dir}/manifest.json: case #0: needs a \"case\" string"),
+              r.err)
+
+        # ---- 11. OMP_NUM_THREADS junk: lsce ignores it, stderr stays clean
+
+        lap('11. OMP_NUM_THREADS junk: lsce ignores it, stderr stays clean')
+        for junk in ["abc", "-1", "0", "4,junk", "99999999"]:
+            for c in (P4, ["reference"] + P):
+                r = run(c, d, env={"OMP_NUM_THREADS": junk, "OMP_THREAD_LIMIT": junk})
+                expect_ok(f"class 11 OMP_NUM_THREADS={junk!r} {c[0]}", r)
+                if c is P4:
+                    check(f"class 11 OMP_NUM_THREADS={junk!r}: same losses", r.out == ref4.out)
+
+        # other knobs: junk is exit 2 naming the knob
+        for knob, junk in [("LSCE_ISA", "sse9"), ("LSCE_SPLIT", "x"), ("LSCE_SHARDS", "0"), ("LSCE_KEEP", "2"),
+                           ("LSCE_CERTIFY", "slow"), ("LSCE_MAX_PRECISION", "lots")]:
+            before = snapshot(d)
+            r = run(RUN, d, env={knob: junk})
+            expect_fail(f"knob {knob}={junk!r}", r, 2, d, before, prefix=f"lsce: {knob}: ")
+        for knob, val in [("LSCE_ISA", "scalar"), ("LSCE_SPLIT", "3"), ("LSCE_SHARDS", "7"), ("LSCE_KEEP", "0"),
+                          ("LSCE_CERTIFY", "reference"), ("LSCE_THREADS", "3")]:
+            expect_ok(f"knob {knob}={val}", run(RUN, d, env={knob: val}))
+
+        # ---- 12. progress on a terminal only
+
+        lap('12. progress on a terminal only')
+        NP = 30000
+        np.save(os.path.join(root, "LP.npy"), np.random.default_rng(SEED).random((NP, 64), dtype=np.float32))
+        np.save(os.path.join(root, "TP.npy"), np.zeros(NP, dtype=np.int64))
+        PP = ["reference", "--logits", os.path.join(root, "LP.npy"), "--targets", os.path.join(root, "TP.npy"),
+              "--variant", "k", "--smoothing", "0.1"]
+        out = progress_on_pty("reference", PP, d, "lsce: reference: ", f"/{NP} rows (")
+        if out is not None:
+            check("class 12 progress: stdout untouched", out.count("\n") == 1 and "rows" not in out, repr(out))
+        many = os.path.join(root, "many")
+        os.mkdir(many)
+        for f in ("L.npy", "T.npy"):
+            shutil.copy(os.path.join(man_dir, f), os.path.join(many, f))
+        with open(os.path.join(many, "manifest.json"), "w") as f:
+            json.dump({"cases": [dict(good, case=f"hand{i}") for i in range(1200)]}, f)
+        PV = ["verify", "--impl", "cpu_twopass", "--fixtures", many]
+        progress_on_pty("verify", PV, d, "lsce: verify: ", "/1200 cases (")
+        expect_ok("class 12 verify: no progress when stderr is not a terminal", run(PV, d))
+        r = run(PP, d)
+        expect_ok("class 12 no progress when stderr is not a terminal", r)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
