@@ -6,6 +6,8 @@
  *                       device-to-device copy of the same bytes (lsce/cuda.h: L2 flushed before
  *                       each sample, no host sync or allocation inside), each result read back
  *                       and checked against cpu_threads
+ * --quick (gpuverify, gpubench): small shapes and 2 samples, for tests/test_cuda_mock.sh (the same
+ * code on the host emulation of the kernels).
  * Output: JSON lines on stdout (line-buffered, so a timeout loses nothing printed), progress on
  * stderr. Exit: 0 all good; 1 a result failed its check; 3 a CUDA error; 10 lsce built without
  * CUDA; 11 no CUDA device; 12 driver too old; 13 out of device memory (the reason on stderr).
@@ -155,15 +157,23 @@ static int cpu_result(const problem *p, double *loss, void *grad) {
 }
 
 /* ---- gpuverify ---------------------------------------------------------------------------------- */
-static int gpuverify(void) {
-  static const struct { int64_t N, K; lsce_dtype dt; lsce_reduction red; const char *why; } shapes[] = {
-    {70000, 40, LSCE_DT_F32, LSCE_RED_NONE, "N > 65535 (split rows loop over gridDim.y)"},
-    {70000, 40, LSCE_DT_F16, LSCE_RED_MEAN, "N > 65535"},
-    {16, 256000, LSCE_DT_BF16, LSCE_RED_NONE, "K = 256000"},
-    {16400, 131072, LSCE_DT_BF16, LSCE_RED_MEAN, "N*K > 2^31"}};
+typedef struct { int64_t N, K; lsce_dtype dt; lsce_reduction red; const char *why; } vshape;
+static const vshape verify_shapes[] = {
+  {70000, 40, LSCE_DT_F32, LSCE_RED_NONE, "N > 65535 (split rows loop over gridDim.y)"},
+  {70000, 40, LSCE_DT_F16, LSCE_RED_MEAN, "N > 65535"},
+  {16, 256000, LSCE_DT_BF16, LSCE_RED_NONE, "K = 256000"},
+  {16400, 131072, LSCE_DT_BF16, LSCE_RED_MEAN, "N*K > 2^31"}};
+static const vshape verify_quick[] = {
+  {65600, 2, LSCE_DT_F32, LSCE_RED_NONE, "N > 65535 (quick)"},
+  {3, 70000, LSCE_DT_BF16, LSCE_RED_NONE, "3 split slices (quick)"},
+  {9, 3000, LSCE_DT_F16, LSCE_RED_MEAN, "float16 (quick)"}};
+
+static int gpuverify(int quick) {
+  const vshape *shapes = quick ? verify_quick : verify_shapes;
+  const size_t nshapes = quick ? sizeof verify_quick / sizeof verify_quick[0] : sizeof verify_shapes / sizeof verify_shapes[0];
   int rc = probe_or_fail("gpuverify", NULL), failed = 0;
   if (rc) return rc;
-  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+  for (size_t s = 0; s < nshapes; s++) {
     problem p;
     const int64_t N = shapes[s].N, K = shapes[s].K;
     const size_t gbytes = (size_t)N * (size_t)K * lsce_dtype_size(shapes[s].dt);
@@ -204,14 +214,20 @@ static int gpuverify(void) {
 }
 
 /* ---- gpubench ----------------------------------------------------------------------------------- */
-static int gpubench(void) {
-  static const struct { int64_t N, K; lsce_dtype dt; int fwdbwd; } shapes[] = {
-    {4096, 128256, LSCE_DT_BF16, 1}, {4096, 128256, LSCE_DT_F32, 0}, {4096, 32000, LSCE_DT_BF16, 1},
-    {4096, 32000, LSCE_DT_F32, 0}, {16, 256000, LSCE_DT_BF16, 1}, {65536, 1000, LSCE_DT_F32, 0}};
+typedef struct { int64_t N, K; lsce_dtype dt; int fwdbwd; } bshape;
+static const bshape bench_shapes[] = {
+  {4096, 128256, LSCE_DT_BF16, 1}, {4096, 128256, LSCE_DT_F32, 0}, {4096, 32000, LSCE_DT_BF16, 1},
+  {4096, 32000, LSCE_DT_F32, 0}, {16, 256000, LSCE_DT_BF16, 1}, {65536, 1000, LSCE_DT_F32, 0}};
+static const bshape bench_quick[] = {{16, 5000, LSCE_DT_BF16, 1}, {65600, 2, LSCE_DT_F32, 0}};
+
+static int gpubench(int quick) {
+  const bshape *shapes = quick ? bench_quick : bench_shapes;
+  const size_t nshapes = quick ? sizeof bench_quick / sizeof bench_quick[0] : sizeof bench_shapes / sizeof bench_shapes[0];
+  const int reps = quick ? 1 : 10;
   lsce_cuda_info d;
   int rc = probe_or_fail("gpubench", &d), failed = 0;
   if (rc) return rc;
-  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+  for (size_t s = 0; s < nshapes; s++) {
     const int64_t N = shapes[s].N, K = shapes[s].K;
     const lsce_dtype dt = shapes[s].dt;
     const size_t bytes = (size_t)N * (size_t)K * lsce_dtype_size(dt);
@@ -225,14 +241,14 @@ static int gpubench(void) {
     if (shapes[s].fwdbwd && (!gc || !gg)) { fprintf(stderr, "lsce-dev: gpubench: out of host memory\n"); rc = 3; }
     if (!rc && cpu_result(&p, &lc, gc)) { fprintf(stderr, "lsce-dev: gpubench: cpu_threads failed\n"); rc = 3; }
     if (!rc) {
-      int c = lsce_cuda_copy_ms(&copy_ms, p.z, bytes, 10);
+      int c = lsce_cuda_copy_ms(&copy_ms, p.z, bytes, reps);
       if (c == 1) { fprintf(stderr, "FAIL gpubench: %s\n", lsce_cuda_reason()); failed++; }
       else if (c) rc = cuda_fail("gpubench");
     }
     for (int r = 0; !rc && r < 3; r++) {
       double ms, lg = NAN, lt, gt;
       if (gg) memset(gg, 0x88, bytes);
-      if (lsce_cuda_time(&ms, &lg, gg, cuda_rows[r], &p.call, shapes[s].fwdbwd, 10)) { rc = cuda_fail("gpubench"); break; }
+      if (lsce_cuda_time(&ms, &lg, gg, cuda_rows[r], &p.call, shapes[s].fwdbwd, reps)) { rc = cuda_fail("gpubench"); break; }
       double ld = loss_diff_ulp(&lg, &lc, 1), gd = gg ? grad_diff_ulp(gg, gc, dt, N, K) : 0.0;
       tolerances(cuda_rows[r], dt, &lt, &gt);
       int pass = ld <= lt && gd <= gt;
@@ -258,8 +274,9 @@ static int gpubench(void) {
 int lsce_dev_gpu(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 2 && !strcmp(argv[1], "gpuprobe")) return gpuprobe();
-  if (argc == 2 && !strcmp(argv[1], "gpuverify")) return gpuverify();
-  if (argc == 2 && !strcmp(argv[1], "gpubench")) return gpubench();
-  fputs("usage: lsce-dev gpuprobe | gpuverify | gpubench\n", stderr);
+  const int quick = argc == 3 && !strcmp(argv[2], "--quick");
+  if ((argc == 2 || quick) && !strcmp(argv[1], "gpuverify")) return gpuverify(quick);
+  if ((argc == 2 || quick) && !strcmp(argv[1], "gpubench")) return gpubench(quick);
+  fputs("usage: lsce-dev gpuprobe | gpuverify [--quick] | gpubench [--quick]\n", stderr);
   return 2;
 }

@@ -2,16 +2,30 @@
  * (nm lists it), with the runtime's signatures from cuda_runtime_api.h. A launch is refused
  * (cudaErrorInvalidConfiguration, reported by the next cudaGetLastError, as the runtime does) when
  * gridDim.x > 2^31 - 1, gridDim.y or .z > 65535, more than 1024 threads, or more than 48 KiB of
- * dynamic shared memory. */
+ * dynamic shared memory. An accepted launch runs the kernel on the host (tests/cuda_emu.h, with the
+ * launch's grid and arguments, the kernel found by the name nvcc registered for it), unless
+ * mock.emulate is 0 (LSCE_MOCK_KERNELS=skip: launches do nothing, as unlaunched kernels). */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <map>
 #include <set>
+#include <string>
 #include "cuda_mock.h"
+#include "cuda_emu.h"
 
 mock_state mock;
-static std::set<void *> allocs, events;
+static std::set<void *> events;
+static std::map<void *, size_t> allocs; /* device memory: mmap'd, so big blocks stay untouched (even under MALLOC_PERTURB_) */
+/* host stub -> mangled device name; filled by the registration that runs before main, so built on
+ * first use (not a namespace-scope object, whose constructor might run after it) */
+static std::map<const void *, std::string> &kernel_names(void) {
+  static std::map<const void *, std::string> m;
+  return m;
+}
+static int skip_env = -1; /* LSCE_MOCK_KERNELS=skip, read at the first launch */
 static cudaError_t last = cudaSuccess;
 static dim3 cfg_grid, cfg_block;
 static size_t cfg_shm;
@@ -32,22 +46,64 @@ static bool inject(void) {
   return false;
 }
 
+/* the kernels of rowblock.cu by their parameter lists (a[i] points at parameter i) */
+template <typename T>
+static bool emulate_typed(const std::string &n, dim3 g, dim3 b, void **a) {
+  const emu_capture none = {NULL, NULL};
+  if (n.find("rowgroup_kernel") != std::string::npos) {
+    const int G = n.find("Li32E") != std::string::npos ? 32 : 256;
+    emu_rowgroup_kernel<T>(G, g.x, (int)b.x, *(double **)a[0], *(T **)a[1], *(const T **)a[2], *(const int64_t **)a[3],
+                           *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6], *(int64_t *)a[7], none);
+  } else if (n.find("split_stats_kernel") != std::string::npos) {
+    emu_split_stats_kernel<T>(g.x, g.y, (int)b.x, *(lsce_rowstats **)a[0], *(const T **)a[1], *(const int64_t **)a[2],
+                              *(const double **)a[3], (const lsce_params *)a[4], *(int64_t *)a[5], *(int64_t *)a[6], *(int *)a[7]);
+  } else if (n.find("split_grad_kernel") != std::string::npos) {
+    emu_split_grad_kernel<T>(g.x, g.y, (int)b.x, *(T **)a[0], *(const T **)a[1], *(const lsce_gradcoef **)a[2],
+                             *(const double **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
+                             *(int64_t *)a[7], *(int *)a[8]);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+static bool emulate(const void *stub, dim3 g, dim3 b, void **a) {
+  auto it = kernel_names().find(stub);
+  if (it == kernel_names().end()) return false;
+  const std::string &n = it->second;
+  if (n.find("split_merge_kernel") != std::string::npos) {
+    const emu_capture none = {NULL, NULL};
+    emu_split_merge_kernel(g.x, (int)b.x, *(double **)a[0], *(lsce_gradcoef **)a[1], *(double **)a[2],
+                           *(const lsce_rowstats **)a[3], *(const int64_t **)a[4], *(const double **)a[5],
+                           (const lsce_params *)a[6], *(int64_t *)a[7], *(int *)a[8], none);
+    return true;
+  }
+  if (n.find("kernelIf") != std::string::npos) return emulate_typed<float>(n, g, b, a);
+  if (n.find("13__nv_bfloat16") != std::string::npos) return emulate_typed<bf16>(n, g, b, a);
+  if (n.find("6__half") != std::string::npos) return emulate_typed<f16>(n, g, b, a);
+  return false;
+}
+
 extern "C" {
 cudaError_t cudaMalloc(void **p, size_t n) {
   *p = NULL;
   rec(M_MALLOC, n);
   if (inject()) return cudaErrorMemoryAllocation;
-  *p = malloc(n ? n : 1);
-  memset(*p, 0xff, n < (16u << 20) ? n : (16u << 20)); /* uninitialised device memory: NaN-like bytes */
-  allocs.insert(*p);
+  void *m = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return cudaErrorMemoryAllocation;
+  if (n <= (1u << 20)) memset(m, 0xff, n); /* uninitialised device memory: NaN-like bytes (not the big flush buffers) */
+  allocs[m] = n ? n : 1;
+  *p = m;
   mock.live_allocs = (long)allocs.size();
   return cudaSuccess;
 }
 cudaError_t cudaFree(void *p) {
   rec(M_FREE);
   if (!p) return cudaSuccess;
-  if (!allocs.erase(p)) return cudaErrorInvalidValue;
-  free(p);
+  auto it = allocs.find(p);
+  if (it == allocs.end()) return cudaErrorInvalidValue;
+  munmap(p, it->second);
+  allocs.erase(it);
   mock.live_allocs = (long)allocs.size();
   return cudaSuccess;
 }
@@ -63,7 +119,7 @@ cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, 
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
   rec(M_MEMSET, n);
   if (inject()) return cudaErrorUnknown;
-  if (n <= (16u << 20)) memset(p, v, n); /* the L2 flush's contents do not matter */
+  if (n <= (1u << 20)) memset(p, v, n); /* the L2 flush's contents do not matter: never touched */
   return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t *e) {
@@ -127,7 +183,9 @@ const char *cudaGetErrorName(cudaError_t e) {
 void **__cudaRegisterFatBinary(void *) { static void *h; return &h; }
 void __cudaRegisterFatBinaryEnd(void **) {}
 void __cudaUnregisterFatBinary(void **) {}
-void __cudaRegisterFunction(void **, const char *, char *, const char *, int, uint3 *, uint3 *, dim3 *, dim3 *, int *) {}
+void __cudaRegisterFunction(void **, const char *host, char *, const char *name, int, uint3 *, uint3 *, dim3 *, dim3 *, int *) {
+  kernel_names()[host] = name;
+}
 unsigned __cudaPushCallConfiguration(dim3 g, dim3 b, size_t shm, struct CUstream_st *) {
   cfg_grid = g; cfg_block = b; cfg_shm = shm;
   return 0;
@@ -137,7 +195,7 @@ cudaError_t __cudaPopCallConfiguration(dim3 *g, dim3 *b, size_t *shm, void *) {
   return cudaSuccess;
 }
 cudaError_t __cudaGetKernel(cudaKernel_t *k, const void *f) { *k = (cudaKernel_t)f; return cudaSuccess; }
-cudaError_t __cudaLaunchKernel(cudaKernel_t, dim3 g, dim3 b, void **, size_t shm, cudaStream_t) {
+cudaError_t __cudaLaunchKernel(cudaKernel_t k, dim3 g, dim3 b, void **args, size_t shm, cudaStream_t) {
   const unsigned long long threads = (unsigned long long)b.x * b.y * b.z;
   if (g.x < 1 || g.x > 2147483647u || g.y < 1 || g.y > 65535 || g.z < 1 || g.z > 65535 || threads < 1 ||
       threads > 1024 || shm > 48 * 1024) {
@@ -147,6 +205,11 @@ cudaError_t __cudaLaunchKernel(cudaKernel_t, dim3 g, dim3 b, void **, size_t shm
   }
   rec(M_LAUNCH, shm, g.x, g.y, g.z);
   if (inject()) { last = cudaErrorLaunchFailure; return last; }
+  if (skip_env < 0) {
+    const char *e = getenv("LSCE_MOCK_KERNELS");
+    skip_env = e && !strcmp(e, "skip");
+  }
+  if (mock.emulate && !skip_env && !emulate((const void *)k, g, b, args)) { last = cudaErrorInvalidDeviceFunction; return last; }
   return cudaSuccess;
 }
 }

@@ -1,7 +1,8 @@
 /* tests/cuda_mock.h: a recording stand-in for the CUDA runtime (tests/cuda_mock.cpp), linked instead
  * of cudart into tests/test_cuda_host.cpp so the host side of impls/cuda/rowblock.cu runs on a
- * machine without a GPU. Device memory is host memory; kernels are not run, but every launch is
- * checked as the runtime checks it (grid, block, shared memory); any call can be made to fail. */
+ * machine without a GPU. Device memory is host memory; every launch is checked as the runtime checks
+ * it (grid, block, shared memory) and its kernel run by the host emulation (tests/cuda_emu.h), or
+ * not run at all (mock.emulate = 0); any call can be made to fail. */
 #ifndef LSCE_TEST_CUDA_MOCK_H
 #define LSCE_TEST_CUDA_MOCK_H
 #include <stddef.h>
@@ -23,6 +24,7 @@ struct mock_state {
   int failed = 0;          /* the injected failure happened */
   long live_allocs = 0, live_events = 0;
   int corrupt_d2d = 0;     /* flip a byte of every device-to-device copy */
+  int emulate = 1;         /* run launched kernels on the host (tests/cuda_emu.h) */
   size_t l2_bytes = 2u << 20;
 };
 extern mock_state mock;

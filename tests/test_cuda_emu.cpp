@@ -46,21 +46,7 @@ extern "C" {
 #include "cpu/kernels.h"
 }
 
-/* host element types (bit patterns) and their exact loads / once-rounded stores */
-struct bf16 { uint16_t u; };
-struct f16 { uint16_t u; };
-inline double lsce_cu_ld(const float *p, int64_t i) { return (double)p[i]; }
-inline double lsce_cu_ld(const bf16 *p, int64_t i) {
-  uint32_t u = (uint32_t)p[i].u << 16;
-  float f;
-  memcpy(&f, &u, 4);
-  return (double)f;
-}
-inline double lsce_cu_ld(const f16 *p, int64_t i) { return lsce_f16_to_double(p[i].u); }
-inline void lsce_cu_st(float *p, int64_t i, double g) { p[i] = (float)g; }
-inline void lsce_cu_st(bf16 *p, int64_t i, double g) { p[i].u = lsce_double_to_bf16(g); }
-inline void lsce_cu_st(f16 *p, int64_t i, double g) { p[i].u = lsce_double_to_f16(g); }
-#include "cuda/rowkern.h"
+#include "cuda_emu.h"
 
 static int g_fail = 0, g_checks = 0;
 static std::vector<lsce_rowstats> g_st; /* the emulation's merged statistics per row */
@@ -77,69 +63,33 @@ static void launch_check(const char *kernel, int64_t gx, int64_t gy, int threads
   }
 }
 
+/* a launch, checked, then run by the emulator (cuda_emu.h) with the geometry rowblock.cu uses */
 template <typename T>
 static void emu_rowgroup(int shape, double *Lrow, T *grad, const T *z, const int64_t *tg, const double *w,
                          const lsce_params *p, int64_t N, int64_t K) {
   const lsce_cu_rowgroup_geom g = lsce_cu_rowgroup(shape, N);
-  const int G = g.group, groups = LSCE_CU_THREADS / G;
-  std::vector<lsce_rowstats> sh(LSCE_CU_THREADS), st(groups);
-  std::vector<int> active(groups);
   launch_check("rowgroup_kernel", g.blocks, 1, LSCE_CU_THREADS, sizeof(lsce_rowstats) * LSCE_CU_THREADS);
-  for (int64_t bx = 0; bx < g.blocks; bx++)
-    for (int64_t base = bx * groups; base < N; base += g.blocks * groups) {
-      for (int tid = 0; tid < LSCE_CU_THREADS; tid++) {
-        const int lane = tid % G, grp = tid / G;
-        active[grp] = lsce_cu_rowgroup_stats<T>(&sh[grp * G + lane], z, tg, base + grp, N, K, lane, G, p, w);
-      }
-      for (int off = G / 2; off > 0; off /= 2)
-        for (int tid = 0; tid < LSCE_CU_THREADS; tid++) lsce_cu_tree_step(&sh[(tid / G) * G], tid % G, off);
-      for (int grp = 0; grp < groups; grp++) {
-        st[grp] = sh[grp * G];
-        if (base + grp < N && active[grp]) { g_st[base + grp] = st[grp]; g_has_st[base + grp] = 1; }
-      }
-      for (int tid = 0; tid < LSCE_CU_THREADS; tid++) {
-        const int lane = tid % G, grp = tid / G;
-        const int64_t i = base + grp;
-        if (i < N) lsce_cu_rowgroup_finish<T>(Lrow, grad, z + i * K, i, K, lane, G, active[grp], tg[i], &st[grp], p, w);
-      }
-    }
+  emu_capture cap = {g_st.data(), g_has_st.data()};
+  emu_rowgroup_kernel<T>(g.group, g.blocks, LSCE_CU_THREADS, Lrow, grad, z, tg, w, p, N, K, cap);
 }
 
 template <typename T>
 static void emu_split(double *Lrow, T *grad, const T *z, const int64_t *tg, const double *w, const lsce_params *p,
                       int64_t N, int64_t K) {
   const int parts = lsce_cu_split_parts(K);
-  const int64_t gy = lsce_cu_split_grid_y(N);
-  std::vector<lsce_rowstats> part((size_t)N * parts), sh(LSCE_CU_THREADS);
+  const int64_t gy = lsce_cu_split_grid_y(N), mb = lsce_cu_merge_blocks(N);
+  std::vector<lsce_rowstats> part((size_t)N * parts);
   std::vector<lsce_gradcoef> gc(N);
   std::vector<double> mrow(N);
+  emu_capture cap = {g_st.data(), g_has_st.data()};
   launch_check("split_stats_kernel", parts, gy, LSCE_CU_THREADS, sizeof(lsce_rowstats) * LSCE_CU_THREADS);
-  launch_check("split_merge_kernel", lsce_cu_merge_blocks(N), 1, LSCE_CU_MERGE_THREADS, 0);
-  /* kernel 1: grid (parts, gy), each block looping over its rows */
-  for (int64_t by = 0; by < gy; by++)
-    for (int bx = 0; bx < parts; bx++)
-      for (int64_t i = by; i < N; i += gy) {
-        for (int tid = 0; tid < LSCE_CU_THREADS; tid++)
-          lsce_cu_split_stats<T>(&sh[tid], z, tg, i, K, parts, bx, tid, LSCE_CU_THREADS, p, w);
-        for (int off = LSCE_CU_THREADS / 2; off > 0; off /= 2)
-          for (int tid = 0; tid < LSCE_CU_THREADS; tid++) lsce_cu_tree_step(sh.data(), tid, off);
-        part[i * parts + bx] = sh[0];
-      }
-  /* kernel 2: a grid-stride loop over rows */
-  const int64_t mb = lsce_cu_merge_blocks(N);
-  for (int64_t b = 0; b < mb; b++)
-    for (int tid = 0; tid < LSCE_CU_MERGE_THREADS; tid++)
-      for (int64_t i = b * LSCE_CU_MERGE_THREADS + tid; i < N; i += mb * LSCE_CU_MERGE_THREADS) {
-        lsce_cu_split_merge(Lrow, gc.data(), mrow.data(), part.data(), i, parts, tg[i], p, w, &g_st[i]);
-        if (lsce_params_in_V(p, tg[i])) g_has_st[i] = 1;
-      }
-  /* kernel 3 */
-  if (grad)
-    for (int64_t by = 0; by < gy; by++)
-      for (int bx = 0; bx < parts; bx++)
-        for (int64_t i = by; i < N; i += gy)
-          for (int tid = 0; tid < LSCE_CU_THREADS; tid++)
-            lsce_cu_split_grad<T>(grad, z, gc.data(), mrow.data(), i, K, parts, bx, tid, LSCE_CU_THREADS, p, w);
+  emu_split_stats_kernel<T>(parts, gy, LSCE_CU_THREADS, part.data(), z, tg, w, p, N, K, parts);
+  launch_check("split_merge_kernel", mb, 1, LSCE_CU_MERGE_THREADS, 0);
+  emu_split_merge_kernel(mb, LSCE_CU_MERGE_THREADS, Lrow, gc.data(), mrow.data(), part.data(), tg, w, p, N, parts, cap);
+  if (grad) {
+    launch_check("split_grad_kernel", parts, gy, LSCE_CU_THREADS, 0);
+    emu_split_grad_kernel<T>(parts, gy, LSCE_CU_THREADS, grad, z, gc.data(), mrow.data(), w, p, N, K, parts);
+  }
 }
 
 template <typename T>
