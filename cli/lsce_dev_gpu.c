@@ -259,7 +259,7 @@ static int gpubench(int quick) {
              "\"fraction_of_copy\": %.4f, \"l2_flush_bytes\": %zu, \"validated\": %s, \"loss_diff_ulp\": %.4g, "
              "\"grad_diff_ulp\": %.4g}\n",
              pass_name, cuda_rows[r], lsce_dtype_name(dt), (long long)N, (long long)K, ms, copy_ms, ideal / ms,
-             d.l2_bytes * 4 > ((size_t)64 << 20) ? d.l2_bytes * 4 : ((size_t)64 << 20), pass ? "true" : "false", ld, gd);
+             lsce_cuda_flush_bytes(d.l2_bytes), pass ? "true" : "false", ld, gd);
       if (!pass)
         fprintf(stderr, "FAIL gpubench %s %s %s %lldx%lld: loss %.4g ulp (tol %g), gradient %.4g ulp (tol %g) from cpu_threads\n",
                 pass_name, cuda_rows[r], lsce_dtype_name(dt), (long long)N, (long long)K, ld, lt, gd, gt);

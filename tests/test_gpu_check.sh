@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# tests/test_gpu_check.sh ROOT LSCE LSCE_DEV LSCE_NOCUDA LSCE_DEV_NOCUDA: scripts/gpu-check's
+# tests/test_gpu_check.sh ROOT LSCE LSCE_DEV LSCE_NOCUDA LSCE_DEV_NOCUDA CUDA_BUILT: scripts/gpu-check's
 # rehearsal (suite quick). Where no GPU works (skipped, 77, where one does: run gpu-check itself
 # there), every broken case must exit 1 with its own clear message and never say PASS or OK:
 #   1. no nvidia-smi                        -> "nvidia-smi not found", nothing written
 #   2. nvidia-smi that cannot reach a driver -> "nvidia-smi failed: ...", nothing written
 #   3. a fake nvidia-smi listing an H200, the real build (no driver here)
 #                                           -> "lsce's CUDA runtime sees no device", nothing written
+#                                              (CUDA_BUILT false: the build is the stub, as in 4)
 #   4. the same with lsce built without CUDA -> "built without CUDA", nothing written
 #   5. the same with an lsce that cannot start (a missing shared library) -> "lsce cannot start"
 #   6. a fake device that passes the probe, so every later step runs and fails here (verify,
 #      gpuverify, gpubench, the PyTorch peer without CUDA) -> exit 1, exactly one JSON written,
 #      listing each failure, the summary line saying FAIL.
 set -u
-root=$1; lsce=$2; dev=$3; lsce_nc=$4; dev_nc=$5
+root=$1; lsce=$2; dev=$3; lsce_nc=$4; dev_nc=$5; cuda_built=$6
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "a GPU works here: run scripts/gpu-check itself"; exit 77
 fi
@@ -60,12 +61,17 @@ case_() { # case_ NAME PATH PREBUILT EXPECTED_MESSAGE EXPECT_JSON
 }
 case_ no-nvidia-smi "$nosmi_path" "$tmp/real" "no NVIDIA GPU here: nvidia-smi not found" 0
 case_ dead-driver "$tmp/deadsmi:$nosmi_path" "$tmp/real" "nvidia-smi failed: NVIDIA-SMI has failed" 0
-case_ fake-gpu "$tmp/smi:$nosmi_path" "$tmp/real" "lsce's CUDA runtime sees no device" 0
+if [ "$cuda_built" = true ]; then
+  case_ fake-gpu "$tmp/smi:$nosmi_path" "$tmp/real" "lsce's CUDA runtime sees no device" 0
+else
+  case_ fake-gpu "$tmp/smi:$nosmi_path" "$tmp/real" "this lsce was built without CUDA" 0
+fi
 case_ no-cuda-build "$tmp/smi:$nosmi_path" "$tmp/nocuda" "this lsce was built without CUDA" 0
 case_ lsce-cannot-start "$tmp/smi:$nosmi_path" "$tmp/broken" "lsce cannot start (exit 127): " 0
 case_ every-step-fails "$tmp/smi:$nosmi_path" "$tmp/fakedev" "step failures; wrote" 1
 if [ -f "$tmp/every-step-fails.log" ]; then
-  for m in "verify cuda_rowblock-0: no results" "verify cuda_split-1: no results" "lsce-dev gpuverify: exit 11" "lsce-dev gpubench: exit 11" "PyTorch peer"; do
+  code=11; [ "$cuda_built" = true ] || code=10 # no device here / the stub
+  for m in "verify cuda_rowblock-0: no results" "verify cuda_split-1: no results" "lsce-dev gpuverify: exit $code" "lsce-dev gpubench: exit $code" "PyTorch peer"; do
     grep -qF "failure: $m" "$tmp/every-step-fails.log" || { echo "FAIL every-step-fails: no \"failure: $m\" in the summary"; bad=1; }
   done
 fi

@@ -135,7 +135,7 @@ static lsce_cuda_status probe(lsce_cuda_info *info) {
     snprintf(g_reason, sizeof g_reason, "no CUDA device: no CUDA driver (libcuda.so.1 not loadable)");
     return g_status;
   }
-  if (drv < rt) {
+  if (drv / 1000 < rt / 1000) { /* another major version: no compatibility (a minor one may work) */
     g_status = LSCE_CUDA_OLD_DRIVER;
     snprintf(g_reason, sizeof g_reason, "CUDA driver too old: it supports CUDA %d.%d, lsce's runtime is %d.%d",
              drv / 1000, drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
@@ -318,14 +318,14 @@ extern "C" int lsce_cuda_split(double *loss, void *grad, lsce_dtype gdt, const l
 }
 
 /* ---- device-resident timing (CUDA events) for lsce-dev gpubench ---------------------------------- */
-/* A flush buffer of 4x the L2 size (at least 64 MiB): written before every sample, so no sample
- * starts with its inputs in L2. */
+/* The flush buffer (lsce_cuda_flush_bytes): written before every sample, so no sample starts with
+ * its inputs in L2. */
 static int flush_alloc(void **buf, size_t *bytes) {
   int rc = 0, l2 = 0, dev = 0;
   *buf = NULL;
   CK(cudaGetDevice(&dev), "cudaGetDevice");
   CK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev), "cudaDeviceGetAttribute(L2 size)");
-  *bytes = (size_t)l2 * 4 > ((size_t)64 << 20) ? (size_t)l2 * 4 : ((size_t)64 << 20);
+  *bytes = lsce_cuda_flush_bytes((size_t)l2);
   CK(cudaMalloc(buf, *bytes), "cudaMalloc(L2 flush buffer)");
 out:
   return rc;

@@ -34,6 +34,12 @@ lsce_cuda_status lsce_cuda_probe(lsce_cuda_info *info);
 lsce_cuda_status lsce_cuda_last_status(void);
 const char *lsce_cuda_reason(void);
 
+/* The L2 flush written before every timed sample: 4x the L2 size, at least 64 MiB. */
+static inline size_t lsce_cuda_flush_bytes(size_t l2_bytes) {
+  const size_t floor_bytes = (size_t)64 << 20;
+  return 4 * l2_bytes > floor_bytes ? 4 * l2_bytes : floor_bytes;
+}
+
 /* Device-resident timing of a CUDA row (cuda_rowblock, cuda_warp, cuda_split) on the problem c:
  * the inputs are uploaded once; each of reps + 1 samples (the first is a warm-up and dropped)
  * restores the logits from a pristine device copy (fwdbwd writes the gradient in place), writes a
