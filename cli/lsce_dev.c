@@ -4,7 +4,8 @@
  *   lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...]
  * prints "precision <bits>", then "loss <i> <hi %a> <lo %a>" per loss value (i = -1 for mean/sum),
  * then with --grad "grad <i> <j> <hi> <lo>" per gradient entry (only rows I, J, ... with
- * --grad-rows; negative indices count from the end: -1 is the last row). */
+ * --grad-rows; negative indices count from the end: -1 is the last row).
+ *   lsce-dev gpuprobe | gpuverify | gpubench: the GPU commands of scripts/gpu-check (lsce_dev_gpu.c). */
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
