@@ -4,7 +4,8 @@
  *   lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...]
  * prints "precision <bits>", then "loss <i> <hi %a> <lo %a>" per loss value (i = -1 for mean/sum),
  * then with --grad "grad <i> <j> <hi> <lo>" per gradient entry (only rows I, J, ... with
- * --grad-rows; negative indices count from the end: -1 is the last row). */
+ * --grad-rows; negative indices count from the end: -1 is the last row).
+ *   lsce-dev gpuprobe | gpuverify | gpubench: the GPU commands of scripts/gpu-check (lsce_dev_gpu.c). */
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,34 +33,11 @@ int lsce_require(const void *args, const char *name, lsce_err *err) {
   return lsce_err_set(err, LSCE_EINPUT, "%s: missing required option", name);
 }
 
-/* lsce-dev gpubench: JSON lines of device-resident timings at the GPU targets' shapes (CUDA events),
- * with the device-to-device copy of the same bytes; exit 77 without a device. */
-static int gpubench(void) {
-  if (!lsce_cuda_available()) { fprintf(stderr, "lsce-dev: gpubench: no CUDA device\n"); return 77; }
-  static const struct { int64_t N, K; lsce_dtype dt; int fwdbwd; } shapes[] = {
-    {4096, 128256, LSCE_DT_BF16, 1}, {4096, 128256, LSCE_DT_F32, 0}, {4096, 32000, LSCE_DT_BF16, 1},
-    {4096, 32000, LSCE_DT_F32, 0}, {16, 256000, LSCE_DT_BF16, 1}, {65536, 1000, LSCE_DT_F32, 0}};
-  const char *rows[] = {"cuda_rowblock", "cuda_warp", "cuda_split"};
-  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-    size_t es = shapes[s].dt == LSCE_DT_F32 ? 4 : 2;
-    size_t bytes = (size_t)(shapes[s].N * shapes[s].K) * es;
-    double copy_ms;
-    if (lsce_cuda_copy_ms(&copy_ms, bytes, 10)) return 3;
-    for (int r = 0; r < 3; r++) {
-      double ms;
-      if (lsce_cuda_time(&ms, rows[r], shapes[s].dt, shapes[s].N, shapes[s].K, shapes[s].fwdbwd, 10)) return 3;
-      /* the limit: fwdbwd = one read and one write of the logits' bytes = the copy; fwd = half of it */
-      double ideal = shapes[s].fwdbwd ? copy_ms : copy_ms / 2;
-      printf("{\"name\": \"%s/%s/%s/N:%lld/K:%lld\", \"real_time_ms\": %.6f, \"copy_ms\": %.6f, "
-             "\"fraction_of_copy\": %.4f}\n", shapes[s].fwdbwd ? "fwdbwd" : "fwd", rows[r],
-             lsce_dtype_name(shapes[s].dt), (long long)shapes[s].N, (long long)shapes[s].K, ms, copy_ms, ideal / ms);
-    }
-  }
-  return 0;
-}
+/* lsce-dev gpuprobe | gpuverify | gpubench: cli/lsce_dev_gpu.c */
+int lsce_dev_gpu(int argc, char **argv);
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "gpubench") == 0) return gpubench();
+  if (argc >= 2 && strncmp(argv[1], "gpu", 3) == 0) return lsce_dev_gpu(argc, argv);
   if (argc < 2 || strcmp(argv[1], "golden") != 0 ||
       lsce_wants_help(dev_opts, NOPTS, argc, argv, 2)) {
     fputs("usage: lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...]\n", argc < 2 ? stderr : stdout);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/elem.h"
+#include "lsce/cuda.h"
 #include "lsce/invoke.h"
 
 void *lsce_native_logits(const lsce_problem *p) {
@@ -52,6 +53,8 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
   if (rc == 0 && g)
     for (int64_t i = 0; i < N * K; i++) grad[i] = lsce_ld(g, dt, i);
   free(t); free(w); free(zcopy); free(g);
+  if (rc && !strcmp(im->device, "cuda")) /* the CUDA rows say why: no device, old driver, memory */
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d): %s", im->name, rc, lsce_cuda_reason());
   if (rc) return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d)", im->name, rc);
   return LSCE_OK;
 }

@@ -4,355 +4,422 @@
  *     sweep writing the gradient (in place over the logits, or to a separate buffer).
  *   cuda_warp: the same with a warp per row and 8 rows per block, for small K.
  *   cuda_split: several blocks per row (few rows, huge K): partial statistics to global memory,
- *     merged per row by a second kernel, then a gradient kernel over the whole grid.
- * Every variant goes through the shared combiner (impls/combiner.h, __host__ __device__): the
- * statistics are accumulated in double (error about K 2^-53) and combined in double-double, so the
- * accuracy claim is the CPU rows': loss <= 1 ulp float32, gradient <= 2 ulp float32 / 1 ulp bf16,
- * fp16 (DESIGN.md). 64-bit indexing throughout. */
+ *     merged per row by a second kernel, then a gradient kernel over the whole grid; rows on
+ *     gridDim.y (capped at 65535), each block looping over rows y, y + gridDim.y, ...
+ * The decomposition and the per-thread steps are impls/cuda/rowkern.h (shared with the host
+ * emulation, tests/test_cuda_emu.cpp); the numbers go through the shared combiner
+ * (impls/combiner.h): statistics accumulated in double (error about K 2^-53) and combined in
+ * double-double, so the accuracy claim is the CPU rows': loss <= 1 ulp float32, gradient <= 2 ulp
+ * float32 / 1 ulp bf16, fp16 (docs/accuracy.md). The double-double routines need IEEE operations
+ * exactly as written: impls/meson.build compiles this file with --fmad=false (tests/test_ptx_fma.py
+ * checks the PTX). 64-bit indexing throughout. Every CUDA call, launch, copy and event is checked;
+ * a failure returns 3 with its reason in lsce_cuda_reason() (lsce/cuda.h). */
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
 #include <math.h>
 #include <stdio.h>
-#include "combiner.h"
-#include "lsce/registry.h"
 
-template <typename T> __device__ __forceinline__ double ld(const T *p, int64_t i);
-template <> __device__ __forceinline__ double ld<float>(const float *p, int64_t i) { return (double)p[i]; }
-template <> __device__ __forceinline__ double ld<__nv_bfloat16>(const __nv_bfloat16 *p, int64_t i) {
-  return (double)__bfloat162float(p[i]);
-}
-template <> __device__ __forceinline__ double ld<__half>(const __half *p, int64_t i) { return (double)__half2float(p[i]); }
+/* element loads (exact) and stores (rounded once to nearest even), for rowkern.h */
+static __device__ __forceinline__ double lsce_cu_ld(const float *p, int64_t i) { return (double)p[i]; }
+static __device__ __forceinline__ double lsce_cu_ld(const __nv_bfloat16 *p, int64_t i) { return (double)__bfloat162float(p[i]); }
+static __device__ __forceinline__ double lsce_cu_ld(const __half *p, int64_t i) { return (double)__half2float(p[i]); }
+static __device__ __forceinline__ void lsce_cu_st(float *p, int64_t i, double g) { p[i] = __double2float_rn(g); }
+static __device__ __forceinline__ void lsce_cu_st(__nv_bfloat16 *p, int64_t i, double g) { p[i] = __double2bfloat16(g); }
+static __device__ __forceinline__ void lsce_cu_st(__half *p, int64_t i, double g) { p[i] = __double2half(g); }
 
-/* round once from double to the output type */
-template <typename T> __device__ __forceinline__ void store(T *p, int64_t i, double g);
-template <> __device__ __forceinline__ void store<float>(float *p, int64_t i, double g) { p[i] = __double2float_rn(g); }
-template <> __device__ __forceinline__ void store<__nv_bfloat16>(__nv_bfloat16 *p, int64_t i, double g) {
-  p[i] = __double2bfloat16(g);
-}
-template <> __device__ __forceinline__ void store<__half>(__half *p, int64_t i, double g) { p[i] = __double2half(g); }
+#include "cuda/rowkern.h"
+#include "lsce/cuda.h"
 
-/* online statistics over classes c0, c0 + step, ... < c1 of one row */
-template <typename T>
-__device__ void stats_strided(lsce_rowstats *st, const T *row, int64_t c0, int64_t c1, int64_t step,
-                              int64_t y, const lsce_params *p, const double *w) {
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
-  lsce_stats_empty(st);
-  lsce_online o;
-  lsce_online_init(&o, 0);
-  for (int64_t j = c0; j < c1; j += step) lsce_online_push(&o, st, ld<T>(row, j), j, y, p, wu ? w[j] : 1.0);
-  lsce_online_finish(&o, st);
-}
-
-/* merge the statistics of `n` consecutive threads (n a power of two) in shared memory */
-__device__ void tree_merge(lsce_rowstats *sh, int lane, int n) {
-  for (int off = n / 2; off > 0; off /= 2) {
-    __syncthreads();
-    if (lane < off) lsce_stats_merge(&sh[lane], &sh[lane + off], 0);
-  }
-  __syncthreads();
-}
-
-template <typename T, typename G>
-__device__ void write_grad(G *grad, const T *row, int64_t i, int64_t K, int64_t c0, int64_t step,
-                           const lsce_gradcoef *g, double m, const lsce_params *p, const double *w) {
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
-  for (int64_t j = c0; j < K; j += step) {
-    double v = ld<T>(row, j); /* read before the (possibly in-place) write of the same element */
-    double e = v == -INFINITY ? 0.0 : exp(v - m);
-    store<G>(grad, i * K + j, lsce_grad_entry_d(g, j, e, wu ? w[j] : 1.0, p->pad_index));
-  }
-}
-
-/* GROUP threads per row; blockDim.x = GROUP * rows_per_block */
+/* GROUP threads per row; blockDim.x = LSCE_CU_THREADS */
 template <typename T, int GROUP>
-__global__ void rowgroup_kernel(double *Lrow, T *grad, const T *z, const int64_t *tg, const double *w,
-                                lsce_params prm, int64_t N, int64_t K) {
-  extern __shared__ unsigned char smem[];
+__global__ void __launch_bounds__(LSCE_CU_THREADS)
+rowgroup_kernel(double *Lrow, T *grad, const T *z, const int64_t *tg, const double *w, lsce_params prm,
+                int64_t N, int64_t K) {
+  extern __shared__ __align__(16) unsigned char smem[];
   lsce_rowstats *sh = (lsce_rowstats *)smem;
   const int lane = threadIdx.x % GROUP, grp = threadIdx.x / GROUP, groups = blockDim.x / GROUP;
   lsce_rowstats *mine = sh + grp * GROUP;
   for (int64_t base = (int64_t)blockIdx.x * groups; base < N; base += (int64_t)gridDim.x * groups) {
     int64_t i = base + grp;
-    int active = i < N && lsce_params_in_V(&prm, tg[i]);
-    const T *row = z + (i < N ? i : 0) * K;
-    int64_t y = i < N ? tg[i] : 0;
-    if (active) stats_strided<T>(&mine[lane], row, lane, K, GROUP, y, &prm, w);
-    else lsce_stats_empty(&mine[lane]);
-    tree_merge(mine, lane, GROUP);
-    lsce_rowstats st = mine[0];
+    int active = lsce_cu_rowgroup_stats<T>(&mine[lane], z, tg, i, N, K, lane, GROUP, &prm, w);
+    for (int off = GROUP / 2; off > 0; off /= 2) {
+      __syncthreads();
+      lsce_cu_tree_step(mine, lane, off);
+    }
     __syncthreads();
-    if (i < N && !active) {
-      if (lane == 0) { Lrow[2 * i] = 0; Lrow[2 * i + 1] = 0; }
-      if (grad) for (int64_t j = lane; j < K; j += GROUP) store<T>(grad, i * K + j, 0.0);
-      continue;
-    }
-    if (!active) continue;
-    lsce_rowcoef rc = lsce_row_coef(&prm, y, w);
-    if (lane == 0) {
-      lsce_dd L = lsce_row_loss(&prm, &rc, &st);
-      Lrow[2 * i] = L.hi;
-      Lrow[2 * i + 1] = L.lo;
-    }
-    if (grad) {
-      const int wu = prm.weighting == LSCE_W_TORCH_ID || prm.weighting == LSCE_W_LOGPROB_ID;
-      lsce_gradcoef g = lsce_grad_coef(&prm, &rc, &st, y, w, wu);
-      write_grad<T, T>(grad, row, i, K, lane, GROUP, &g, st.m, &prm, w);
-    }
+    lsce_rowstats st = mine[0];
+    __syncthreads(); /* mine[] is rewritten by the next row */
+    if (i < N) lsce_cu_rowgroup_finish<T>(Lrow, grad, z + i * K, i, K, lane, GROUP, active, tg[i], &st, &prm, w);
   }
 }
 
 /* split rows: each of `parts` blocks per row computes partial statistics of a class slice */
 template <typename T>
-__global__ void split_stats_kernel(lsce_rowstats *part, const T *z, const int64_t *tg, const double *w,
-                                   lsce_params prm, int64_t N, int64_t K, int parts) {
-  extern __shared__ unsigned char smem[];
+__global__ void __launch_bounds__(LSCE_CU_THREADS)
+split_stats_kernel(lsce_rowstats *part, const T *z, const int64_t *tg, const double *w, lsce_params prm,
+                   int64_t N, int64_t K, int parts) {
+  extern __shared__ __align__(16) unsigned char smem[];
   lsce_rowstats *sh = (lsce_rowstats *)smem;
-  int64_t i = blockIdx.y;
-  int b = blockIdx.x;
-  int64_t slice = (K + parts - 1) / parts, c0 = b * slice, c1 = c0 + slice < K ? c0 + slice : K;
-  if (i >= N) return;
-  if (lsce_params_in_V(&prm, tg[i]) && c0 < c1)
-    stats_strided<T>(&sh[threadIdx.x], z + i * K, c0 + threadIdx.x, c1, blockDim.x, tg[i], &prm, w);
-  else lsce_stats_empty(&sh[threadIdx.x]);
-  tree_merge(sh, threadIdx.x, blockDim.x);
-  if (threadIdx.x == 0) part[i * parts + b] = sh[0];
+  for (int64_t i = blockIdx.y; i < N; i += gridDim.y) {
+    lsce_cu_split_stats<T>(&sh[threadIdx.x], z, tg, i, K, parts, blockIdx.x, threadIdx.x, blockDim.x, &prm, w);
+    for (int off = blockDim.x / 2; off > 0; off /= 2) {
+      __syncthreads();
+      lsce_cu_tree_step(sh, threadIdx.x, off);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) part[i * parts + blockIdx.x] = sh[0];
+    __syncthreads();
+  }
 }
 
-__global__ void split_merge_kernel(double *Lrow, lsce_gradcoef *gc, double *mrow, lsce_rowstats *part,
+__global__ void split_merge_kernel(double *Lrow, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *part,
                                    const int64_t *tg, const double *w, lsce_params prm, int64_t N, int parts) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= N) return;
-  if (!lsce_params_in_V(&prm, tg[i])) { Lrow[2 * i] = Lrow[2 * i + 1] = 0; mrow[i] = NAN; return; }
-  lsce_rowstats st;
-  lsce_stats_empty(&st);
-  for (int b = 0; b < parts; b++) lsce_stats_merge(&st, &part[i * parts + b], 0);
-  lsce_rowcoef rc = lsce_row_coef(&prm, tg[i], w);
-  lsce_dd L = lsce_row_loss(&prm, &rc, &st);
-  Lrow[2 * i] = L.hi;
-  Lrow[2 * i + 1] = L.lo;
-  const int wu = prm.weighting == LSCE_W_TORCH_ID || prm.weighting == LSCE_W_LOGPROB_ID;
-  gc[i] = lsce_grad_coef(&prm, &rc, &st, tg[i], w, wu);
-  mrow[i] = st.m;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x)
+    lsce_cu_split_merge(Lrow, gc, mrow, part, i, parts, tg[i], &prm, w, NULL);
 }
 
 template <typename T>
-__global__ void split_grad_kernel(T *grad, const T *z, const lsce_gradcoef *gc, const double *mrow,
-                                  const double *w, lsce_params prm, int64_t N, int64_t K, int parts) {
-  int64_t i = blockIdx.y;
-  int b = blockIdx.x;
-  int64_t slice = (K + parts - 1) / parts, c0 = b * slice, c1 = c0 + slice < K ? c0 + slice : K;
-  if (i >= N) return;
-  if (mrow[i] != mrow[i]) { /* a row outside V */
-    for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) store<T>(grad, i * K + j, 0.0);
-    return;
-  }
-  const int wu = prm.weighting == LSCE_W_TORCH_ID || prm.weighting == LSCE_W_LOGPROB_ID;
-  lsce_gradcoef g = gc[i];
-  for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
-    double v = ld<T>(z + i * K, j);
-    double e = v == -INFINITY ? 0.0 : exp(v - mrow[i]);
-    store<T>(grad, i * K + j, lsce_grad_entry_d(&g, j, e, wu ? w[j] : 1.0, prm.pad_index));
+__global__ void __launch_bounds__(LSCE_CU_THREADS)
+split_grad_kernel(T *grad, const T *z, const lsce_gradcoef *gc, const double *mrow, const double *w,
+                  lsce_params prm, int64_t N, int64_t K, int parts) {
+  for (int64_t i = blockIdx.y; i < N; i += gridDim.y)
+    lsce_cu_split_grad<T>(grad, z, gc, mrow, i, K, parts, blockIdx.x, threadIdx.x, blockDim.x, &prm, w);
+}
+
+/* ---- host side: status and reasons ------------------------------------------------------------- */
+static lsce_cuda_status g_status = LSCE_CUDA_OK;
+static char g_reason[512];
+static lsce_cuda_status g_probe = LSCE_CUDA_OK;
+static char g_probe_reason[512];
+static int g_probed = 0;
+
+extern "C" lsce_cuda_status lsce_cuda_last_status(void) { return g_status; }
+extern "C" const char *lsce_cuda_reason(void) { return g_reason; }
+
+static lsce_cuda_status classify(cudaError_t e) {
+  switch (e) {
+  case cudaErrorMemoryAllocation: return LSCE_CUDA_NO_MEMORY;
+  case cudaErrorInsufficientDriver: return LSCE_CUDA_OLD_DRIVER;
+  case cudaErrorNoDevice: return LSCE_CUDA_NO_DEVICE;
+  default: return LSCE_CUDA_ERROR;
   }
 }
 
-/* ---- host side ---------------------------------------------------------------------------------- */
+/* records the failure of `what` and returns 3 (the registry's "could not complete") */
+static int cu_fail(cudaError_t e, const char *what) {
+  g_status = classify(e);
+  const char *kind = g_status == LSCE_CUDA_NO_MEMORY ? "out of device memory"
+                     : g_status == LSCE_CUDA_OLD_DRIVER ? "CUDA driver too old"
+                     : g_status == LSCE_CUDA_NO_DEVICE ? "no CUDA device" : "CUDA error";
+  snprintf(g_reason, sizeof g_reason, "%s: %s: %s (%s)", kind, what, cudaGetErrorString(e), cudaGetErrorName(e));
+  cudaGetLastError(); /* clear a non-sticky error so the next call starts clean */
+  return 3;
+}
+
+#define CK(call, what)                                     \
+  do {                                                     \
+    cudaError_t ck_e_ = (call);                            \
+    if (ck_e_ != cudaSuccess) { rc = cu_fail(ck_e_, what); goto out; } \
+  } while (0)
+
+static lsce_cuda_status probe(lsce_cuda_info *info) {
+  int drv = 0, rt = 0, n = 0;
+  cudaRuntimeGetVersion(&rt);
+  cudaDriverGetVersion(&drv); /* 0 when no driver (libcuda.so.1) can be loaded */
+  if (drv == 0) {
+    g_status = LSCE_CUDA_NO_DEVICE;
+    snprintf(g_reason, sizeof g_reason, "no CUDA device: no CUDA driver (libcuda.so.1 not loadable)");
+    return g_status;
+  }
+  if (drv / 1000 < rt / 1000) { /* another major version: no compatibility (a minor one may work) */
+    g_status = LSCE_CUDA_OLD_DRIVER;
+    snprintf(g_reason, sizeof g_reason, "CUDA driver too old: it supports CUDA %d.%d, lsce's runtime is %d.%d",
+             drv / 1000, drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
+    return g_status;
+  }
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) { cu_fail(e, "cudaGetDeviceCount"); return g_status; }
+  if (n < 1) {
+    g_status = LSCE_CUDA_NO_DEVICE;
+    snprintf(g_reason, sizeof g_reason, "no CUDA device: the driver sees none");
+    return g_status;
+  }
+  if (info) {
+    cudaDeviceProp prop;
+    e = cudaGetDeviceProperties(&prop, 0);
+    if (e != cudaSuccess) { cu_fail(e, "cudaGetDeviceProperties"); return g_status; }
+    size_t fr = 0, tot = 0;
+    e = cudaMemGetInfo(&fr, &tot);
+    if (e != cudaSuccess) { cu_fail(e, "cudaMemGetInfo"); return g_status; }
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", prop.name);
+    info->major = prop.major; info->minor = prop.minor; info->sms = prop.multiProcessorCount;
+    info->mem_total = tot; info->mem_free = fr; info->l2_bytes = (size_t)prop.l2CacheSize;
+    info->driver_version = drv; info->runtime_version = rt;
+  }
+  g_status = LSCE_CUDA_OK;
+  g_reason[0] = 0;
+  return g_status;
+}
+
+extern "C" lsce_cuda_status lsce_cuda_probe(lsce_cuda_info *info) { return probe(info); }
+
+/* the cached probe: sets the reason again for every caller that finds CUDA unavailable */
 extern "C" int lsce_cuda_available(void) {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
-  return n > 0;
+  if (!g_probed) {
+    g_probe = probe(NULL);
+    snprintf(g_probe_reason, sizeof g_probe_reason, "%s", g_reason);
+    g_probed = 1;
+  }
+  if (g_probe != LSCE_CUDA_OK) {
+    g_status = g_probe;
+    snprintf(g_reason, sizeof g_reason, "%s", g_probe_reason);
+  }
+  return g_probe == LSCE_CUDA_OK;
 }
 
 extern "C" const char *lsce_isa_cuda(void) {
   static char name[64];
   if (!lsce_cuda_available()) return "none";
   cudaDeviceProp prop;
-  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "cuda";
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) { cudaGetLastError(); return "cuda"; }
   snprintf(name, sizeof name, "sm_%d%d", prop.major, prop.minor);
   return name;
 }
 
-enum { SHAPE_BLOCK, SHAPE_WARP, SHAPE_SPLIT };
+/* ---- host side: launching ----------------------------------------------------------------------- */
+/* cuda_split's workspace, allocated outside any timed window */
+typedef struct {
+  lsce_rowstats *part;
+  lsce_gradcoef *gc;
+  double *mrow;
+} split_ws;
 
-template <typename T>
-static int launch(double *Lrow_d, T *grad_d, const T *z_d, const int64_t *t_d, const double *w_d,
-                  const lsce_params *prm, int64_t N, int64_t K, int shape) {
-  if (N == 0) return 0;
-  if (shape == SHAPE_SPLIT) {
-    int parts = (int)((K + 32767) / 32768);
-    if (parts < 2) parts = 2;
-    lsce_rowstats *part;
-    lsce_gradcoef *gc;
-    double *mrow;
-    if (cudaMalloc(&part, sizeof(lsce_rowstats) * N * parts) || cudaMalloc(&gc, sizeof(lsce_gradcoef) * N) ||
-        cudaMalloc(&mrow, sizeof(double) * N))
-      return 3;
-    dim3 grid(parts, (unsigned)N);
-    split_stats_kernel<T><<<grid, 256, 256 * sizeof(lsce_rowstats)>>>(part, z_d, t_d, w_d, *prm, N, K, parts);
-    split_merge_kernel<<<(unsigned)((N + 127) / 128), 128>>>(Lrow_d, gc, mrow, part, t_d, w_d, *prm, N, parts);
-    if (grad_d) split_grad_kernel<T><<<grid, 256>>>(grad_d, z_d, gc, mrow, w_d, *prm, N, K, parts);
-    cudaError_t e = cudaDeviceSynchronize();
-    cudaFree(part); cudaFree(gc); cudaFree(mrow);
-    return e == cudaSuccess ? 0 : 3;
-  }
-  int64_t rows_per_block = shape == SHAPE_WARP ? 8 : 1;
-  int group = shape == SHAPE_WARP ? 32 : 256;
-  int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
-  if (blocks > 65535 * 16) blocks = 65535 * 16;
-  size_t shm = sizeof(lsce_rowstats) * (size_t)(group * rows_per_block);
-  if (shape == SHAPE_WARP)
-    rowgroup_kernel<T, 32><<<(unsigned)blocks, 256, shm>>>(Lrow_d, grad_d, z_d, t_d, w_d, *prm, N, K);
-  else
-    rowgroup_kernel<T, 256><<<(unsigned)blocks, 256, shm>>>(Lrow_d, grad_d, z_d, t_d, w_d, *prm, N, K);
-  return cudaDeviceSynchronize() == cudaSuccess ? 0 : 3;
+static void ws_free(split_ws *ws) {
+  cudaFree(ws->part); cudaFree(ws->gc); cudaFree(ws->mrow);
+  ws->part = NULL; ws->gc = NULL; ws->mrow = NULL;
 }
+
+static int ws_alloc(split_ws *ws, int shape, int64_t N, int64_t K) {
+  int rc = 0;
+  const size_t n = (size_t)(N > 0 ? N : 1);
+  ws->part = NULL; ws->gc = NULL; ws->mrow = NULL;
+  if (shape != LSCE_CU_SHAPE_SPLIT) return 0;
+  CK(cudaMalloc(&ws->part, sizeof(lsce_rowstats) * n * (size_t)lsce_cu_split_parts(K)), "cudaMalloc(split partials)");
+  CK(cudaMalloc(&ws->gc, sizeof(lsce_gradcoef) * n), "cudaMalloc(split coefficients)");
+  CK(cudaMalloc(&ws->mrow, sizeof(double) * n), "cudaMalloc(split maxima)");
+out:
+  if (rc) ws_free(ws);
+  return rc;
+}
+
+/* Enqueues a row's kernels on stream s; no host synchronization. Every launch is checked. */
+template <typename T>
+static int enqueue(double *Lrow_d, T *grad_d, const T *z_d, const int64_t *t_d, const double *w_d,
+                   const lsce_params *prm, int64_t N, int64_t K, int shape, const split_ws *ws, cudaStream_t s) {
+  int rc = 0;
+  if (N == 0) return 0;
+  if (shape == LSCE_CU_SHAPE_SPLIT) {
+    const int parts = lsce_cu_split_parts(K);
+    dim3 grid((unsigned)parts, (unsigned)lsce_cu_split_grid_y(N));
+    split_stats_kernel<T><<<grid, LSCE_CU_THREADS, LSCE_CU_THREADS * sizeof(lsce_rowstats), s>>>(
+        ws->part, z_d, t_d, w_d, *prm, N, K, parts);
+    CK(cudaGetLastError(), "launch of split_stats_kernel");
+    split_merge_kernel<<<(unsigned)lsce_cu_merge_blocks(N), LSCE_CU_MERGE_THREADS, 0, s>>>(
+        Lrow_d, ws->gc, ws->mrow, ws->part, t_d, w_d, *prm, N, parts);
+    CK(cudaGetLastError(), "launch of split_merge_kernel");
+    if (grad_d) {
+      split_grad_kernel<T><<<grid, LSCE_CU_THREADS, 0, s>>>(grad_d, z_d, ws->gc, ws->mrow, w_d, *prm, N, K, parts);
+      CK(cudaGetLastError(), "launch of split_grad_kernel");
+    }
+    return 0;
+  }
+  {
+    lsce_cu_rowgroup_geom g = lsce_cu_rowgroup(shape, N);
+    size_t shm = sizeof(lsce_rowstats) * LSCE_CU_THREADS;
+    if (g.group == 32)
+      rowgroup_kernel<T, 32><<<(unsigned)g.blocks, LSCE_CU_THREADS, shm, s>>>(Lrow_d, grad_d, z_d, t_d, w_d, *prm, N, K);
+    else
+      rowgroup_kernel<T, LSCE_CU_THREADS><<<(unsigned)g.blocks, LSCE_CU_THREADS, shm, s>>>(Lrow_d, grad_d, z_d, t_d, w_d, *prm, N, K);
+    CK(cudaGetLastError(), "launch of rowgroup_kernel");
+  }
+out:
+  return rc;
+}
+
+static int enqueue_dt(lsce_dtype dt, double *L_d, void *g_d, const void *z_d, const int64_t *t_d,
+                      const double *w_d, const lsce_params *prm, int64_t N, int64_t K, int shape,
+                      const split_ws *ws, cudaStream_t s) {
+  switch (dt) {
+  case LSCE_DT_F32: return enqueue<float>(L_d, (float *)g_d, (const float *)z_d, t_d, w_d, prm, N, K, shape, ws, s);
+  case LSCE_DT_BF16:
+    return enqueue<__nv_bfloat16>(L_d, (__nv_bfloat16 *)g_d, (const __nv_bfloat16 *)z_d, t_d, w_d, prm, N, K, shape, ws, s);
+  default: return enqueue<__half>(L_d, (__half *)g_d, (const __half *)z_d, t_d, w_d, prm, N, K, shape, ws, s);
+  }
+}
+
+static int shape_of(const char *impl) {
+  return !strcmp(impl, "cuda_warp") ? LSCE_CU_SHAPE_WARP : !strcmp(impl, "cuda_split") ? LSCE_CU_SHAPE_SPLIT
+                                                                                       : LSCE_CU_SHAPE_BLOCK;
+}
+
+static size_t elem_size(lsce_dtype dt) { return dt == LSCE_DT_F32 ? 4 : 2; }
 
 /* LSCE_CUDA_INPLACE=1 writes the gradient over the device copy of the logits */
 static int run(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int shape) {
   if (!lsce_cuda_available()) return 3;
   if (c->dtype == LSCE_DT_F64 || (grad && gdt != c->dtype)) return 2;
   const int64_t N = c->N, K = c->K;
-  const size_t es = c->dtype == LSCE_DT_F32 ? 4 : 2, nz = (size_t)(N * K) * es;
+  const size_t nz = (size_t)N * (size_t)K * elem_size(c->dtype), n1 = (size_t)(N ? N : 1);
   const char *ip = getenv("LSCE_CUDA_INPLACE");
-  int inplace = ip && !strcmp(ip, "1");
+  const int inplace = ip && !strcmp(ip, "1");
   void *z_d = NULL, *g_d = NULL;
   int64_t *t_d = NULL;
-  double *w_d = NULL, *L_d = NULL;
-  int rc = 3;
-  if (cudaMalloc(&z_d, nz ? nz : 1) || cudaMalloc(&t_d, sizeof(int64_t) * (N ? N : 1)) ||
-      cudaMalloc(&L_d, sizeof(double) * 2 * (N ? N : 1)) ||
-      (c->weights && cudaMalloc(&w_d, sizeof(double) * K)) ||
-      (grad && !inplace && cudaMalloc(&g_d, nz ? nz : 1)))
-    goto out;
+  double *w_d = NULL, *L_d = NULL, *Lrow = NULL;
+  split_ws ws = {NULL, NULL, NULL};
+  int rc = 0;
+  CK(cudaMalloc(&z_d, nz ? nz : 1), "cudaMalloc(logits)");
+  CK(cudaMalloc(&t_d, sizeof(int64_t) * n1), "cudaMalloc(targets)");
+  CK(cudaMalloc(&L_d, sizeof(double) * 2 * n1), "cudaMalloc(row losses)");
+  if (c->weights) CK(cudaMalloc(&w_d, sizeof(double) * (size_t)(K ? K : 1)), "cudaMalloc(weights)");
+  if (grad && !inplace) CK(cudaMalloc(&g_d, nz ? nz : 1), "cudaMalloc(gradient)");
   if (grad && inplace) g_d = z_d;
-  cudaMemcpy(z_d, c->logits, nz, cudaMemcpyHostToDevice);
-  cudaMemcpy(t_d, c->targets, sizeof(int64_t) * N, cudaMemcpyHostToDevice);
-  if (c->weights) cudaMemcpy(w_d, c->weights, sizeof(double) * K, cudaMemcpyHostToDevice);
-  switch (c->dtype) {
-  case LSCE_DT_F32: rc = launch<float>(L_d, (float *)g_d, (const float *)z_d, t_d, w_d, c->prm, N, K, shape); break;
-  case LSCE_DT_BF16: rc = launch<__nv_bfloat16>(L_d, (__nv_bfloat16 *)g_d, (const __nv_bfloat16 *)z_d, t_d, w_d, c->prm, N, K, shape); break;
-  default: rc = launch<__half>(L_d, (__half *)g_d, (const __half *)z_d, t_d, w_d, c->prm, N, K, shape); break;
-  }
-  if (rc == 0) {
-    double *Lrow = (double *)malloc(sizeof(double) * 2 * (N ? N : 1));
-    if (!Lrow) { rc = 3; goto out; }
-    cudaMemcpy(Lrow, L_d, sizeof(double) * 2 * N, cudaMemcpyDeviceToHost);
-    if (grad) cudaMemcpy(grad, g_d, nz, cudaMemcpyDeviceToHost);
-    const lsce_params *p = c->prm;
-    if (p->reduction == 2) {
-      for (int64_t i = 0; i < N; i++) loss[i] = Lrow[2 * i] + Lrow[2 * i + 1];
-    } else { /* reduced on the host in double-double, row order: deterministic */
-      lsce_dd tot = lsce_dd_from(0.0);
-      int inf = 0;
-      for (int64_t i = 0; i < N; i++) {
-        if (isinf(Lrow[2 * i])) inf = 1;
-        else tot = lsce_dd_add(tot, lsce_dd_make(Lrow[2 * i], Lrow[2 * i + 1]));
-      }
-      lsce_dd r = lsce_dd_mul(tot, p->inv_D);
-      loss[0] = p->nan_mean ? NAN : inf ? INFINITY : r.hi + r.lo;
-    }
-    free(Lrow);
-  }
+  if ((rc = ws_alloc(&ws, shape, N, K))) goto out;
+  Lrow = (double *)malloc(sizeof(double) * 2 * n1);
+  if (!Lrow) { rc = 3; g_status = LSCE_CUDA_ERROR; snprintf(g_reason, sizeof g_reason, "out of host memory"); goto out; }
+  if (nz) CK(cudaMemcpy(z_d, c->logits, nz, cudaMemcpyHostToDevice), "cudaMemcpy(logits to device)");
+  if (N) CK(cudaMemcpy(t_d, c->targets, sizeof(int64_t) * N, cudaMemcpyHostToDevice), "cudaMemcpy(targets to device)");
+  if (c->weights && K) CK(cudaMemcpy(w_d, c->weights, sizeof(double) * K, cudaMemcpyHostToDevice), "cudaMemcpy(weights to device)");
+  if ((rc = enqueue_dt(c->dtype, L_d, g_d, z_d, t_d, w_d, c->prm, N, K, shape, &ws, 0))) goto out;
+  CK(cudaStreamSynchronize(0), "kernel execution");
+  if (N) CK(cudaMemcpy(Lrow, L_d, sizeof(double) * 2 * N, cudaMemcpyDeviceToHost), "cudaMemcpy(row losses to host)");
+  if (grad && nz) CK(cudaMemcpy(grad, g_d, nz, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient to host)");
+  lsce_cu_reduce_loss(loss, Lrow, N, c->prm);
 out:
+  free(Lrow);
+  ws_free(&ws);
   cudaFree(z_d); cudaFree(t_d); cudaFree(w_d); cudaFree(L_d);
   if (g_d && g_d != z_d) cudaFree(g_d);
   return rc;
 }
 
 extern "C" int lsce_cuda_rowblock(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  return run(loss, grad, gdt, c, SHAPE_BLOCK);
+  return run(loss, grad, gdt, c, LSCE_CU_SHAPE_BLOCK);
 }
 extern "C" int lsce_cuda_warp(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  return run(loss, grad, gdt, c, SHAPE_WARP);
+  return run(loss, grad, gdt, c, LSCE_CU_SHAPE_WARP);
 }
 extern "C" int lsce_cuda_split(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  return run(loss, grad, gdt, c, SHAPE_SPLIT);
+  return run(loss, grad, gdt, c, LSCE_CU_SHAPE_SPLIT);
 }
 
-/* ---- device-resident timing (CUDA events) for scripts/gpu-check --------------------------------- */
-/* Best time in ms over `reps` launches of a row's kernels on device-resident N x K logits (N(0,1)-ish
- * from a fixed stream), variant k, e = 0.1, mean; fwdbwd writes the gradient in place. */
-extern "C" int lsce_cuda_time(double *best_ms, const char *impl, lsce_dtype dt, int64_t N, int64_t K,
-                              int fwdbwd, int reps) {
-  if (!lsce_cuda_available() || dt == LSCE_DT_F64) return 3;
-  int shape = !strcmp(impl, "cuda_warp") ? SHAPE_WARP : !strcmp(impl, "cuda_split") ? SHAPE_SPLIT : SHAPE_BLOCK;
-  const size_t es = dt == LSCE_DT_F32 ? 4 : 2, nz = (size_t)(N * K) * es;
-  unsigned char *hz = (unsigned char *)malloc(nz);
-  int64_t *ht = (int64_t *)malloc(sizeof(int64_t) * N);
-  if (!hz || !ht) { free(hz); free(ht); return 3; }
-  uint64_t x = 0x9E3779B97F4A7C15ULL;
-  for (int64_t i = 0; i < N * K; i++) {
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-    double v = ((double)(x >> 11) / 9007199254740992.0) * 6.0 - 3.0;
-    if (dt == LSCE_DT_F32) ((float *)hz)[i] = (float)v;
-    else if (dt == LSCE_DT_BF16) ((uint16_t *)hz)[i] = lsce_double_to_bf16(v);
-    else ((uint16_t *)hz)[i] = lsce_double_to_f16(v);
-  }
-  for (int64_t i = 0; i < N; i++) ht[i] = (int64_t)((uint64_t)(i * 2654435761ULL) % (uint64_t)K);
-  lsce_params prm;
-  mpq_t e;
-  mpq_init(e);
-  mpq_set_si(e, 1, 10);
-  lsce_params_init(&prm, 0, 0, e, N, K, ht, NULL, -100, -1);
-  mpq_clear(e);
-  void *z_d = NULL;
-  int64_t *t_d = NULL;
-  double *L_d = NULL;
-  int rc = 3;
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  *best_ms = INFINITY;
-  if (!cudaMalloc(&z_d, nz) && !cudaMalloc(&t_d, sizeof(int64_t) * N) && !cudaMalloc(&L_d, sizeof(double) * 2 * N)) {
-    cudaMemcpy(t_d, ht, sizeof(int64_t) * N, cudaMemcpyHostToDevice);
-    rc = 0;
-    for (int r = 0; r < reps + 1 && !rc; r++) {
-      cudaMemcpy(z_d, hz, nz, cudaMemcpyHostToDevice); /* fresh logits: the gradient overwrote them */
-      cudaEventRecord(a);
-      switch (dt) {
-      case LSCE_DT_F32: rc = launch<float>(L_d, fwdbwd ? (float *)z_d : NULL, (const float *)z_d, t_d, NULL, &prm, N, K, shape); break;
-      case LSCE_DT_BF16: rc = launch<__nv_bfloat16>(L_d, fwdbwd ? (__nv_bfloat16 *)z_d : NULL, (const __nv_bfloat16 *)z_d, t_d, NULL, &prm, N, K, shape); break;
-      default: rc = launch<__half>(L_d, fwdbwd ? (__half *)z_d : NULL, (const __half *)z_d, t_d, NULL, &prm, N, K, shape); break;
-      }
-      cudaEventRecord(b);
-      cudaEventSynchronize(b);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, a, b);
-      if (r > 0 && ms < *best_ms) *best_ms = ms; /* the first launch is a warm-up */
-    }
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  cudaFree(z_d); cudaFree(t_d); cudaFree(L_d);
-  free(hz); free(ht);
+/* ---- device-resident timing (CUDA events) for lsce-dev gpubench ---------------------------------- */
+/* The flush buffer (lsce_cuda_flush_bytes): written before every sample, so no sample starts with
+ * its inputs in L2. */
+static int flush_alloc(void **buf, size_t *bytes) {
+  int rc = 0, l2 = 0, dev = 0;
+  *buf = NULL;
+  CK(cudaGetDevice(&dev), "cudaGetDevice");
+  CK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev), "cudaDeviceGetAttribute(L2 size)");
+  *bytes = lsce_cuda_flush_bytes((size_t)l2);
+  CK(cudaMalloc(buf, *bytes), "cudaMalloc(L2 flush buffer)");
+out:
   return rc;
 }
 
-/* Device-to-device copy of `bytes`, best of `reps`, in ms (the bandwidth limit of the same run). */
-extern "C" int lsce_cuda_copy_ms(double *best_ms, size_t bytes, int reps) {
+extern "C" int lsce_cuda_time(double *best_ms, double *loss, void *grad, const char *impl, const lsce_call *c,
+                              int fwdbwd, int reps) {
   if (!lsce_cuda_available()) return 3;
-  void *s = NULL, *d = NULL;
-  if (cudaMalloc(&s, bytes) || cudaMalloc(&d, bytes)) { cudaFree(s); return 3; }
-  cudaMemset(s, 1, bytes);
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
+  if (c->dtype == LSCE_DT_F64) return 2;
+  const int shape = shape_of(impl);
+  const int64_t N = c->N, K = c->K;
+  const size_t nz = (size_t)N * (size_t)K * elem_size(c->dtype), n1 = (size_t)(N ? N : 1);
+  void *z0_d = NULL, *z_d = NULL, *flush = NULL;
+  size_t fbytes = 0;
+  int64_t *t_d = NULL;
+  double *w_d = NULL, *L_d = NULL, *Lrow = NULL;
+  split_ws ws = {NULL, NULL, NULL};
+  cudaEvent_t a = NULL, b = NULL;
+  int rc = 0;
   *best_ms = INFINITY;
+  CK(cudaEventCreate(&a), "cudaEventCreate");
+  CK(cudaEventCreate(&b), "cudaEventCreate");
+  CK(cudaMalloc(&z0_d, nz ? nz : 1), "cudaMalloc(logits)");
+  if (fwdbwd) CK(cudaMalloc(&z_d, nz ? nz : 1), "cudaMalloc(logits, working copy)");
+  CK(cudaMalloc(&t_d, sizeof(int64_t) * n1), "cudaMalloc(targets)");
+  CK(cudaMalloc(&L_d, sizeof(double) * 2 * n1), "cudaMalloc(row losses)");
+  if (c->weights) CK(cudaMalloc(&w_d, sizeof(double) * (size_t)(K ? K : 1)), "cudaMalloc(weights)");
+  if ((rc = ws_alloc(&ws, shape, N, K))) goto out;
+  if ((rc = flush_alloc(&flush, &fbytes))) goto out;
+  Lrow = (double *)malloc(sizeof(double) * 2 * n1);
+  if (!Lrow) { rc = 3; g_status = LSCE_CUDA_ERROR; snprintf(g_reason, sizeof g_reason, "out of host memory"); goto out; }
+  if (nz) CK(cudaMemcpy(z0_d, c->logits, nz, cudaMemcpyHostToDevice), "cudaMemcpy(logits to device)");
+  if (N) CK(cudaMemcpy(t_d, c->targets, sizeof(int64_t) * N, cudaMemcpyHostToDevice), "cudaMemcpy(targets to device)");
+  if (c->weights && K) CK(cudaMemcpy(w_d, c->weights, sizeof(double) * K, cudaMemcpyHostToDevice), "cudaMemcpy(weights to device)");
   for (int r = 0; r < reps + 1; r++) {
-    cudaEventRecord(a);
-    cudaMemcpy(d, s, bytes, cudaMemcpyDeviceToDevice);
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
+    void *zin = fwdbwd ? z_d : z0_d;
     float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
+    if (fwdbwd && nz) CK(cudaMemcpyAsync(z_d, z0_d, nz, cudaMemcpyDeviceToDevice, 0), "cudaMemcpyAsync(fresh logits)");
+    CK(cudaMemsetAsync(flush, r & 0xff, fbytes, 0), "cudaMemsetAsync(L2 flush)");
+    CK(cudaEventRecord(a, 0), "cudaEventRecord");
+    if ((rc = enqueue_dt(c->dtype, L_d, fwdbwd ? zin : NULL, zin, t_d, w_d, c->prm, N, K, shape, &ws, 0))) goto out;
+    CK(cudaEventRecord(b, 0), "cudaEventRecord");
+    CK(cudaEventSynchronize(b), "kernel execution (cudaEventSynchronize)");
+    CK(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
+    if (r > 0 && ms < *best_ms) *best_ms = ms; /* the first sample is a warm-up */
+  }
+  if (N) CK(cudaMemcpy(Lrow, L_d, sizeof(double) * 2 * N, cudaMemcpyDeviceToHost), "cudaMemcpy(row losses to host)");
+  if (fwdbwd && grad && nz) CK(cudaMemcpy(grad, z_d, nz, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient to host)");
+  lsce_cu_reduce_loss(loss, Lrow, N, c->prm);
+out:
+  free(Lrow);
+  ws_free(&ws);
+  cudaFree(flush); cudaFree(z0_d); cudaFree(z_d); cudaFree(t_d); cudaFree(w_d); cudaFree(L_d);
+  if (a) cudaEventDestroy(a);
+  if (b) cudaEventDestroy(b);
+  return rc;
+}
+
+extern "C" int lsce_cuda_copy_ms(double *best_ms, const void *src, size_t bytes, int reps) {
+  if (!lsce_cuda_available()) return 3;
+  void *s = NULL, *d = NULL, *flush = NULL, *back = NULL;
+  size_t fbytes = 0;
+  cudaEvent_t a = NULL, b = NULL;
+  int rc = 0;
+  *best_ms = INFINITY;
+  CK(cudaEventCreate(&a), "cudaEventCreate");
+  CK(cudaEventCreate(&b), "cudaEventCreate");
+  CK(cudaMalloc(&s, bytes ? bytes : 1), "cudaMalloc(copy source)");
+  CK(cudaMalloc(&d, bytes ? bytes : 1), "cudaMalloc(copy destination)");
+  if ((rc = flush_alloc(&flush, &fbytes))) goto out;
+  CK(cudaMemcpy(s, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy(copy source to device)");
+  for (int r = 0; r < reps + 1; r++) {
+    float ms = 0;
+    CK(cudaMemsetAsync(d, 0, bytes, 0), "cudaMemsetAsync(copy destination)");
+    CK(cudaMemsetAsync(flush, r & 0xff, fbytes, 0), "cudaMemsetAsync(L2 flush)");
+    CK(cudaEventRecord(a, 0), "cudaEventRecord");
+    CK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, 0), "cudaMemcpyAsync(device to device)");
+    CK(cudaEventRecord(b, 0), "cudaEventRecord");
+    CK(cudaEventSynchronize(b), "cudaEventSynchronize");
+    CK(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
     if (r > 0 && ms < *best_ms) *best_ms = ms;
   }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  cudaFree(s); cudaFree(d);
-  return 0;
+  back = malloc(bytes ? bytes : 1);
+  if (!back) { rc = 3; g_status = LSCE_CUDA_ERROR; snprintf(g_reason, sizeof g_reason, "out of host memory"); goto out; }
+  CK(cudaMemcpy(back, d, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(copy destination to host)");
+  if (memcmp(back, src, bytes)) {
+    rc = 1;
+    g_status = LSCE_CUDA_ERROR;
+    snprintf(g_reason, sizeof g_reason, "the device-to-device copy's output differs from its input");
+  }
+out:
+  free(back);
+  cudaFree(flush); cudaFree(s); cudaFree(d);
+  if (a) cudaEventDestroy(a);
+  if (b) cudaEventDestroy(b);
+  return rc;
 }

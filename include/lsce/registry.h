@@ -54,10 +54,7 @@ size_t lsce_ws_rows_keep(int64_t N, int64_t K); /* that and the kept exps of a r
 const char *lsce_isa_cpu(void);               /* "avx512", "avx2" or "scalar" (LSCE_ISA caps) */
 int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
-/* Device-resident timing for scripts/gpu-check: a CUDA row's best time (ms, CUDA events) on N x K
- * logits (k, e = 0.1, mean; fwdbwd writes the gradient in place), and a device-to-device copy. */
-int lsce_cuda_time(double *best_ms, const char *impl, lsce_dtype dt, int64_t N, int64_t K, int fwdbwd, int reps);
-int lsce_cuda_copy_ms(double *best_ms, size_t bytes, int reps);
+/* Why CUDA is unavailable or a CUDA call failed, device timing: lsce/cuda.h. */
 
 /* The Targets table of DESIGN.md: no `exact` row may declare a looser bound. */
 extern const lsce_bound lsce_target_bounds[4];

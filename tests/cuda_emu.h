@@ -1,0 +1,107 @@
+/* tests/cuda_emu.h: the kernels of impls/cuda/rowblock.cu run on the host, one launch at a time,
+ * with the launch's own grid: every block, every thread of it in turn, barriers as phase
+ * boundaries (the kernels' shared-memory tree levels are independent within a level, so running a
+ * level's threads one after another gives the same bits). The per-thread work is the kernels' own
+ * code, impls/cuda/rowkern.h. Used by tests/test_cuda_emu.cpp (geometry from rowkern.h) and by the
+ * recording CUDA runtime tests/cuda_mock.cpp (geometry from the actual launch). The device's exp
+ * (libdevice, 1 ulp) is glibc's here; nothing else differs (--fmad=false on the device). */
+#ifndef LSCE_TEST_CUDA_EMU_H
+#define LSCE_TEST_CUDA_EMU_H
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <vector>
+#include <gmp.h>
+extern "C" {
+#include "lsce/npy.h"
+}
+
+/* host element types (bit patterns of __nv_bfloat16 and __half) and their exact loads / once-rounded stores */
+struct bf16 { uint16_t u; };
+struct f16 { uint16_t u; };
+inline double lsce_cu_ld(const float *p, int64_t i) { return (double)p[i]; }
+inline double lsce_cu_ld(const bf16 *p, int64_t i) {
+  uint32_t u = (uint32_t)p[i].u << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return (double)f;
+}
+inline double lsce_cu_ld(const f16 *p, int64_t i) { return lsce_f16_to_double(p[i].u); }
+inline void lsce_cu_st(float *p, int64_t i, double g) { p[i] = (float)g; }
+inline void lsce_cu_st(bf16 *p, int64_t i, double g) { p[i].u = lsce_double_to_bf16(g); }
+inline void lsce_cu_st(f16 *p, int64_t i, double g) { p[i].u = lsce_double_to_f16(g); }
+#include "cuda/rowkern.h"
+
+/* merged statistics per row, when the caller wants them (st_out[i], has_st[i] = 1) */
+struct emu_capture {
+  lsce_rowstats *st;
+  char *has;
+};
+
+/* rowgroup_kernel<T, G>: `blocks` blocks of `threads` threads */
+template <typename T>
+inline void emu_rowgroup_kernel(int G, int64_t blocks, int threads, double *Lrow, T *grad, const T *z,
+                                const int64_t *tg, const double *w, const lsce_params *p, int64_t N, int64_t K,
+                                emu_capture cap) {
+  const int groups = threads / G;
+  std::vector<lsce_rowstats> sh(threads), st(groups);
+  std::vector<int> active(groups);
+  for (int64_t bx = 0; bx < blocks; bx++)
+    for (int64_t base = bx * groups; base < N; base += blocks * groups) {
+      for (int tid = 0; tid < threads; tid++) {
+        const int lane = tid % G, grp = tid / G;
+        active[grp] = lsce_cu_rowgroup_stats<T>(&sh[grp * G + lane], z, tg, base + grp, N, K, lane, G, p, w);
+      }
+      for (int off = G / 2; off > 0; off /= 2)
+        for (int tid = 0; tid < threads; tid++) lsce_cu_tree_step(&sh[(tid / G) * G], tid % G, off);
+      for (int grp = 0; grp < groups; grp++) {
+        st[grp] = sh[grp * G];
+        if (cap.st && base + grp < N && active[grp]) { cap.st[base + grp] = st[grp]; cap.has[base + grp] = 1; }
+      }
+      for (int tid = 0; tid < threads; tid++) {
+        const int lane = tid % G, grp = tid / G;
+        const int64_t i = base + grp;
+        if (i < N) lsce_cu_rowgroup_finish<T>(Lrow, grad, z + i * K, i, K, lane, G, active[grp], tg[i], &st[grp], p, w);
+      }
+    }
+}
+
+/* split_stats_kernel<T>: grid (gx = parts, gy), `threads` threads, blocks looping over rows */
+template <typename T>
+inline void emu_split_stats_kernel(int64_t gx, int64_t gy, int threads, lsce_rowstats *part, const T *z,
+                                   const int64_t *tg, const double *w, const lsce_params *p, int64_t N, int64_t K,
+                                   int parts) {
+  std::vector<lsce_rowstats> sh(threads);
+  for (int64_t by = 0; by < gy; by++)
+    for (int64_t bx = 0; bx < gx; bx++)
+      for (int64_t i = by; i < N; i += gy) {
+        for (int tid = 0; tid < threads; tid++) lsce_cu_split_stats<T>(&sh[tid], z, tg, i, K, parts, (int)bx, tid, threads, p, w);
+        for (int off = threads / 2; off > 0; off /= 2)
+          for (int tid = 0; tid < threads; tid++) lsce_cu_tree_step(sh.data(), tid, off);
+        part[i * parts + bx] = sh[0];
+      }
+}
+
+/* split_merge_kernel: a grid-stride loop over rows */
+inline void emu_split_merge_kernel(int64_t blocks, int threads, double *Lrow, lsce_gradcoef *gc, double *mrow,
+                                   const lsce_rowstats *part, const int64_t *tg, const double *w, const lsce_params *p,
+                                   int64_t N, int parts, emu_capture cap) {
+  for (int64_t b = 0; b < blocks; b++)
+    for (int tid = 0; tid < threads; tid++)
+      for (int64_t i = b * threads + tid; i < N; i += blocks * threads) {
+        lsce_cu_split_merge(Lrow, gc, mrow, part, i, parts, tg[i], p, w, cap.st ? &cap.st[i] : NULL);
+        if (cap.st && lsce_params_in_V(p, tg[i])) cap.has[i] = 1;
+      }
+}
+
+/* split_grad_kernel<T>: grid (gx = parts, gy), blocks looping over rows */
+template <typename T>
+inline void emu_split_grad_kernel(int64_t gx, int64_t gy, int threads, T *grad, const T *z, const lsce_gradcoef *gc,
+                                  const double *mrow, const double *w, const lsce_params *p, int64_t N, int64_t K,
+                                  int parts) {
+  for (int64_t by = 0; by < gy; by++)
+    for (int64_t bx = 0; bx < gx; bx++)
+      for (int64_t i = by; i < N; i += gy)
+        for (int tid = 0; tid < threads; tid++) lsce_cu_split_grad<T>(grad, z, gc, mrow, i, K, parts, (int)bx, tid, threads, p, w);
+}
+#endif
