@@ -354,6 +354,8 @@ void lsce_ref_opts_default(lsce_ref_opts *o) {
   o->max_prec = LSCE_MAX_PRECISION_DEFAULT;
   o->want_grad = 0;
   o->want_lo = 0;
+  o->row_lo = 0;
+  o->row_hi = -1;
 }
 
 int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err) {
@@ -383,15 +385,19 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   memset(res, 0, sizeof *res);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
-  res->nloss = none ? N : 1;
+  /* rows [lo, hi); a block (lsce-mpi) writes its rows from index 0 and forms no total */
+  const int64_t i0 = o->row_hi < 0 ? 0 : o->row_lo, i1 = o->row_hi < 0 ? N : o->row_hi;
+  const int64_t nb = i1 - i0;
+  const int block = o->row_hi >= 0;
+  res->nloss = none ? nb : 1;
   res->loss = calloc((size_t)res->nloss, sizeof(double));
   if (o->want_lo) res->loss_lo = calloc((size_t)res->nloss, sizeof(double));
-  if (o->want_grad && N * K > 0) {
-    res->grad = calloc((size_t)(N * K), sizeof(double));
-    if (o->want_lo) res->grad_lo = calloc((size_t)(N * K), sizeof(double));
+  if (o->want_grad && nb * K > 0) {
+    res->grad = calloc((size_t)(nb * K), sizeof(double));
+    if (o->want_lo) res->grad_lo = calloc((size_t)(nb * K), sizeof(double));
   }
   if (!res->loss || (o->want_lo && !res->loss_lo) ||
-      (o->want_grad && N * K > 0 && (!res->grad || (o->want_lo && !res->grad_lo)))) {
+      (o->want_grad && nb * K > 0 && (!res->grad || (o->want_lo && !res->grad_lo)))) {
     lsce_ref_result_free(res);
     return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory for the outputs", who);
   }
@@ -403,7 +409,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   arb_t *ce = NULL;
   int status = LSCE_OK;
   long reached = o->start_prec;
-  if (!none) {
+  if (!none && !block) {
     ce = malloc(sizeof(arb_t) * (size_t)(N > 0 ? N : 1));
     for (int64_t i = 0; i < N; i++) arb_init(ce[i]);
   }
@@ -413,23 +419,24 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
 
   /* Pass 1: every row at its own precision (Ziv per row for none losses and gradient rows). */
   int any_inf = 0, all_zero = 1;
-  for (int64_t i = 0; i < N && status == LSCE_OK; i++) {
+  for (int64_t i = i0; i < i1 && status == LSCE_OK; i++) {
     if (!lsce_row_in_V(p, x.v, i)) continue; /* outputs stay 0 */
     rowinfo *r = &ri[i];
+    double *li = none ? res->loss + (i - i0) : NULL;
     row_scan(r, &x, &s, i);
     if (r->inf) any_inf = 1;
     if (!r->zero) all_zero = 0;
     int need_grad = o->want_grad;
-    double *g = need_grad ? res->grad + i * K : NULL;
-    double *glo = need_grad && o->want_lo ? res->grad_lo + i * K : NULL;
+    double *g = need_grad ? res->grad + (i - i0) * K : NULL;
+    double *glo = need_grad && o->want_lo ? res->grad_lo + (i - i0) * K : NULL;
     if (need_grad && x.nan_mean) {
       for (int64_t j = 0; j < K; j++) { g[j] = NAN; if (glo) glo[j] = 0; }
       need_grad = 0;
     }
-    if (none && r->inf) { res->loss[i] = INFINITY; }
-    else if (none && r->zero) { res->loss[i] = 0; }
+    if (none && r->inf) { *li = INFINITY; }
+    else if (none && r->zero) { *li = 0; }
     int need_loss = none && !r->inf && !r->zero;
-    int need_ce = !none && !r->inf && !r->zero;
+    int need_ce = !none && !block && !r->inf && !r->zero;
     if (need_grad && (r->uniform || mpq_sgn(s.ksq) == 0)) {
       /* p_j = 1/Kf or Ksum = 0: an exact rational row, no ball needed */
       row_grad(g, glo, &x, &s, r, i, o->start_prec);
@@ -441,7 +448,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
       row_ce(rowl, &x, &s, r, i, prec);
       if (x.d->kl) arb_add(rowl, rowl, s.qlogq, prec);
       if (need_ce) { arb_set(ce[i], rowl); need_ce = 0; }
-      if (need_loss && round_ball(&res->loss[i], res->loss_lo ? &res->loss_lo[i] : NULL, rowl, tmp, prec))
+      if (need_loss && round_ball(li, res->loss_lo ? &res->loss_lo[i - i0] : NULL, rowl, tmp, prec))
         need_loss = 0;
       if (need_grad && row_grad(g, glo, &x, &s, r, i, prec)) need_grad = 0;
       if (!need_loss && !need_grad) break;
@@ -456,7 +463,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   }
 
   /* Pass 2 (mean, sum): the total, raising every row's precision together until it rounds. */
-  if (!none && status == LSCE_OK) {
+  if (!none && !block && status == LSCE_OK) {
     double *lo = res->loss_lo;
     if (x.nan_mean) { res->loss[0] = NAN; if (lo) lo[0] = 0; }
     else if (any_inf) { res->loss[0] = INFINITY; if (lo) lo[0] = 0; }
@@ -508,40 +515,68 @@ void lsce_ref_result_free(lsce_ref_result *r) {
   r->loss = r->loss_lo = r->grad = r->grad_lo = NULL;
 }
 
-void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
-                         int ce_only, slong prec) {
-  ctx x;
-  ctx_init(&x, p);
+/* Rows [i0, i1) of lsce_ref_total_ball, before the factor invD; skip_zero leaves the reference's
+ * exactly-zero rows out of total (they add an exact 0) and counts the others in *nonzero. */
+static void range_total(arb_t total, arb_t M, lsce_ref_flags *f, int64_t *nonzero, const ctx *x,
+                        const lsce_problem *p, int ce_only, int skip_zero, int64_t i0, int64_t i1,
+                        slong prec) {
   scratch s;
   scratch_init(&s, p->K);
-  set_q_balls(&x, &s, prec);
+  set_q_balls(x, &s, prec);
   f->is_inf = f->is_nan = 0;
+  *nonzero = 0;
   arb_zero(total);
   arb_zero(M);
-  arb_t rowl, invD;
+  arb_t rowl;
   arb_init(rowl);
-  arb_init(invD);
-  if (x.nan_mean) f->is_nan = 1;
-  for (int64_t i = 0; i < p->N && !f->is_nan; i++) {
-    if (!lsce_row_in_V(p, x.v, i)) continue;
+  if (x->nan_mean) f->is_nan = 1;
+  for (int64_t i = i0; i < i1 && !f->is_nan; i++) {
+    if (!lsce_row_in_V(p, x->v, i)) continue;
     rowinfo r;
-    row_scan(&r, &x, &s, i);
+    row_scan(&r, x, &s, i);
     if (r.inf) { f->is_inf = 1; continue; }
     if (mpq_sgn(s.ksq) == 0) continue;
-    row_ce(rowl, &x, &s, &r, i, prec);
+    if (skip_zero && r.zero) continue;
+    (*nonzero)++;
+    row_ce(rowl, x, &s, &r, i, prec);
     arb_add(M, M, rowl, prec);
-    if (x.d->kl && !ce_only) {
+    if (x->d->kl && !ce_only) {
       arb_add(rowl, rowl, s.qlogq, prec);
       arb_sub(M, M, s.qlogq, prec); /* + H(q) >= 0 */
     }
     arb_add(total, total, rowl, prec);
   }
+  arb_clear(rowl);
+  scratch_clear(&s);
+}
+
+void lsce_ref_range_ball(arb_t part, lsce_ref_flags *f, int64_t *nonzero, const lsce_problem *p,
+                         int64_t i0, int64_t i1, slong prec) {
+  ctx x;
+  ctx_init(&x, p);
+  arb_t M, invD;
+  arb_init(M);
+  arb_init(invD);
+  range_total(part, M, f, nonzero, &x, p, 0, 1, i0, i1, prec);
+  lsce_arb_set_q(invD, x.invD, prec);
+  arb_mul(part, part, invD, prec);
+  arb_clear(M);
+  arb_clear(invD);
+  ctx_clear(&x);
+}
+
+void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
+                         int ce_only, slong prec) {
+  ctx x;
+  ctx_init(&x, p);
+  arb_t invD;
+  arb_init(invD);
+  int64_t nonzero;
+  range_total(total, M, f, &nonzero, &x, p, ce_only, 0, 0, p->N, prec);
   lsce_arb_set_q(invD, x.invD, prec);
   arb_mul(total, total, invD, prec);
   arb_mul(M, M, invD, prec);
-  arb_clear(rowl);
   arb_clear(invD);
-  scratch_clear(&s);
   ctx_clear(&x);
 }
 

@@ -15,6 +15,10 @@ typedef struct {
   long max_prec;     /* give up (LSCE_EINCOMPLETE) beyond this */
   int want_grad;
   int want_lo;       /* also certify lo = RN(exact - hi): double-double goldens */
+  /* Rows [row_lo, row_hi) only (row_hi < 0: all rows; lsce-mpi's block of rows): loss (none) and
+   * grad hold those rows only, from index 0, and a mean/sum total is not formed (the caller merges
+   * lsce_ref_range_ball over the blocks). */
+  int64_t row_lo, row_hi;
 } lsce_ref_opts;
 
 typedef struct {
@@ -39,6 +43,12 @@ void lsce_ref_result_free(lsce_ref_result *r);
 typedef struct { int is_inf, is_nan; } lsce_ref_flags;
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
                          int ce_only, slong prec);
+
+/* The part of lsce_ref_total_ball (ce_only = 0) contributed by rows [i0, i1): the blocks' balls sum
+ * to a ball holding the exact total. nonzero counts the block's rows of V whose term is not exactly
+ * 0 (the reference's zero rows are left out of the ball: they add an exact 0). */
+void lsce_ref_range_ball(arb_t part, lsce_ref_flags *f, int64_t *nonzero, const lsce_problem *p,
+                         int64_t i0, int64_t i1, slong prec);
 
 /* The minimiser of one row's expected loss for target y: p*_c = kappa_c / sum kappa, correctly
  * rounded (out has K entries). Returns 0 when sum kappa is 0 (no optimum). */

@@ -52,6 +52,8 @@ size_t lsce_no_workspace(int64_t N, int64_t K);
 size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
 size_t lsce_ws_rows_keep(int64_t N, int64_t K); /* that and the kept exps of a row (2 threads) */
 const char *lsce_isa_cpu(void);               /* "avx512", "avx2" or "scalar" (LSCE_ISA caps) */
+int lsce_vocab_available(void);               /* lsce-mpi registered its communicator */
+size_t lsce_ws_vocab(int64_t N, int64_t K);   /* lsce_ws_rows and every row's statistics */
 int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
 /* Device-resident timing for scripts/gpu-check: a CUDA row's best time (ms, CUDA events) on N x K
