@@ -32,7 +32,7 @@ typedef struct { double loss_ulp, grad_ulp; } lsce_bound;
 
 typedef struct {
   const char *name;
-  const char *device;          /* "cpu" or "cuda" */
+  const char *device;          /* "cpu", "cuda" or "mpi" (CPU kernels across MPI ranks) */
   unsigned dtypes;             /* bit (1u << lsce_dtype) per accepted logits dtype */
   const char *tier;            /* "exact" or "fast" */
   lsce_bound bounds[4];        /* indexed by lsce_dtype F64, F32, F16, BF16 */
