@@ -11,7 +11,8 @@ usage: test_mpi.py LSCE LSCE_MPI MPIRUN FIXTURES_DIR WORKDIR
 2. Faults under `mpirun -q`: bad logits in the rows of one rank only, and in two ranks: every rank
    exits 2, stderr is exactly the single-process line (the globally first error), nothing written.
 3. mpi_vocab_parallel passes `lsce-mpi verify --quick` at P = 2, 3, 4 (K = 5, 24, 1000 ... split
-   with remainders), and `lsce-mpi verify` of a CPU row prints what `lsce verify` prints.
+   with remainders), and `lsce-mpi verify` of a CPU row at P = 4 prints what `lsce verify` prints.
+0. `lsce impls` lists mpi_vocab_parallel with available no; `lsce-mpi impls` under mpirun, yes.
 The references here are `lsce`'s own outputs, never constants.
 """
 import json
@@ -108,6 +109,16 @@ def read(path):
         return None
 
 
+# ---- 0. outside mpirun the row is listed, unavailable --------------------------------------------
+r = subprocess.run([lsce, "impls"], capture_output=True, text=True)
+row = [l.split("\t") for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel\t")]
+if len(row) != 1 or row[0][4] != "no":
+    fails.append("lsce impls: mpi_vocab_parallel row %r (want available no)" % row)
+r = mpi(2, ["impls"])
+row = [l.split("\t") for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel\t")]
+if len(row) != 1 or row[0][4] != "yes":
+    fails.append("lsce-mpi impls under mpirun: mpi_vocab_parallel row %r (want available yes)" % row)
+
 # ---- 1. bit-identity ---------------------------------------------------------------------------
 cmds = commands()
 os.makedirs(os.path.join(work, "single"), exist_ok=True)
@@ -185,11 +196,11 @@ for P in (2, 3, 4):
     else:
         print("verify mpi_vocab_parallel P=%d: %s" % (P, tail[0]))
 s = subprocess.run([lsce, "verify", "--quick", "--impl", "cpu_twopass"], capture_output=True, text=True)
-r = mpi(3, ["verify", "--quick", "--impl", "cpu_twopass"])
+r = mpi(4, ["verify", "--quick", "--impl", "cpu_twopass"])
 if r.stdout != s.stdout or r.returncode != s.returncode:
-    fails.append("verify cpu_twopass: lsce-mpi P=3 printed\n%s\nlsce printed\n%s" % (r.stdout, s.stdout))
+    fails.append("verify cpu_twopass: lsce-mpi P=4 printed\n%s\nlsce printed\n%s" % (r.stdout, s.stdout))
 else:
-    print("verify cpu_twopass P=3: identical to lsce (%s)" % s.stdout.strip().splitlines()[-1])
+    print("verify cpu_twopass P=4: identical to lsce (%s)" % s.stdout.strip().splitlines()[-1])
 
 for f in fails:
     print("FAIL:", f)
