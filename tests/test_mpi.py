@@ -9,7 +9,8 @@ usage: test_mpi.py LSCE LSCE_MPI MPIRUN FIXTURES_DIR WORKDIR
    the bytes of every output file of `mpirun -np P lsce-mpi` equal those of `lsce`, P = 1, 2, 3, 4
    (P = 4 on N = 3 leaves a rank with no rows). One mpirun per P runs all commands (lsce-mpi batch).
 2. Faults under `mpirun -q`: bad logits in the rows of one rank only, and in two ranks: every rank
-   exits 2, stderr is exactly the single-process line (the globally first error), nothing written.
+   exits 2, stderr is exactly the single-process line (the globally first error), nothing written;
+   and a Ziv loop capped at 16 bits (mean; a row of none): exit 3 with lsce's line.
 3. mpi_vocab_parallel passes `lsce-mpi verify --quick` at P = 2, 3, 4 (K = 5, 24, 1000 ... split
    with remainders), and `lsce-mpi verify` of a CPU row at P = 4 prints what `lsce verify` prints.
 0. `lsce impls` lists mpi_vocab_parallel with available no; `lsce-mpi impls` under mpirun, yes.
@@ -186,6 +187,21 @@ for name, bad_rows in (("one_rank", {8: np.nan}), ("two_ranks", {4: np.inf, 9: n
                          % (name, P, r.returncode, r.stderr, s.returncode, s.stderr, left))
         else:
             print("fault %s P=%d: %s" % (name, P, r.stderr.strip()))
+
+# exit 3 agreed too: a Ziv loop that cannot finish (16 bits at most) on a mean and on a row of none
+fx = os.path.join(fixtures, "offset_1e4_f64")
+for red in ("mean", "none"):
+    a = ["reference", "--logits", os.path.join(fx, "logits.npy"), "--targets", os.path.join(fx, "targets.npy"),
+         "--variant", "k1", "--smoothing", "0.1", "--precision", "16", "--reduction", red]
+    e16 = dict(env, LSCE_MAX_PRECISION="16")
+    s = subprocess.run([lsce] + a, capture_output=True, text=True, env=e16)
+    r = subprocess.run([mpirun, "-q", "--oversubscribe", "-np", "3", lsce_mpi] + a, capture_output=True,
+                       text=True, env=e16, timeout=300)
+    if s.returncode != 3 or r.returncode != 3 or r.stderr != s.stderr or r.stdout:
+        fails.append("max precision %s: mpi rc %d %r, single rc %d %r" % (red, r.returncode, r.stderr,
+                                                                        s.returncode, s.stderr))
+    else:
+        print("max precision %s P=3: %s" % (red, r.stderr.strip()))
 
 # ---- 3. verify -----------------------------------------------------------------------------------
 for P in (2, 3, 4):
