@@ -1406,7 +1406,8 @@ class Report:
             return
         self.p("`mpirun -np P lsce-mpi reference` on a generated %dx%d %s problem (%s logits; %s) "
                "on %s, %s cores (P > cores oversubscribes them). Every P must print lsce's loss bit "
-               "for bit (`%s`)." % (doc["n"], doc["k"], doc.get("dtype", "?"), fnum(doc["logits"], "%.4g"),
+               "for bit (`%s`). CPU s sums every rank: flat across P when the rows are split, not "
+               "repeated; the wall times depend on what else the machine ran." % (doc["n"], doc["k"], doc.get("dtype", "?"), fnum(doc["logits"], "%.4g"),
                                       doc.get("problem", ""), doc.get("machine", "?"), doc.get("cores", "?"),
                                       src), "")
         base = doc["runs"][0]["wall_s"]
