@@ -55,13 +55,20 @@ __attribute__((section(".preinit_array"), used))
 static void (*const lsce_preinit)(int, char **, char **) = drop_omp_thread_vars;
 
 /* Every byte for standard output reached it: flushed and closed without error. Otherwise exit 3
- * with one line (unless the command already failed with its own line). */
+ * with one line (unless the command already failed with its own line). lsce-mpi (mpi/), which runs
+ * this main more than once in a process, builds it with LSCE_CLI_KEEP_STDOUT: flushed and checked,
+ * left open (lsce_mpi.c closes it at the end). */
+#ifdef LSCE_CLI_KEEP_STDOUT
+#define LSCE_CLOSE_STDOUT 0
+#else
+#define LSCE_CLOSE_STDOUT 1
+#endif
 static int finish_stdout(int rc) {
   lsce_progress_clear();
   errno = 0;
   int bad = fflush(stdout) != 0 || ferror(stdout);
   int en = errno;
-  if (fclose(stdout) != 0 && !bad) { bad = 1; en = errno; }
+  if (LSCE_CLOSE_STDOUT && fclose(stdout) != 0 && !bad) { bad = 1; en = errno; }
   if (!bad || rc == 2 || rc == 3) return rc;
   fprintf(stderr, "lsce: standard output: cannot write: %s\n", strerror(en ? en : EIO));
   return 3;

@@ -103,7 +103,9 @@ static int check_cross_values(const lsce_problem *p, const char *lp, const char 
   }
   /* compare and check search other variants too: validate every row that is not ignored */
   int v = (p->variant >= 0 && !p->validate_all) ? p->variant : LSCE_V_K;
-  for (int64_t i = 0; i < p->N; i++) {
+  int64_t i0 = 0, i1 = p->N;
+  if (p->nblocks > 1) lsce_row_block(p->N, p->block, p->nblocks, &i0, &i1);
+  for (int64_t i = i0; i < i1; i++) {
     if (!lsce_row_in_V(p, v, i)) continue;
     int finite = 0;
     for (int64_t c = 0; c < p->K; c++) {

@@ -532,6 +532,8 @@ void lsce_ref_opts_default(lsce_ref_opts *o) {
   o->want_lo = 0;
   o->progress = NULL;
   o->progress_user = NULL;
+  o->row_lo = 0;
+  o->row_hi = -1;
 }
 
 int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err) {
@@ -556,26 +558,96 @@ static void set_q_balls(const ctx *x, scratch *s, slong prec) {
 
 static long next_prec(long prec, long maxp) { return prec >= maxp ? 0 : (2 * prec > maxp ? maxp : 2 * prec); }
 
+/* Pass 2 (mean, sum): the total invD (sum Q_i + sum T_i) over the rows with use[i] (in row order),
+ * raising every row's precision together until it rounds. Q, T: every row's CE_i = Q_i + T_i (KL term
+ * included) as pass 1 left it, refreshed here at each higher precision. */
+static int total_pass(double *hi, double *lo, signed char *rs, long *reached, const ctx *x, scratch *s,
+                      const lsce_problem *p, const lsce_ref_opts *o, mpq_t *Qr, arb_t *Tr,
+                      const unsigned char *use, int any_inf, int all_zero, const char *who, lsce_err *err) {
+  const int64_t N = p->N;
+  int status = LSCE_OK;
+  if (rs) *rs = 0;
+  if (x->nan_mean) { *hi = NAN; if (lo) *lo = 0; }
+  else if (any_inf) { *hi = INFINITY; if (lo) *lo = 0; }
+  else if (all_zero) { *hi = 0; if (lo) *lo = 0; }
+  else {
+    arb_t tot, invD, rowl;
+    mpq_t Q;
+    arb_init(tot);
+    arb_init(invD);
+    arb_init(rowl);
+    mpq_init(Q);
+    rowinfo r;
+    for (long prec = o->start_prec;;) {
+      if (prec > *reached) *reached = prec;
+      arb_zero(tot);
+      mpq_set_ui(Q, 0, 1);
+      for (int64_t i = 0; i < N; i++)
+        if (use[i]) { arb_add(tot, tot, Tr[i], prec); mpq_add(Q, Q, Qr[i]); }
+      lsce_arb_set_q(invD, x->invD, prec);
+      arb_mul(tot, tot, invD, prec);
+      mpq_mul(Q, Q, x->invD);
+      if (round_qt(hi, lo, rs, Q, tot, x->d->kl, prec >= o->max_prec, s, prec)) break;
+      prec = next_prec(prec, o->max_prec);
+      if (!prec) {
+        status = lsce_err_set(err, LSCE_EINCOMPLETE,
+                              "%s: could not certify the float64 rounding within %ld bits", who,
+                              o->max_prec);
+        break;
+      }
+      set_q_balls(x, s, prec);
+      for (int64_t i = 0; i < N; i++) {
+        if (!use[i]) continue;
+        row_scan(&r, x, s, i); /* refreshes the row's exact Ksum in scratch */
+        row_ce(rowl, Qr[i], Tr[i], x, s, &r, i, prec);
+        if (x->d->kl) arb_add(Tr[i], Tr[i], s->qlogq, prec);
+      }
+    }
+    arb_clear(tot);
+    arb_clear(invD);
+    arb_clear(rowl);
+    mpq_clear(Q);
+  }
+  return status;
+}
+
+int lsce_ref_total(double *hi, double *lo, signed char *rs, long *reached, const lsce_problem *p,
+                   const lsce_ref_opts *o, mpq_t *Q, arb_t *T, const unsigned char *use, int any_inf,
+                   int all_zero, const char *who, lsce_err *err) {
+  ctx x;
+  ctx_init(&x, p);
+  scratch s;
+  scratch_init(&s, p->K);
+  int status = total_pass(hi, lo, rs, reached, &x, &s, p, o, Q, T, use, any_inf, all_zero, who, err);
+  scratch_clear(&s);
+  ctx_clear(&x);
+  return status;
+}
+
 int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
                    const char *who, lsce_err *err) {
   memset(res, 0, sizeof *res);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
-  res->nloss = none ? N : 1;
-  res->loss = calloc((size_t)res->nloss, sizeof(double));
+  /* rows [i0, i1); a block (lsce-mpi) writes its rows from index 0 and hands its rows' CE parts
+   * over instead of forming the total (lsce_ref_total forms it from every block's parts) */
+  const int block = o->row_hi >= 0;
+  const int64_t i0 = block ? o->row_lo : 0, i1 = block ? o->row_hi : N, nb = i1 - i0;
+  res->nloss = none ? nb : 1;
+  res->loss = calloc((size_t)(res->nloss > 0 ? res->nloss : 1), sizeof(double));
   if (o->want_lo) {
-    res->loss_lo = calloc((size_t)res->nloss, sizeof(double));
-    res->loss_rs = calloc((size_t)res->nloss, 1);
+    res->loss_lo = calloc((size_t)(res->nloss > 0 ? res->nloss : 1), sizeof(double));
+    res->loss_rs = calloc((size_t)(res->nloss > 0 ? res->nloss : 1), 1);
   }
-  if (o->want_grad && N * K > 0) {
-    res->grad = calloc((size_t)(N * K), sizeof(double));
+  if (o->want_grad && nb * K > 0) {
+    res->grad = calloc((size_t)(nb * K), sizeof(double));
     if (o->want_lo) {
-      res->grad_lo = calloc((size_t)(N * K), sizeof(double));
-      res->grad_rs = calloc((size_t)(N * K), 1);
+      res->grad_lo = calloc((size_t)(nb * K), sizeof(double));
+      res->grad_rs = calloc((size_t)(nb * K), 1);
     }
   }
   if (!res->loss || (o->want_lo && (!res->loss_lo || !res->loss_rs)) ||
-      (o->want_grad && N * K > 0 && (!res->grad || (o->want_lo && (!res->grad_lo || !res->grad_rs))))) {
+      (o->want_grad && nb * K > 0 && (!res->grad || (o->want_lo && (!res->grad_lo || !res->grad_rs))))) {
     lsce_ref_result_free(res);
     return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory for the outputs", who);
   }
@@ -583,11 +655,11 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
   ctx_init(&x, p);
   scratch s;
   scratch_init(&s, K);
-  rowinfo *ri = calloc((size_t)(N > 0 ? N : 1), sizeof(rowinfo));
   /* per row: CE_i = Q_i + T_i (T_i with the KL term); kept for the total of a mean or sum */
-  const int64_t nkeep = none ? 1 : (N > 0 ? N : 1);
+  const int64_t nkeep = none ? 1 : (nb > 0 ? nb : 1);
   arb_t *Tr = malloc(sizeof(arb_t) * (size_t)nkeep);
   mpq_t *Qr = malloc(sizeof(mpq_t) * (size_t)nkeep);
+  unsigned char *use = calloc((size_t)nkeep, 1); /* the row enters the total */
   for (int64_t i = 0; i < nkeep; i++) { arb_init(Tr[i]); mpq_init(Qr[i]); }
   int status = LSCE_OK;
   long reached = o->start_prec;
@@ -596,23 +668,25 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
 
   /* Pass 1: every row at its own precision (Ziv per row for none losses and gradient rows). */
   int any_inf = 0, all_zero = 1;
-  for (int64_t i = 0; i < N && status == LSCE_OK; i++) {
-    if (o->progress) o->progress(o->progress_user, i, N);
+  for (int64_t i = i0; i < i1 && status == LSCE_OK; i++) {
+    if (o->progress) o->progress(o->progress_user, i - i0, nb);
     if (!lsce_row_in_V(p, x.v, i)) continue; /* outputs stay 0 */
-    rowinfo *r = &ri[i];
+    const int64_t b = i - i0; /* the row's index in the outputs */
+    rowinfo rr, *r = &rr;
     row_scan(r, &x, &s, i);
     if (r->inf) any_inf = 1;
     if (!r->zero) all_zero = 0;
+    if (!none && !r->zero) use[b] = 1;
     int need_grad = o->want_grad;
-    double *g = need_grad ? res->grad + i * K : NULL;
-    double *glo = need_grad && o->want_lo ? res->grad_lo + i * K : NULL;
-    signed char *grs = need_grad && o->want_lo ? res->grad_rs + i * K : NULL;
+    double *g = need_grad ? res->grad + b * K : NULL;
+    double *glo = need_grad && o->want_lo ? res->grad_lo + b * K : NULL;
+    signed char *grs = need_grad && o->want_lo ? res->grad_rs + b * K : NULL;
     if (need_grad && x.nan_mean) {
       for (int64_t j = 0; j < K; j++) { g[j] = NAN; if (glo) glo[j] = 0; }
       need_grad = 0;
     }
-    if (none && r->inf) { res->loss[i] = INFINITY; }
-    else if (none && r->zero) { res->loss[i] = 0; }
+    if (none && r->inf) { res->loss[b] = INFINITY; }
+    else if (none && r->zero) { res->loss[b] = 0; }
     int need_loss = none && !r->inf && !r->zero;
     int need_ce = !none && !r->inf && !r->zero;
     if (need_grad && (r->uniform || mpq_sgn(s.ksq) == 0)) {
@@ -620,7 +694,7 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
       row_grad(g, glo, grs, &x, &s, r, i, 1, o->start_prec);
       need_grad = 0;
     }
-    const int64_t k = none ? 0 : i;
+    const int64_t k = none ? 0 : b;
     for (long prec = o->start_prec; need_loss || need_grad || need_ce; ) {
       if (prec > reached) reached = prec;
       int final = prec >= o->max_prec;
@@ -628,8 +702,8 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
       row_ce(rowl, Qr[k], Tr[k], &x, &s, r, i, prec);
       if (x.d->kl) arb_add(Tr[k], Tr[k], s.qlogq, prec);
       need_ce = 0;
-      if (need_loss && round_qt(&res->loss[i], res->loss_lo ? &res->loss_lo[i] : NULL,
-                                res->loss_rs ? &res->loss_rs[i] : NULL, Qr[k], Tr[k], x.d->kl, final, &s, prec))
+      if (need_loss && round_qt(&res->loss[b], res->loss_lo ? &res->loss_lo[b] : NULL,
+                                res->loss_rs ? &res->loss_rs[b] : NULL, Qr[k], Tr[k], x.d->kl, final, &s, prec))
         need_loss = 0;
       if (need_grad && row_grad(g, glo, grs, &x, &s, r, i, final, prec)) need_grad = 0;
       if (!need_loss && !need_grad) break;
@@ -643,55 +717,22 @@ int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_o
     }
   }
 
-  /* Pass 2 (mean, sum): the total invD (sum Q_i + sum T_i), raising every row's precision together
-   * until it rounds. */
-  if (!none && status == LSCE_OK) {
-    double *lo = res->loss_lo;
-    if (x.nan_mean) { res->loss[0] = NAN; if (lo) lo[0] = 0; }
-    else if (any_inf) { res->loss[0] = INFINITY; if (lo) lo[0] = 0; }
-    else if (all_zero) { res->loss[0] = 0; if (lo) lo[0] = 0; }
-    else {
-      arb_t tot, invD;
-      mpq_t Q;
-      arb_init(tot);
-      arb_init(invD);
-      mpq_init(Q);
-      for (long prec = o->start_prec;;) {
-        if (prec > reached) reached = prec;
-        arb_zero(tot);
-        mpq_set_ui(Q, 0, 1);
-        for (int64_t i = 0; i < N; i++)
-          if (lsce_row_in_V(p, x.v, i) && !ri[i].zero) { arb_add(tot, tot, Tr[i], prec); mpq_add(Q, Q, Qr[i]); }
-        lsce_arb_set_q(invD, x.invD, prec);
-        arb_mul(tot, tot, invD, prec);
-        mpq_mul(Q, Q, x.invD);
-        if (round_qt(&res->loss[0], lo, res->loss_rs, Q, tot, x.d->kl, prec >= o->max_prec, &s, prec)) break;
-        prec = next_prec(prec, o->max_prec);
-        if (!prec) {
-          status = lsce_err_set(err, LSCE_EINCOMPLETE,
-                                "%s: could not certify the float64 rounding within %ld bits", who,
-                                o->max_prec);
-          break;
-        }
-        set_q_balls(&x, &s, prec);
-        for (int64_t i = 0; i < N; i++) {
-          if (!lsce_row_in_V(p, x.v, i) || ri[i].zero) continue;
-          row_scan(&ri[i], &x, &s, i); /* refreshes the row's exact Ksum in scratch */
-          row_ce(rowl, Qr[i], Tr[i], &x, &s, &ri[i], i, prec);
-          if (x.d->kl) arb_add(Tr[i], Tr[i], s.qlogq, prec);
-        }
-      }
-      arb_clear(tot);
-      arb_clear(invD);
-      mpq_clear(Q);
-    }
-  }
+  if (!none && status == LSCE_OK && block) {
+    /* the block's parts go to the caller (lsce_ref_total over every block's rows) */
+    res->ce_q = Qr; res->ce_t = Tr; res->ce_use = use; res->nce = nkeep;
+    res->any_inf = any_inf; res->all_zero = all_zero;
+    Qr = NULL; Tr = NULL; use = NULL;
+  } else if (!none && status == LSCE_OK)
+    status = total_pass(&res->loss[0], res->loss_lo, res->loss_rs, &reached, &x, &s, p, o, Qr, Tr, use,
+                        any_inf, all_zero, who, err);
   res->prec_reached = reached;
   arb_clear(rowl);
-  for (int64_t i = 0; i < nkeep; i++) { arb_clear(Tr[i]); mpq_clear(Qr[i]); }
-  free(Tr);
-  free(Qr);
-  free(ri);
+  if (Qr) {
+    for (int64_t i = 0; i < nkeep; i++) { arb_clear(Tr[i]); mpq_clear(Qr[i]); }
+    free(Tr);
+    free(Qr);
+    free(use);
+  }
   scratch_clear(&s);
   ctx_clear(&x);
   if (status != LSCE_OK) lsce_ref_result_free(res);
@@ -703,6 +744,11 @@ void lsce_ref_result_free(lsce_ref_result *r) {
   free(r->loss_rs); free(r->grad_rs); free(r->loss_err); free(r->grad_err);
   r->loss = r->loss_lo = r->grad = r->grad_lo = r->loss_err = r->grad_err = NULL;
   r->loss_rs = r->grad_rs = NULL;
+  if (r->ce_q) {
+    for (int64_t i = 0; i < r->nce; i++) { arb_clear(r->ce_t[i]); mpq_clear(r->ce_q[i]); }
+    free(r->ce_q); free(r->ce_t); free(r->ce_use);
+    r->ce_q = NULL; r->ce_t = NULL; r->ce_use = NULL; r->nce = 0;
+  }
 }
 
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,

@@ -657,6 +657,7 @@ class Report:
         self.section_accuracy()
         self.section_tfjs()
         self.section_speed()
+        self.section_mpi()
         self.section_reproduce()
         return "\n".join(self.md).rstrip("\n") + "\n"
 
@@ -1478,6 +1479,28 @@ class Report:
                 "`%s`" % cpu_path if cpu_path else "-"]
 
     # ----------------------------------------------------------------------------------------------
+    def section_mpi(self):
+        """The certified reference across MPI ranks (scripts/mpi-scale, README "Beyond one machine")."""
+        self.p("### lsce-mpi: the reference over MPI ranks", "")
+        doc, src = self.read("mpi-scale.json")  # scripts/mpi-scale
+        if not doc or not doc.get("runs"):
+            self.p(no_data("scripts/mpi-scale"), "")
+            return
+        self.p("`mpirun -np P lsce-mpi reference` on a generated %dx%d %s problem (%s logits; %s) "
+               "on %s, %s cores (P > cores oversubscribes them). Every P must print lsce's loss bit "
+               "for bit (`%s`). CPU s sums every rank: flat across P when the rows are split, not "
+               "repeated; the wall times depend on what else the machine ran." % (doc["n"], doc["k"], doc.get("dtype", "?"), fnum(doc["logits"], "%.4g"),
+                                      doc.get("problem", ""), doc.get("machine", "?"), doc.get("cores", "?"),
+                                      src), "")
+        base = doc["runs"][0]["wall_s"]
+        rows = [[r["cmd"], r["loss"], "%.1f" % r["wall_s"], "%.1f" % r["cpu_s"],
+                 "%.2fx" % (base / r["wall_s"]) if r["wall_s"] > 0 else "-",
+                 "-" if r["P"] == 0 else ("yes" if r.get("identical") else "NO")] for r in doc["runs"]]
+        self.p(*table(["command", "loss", "wall s", "CPU s", "speed-up vs lsce", "bit-identical"], rows,
+                      ["l", "l", "r", "r", "r", "c"]))
+        self.p("")
+
+    # ----------------------------------------------------------------------------------------------
     def section_reproduce(self):
         self.p("## 5. How to reproduce", "")
         self.p("From the repository root on Debian 12 (`scripts/setup` installs the packages):",
@@ -1490,6 +1513,7 @@ class Report:
                "report/data/peers-tfjs.json",
                "scripts/bench                            # section 4: report/data/bench-cpu.json",
                "scripts/time-certify                     # section 4: report/data/certify-timing.json",
+               "scripts/mpi-scale                        # section 4: report/data/mpi-scale.json",
                "scripts/gpu-check                        # on the GPU machine: "
                "report/data/gpu/*.json",
                "scripts/report                           # runs lsce variants/impls/compare/check,"

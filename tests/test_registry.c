@@ -1,4 +1,4 @@
-/* tests/test_registry.c: the registry rules: names unique and prefixed by their device (cpu, cuda),
+/* tests/test_registry.c: the registry rules: names unique and prefixed by their device (cpu, cuda, mpi),
  * takes at least one dtype, tiers are exact|fast, and no `exact` row declares a bound looser than
  * DESIGN.md's Targets table (lsce_target_bounds); a `fast` row declares finite bounds. */
 #include <math.h>
@@ -12,7 +12,7 @@ int main(void) {
   for (int k = 0; k < lsce_nimpls; k++) {
     const lsce_impl *im = &lsce_impls[k];
     for (int j = 0; j < k; j++) CHECK(strcmp(im->name, lsce_impls[j].name) != 0, "%s: duplicate name", im->name);
-    CHECK(!strcmp(im->device, "cpu") || !strcmp(im->device, "cuda"), "%s: device %s", im->name, im->device);
+    CHECK(!strcmp(im->device, "cpu") || !strcmp(im->device, "cuda") || !strcmp(im->device, "mpi"), "%s: device %s", im->name, im->device);
     CHECK(!strncmp(im->name, im->device, strlen(im->device)), "%s: name does not start with its device", im->name);
     CHECK(im->dtypes != 0 && (im->dtypes & ~LSCE_DT_FLOATS) == 0, "%s: dtypes 0x%x", im->name, im->dtypes);
     int exact = !strcmp(im->tier, "exact");

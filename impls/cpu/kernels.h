@@ -50,6 +50,9 @@ void lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_
 LSCE_SIMD_DECLARE(avx2)
 LSCE_SIMD_DECLARE(avx512)
 
+/* The kernels cpu_avx2/cpu_threads/cpu_sharded run: the widest ISA here that LSCE_ISA allows. */
+lsce_kernels lsce_cpu_kernels(void);
+
 /* The largest K whose exps a row keeps for its gradient (2 MiB of doubles per thread). */
 #define LSCE_KEEP_MAX_K 262144
 /* Runs kernels over every row: `threads` OpenMP threads over rows; a row is split into slices of

@@ -51,6 +51,8 @@ static lsce_kernels kernels(void) {
   return k;
 }
 
+lsce_kernels lsce_cpu_kernels(void) { return kernels(); }
+
 static int64_t env_i64(const char *name, int64_t dflt) {
   const char *s = getenv(name);
   if (!s || !*s) return dflt;

@@ -19,6 +19,7 @@ typedef struct {
   int64_t ignore_index;
   int64_t pad_index;    /* -1 when not given */
   int validate_all;     /* validate every row whose target is not ignored (check, compare) */
+  int nblocks, block;   /* lsce-mpi (nblocks > 1): validate only the logits of lsce_row_block's rows */
 } lsce_problem;
 
 void lsce_problem_init(lsce_problem *p);
@@ -34,6 +35,14 @@ static inline double lsce_weight(const lsce_problem *p, int64_t c) {
 static inline int64_t lsce_target(const lsce_problem *p, int64_t i) {
   return lsce_npy_get_i(&p->targets, i);
 }
+/* Block b of n of the rows [0, N): contiguous, in order, sizes differing by at most one (the first
+ * N % n blocks one row longer; blocks past N are empty). */
+static inline void lsce_row_block(int64_t N, int b, int n, int64_t *lo, int64_t *hi) {
+  int64_t q = N / n, r = N % n;
+  *lo = (int64_t)b * q + (b < r ? b : r);
+  *hi = *lo + q + (b < r ? 1 : 0);
+}
+
 /* Row i is in V for variant v: its target is not the ignore index (and, for k2-pad-kl, not P). */
 static inline int lsce_row_in_V(const lsce_problem *p, int v, int64_t i) {
   int64_t t = lsce_target(p, i);

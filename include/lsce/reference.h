@@ -18,6 +18,11 @@ typedef struct {
   /* called before each row of the first pass (rows done so far, N); NULL: none */
   void (*progress)(void *user, int64_t rows_done, int64_t rows);
   void *progress_user;
+  /* Rows [row_lo, row_hi) only (row_hi < 0: all rows; lsce-mpi's block of rows): loss (none), grad
+   * and their lo/rs hold those rows only, from index 0, each the very value of the full run; a
+   * mean/sum total is not formed: the block's rows' parts are returned (ce_q, ce_t, ce_use) for
+   * lsce_ref_total over every block. */
+  int64_t row_lo, row_hi;
 } lsce_ref_opts;
 
 typedef struct {
@@ -31,6 +36,14 @@ typedef struct {
   /* The fast certifier: a rigorous bound on |hi + lo - r| per loss output and per gradient row
    * (NULL: the values are the reference's). */
   double *loss_err, *grad_err;
+  /* Block mode (row_hi >= 0) of a mean/sum: row row_lo + k's CE = ce_q[k] + ce_t[k] (exact rational
+   * plus ball, KL term included) as pass 1 left it, ce_use[k] = 1 when it enters the total (in V, not
+   * exactly 0); any_inf / all_zero over the block's rows of V. NULL otherwise. */
+  mpq_t *ce_q;
+  arb_t *ce_t;
+  unsigned char *ce_use;
+  int64_t nce;
+  int any_inf, all_zero;
 } lsce_ref_result;
 
 void lsce_ref_opts_default(lsce_ref_opts *o);
@@ -48,6 +61,15 @@ void lsce_ref_result_free(lsce_ref_result *r);
 typedef struct { int is_inf, is_nan; } lsce_ref_flags;
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
                          int ce_only, slong prec);
+
+/* The mean/sum total of lsce_reference (its pass 2, the same code) from every row's CE part: Q[i],
+ * T[i] for the N rows (ce_q / ce_t of the blocks in row order; refreshed here when a higher precision
+ * is needed), use[i] (ce_use), any_inf (OR over the blocks), all_zero (AND). hi = RN(total), lo and
+ * rs (NULL: not asked) as lsce_reference sets loss[0], loss_lo[0], loss_rs[0]; *reached raised to
+ * the precisions used. LSCE_EINCOMPLETE beyond o->max_prec. */
+int lsce_ref_total(double *hi, double *lo, signed char *rs, long *reached, const lsce_problem *p,
+                   const lsce_ref_opts *o, mpq_t *Q, arb_t *T, const unsigned char *use, int any_inf,
+                   int all_zero, const char *who, lsce_err *err);
 
 /* The minimiser of one row's expected loss for target y: p*_c = kappa_c / sum kappa, correctly
  * rounded (out has K entries). Returns 0 when sum kappa is 0 (no optimum). */

@@ -32,7 +32,7 @@ typedef struct { double loss_ulp, grad_ulp; } lsce_bound;
 
 typedef struct {
   const char *name;
-  const char *device;          /* "cpu" or "cuda" */
+  const char *device;          /* "cpu", "cuda" or "mpi" (CPU kernels across MPI ranks) */
   unsigned dtypes;             /* bit (1u << lsce_dtype) per accepted logits dtype */
   const char *tier;            /* "exact" or "fast" */
   lsce_bound bounds[4];        /* indexed by lsce_dtype F64, F32, F16, BF16 */
@@ -52,6 +52,8 @@ size_t lsce_no_workspace(int64_t N, int64_t K);
 size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
 size_t lsce_ws_rows_keep(int64_t N, int64_t K); /* that and the kept exps of a row (2 threads) */
 const char *lsce_isa_cpu(void);               /* "avx512", "avx2" or "scalar" (LSCE_ISA caps) */
+int lsce_vocab_available(void);               /* lsce-mpi registered its communicator */
+size_t lsce_ws_vocab(int64_t N, int64_t K);   /* lsce_ws_rows and every row's statistics */
 int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
 /* Why CUDA is unavailable or a CUDA call failed, device timing: lsce/cuda.h. */
