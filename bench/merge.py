@@ -6,7 +6,10 @@ float32, the fastest exact-tier lsce row, PyTorch, their ratio and the row's fra
 (fwd) or copy (fwdbwd) probe measured in the same run, and the exp ceilings (exp32 and exp64
 probes / read probe).
 
-usage: merge.py --lsce L.json [--torch T.json] --out OUT.json
+usage: merge.py --lsce L.json [--torch T.json] --out OUT.json [--grid quick|full]
+                [--load-start "$(cat /proc/loadavg)"] [--load-end ...] [--wall-s S]
+The load averages (1, 5, 15 min, from /proc/loadavg at the start and end of scripts/bench) go into
+the context as load_avg_start and load_avg_end, the run's wall time as bench_wall_s.
 """
 import argparse
 import json
@@ -140,9 +143,20 @@ def main():
     ap.add_argument("--lsce", required=True)
     ap.add_argument("--torch")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--grid", choices=("quick", "full"))
+    ap.add_argument("--load-start")
+    ap.add_argument("--load-end")
+    ap.add_argument("--wall-s", type=float)
     a = ap.parse_args()
     doc = load(a.lsce)
     ctx = doc.setdefault("context", {})
+    if a.grid:
+        ctx["lsce_grid"] = a.grid
+    for key, text in (("load_avg_start", a.load_start), ("load_avg_end", a.load_end)):
+        if text:
+            ctx[key] = [float(v) for v in text.split()[:3]]
+    if a.wall_s is not None:
+        ctx["bench_wall_s"] = a.wall_s
     benches = doc.setdefault("benchmarks", [])
     if a.torch and os.path.exists(a.torch):
         peer = load(a.torch)
