@@ -15,6 +15,10 @@ checked. Then
 
 usage: accuracy_sweep.py [--lsce build/cli/lsce] [--out report/data/accuracy-sweep.json]
                          [--shapes 64x1000,4096x1000,...] [--dtypes float32,bfloat16] [--keep DIR]
+                         [--reuse DIR] [--torch-shapes NxK,...]
+--keep DIR writes the fixtures to DIR/fixtures and verify's JSON to DIR/verify.json; --reuse DIR
+takes both from there (same seed and shapes) and runs only the PyTorch peer; --torch-shapes limits
+the PyTorch peer to those shapes (its `lsce check` of every gradient entry is the slow step).
 Exit 0 when written, 2 on usage, 3 when a step failed.
 """
 import argparse
@@ -54,7 +58,10 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(HERE, "data", "accuracy-sweep.json"))
     ap.add_argument("--shapes", default=DEFAULT_SHAPES)
     ap.add_argument("--dtypes", default="float32,bfloat16")
-    ap.add_argument("--keep", help="write the fixtures here (default: a temporary directory)")
+    ap.add_argument("--keep", help="write the fixtures and verify.json here (default: a "
+                    "temporary directory)")
+    ap.add_argument("--reuse", help="a --keep directory of an earlier run: skip generation and verify")
+    ap.add_argument("--torch-shapes", help="run the PyTorch peer on these shapes only")
     a = ap.parse_args(argv)
     try:
         shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
@@ -69,19 +76,27 @@ def main(argv=None):
         return 2
     cases = [("sweep_%dx%d_%s" % (n, k, d), builder(n, k, d)) for n, k in shapes for d in dtypes]
     G.SETS["speed_sweep"] = cases
+    tshapes = shapes
+    if a.torch_shapes:
+        tshapes = [tuple(int(v) for v in s.split("x")) for s in a.torch_shapes.split(",")]
+    tcases = ["sweep_%dx%d_%s" % (n, k, d) for n, k in tshapes for d in dtypes]
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="lsce-accuracy-sweep-") as tmp:
-        fx = a.keep or os.path.join(tmp, "fixtures")
-        manifest = G.generate(fx, "speed_sweep", SEED)
+        work = a.reuse or a.keep or tmp
+        fx = os.path.join(work, "fixtures")
+        vjson, tjson = os.path.join(work, "verify.json"), os.path.join(tmp, "torch.json")
+        if a.reuse:
+            with open(os.path.join(fx, "manifest.json")) as f:
+                manifest = json.load(f)
+        else:
+            manifest = G.generate(fx, "speed_sweep", SEED)
         fdtype = {c["case"]: c["dtype"] for c in manifest["cases"]}
-        vjson, tjson = os.path.join(tmp, "verify.json"), os.path.join(tmp, "torch.json")
-        steps = [
-            ([a.lsce, "verify", "--fixtures", fx, "--json", vjson], (0, 1)),
-            ([sys.executable, os.path.join(ROOT, "fixtures", "peers", "torch_peer.py"),
-              "--fixtures", fx, "--lsce", a.lsce, "--dtypes", ",".join(
-                  d for d in dtypes if d in ("float32", "float64", "bfloat16")),
-              "--out", tjson, "--jobs", "1"], (0,)),
-        ]
+        steps = [] if a.reuse else [([a.lsce, "verify", "--fixtures", fx, "--json", vjson],
+                                     (0, 1))]
+        steps.append(([sys.executable, os.path.join(ROOT, "fixtures", "peers", "torch_peer.py"),
+                       "--fixtures", fx, "--lsce", a.lsce, "--dtypes", ",".join(
+                           d for d in dtypes if d in ("float32", "float64", "bfloat16")),
+                       "--cases", ",".join(tcases), "--out", tjson, "--jobs", "1"], (0,)))
         for cmd, ok in steps:
             print("accuracy_sweep: %s" % " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT)
                                                    else c for c in cmd), file=sys.stderr)
@@ -100,14 +115,15 @@ def main(argv=None):
                        r.get("dtype")]
     doc = {
         "schema": 1,
-        "command": "/usr/bin/python3 report/accuracy_sweep.py --shapes %s --dtypes %s" % (
-            a.shapes, a.dtypes),
+        "command": "/usr/bin/python3 report/accuracy_sweep.py --shapes %s --dtypes %s%s" % (
+            a.shapes, a.dtypes, " --torch-shapes %s" % a.torch_shapes if a.torch_shapes else ""),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_s": round(time.time() - t0, 1),
         "fixtures": {"seed": SEED, "generator": "report/accuracy_sweep.py over "
                      "fixtures/gen_fixtures.py", "smoothing": SMOOTHING, "variant": "k",
                      "reduction": "mean", "dtypes": dtypes,
                      "shapes": [[n, k] for n, k in shapes],
+                     "torch_shapes": [[n, k] for n, k in tshapes],
                      "shapes_text": ", ".join("%dx%d" % s for s in shapes) + " in " +
                      " and ".join(dtypes)},
         "verify": verify,

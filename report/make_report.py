@@ -1261,13 +1261,15 @@ class Report:
                "`report/accuracy_sweep.py` (%s; variant k, e = %s, mean; logits N(0,1), uniform "
                "targets; every row and every entry of the gradient checked against the certified "
                "reference), not from the committed verify JSON, whose shapes are not the sweep's; "
-               "PyTorch's from `fixtures/peers/torch_peer.py --fixtures` on the same files (the "
-               "peer-table approach: torch's loss and autograd gradient measured by `lsce "
+               "PyTorch's from `fixtures/peers/torch_peer.py --fixtures` on the same files at %s "
+               "(the peer-table approach: torch's loss and autograd gradient measured by `lsce "
                "check`). Loss ulps are float32 ulps (a bfloat16 PyTorch loss, a bfloat16 number, "
                "is rescaled exactly by 2^16); gradient ulps are in the input dtype." % (
                    apath, acc.get("command", "report/accuracy_sweep.py"),
                    cpu_path or "no bench run", fx.get("shapes_text", "?"),
-                   fx.get("smoothing", "?")), "")
+                   fx.get("smoothing", "?"), ", ".join(
+                       "%dx%d" % tuple(x) for x in fx.get("torch_shapes") or
+                       fx.get("shapes") or []) or "?"), "")
         stamp = speed.run_stamp(cpu.ctx, cpu_path) if cpu else "no bench run"
         for d in ("float32", "bfloat16"):
             link, rows = speed.fig_accuracy_speed(acc, cpu, d, stamp, line_style, self.save)
@@ -1489,7 +1491,13 @@ class Report:
                "build/cli/lsce verify --json report/data/verify-cpu.json   # section 3 (CPU rows)",
                "/usr/bin/python3 fixtures/peers/torch_peer.py  # section 3: "
                "report/data/peers-torch.json",
-               "scripts/bench                            # section 4: report/data/bench-cpu.json",
+               "scripts/bench --quick                    # section 4: report/data/bench-cpu.json",
+               "scripts/bench --full                     # section 4.1, the sweep: "
+               "report/data/bench-cpu-full.json",
+               "/usr/bin/python3 report/accuracy_sweep.py   # 4.1.1: "
+               "report/data/accuracy-sweep.json",
+               "/usr/bin/python3 report/history.py report/data/bench-cpu-full.json  # 4.1.2: "
+               "report/data/history/",
                "scripts/time-certify                     # section 4: report/data/certify-timing.json",
                "scripts/gpu-check                        # on the GPU machine: "
                "report/data/gpu/*.json",

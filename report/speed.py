@@ -373,8 +373,10 @@ def fig_gpu_anchors(anchors, gb, gctx, style, save):
         ax.legend(frameon=False, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14),
                   ncol=1)
     fig.suptitle("GPU anchors (report/data/gpu-anchors.json); run: %s" % (
-        "%s, %s, commit %s" % (gctx.get("gpu", "?"), gctx.get("date", "?"),
-                               gctx.get("commit", "?")) if gctx else "none yet"), fontsize=8)
+        "%s, %s, commit %s, load %s" % (
+            gctx.get("gpu", "?"), gctx.get("date", "?"), gctx.get("commit", "?"),
+            gctx.get("load_avg", "not recorded by gpu-check")) if gctx else "none yet"),
+        fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     return save(fig, "gpu-anchors.svg")
 
