@@ -26,10 +26,18 @@
 #define LSCE_PYTHON "/usr/bin/python3"
 #endif
 
-static const int64_t GRID_N[] = {1, 64, 4096, 65536};
-static const int64_t GRID_K[] = {10, 1000, 32000, 128256, 256000};
-#define NGRID_N ((int)(sizeof GRID_N / sizeof GRID_N[0]))
-#define NGRID_K ((int)(sizeof GRID_K / sizeof GRID_K[0]))
+/* The full sweep: K at N = 4096 (N = 512 from K = 128256 on, so one call stays short), and N at
+ * K = 32000 and K = 1000. A shape in both sweeps is timed once. */
+static const int64_t SWEEP_K[] = {2, 10, 100, 1000, 8192, 32000, 50257, 128256, 256000};
+static const int64_t SWEEP_N[] = {1, 8, 64, 512, 4096, 65536};
+static const int64_t SWEEP_N_AT_K[] = {32000, 1000};
+#define SWEEP_K_N 4096
+#define SWEEP_K_N_LARGE 512
+#define SWEEP_K_LARGE 128256
+#define NSWEEP_K ((int)(sizeof SWEEP_K / sizeof SWEEP_K[0]))
+#define NSWEEP_N ((int)(sizeof SWEEP_N / sizeof SWEEP_N[0]))
+#define NSWEEP_N_AT_K ((int)(sizeof SWEEP_N_AT_K / sizeof SWEEP_N_AT_K[0]))
+#define MAX_SHAPES (NSWEEP_K + NSWEEP_N * NSWEEP_N_AT_K)
 /* A shape is benchmarked when its logits, targets and gradient fit this (DESIGN.md, CPU). */
 #define FIT_BYTES ((uint64_t)8 << 30)
 
@@ -50,6 +58,27 @@ typedef struct {
 static int fits(lsce_dtype dt, int64_t N, int64_t K) {
   uint64_t nk = (uint64_t)N * (uint64_t)K;
   return nk * 2 * lsce_dtype_size(dt) + (uint64_t)N * 8 <= FIT_BYTES;
+}
+
+/* Appends (N, K) to shapes[] unless it is there already or does not fit; returns the new count. */
+static int add_shape(int64_t shapes[][2], int ns, lsce_dtype dt, int64_t N, int64_t K) {
+  if (!fits(dt, N, K)) return ns;
+  for (int i = 0; i < ns; i++)
+    if (shapes[i][0] == N && shapes[i][1] == K) return ns;
+  shapes[ns][0] = N;
+  shapes[ns][1] = K;
+  return ns + 1;
+}
+
+/* The full sweep's shapes for one dtype (those that fit), K sweep first, then the N sweeps. */
+static int sweep_shapes(int64_t shapes[][2], lsce_dtype dt) {
+  int ns = 0;
+  for (int j = 0; j < NSWEEP_K; j++)
+    ns = add_shape(shapes, ns, dt, SWEEP_K[j] >= SWEEP_K_LARGE ? SWEEP_K_N_LARGE : SWEEP_K_N,
+                   SWEEP_K[j]);
+  for (int j = 0; j < NSWEEP_N_AT_K; j++)
+    for (int i = 0; i < NSWEEP_N; i++) ns = add_shape(shapes, ns, dt, SWEEP_N[i], SWEEP_N_AT_K[j]);
+  return ns;
 }
 
 /* Rows whose name says "threads" run on 2 threads (the row handles it); others on 1. */
@@ -264,7 +293,7 @@ static void register_rows(int quick) {
       /* CUDA rows need device buffers and event timing: the GPU harness times them. */
       if (strcmp(im->device, "cpu") != 0 || !(im->dtypes & LSCE_DT_BIT(dt))) continue;
       for (int bwd = 0; bwd <= 1; bwd++) {
-        int64_t shapes[NGRID_N * NGRID_K][2];
+        int64_t shapes[MAX_SHAPES][2];
         int ns = 0;
         if (quick) {
           if (dt == LSCE_DT_F32)
@@ -274,10 +303,7 @@ static void register_rows(int quick) {
             for (size_t i = 0; i < sizeof QUICK_BF16 / sizeof QUICK_BF16[0]; i++, ns++)
               shapes[ns][0] = QUICK_BF16[i][0], shapes[ns][1] = QUICK_BF16[i][1];
         } else {
-          for (int i = 0; i < NGRID_N; i++)
-            for (int j = 0; j < NGRID_K; j++)
-              if (fits(dt, GRID_N[i], GRID_K[j]))
-                shapes[ns][0] = GRID_N[i], shapes[ns][1] = GRID_K[j], ns++;
+          ns = sweep_shapes(shapes, dt);
         }
         if (ns == 0 || nctx == (int)(sizeof ctx / sizeof ctx[0])) continue;
         row_ctx *c = &ctx[nctx++];
@@ -319,9 +345,14 @@ int main(int argc, char **argv) {
   int quick = 0, out = 1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
+    else if (strcmp(argv[i], "--full") == 0) quick = 0;
     else {
       if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-        printf("usage: lsce-bench [--quick] [Google Benchmark flags]\n"
+        printf("usage: lsce-bench [--quick|--full] [Google Benchmark flags]\n"
+               "  --full (the default): K in {2, 10, 100, 1000, 8192, 32000, 50257} at N = 4096 and\n"
+               "           K in {128256, 256000} at N = 512; N in {1, 8, 64, 512, 4096, 65536} at\n"
+               "           K = 32000 and K = 1000; every dtype, the shapes whose logits and gradient\n"
+               "           fit 8 GiB\n"
                "  --quick: fwd and fwdbwd float32 at 64x1000 and 4096x32000, fwd bfloat16 at\n"
                "           4096x32000, the probes and the reference row\n"
                "  LSCE_BENCH_MAX_CALL_S (default 30): a row whose validation call took longer is\n"

@@ -6,7 +6,12 @@ float32, the fastest exact-tier lsce row, PyTorch, their ratio and the row's fra
 (fwd) or copy (fwdbwd) probe measured in the same run, and the exp ceilings (exp32 and exp64
 probes / read probe).
 
-usage: merge.py --lsce L.json [--torch T.json] --out OUT.json
+usage: merge.py --lsce L.json [--lsce L2.json ...] [--torch T.json] --out OUT.json [--grid quick|full]
+                [--load-start "$(cat /proc/loadavg)"] [--load-end ...] [--wall-s S]
+Several --lsce files (lsce-bench runs of one build over different filters) are concatenated; the
+first one's context is kept and the others' go into the context as "more_runs".
+The load averages (1, 5, 15 min, from /proc/loadavg at the start and end of scripts/bench) go into
+the context as load_avg_start and load_avg_end, the run's wall time as bench_wall_s.
 """
 import argparse
 import json
@@ -24,6 +29,30 @@ TORCH_RATIO_TARGET = 10.0
 def load(path):
     with open(path) as f:
         return json.load(f)
+
+
+def load_partial(path):
+    """A Google Benchmark JSON that may have been cut off (lsce-bench stopped before its end: it
+    writes each benchmark as it finishes and closes the list at exit). Keeps every complete
+    benchmark object and records in the context how the file ended."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    cut = text.rfind("\n    }")
+    if cut >= 0:
+        doc = json.loads(text[:cut + 6] + "\n  ]\n}\n")
+    elif '"benchmarks": [' in text:
+        doc = json.loads(text[:text.index('"benchmarks": [') + 15] + "]\n}\n")
+    else:
+        raise ValueError("%s: not a Google Benchmark JSON" % path)
+    last = doc["benchmarks"][-1].get("name", "?") if doc.get("benchmarks") else "?"
+    doc.setdefault("context", {})["partial"] = (
+        "lsce-bench was stopped before the end of its list; the last complete benchmark is %s"
+        % last)
+    return doc
 
 
 def finite_or_str(x):
@@ -137,12 +166,34 @@ def summary(doc):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lsce", required=True)
+    ap.add_argument("--lsce", required=True, action="append")
     ap.add_argument("--torch")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--grid", choices=("quick", "full"))
+    ap.add_argument("--load-start")
+    ap.add_argument("--load-end")
+    ap.add_argument("--wall-s", type=float)
+    ap.add_argument("--note", action="append", default=[],
+                    help="a line for the context's notes (how the run went)")
     a = ap.parse_args()
-    doc = load(a.lsce)
+    doc = load_partial(a.lsce[0])
     ctx = doc.setdefault("context", {})
+    for path in a.lsce[1:]:
+        more = load_partial(path)
+        ctx.setdefault("more_runs", []).append(dict(more.get("context", {}), file=path))
+        base = 1 + max((b.get("family_index", -1) for b in doc.get("benchmarks", [])), default=-1)
+        for b in more.get("benchmarks", []):
+            doc.setdefault("benchmarks", []).append(
+                dict(b, family_index=base + b.get("family_index", 0)))
+    if a.grid:
+        ctx["lsce_grid"] = a.grid
+    for key, text in (("load_avg_start", a.load_start), ("load_avg_end", a.load_end)):
+        if text:
+            ctx[key] = [float(v) for v in text.split()[:3]]
+    if a.wall_s is not None:
+        ctx["bench_wall_s"] = a.wall_s
+    if a.note:
+        ctx["notes"] = a.note
     benches = doc.setdefault("benchmarks", [])
     if a.torch and os.path.exists(a.torch):
         peer = load(a.torch)

@@ -11,7 +11,11 @@ median, stddev and min follow. A call slower than $LSCE_BENCH_MAX_CALL_S (defaul
 repetitions of its shape. Output: Google Benchmark's JSON schema, real_time in ms, and
 torch_version in the context.
 
-usage: torch_bench.py [--quick] [--filter REGEX] [--out FILE] [--min-time S] [--repetitions R]
+usage: torch_bench.py [--quick] [--shapes FILE] [--filter REGEX] [--out FILE] [--min-time S]
+                      [--repetitions R]
+--shapes FILE: the shapes to time, one "fwd|fwdbwd float32|bfloat16 N K" a line (scripts/bench
+writes it from lsce-bench's own list, so the peer and the rows share one grid); without it the
+built-in grid below (or --quick's subset).
 """
 import argparse
 import datetime
@@ -74,6 +78,17 @@ def grid(quick):
     return rows
 
 
+def read_shapes(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                mode, dt, n, k = line.split()
+                rows.append((dt, 1 if mode == "fwdbwd" else 0, int(n), int(k)))
+    order = {"float32": 0, "bfloat16": 1}
+    return sorted(rows, key=lambda r: (order.get(r[0], 2), r[1], r[2], r[3]))
+
+
 def name_of(dt, bwd, n, k):
     return "%s/torch/%s/N:%d/K:%d" % ("fwdbwd" if bwd else "fwd", dt, n, k)
 
@@ -131,6 +146,7 @@ def entry(fam, inst, name, reps, idx, iters, real_ms, cpu_ms, bytes_per_iter, n,
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--shapes")
     ap.add_argument("--filter", default="")
     ap.add_argument("--out", default="-")
     ap.add_argument("--min-time", type=float, default=None)
@@ -153,10 +169,11 @@ def main():
     benches = []
     fam = -1
     last_family = None
-    for dt, bwd, n, k in grid(a.quick):
+    todo = [r for r in (read_shapes(a.shapes) if a.shapes else grid(a.quick))
+            if not pat or pat.search(name_of(*r))]
+    for i_row, (dt, bwd, n, k) in enumerate(todo):
         name = name_of(dt, bwd, n, k)
-        if pat and not pat.search(name):
-            continue
+        progress = "[%d/%d]" % (i_row + 1, len(todo))
         family = name.rsplit("/N:", 1)[0]
         if family != last_family:
             fam, inst, last_family = fam + 1, 0, family
@@ -173,7 +190,8 @@ def main():
             base["error_message"] = "skipped: needs about %.1f GiB, %.1f GiB available" % (
                 need / 2**30, mem_available() / 2**30)
             benches.append(base)
-            print("torch_bench: %s: %s" % (name, base["error_message"]), file=sys.stderr)
+            print("torch_bench: %s %s: %s" % (progress, name, base["error_message"]),
+                  file=sys.stderr)
             continue
         x = t = None
         try:
@@ -191,7 +209,8 @@ def main():
             for r, (iters, real_ms, cpu_ms) in enumerate(runs):
                 benches.append(entry(fam, inst, name, len(runs), r, iters, real_ms, cpu_ms,
                                      bytes_per_iter, n, label))
-            print("torch_bench: %s: %.4g ms" % (name, statistics.median(r[1] for r in runs)),
+            print("torch_bench: %s %s: %.4g ms" % (progress, name,
+                                                   statistics.median(r[1] for r in runs)),
                   file=sys.stderr)
             if len(runs) > 1:
                 real = [r[1] for r in runs]
@@ -204,7 +223,8 @@ def main():
             first = (str(ex).splitlines() or [""])[0][:300]
             base["error_message"] = "%s: %s" % (type(ex).__name__, first)
             benches.append(base)
-            print("torch_bench: %s: %s" % (name, base["error_message"]), file=sys.stderr)
+            print("torch_bench: %s %s: %s" % (progress, name, base["error_message"]),
+                  file=sys.stderr)
         finally:
             del x, t
 
