@@ -53,6 +53,11 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
   lsce_variant_q(qt, qo, variant, e, K);
   mpq_sub(t, qt, qo);
   p->a = q_to_dd(t);
+  p->qt = q_to_dd(qt);
+  p->e = e;
+  p->counts = NULL;
+  p->umax = 0.0;
+  if (weights) for (int64_t c = 0; c < K; c++) if (weights[c] > p->umax) p->umax = weights[c];
   p->b = q_to_dd(qo);
   p->qt_inv = inv_int(qt);
   p->qo_inv = inv_int(qo);

@@ -7,6 +7,10 @@
  * output dtype, converted exactly). */
 int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                 const char *who, lsce_err *err);
+/* The same, and the exact CPU rows' escalation counts of the call (rows in V, rows recomputed on the
+ * safe path, by the reference, flagged; impls/cpu/rowguard.h); all 0 for rows that keep none. */
+int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
+                        lsce_row_counts *counts, const char *who, lsce_err *err);
 int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt);
 /* A native-byte-order copy of a byte-swapped file's logits (malloc'd; NULL when out of memory). */
 void *lsce_native_logits(const lsce_problem *p);
