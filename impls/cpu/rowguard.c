@@ -18,6 +18,18 @@
 
 #define SLACK (1.0 + 0x1p-20)
 
+/* A double-double coefficient rounded from its exact value (or formed by a few double-double
+ * operations) is within U |x| + 2^-1073 of it: below 2^-969 the low part, and below 2^-1022 the high
+ * part, are subnormal. crel(x) is the second term relative to |x|: it makes subnormal coefficients
+ * (a weight of 1e-310, 1/D for D = sum w near DBL_MAX) count in the bounds. */
+static double crel(double x) { return x != 0 ? 0x1p-1073 / fabs(x) : 0.0; }
+/* the factors inside A, B and 1/D (nll_scale = 1/W may be subnormal while A = a w_y / W is not) */
+static double crel_params(const lsce_params *p) {
+  return crel(lsce_dd_to_d(p->nll_scale)) + crel(lsce_dd_to_d(p->smooth_scale)) + crel(lsce_dd_to_d(p->inv_D));
+}
+/* the absolute floor of a few dozen double-double operations whose results are below 2^-969 */
+#define ABS_FLOOR 0x1p-1067
+
 static int ref_off = -1; /* -1: read LSCE_ROW_REFERENCE once */
 int lsce_row_reference_disabled(void) {
   if (ref_off < 0) {
@@ -122,7 +134,9 @@ double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc, const l
   double dt = se->t_rel * tmag + se->abs;
   double dzy = yf ? fabs(st->m - st->zy) * (1 + LSCE_U53) : 0;
   double C = fabs(lsce_dd_to_d(p->C));
-  double E = cabs * dls + B * dUf * (ls + dls) + B * dt + 8 * LSCE_U_DD * (cabs * ls + A * dzy + B * t + C);
+  double cr = crel(A) + crel(B) + crel(lsce_dd_to_d(rc->A) + lsce_dd_to_d(rc->B) * Uf) + crel_params(p);
+  double E = cabs * dls + B * dUf * (ls + dls) + B * dt + (8 * LSCE_U_DD + cr) * (cabs * ls + A * dzy + B * t + C) +
+             ABS_FLOOR;
   E *= SLACK;
   return isnan(E) ? INFINITY : E;
 }
@@ -159,7 +173,8 @@ double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const l
               3 * se->g_u * kmax * invD + se->g_u * gmax;
   double jm = fabs(lsce_dd_to_d(g->jm_val));
   double Ejm = (alpha * rs + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
-  double E = (Eg + Ejm) * SLACK;
+  double cr = crel(A) + crel(B) + crel(invD) + crel(ars) + crel(alpha) + crel_params(p);
+  double E = (Eg + Ejm + cr * (ars + (kmax + alpha) * invD) + ABS_FLOOR) * SLACK;
   if (!isfinite(ars) || !isfinite(kmax * invD) || !isfinite(alpha) || !isfinite(gmax) || isnan(E)) return INFINITY;
   return E;
 }
@@ -177,7 +192,7 @@ static lsce_dd dd_scale(lsce_dd a, double s) { return lsce_dd_make(a.hi * s, a.l
  * at e = 1, so the loss does not depend on z_y), or, for k-nll-weighted, as A + B within 4 U (|A| + B).
  * Every term is >= 0 (kappa >= 0, t' <= 0), so the sum does not cancel (the KL constant C aside,
  * which the metric's floor tau accounts for). Against overflow: logit differences are formed as
- * (z_c sc) - (m sc) with sc = 1/4 when some |z| >= 2^1020 (exact as a two_sum; the exp takes the
+ * (z_c sc) - (m sc) with sc = 2^-(2 + bits(K)) when some |z| >= 2^(1021 - bits(K)) (exact as a two_sum; the exp takes the
  * unscaled pair, and below -745.2 is 0 within 2^-1075), weights as w_c ws with ws = 2^-k bringing the
  * largest relevant weight to [1, 2) when it is beyond 2^+-1000 (exact, save weights that fall to
  * subnormals: 2^-1075 each). The loss is L' = L sc ws and is unscaled at the end.
@@ -189,7 +204,7 @@ static lsce_dd dd_scale(lsce_dd a, double s) { return lsce_dd_make(a.hi * s, a.l
  * cancellation) and g_jm = ((alpha - kappa_jm) - alpha s1 / s) / D, alpha - kappa_jm summed without
  * kappa_jm (no cancellation); bound as in lsce_guard_grad_err with U for u. */
 int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
-                  int want_loss_check) {
+                  int want_loss_check, lsce_dd post, int post_e) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K, y = c->targets[i], base = i * K;
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
@@ -218,24 +233,45 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
   if (yf) st.zy = lsce_ld(c->logits, c->dtype, base + y);
   if (p->pad_index >= 0) st.P_finite = lsce_ld(c->logits, c->dtype, base + p->pad_index) != -INFINITY;
   lsce_rowcoef rc = lsce_row_coef(p, y, w);
-  const double sc = zabs >= 0x1p1020 ? 0.25 : 1.0;
+  /* sc = 2^-(2 + bits(K)) when 2 K |z|max may pass DBL_MAX: no difference, nor a sum of K of them, overflows */
+  int kb = 0;
+  while (kb < 62 && ((int64_t)1 << kb) < K) kb++;
+  const double sc = zabs >= ldexp(1.0, 1021 - kb) ? ldexp(1.0, -2 - kb) : 1.0;
   double wbig = 0;
   if (weighted) wbig = wu ? (p->umax > w[y] ? p->umax : w[y]) : w[y];
   double ws = 1.0;
   if (wbig > 0x1p1000 || (wbig > 0 && wbig < 0x1p-1000)) ws = pow2(-ilogb(wbig));
+  /* k-nll-weighted: A = a w_y nll_scale, nll_scale = nll_m 2^nll_e (1/W of a mean, perhaps
+   * subnormal): the scale brings A to a w_y 2^-ilogb(w_y) nll_m, formed from exact factors */
+  int nll_k = 0;
+  int nll_kA = 0;
+  if (nll && w[y] > 0 && (p->nll_e != 0 || ws != 1.0)) {
+    /* the scale follows the larger of A and B (the smaller may then underflow: negligible next to it) */
+    nll_kA = p->nll_e + ilogb(w[y]);
+    nll_k = nll_kA;
+    if (rc.B.hi != 0 && ilogb(rc.B.hi) > nll_k) nll_k = ilogb(rc.B.hi);
+    if (nll_k == 0) nll_k = 1; /* nonzero marks the branch; 2^-1 costs nothing */
+    ws = 1.0;
+  }
   /* scaled coefficients */
   double wy = weighted ? w[y] * ws : 1.0;
-  lsce_dd Bs = nll ? dd_scale(rc.B, ws) : rc.B;
+  lsce_dd Bs = nll ? (nll_k ? lsce_dd_make(ldexp(rc.B.hi, -nll_k), ldexp(rc.B.lo, -nll_k)) : dd_scale(rc.B, ws)) : rc.B;
   lsce_dd As, ky;
   double kerr = 0;
   if (!weighted) { As = p->a; ky = p->qt; }
   else {
     As = lsce_dd_mul_d(p->a, wy);
-    if (nll) As = lsce_dd_mul(As, p->nll_scale);
+    if (nll && nll_k) {
+      As = lsce_dd_mul(lsce_dd_mul_d(p->a, ldexp(w[y], -ilogb(w[y]))), p->nll_m);
+      As = lsce_dd_make(ldexp(As.hi, nll_kA - nll_k), ldexp(As.lo, nll_kA - nll_k));
+    }
+    else if (nll) As = lsce_dd_mul(As, p->nll_scale);
     if (nll) { ky = lsce_dd_add(As, Bs); kerr = 4 * LSCE_U_DD * (fabs(lsce_dd_to_d(As)) + fabs(lsce_dd_to_d(Bs))); }
     else ky = lsce_dd_mul_d(p->qt, wy);
   }
   (void)As;
+  const int wse = nll_k ? -nll_k : ilogb(ws); /* the weights' scale: L' = L 2^wse (B' scaled alike) */
+  kerr += 0x1p-1073; /* kappa'_y, a double-double coefficient: its subnormal floor */
   /* the sums */
   lsce_dd s1 = lsce_dd_from(0.0), tS = lsce_dd_from(0.0), Uy = lsce_dd_from(0.0), Uall_y = lsce_dd_from(0.0),
          Uall_yjm = lsce_dd_from(0.0);
@@ -288,16 +324,31 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
       double dc = 4 * LSCE_U_DD * cv + (yf ? kerr : 0) + Bv * ((Kd + 2) * LSCE_U_DD * fabs(lsce_dd_to_d(Uy)) + Kd * 0x1p-1074);
       double dt = (2 * Kd + 4) * LSCE_U_DD * tv + absl;
       double Es = cv * dls * sc + dc * (lsv + dls) * sc + (yf ? kerr : 0) * dyv + Bv * dt +
-                  8 * LSCE_U_DD * (cv * lsv * sc + kv * dyv + Bv * tv + Cv * sc) + absl;
-      double un = 1.0 / (sc * ws);
+                  8 * LSCE_U_DD * (cv * lsv * sc + kv * dyv + Bv * tv + Cv * sc) + absl +
+                  0x1p-1073 * (fabs(lsce_dd_to_d(Uy)) * lsv * sc + tv) + ABS_FLOOR; /* B' and the ops' floors */
+      /* the reduction's factor (1/D, or 1) = post 2^post_e, post in [1/2, 2) rounded from the exact
+       * value: post applied here, 2^post_e with the unscaling (a subnormal 1/D loses nothing) */
+      int pe = post_e;
+      lsce_dd pm = post;
+      L = lsce_dd_mul(L, pm);
+      double pv = fabs(lsce_dd_to_d(pm));
+      Es = Es * pv * (1 + 4 * LSCE_U_DD) + 4 * LSCE_U_DD * fabs(lsce_dd_to_d(L)) + ABS_FLOOR;
+      double un = ldexp(1.0 / sc, pe - wse);
       *Lout = lsce_dd_make(L.hi * un, L.lo * un);
-      if (!isfinite(Lout->hi)) *Lout = lsce_dd_from(Lout->hi);
-      *Lout = lsce_fast_two_sum(Lout->hi, Lout->lo);
       E = Es * un * SLACK + 0x1p-1074;
+      if (isinf(Lout->hi) && !isnan(Es) && (fabs(lsce_dd_to_d(L)) - Es) * un > DBL_MAX) {
+        *Lout = lsce_dd_from(Lout->hi); /* beyond DBL_MAX even at its lower bound: +inf is the rounding */
+        E = 0.0;
+      } else if (!isfinite(Lout->hi)) {
+        *Lout = lsce_dd_from(Lout->hi);
+        E = INFINITY;
+      } else {
+        *Lout = lsce_fast_two_sum(Lout->hi, Lout->lo);
+      }
       if (isnan(E) || isnan(Lout->hi)) E = INFINITY;
     }
     if (Eout) *Eout = E;
-    if (want_loss_check && !isinf(Lout->hi)) {
+    if (want_loss_check && !(isinf(Lout->hi) && E == 0.0)) {
       double x = Lout->hi;
       if (!lsce_guard_ok(x, E, lsce_guard_tau_row(p, fabs(x) - E, LT), LT, bnd.loss_ulp)) res &= ~1;
     }
@@ -310,7 +361,9 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
     }
     lsce_dd alpha = lsce_dd_add(ky, lsce_dd_mul(Bs, Uall_y));
     lsce_dd s = lsce_dd_add_d(s1, 1.0);
-    lsce_dd invD = p->inv_D;
+    /* 1/D = invD 2^ie with invD in [1, 2): a subnormal 1/D (D = sum w near DBL_MAX) loses nothing */
+    const int ie = p->inv_D_e;
+    lsce_dd invD = p->inv_D_m;
     lsce_dd ars = lsce_dd_div(lsce_dd_mul(alpha, invD), s);
     lsce_dd BD = lsce_dd_mul(Bs, invD), kyD = lsce_dd_mul(ky, invD);
     /* alpha - kappa_jm, summed without kappa_jm */
@@ -320,7 +373,7 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
     else if (st.jm == p->pad_index) amk = alpha;
     else amk = lsce_dd_add(ky, lsce_dd_mul(Bs, Uall_yjm));
     lsce_dd gjm = lsce_dd_mul(lsce_dd_sub(amk, lsce_dd_div(lsce_dd_mul(alpha, s1), s)), invD);
-    const double un = 1.0 / ws;
+    const double un = ldexp(1.0, ie - wse);
     double gmax = 0;
     for (int64_t j = 0; j < K; j++) {
       lsce_dd gj;
@@ -346,7 +399,9 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
     double rs = (sv - ds > 0) ? ds / (sv - ds) : INFINITY;
     double Eg = arsv * (rs + 16 * LSCE_U_DD + LSCE_EXP_REL_DD) + kerr * iD / sv + 8 * LSCE_U_DD * kmax * iD;
     double Ejm = (alv * rs + 8 * LSCE_U_DD * (alv + kmax)) * iD + kerr * iD;
-    double E = (Eg + Ejm + absl) * un * SLACK + 0x1p-1074;
+    double cr = crel(iD) + crel(arsv);
+    double E = (Eg + Ejm + absl + cr * (arsv + (kmax + alv) * iD) + 0x1p-1073 * iD * (1 + umx) + ABS_FLOOR) * un * SLACK +
+               0x1p-1074;
     if (isnan(E) || !isfinite(gmax)) E = INFINITY;
     if (!lsce_guard_ok(gmax, E, lsce_guard_tau_grad(p, &rc, gdt), gdt, bnd.grad_ulp)) res &= ~2;
   }
@@ -412,8 +467,12 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
   if (grad) {
     for (int64_t j = 0; j < c->K; j++) {
       lsce_dd g = lsce_dd_make(r.grad[j], r.grad_lo ? r.grad_lo[j] : 0.0);
-      if (isfinite(g.hi)) g = lsce_dd_mul(g, p->inv_D);
-      lsce_st(grad, gdt, i * c->K + j, isfinite(g.hi) ? g.hi + g.lo : g.hi);
+      double v = g.hi;
+      if (isfinite(g.hi)) { /* 1/D = inv_D_m 2^inv_D_e: exact even where 1/D itself leaves double's range */
+        g = lsce_dd_mul(g, p->inv_D_m);
+        v = ldexp(g.hi + g.lo, p->inv_D_e);
+      }
+      lsce_st(grad, gdt, i * c->K + j, v);
     }
   }
   lsce_ref_result_free(&r);
@@ -465,9 +524,11 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
     lv = 1;
     lsce_dd Ls;
     double Es;
-    int r = lsce_row_safe(&Ls, &Es, ok_g ? NULL : grad, gdt, c, i, none);
+    int r = lsce_row_safe(&Ls, &Es, ok_g ? NULL : grad, gdt, c, i, none, lsce_dd_from(1.0), 0);
     L = Ls;
     E = Es;
+    /* an overflow to +inf of L_i alone is not the reduction's infinity: only the exact ones are */
+    if (!none && isinf(L.hi) && !lsce_row_loss_exact(&Lx, p, rc, st)) E = INFINITY;
     if (none && !(r & 1)) lv |= 2;
     if (!ok_g && !(r & 2)) lv |= 4;
   }
@@ -484,12 +545,28 @@ static int row_rel_ok(const double *Lrow, int64_t i, int prec) {
   return E >= 0 && E <= ldexp(x, -(prec + 6)) && isfinite(x);
 }
 
-/* The reduced loss r = D^-1 sum_i L_i in double-double, and its bound: the rows' bounds, the sum's
- * roundings (N additions, each within 2 U of the partial sum, at most sum |L_i|) and the scaling. */
+/* A reduction sums the rows' L_i / D: each fast row's (hi, lo, E) is multiplied by 1/D in
+ * double-double (within 4 U, and crel(1/D) for a subnormal 1/D); escalated rows come from the safe
+ * path with 1/D applied in its scaled units (a row whose L_i overflows while L_i / D does not). */
+static void row_times_invD(double *Lrow, int64_t i, const lsce_params *p) {
+  if (isinf(Lrow[3 * i]) && Lrow[3 * i + 2] == 0.0) return; /* an exact infinity */
+  /* 1/D = inv_D_m 2^inv_D_e (exact scaling; 1/D itself may be subnormal or beyond DBL_MAX) */
+  double iD = fabs(lsce_dd_to_d(p->inv_D_m));
+  lsce_dd v = lsce_dd_mul(lsce_dd_make(Lrow[3 * i], Lrow[3 * i + 1]), p->inv_D_m);
+  double E = (Lrow[3 * i + 2] * iD * (1 + 4 * LSCE_U_DD) + 4 * LSCE_U_DD * fabs(lsce_dd_to_d(v))) * SLACK;
+  v = lsce_dd_make(ldexp(v.hi, p->inv_D_e), ldexp(v.lo, p->inv_D_e));
+  Lrow[3 * i + 2] = ldexp(E, p->inv_D_e) + ABS_FLOOR;
+  if (!isfinite(v.hi)) { v = lsce_dd_from(v.hi); Lrow[3 * i + 2] = INFINITY; }
+  Lrow[3 * i] = v.hi;
+  Lrow[3 * i + 1] = v.lo;
+}
+
+/* r = sum_i (L_i / D) in double-double, and its bound: the rows' bounds and the sum's roundings (N
+ * additions, each within 2 U of a partial sum, at most sum |L_i / D|). */
 static void reduce(const lsce_call *c, const double *Lrow, lsce_dd *r, double *E, int *any_inf) {
   const lsce_params *p = c->prm;
   lsce_dd total = lsce_dd_from(0.0);
-  double Es = 0, mag = 0;
+  double Es = 0, mag = 0, low = 0;
   *any_inf = 0;
   for (int64_t i = 0; i < c->N; i++) {
     if (!lsce_params_in_V(p, c->targets[i])) continue;
@@ -497,11 +574,15 @@ static void reduce(const lsce_call *c, const double *Lrow, lsce_dd *r, double *E
     total = lsce_dd_add(total, lsce_dd_make(Lrow[3 * i], Lrow[3 * i + 1]));
     Es += Lrow[3 * i + 2];
     mag += fabs(Lrow[3 * i]);
+    double l = Lrow[3 * i] - Lrow[3 * i + 2]; /* a lower bound of the row's exact L_i / D >= 0 */
+    if (l > 0) low += l * 0x1p-4;
   }
-  *r = lsce_dd_mul(total, p->inv_D);
-  double iD = fabs(lsce_dd_to_d(p->inv_D));
-  *E = ((Es + 2 * (double)c->N * LSCE_U_DD * mag) * iD + 4 * LSCE_U_DD * fabs(lsce_dd_to_d(*r))) * SLACK;
-  if (isnan(*E)) *E = INFINITY;
+  /* every exact row is >= 0, so when the lower bounds already sum past DBL_MAX + ulp/2 = 2^1024,
+   * the reduction rounds to +inf exactly */
+  if (low * (1 - 0x1p-50) >= 0x1p1020) *any_inf = 1;
+  *r = total;
+  *E = (Es + 2 * (double)c->N * LSCE_U_DD * mag + ABS_FLOOR) * SLACK;
+  if (isnan(*E) || isnan(r->hi)) *E = INFINITY;
 }
 
 static int total_ok(const lsce_call *c, lsce_dd r, double E) {
@@ -514,20 +595,69 @@ static int total_ok(const lsce_call *c, lsce_dd r, double E) {
   return lsce_guard_ok(x, E, tau, LT, lsce_guard_bound(c->dtype).loss_ulp);
 }
 
+static void set_ref_row(double *Lrow, int64_t i, lsce_dd Lr) {
+  Lrow[3 * i] = Lr.hi;
+  Lrow[3 * i + 1] = Lr.lo;
+  Lrow[3 * i + 2] = isfinite(Lr.hi) ? ldexp(fabs(Lr.hi), -105) : 0.0; /* lo = RN(L - hi), certified */
+}
+
+/* The reduction's ladder: the rows not within 2^-(p+6) of themselves on the safe path, then by the
+ * reference (rows of V alone, except a k-nll-weighted mean, whose rows scale by W and |V| apart),
+ * then the reference for the whole reduction; flagged when that is off. Returns the reduced loss. */
+static lsce_dd reduce_checked(const lsce_call *c, double *Lrow, unsigned char *lvl, lsce_dtype gdt, int *any_inf) {
+  const lsce_params *p = c->prm;
+  const int64_t N = c->N;
+  const int prec = lsce_ulp_prec(lsce_guard_loss_dtype(c->dtype));
+  lsce_dd r;
+  double E;
+  for (int64_t i = 0; i < N; i++)
+    if (lsce_params_in_V(p, c->targets[i])) row_times_invD(Lrow, i, p);
+  reduce(c, Lrow, &r, &E, any_inf);
+  if (p->nan_mean || *any_inf || c->loss_lo || total_ok(c, r, E)) return r;
+  for (int64_t i = 0; i < N; i++) {
+    if (!lsce_params_in_V(p, c->targets[i]) || row_rel_ok(Lrow, i, prec)) continue;
+    lsce_dd Ls;
+    double Es;
+    lsce_row_safe(&Ls, &Es, NULL, gdt, c, i, 0, p->inv_D_m, p->inv_D_e);
+    Lrow[3 * i] = Ls.hi; Lrow[3 * i + 1] = Ls.lo; Lrow[3 * i + 2] = Es;
+    lvl[i] |= 1;
+  }
+  reduce(c, Lrow, &r, &E, any_inf);
+  if (*any_inf || total_ok(c, r, E)) return r;
+  if (!(p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN)) {
+    for (int64_t i = 0; i < N; i++) {
+      if (!lsce_params_in_V(p, c->targets[i]) || (lvl[i] & 24) || row_rel_ok(Lrow, i, prec)) continue;
+      lsce_dd Lr;
+      if (lsce_row_reference(&Lr, NULL, gdt, c, i) == 0 && isfinite(Lr.hi)) {
+        set_ref_row(Lrow, i, Lr);
+        row_times_invD(Lrow, i, p);
+        lvl[i] |= 8;
+      }
+    }
+    reduce(c, Lrow, &r, &E, any_inf);
+    if (*any_inf || total_ok(c, r, E)) return r;
+  }
+  lsce_dd rt;
+  int ok = lsce_total_reference(&rt, c) == 0;
+  if (ok) { r = rt; *any_inf = 0; }
+  int any = 0;
+  for (int64_t i = 0; i < N; i++)
+    if (lsce_params_in_V(p, c->targets[i]) && !row_rel_ok(Lrow, i, prec)) { lvl[i] |= ok ? 8 : 16; any = 1; }
+  if (!any && N > 0) lvl[0] |= ok ? 8 : 16;
+  return r;
+}
+
 void lsce_guard_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, double *Lrow,
                        unsigned char *lvl) {
   const lsce_params *p = c->prm;
   const int64_t N = c->N;
   const int none = p->reduction == LSCE_RED_NONE;
-  const int prec = lsce_ulp_prec(lsce_guard_loss_dtype(c->dtype));
   /* rung 3 for the rows the safe path could not settle (serially: one reference at a time) */
   for (int64_t i = 0; i < N; i++) {
     if (!(lvl[i] & 6)) continue;
     lsce_dd Lr;
     if (lsce_row_reference(&Lr, (lvl[i] & 4) ? grad : NULL, gdt, c, i) == 0) {
-      Lrow[3 * i] = Lr.hi;
-      Lrow[3 * i + 1] = Lr.lo;
-      Lrow[3 * i + 2] = isfinite(Lr.hi) ? ldexp(fabs(Lr.hi), -105) : 0.0;
+      if (none || isfinite(Lr.hi)) set_ref_row(Lrow, i, Lr);
       lvl[i] |= 8;
     } else {
       lvl[i] |= 16;
@@ -536,56 +666,13 @@ void lsce_guard_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call
   if (none) {
     for (int64_t i = 0; i < N; i++) {
       lsce_dd l = lsce_fast_two_sum(Lrow[3 * i], Lrow[3 * i + 1]);
+      if (!isfinite(Lrow[3 * i])) l = lsce_dd_from(Lrow[3 * i]);
       loss[i] = l.hi;
       if (c->loss_lo) c->loss_lo[i] = isfinite(l.hi) ? l.lo : 0.0;
     }
   } else {
-    lsce_dd r;
-    double E;
     int any_inf;
-    reduce(c, Lrow, &r, &E, &any_inf);
-    if (!p->nan_mean && !any_inf && !c->loss_lo && !total_ok(c, r, E)) {
-      /* the reduction needs better rows: the safe path for the rows not within 2^-(p+6) of themselves,
-       * then the reference for those still not, then (k-nll-weighted mean, whose rows the reference
-       * cannot give alone, or any doubt left) the reference for the whole reduction */
-      for (int64_t i = 0; i < N; i++) {
-        if (!lsce_params_in_V(p, c->targets[i]) || (lvl[i] & 1) || row_rel_ok(Lrow, i, prec)) continue;
-        lsce_dd Ls;
-        double Es;
-        lsce_row_safe(&Ls, &Es, NULL, gdt, c, i, 0);
-        Lrow[3 * i] = Ls.hi; Lrow[3 * i + 1] = Ls.lo; Lrow[3 * i + 2] = Es;
-        lvl[i] |= 1;
-      }
-      reduce(c, Lrow, &r, &E, &any_inf);
-      int done = any_inf || total_ok(c, r, E);
-      if (!done && !(p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN)) {
-        for (int64_t i = 0; i < N; i++) {
-          if (!lsce_params_in_V(p, c->targets[i]) || (lvl[i] & 24) || row_rel_ok(Lrow, i, prec)) continue;
-          lsce_dd Lr;
-          if (lsce_row_reference(&Lr, NULL, gdt, c, i) == 0) {
-            Lrow[3 * i] = Lr.hi; Lrow[3 * i + 1] = Lr.lo;
-            Lrow[3 * i + 2] = isfinite(Lr.hi) ? ldexp(fabs(Lr.hi), -105) : 0.0;
-            lvl[i] |= 8;
-          } else {
-            lvl[i] |= 16;
-          }
-        }
-        reduce(c, Lrow, &r, &E, &any_inf);
-        done = any_inf || total_ok(c, r, E);
-      }
-      if (!done) {
-        lsce_dd rt;
-        if (lsce_total_reference(&rt, c) == 0) {
-          r = rt;
-          for (int64_t i = 0; i < N; i++) if (lsce_params_in_V(p, c->targets[i]) && !row_rel_ok(Lrow, i, prec)) lvl[i] |= 8;
-        } else {
-          int any = 0;
-          for (int64_t i = 0; i < N; i++)
-            if (lsce_params_in_V(p, c->targets[i]) && !row_rel_ok(Lrow, i, prec)) { lvl[i] |= 16; any = 1; }
-          if (!any && N > 0) lvl[0] |= 16;
-        }
-      }
-    }
+    lsce_dd r = reduce_checked(c, Lrow, lvl, gdt, &any_inf);
     if (p->nan_mean) loss[0] = NAN;
     else if (any_inf) loss[0] = INFINITY;
     else {

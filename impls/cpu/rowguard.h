@@ -63,11 +63,11 @@ lsce_bound lsce_guard_bound(lsce_dtype logits);
 double lsce_guard_tau_row(const lsce_params *p, double Lmin, lsce_dtype T);
 double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dtype G);
 
-/* Rung 2: row i in scaled double-double, cancellation-free. Writes L (hi, lo) and its bound E (when
- * L is not NULL) and, when grad is not NULL, the gradient row in gdt. Returns a bit set: 1 the loss
+/* Rung 2: row i in scaled double-double, cancellation-free. Writes L (hi, lo) times post 2^post_e (1,
+ * or 1/D = inv_D_m 2^inv_D_e for a reduction) and its bound E (when L is not NULL) and, when grad is not NULL, the gradient row in gdt. Returns a bit set: 1 the loss
  * meets its bound (or was not asked), 2 the gradient does (or was not asked). */
 int lsce_row_safe(lsce_dd *L, double *E, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
-                  int want_loss_check);
+                  int want_loss_check, lsce_dd post, int post_e);
 /* Rung 3: row i by the certified reference (loss of the row, and the gradient row when grad is not
  * NULL). Returns 0 on success, -1 when not possible (the reference off, gave up, or the case is not
  * per-row: a k-nll-weighted mean gradient). */

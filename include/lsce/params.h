@@ -34,6 +34,10 @@ typedef struct {
   /* For the CPU rows' safe path and their last resort (impls/cpu/rowguard.c): */
   lsce_dd qt;               /* q_y, so kappa_y = qt (w_y) has no cancellation (0 exactly when q_y is) */
   double umax;              /* the largest weight (0 without weights) */
+  lsce_dd inv_D_m;          /* 1/D = inv_D_m 2^inv_D_e, inv_D_m in [1/2, 2) from the exact 1/D */
+  int inv_D_e;
+  lsce_dd nll_m;            /* nll_scale = nll_m 2^nll_e, the same way */
+  int nll_e;
   mpq_srcptr e;             /* the exact smoothing (the caller's; outlives the parameters) */
   lsce_row_counts *counts;  /* NULL (lsce_params_init), or where the CPU rows count escalations */
 } lsce_params;
