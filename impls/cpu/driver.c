@@ -60,11 +60,6 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
       gmax = k->grad(grad, gdt, c, i, 0, K, &g, st->m);
     }
   }
-  if (c->loss_lo || c->grad_lo) { /* the fast certifier: its own bound, no ladder */
-    Lrow[3 * i] = L.hi; Lrow[3 * i + 1] = L.lo; Lrow[3 * i + 2] = 0.0;
-    lvl[i] = 0;
-    return;
-  }
   lsce_guard_row(Lrow, lvl, grad, gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax);
 }
 

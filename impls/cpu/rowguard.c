@@ -333,10 +333,11 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
       L = lsce_dd_mul(L, pm);
       double pv = fabs(lsce_dd_to_d(pm));
       Es = Es * pv * (1 + 4 * LSCE_U_DD) + 4 * LSCE_U_DD * fabs(lsce_dd_to_d(L)) + ABS_FLOOR;
-      double un = ldexp(1.0 / sc, pe - wse);
-      *Lout = lsce_dd_make(L.hi * un, L.lo * un);
-      E = Es * un * SLACK + 0x1p-1074;
-      if (isinf(Lout->hi) && !isnan(Es) && (fabs(lsce_dd_to_d(L)) - Es) * un > DBL_MAX) {
+      /* unscaling by 2^ue as an exponent (2^ue itself may be beyond double's range) */
+      const int ue = pe - wse - ilogb(sc);
+      *Lout = lsce_dd_make(ldexp(L.hi, ue), ldexp(L.lo, ue));
+      E = ldexp(Es, ue) * SLACK + 0x1p-1074;
+      if (isinf(Lout->hi) && !isnan(Es) && ldexp(fabs(lsce_dd_to_d(L)) - Es, ue) > DBL_MAX) {
         *Lout = lsce_dd_from(Lout->hi); /* beyond DBL_MAX even at its lower bound: +inf is the rounding */
         E = 0.0;
       } else if (!isfinite(Lout->hi)) {
@@ -373,7 +374,7 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
     else if (st.jm == p->pad_index) amk = alpha;
     else amk = lsce_dd_add(ky, lsce_dd_mul(Bs, Uall_yjm));
     lsce_dd gjm = lsce_dd_mul(lsce_dd_sub(amk, lsce_dd_div(lsce_dd_mul(alpha, s1), s)), invD);
-    const double un = ldexp(1.0, ie - wse);
+    const int ue = ie - wse; /* g = g' 2^ue */
     double gmax = 0;
     for (int64_t j = 0; j < K; j++) {
       lsce_dd gj;
@@ -388,9 +389,15 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
         lsce_dd k = j == y ? kyD : (j != p->pad_index ? lsce_dd_mul_d(BD, wu ? w[j] * ws : 1.0) : lsce_dd_from(0.0));
         gj = lsce_dd_sub(lsce_dd_mul(ars, e), k);
       }
-      double gv = (gj.hi + gj.lo) * un;
+      double gv = ldexp(gj.hi + gj.lo, ue);
       double a = fabs(gv);
       if (a > gmax || a != a) gmax = a;
+      if (c->grad_lo) { /* the fast certifier keeps both parts (float64 output) */
+        lsce_dd gs = lsce_fast_two_sum(ldexp(gj.hi, ue), ldexp(gj.lo, ue));
+        ((double *)grad)[ld + j] = gs.hi;
+        c->grad_lo[ld + j] = isfinite(gs.hi) ? gs.lo : 0.0;
+        continue;
+      }
       lsce_st(grad, gdt, ld + j, gv);
     }
     double alv = fabs(lsce_dd_to_d(alpha)), arsv = fabs(lsce_dd_to_d(ars)), iD = lsce_dd_to_d(invD);
@@ -400,7 +407,7 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
     double Eg = arsv * (rs + 16 * LSCE_U_DD + LSCE_EXP_REL_DD) + kerr * iD / sv + 8 * LSCE_U_DD * kmax * iD;
     double Ejm = (alv * rs + 8 * LSCE_U_DD * (alv + kmax)) * iD + kerr * iD;
     double cr = crel(iD) + crel(arsv);
-    double E = (Eg + Ejm + absl + cr * (arsv + (kmax + alv) * iD) + 0x1p-1073 * iD * (1 + umx) + ABS_FLOOR) * un * SLACK +
+    double E = ldexp((Eg + Ejm + absl + cr * (arsv + (kmax + alv) * iD) + 0x1p-1073 * iD * (1 + umx) + ABS_FLOOR), ue) * SLACK +
                0x1p-1074;
     if (isnan(E) || !isfinite(gmax)) E = INFINITY;
     if (!lsce_guard_ok(gmax, E, lsce_guard_tau_grad(p, &rc, gdt), gdt, bnd.grad_ulp)) res &= ~2;
@@ -454,7 +461,7 @@ static int run_reference(lsce_ref_result *r, const lsce_problem *q, int want_gra
  * mean scales its two parts differently (1/W, 1/|V|): its gradient is not one row's, refused. */
 int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i) {
   const lsce_params *p = c->prm;
-  if (lsce_row_reference_disabled()) return -1;
+  if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1; /* not for the fast certifier */
   if (grad && p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN) return -1;
   if (p->variant == LSCE_V_K2_PAD_KL && p->pad_index < 0) return -1;
   lsce_problem q;
@@ -480,7 +487,7 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
 }
 
 int lsce_total_reference(lsce_dd *out, const lsce_call *c) {
-  if (lsce_row_reference_disabled()) return -1;
+  if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1;
   lsce_problem q;
   call_problem(&q, c, 0, c->N, c->targets, c->prm->reduction);
   lsce_ref_result r;
@@ -513,11 +520,24 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
   lsce_dd Lx;
   double E = lsce_row_loss_exact(&Lx, p, rc, st) ? 0.0 : lsce_guard_loss_err(p, rc, st, &se, tpad, upad);
   int ok_l = 1, ok_g = 1;
-  if (none && !(isinf(L.hi) && E == 0.0))
-    ok_l = lsce_guard_ok(L.hi, E, lsce_guard_tau_row(p, fabs(L.hi) - E, LT), LT, bnd.loss_ulp);
-  if (grad && !g->nan) {
-    double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax);
-    ok_g = lsce_guard_ok(gmax, Eg, lsce_guard_tau_grad(p, rc, gdt), gdt, bnd.grad_ulp);
+  const int cert = c->loss_lo || c->grad_lo;
+  if (cert) {
+    /* verify's fast certifier keeps hi + lo and claims 2^-80 of the magnitudes (lsce/certify.h):
+     * a row stays on the fast path when its bound is within 2^-80 of its value (or floor) */
+    double lo = fabs(L.hi) - E, tl = lsce_guard_tau_row(p, lo, LSCE_DT_F64);
+    ok_l = (isinf(L.hi) && E == 0.0) || (isfinite(L.hi) && E <= 0x1p-80 * (lo > tl ? lo : tl));
+    if (grad && !g->nan) {
+      double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax), lg = gmax - Eg;
+      double tg = lsce_guard_tau_grad(p, rc, LSCE_DT_F64);
+      ok_g = isfinite(gmax) && Eg <= 0x1p-80 * (lg > tg ? lg : tg);
+    }
+  } else {
+    if (none && !(isinf(L.hi) && E == 0.0))
+      ok_l = lsce_guard_ok(L.hi, E, lsce_guard_tau_row(p, fabs(L.hi) - E, LT), LT, bnd.loss_ulp);
+    if (grad && !g->nan) {
+      double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax);
+      ok_g = lsce_guard_ok(gmax, Eg, lsce_guard_tau_grad(p, rc, gdt), gdt, bnd.grad_ulp);
+    }
   }
   unsigned char lv = 0;
   if (!ok_l || !ok_g) {
@@ -613,7 +633,7 @@ static lsce_dd reduce_checked(const lsce_call *c, double *Lrow, unsigned char *l
   for (int64_t i = 0; i < N; i++)
     if (lsce_params_in_V(p, c->targets[i])) row_times_invD(Lrow, i, p);
   reduce(c, Lrow, &r, &E, any_inf);
-  if (p->nan_mean || *any_inf || c->loss_lo || total_ok(c, r, E)) return r;
+  if (p->nan_mean || *any_inf || total_ok(c, r, E)) return r;
   for (int64_t i = 0; i < N; i++) {
     if (!lsce_params_in_V(p, c->targets[i]) || row_rel_ok(Lrow, i, prec)) continue;
     lsce_dd Ls;

@@ -82,8 +82,8 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
                     int64_t i, const lsce_rowcoef *rc, const lsce_rowstats *st, const lsce_gradcoef *g,
                     lsce_dd L, double gmax);
 /* After every row (serial): the reference for the rows left unsettled, the reduction (checked as a
- * whole; rows escalated when it fails), loss[] written, prm->counts filled. With c->loss_lo set (the
- * fast certifier) nothing escalates. */
+ * whole; rows escalated when it fails), loss[] written, prm->counts filled. For verify's fast
+ * certifier (c->loss_lo set) the ladder stops at the safe path, which writes both parts. */
 void lsce_guard_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, double *Lrow,
                        unsigned char *lvl);
 /* Rung 3 is off: LSCE_ROW_REFERENCE=0, or set by lsce_row_reference_disable (tests, the fuzzer). */
