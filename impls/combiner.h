@@ -136,6 +136,7 @@ typedef struct {
   lsce_dd A, B, alpha; /* alpha = A + B U_all = sum_c kappa_c */
   double uy;
   int y_in_S;
+  int A_pos;         /* A > 0 exactly (a > 0 and w_y > 0): decided even where A underflows */
 } lsce_rowcoef;
 
 LSCE_HD lsce_rowcoef lsce_row_coef(const lsce_params *p, int64_t y, const double *w) {
@@ -150,6 +151,7 @@ LSCE_HD lsce_rowcoef lsce_row_coef(const lsce_params *p, int64_t y, const double
   }
   rc.uy = (p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID) ? wy : 1.0;
   rc.y_in_S = y != p->pad_index;
+  rc.A_pos = p->a.hi > 0.0 && (p->weighting == LSCE_W_NONE_ID || wy > 0.0);
   rc.alpha = lsce_dd_add(rc.A, lsce_dd_mul(rc.B, p->U_all));
   return rc;
 }
@@ -161,7 +163,11 @@ LSCE_HD int lsce_row_loss_exact(lsce_dd *L, const lsce_params *p, const lsce_row
   int B_pos = rc->B.hi > 0.0;
   lsce_dd kappa_y = rc->A;
   if (rc->y_in_S) kappa_y = lsce_dd_add(kappa_y, lsce_dd_mul_d(rc->B, rc->uy));
-  if ((B_pos && st->n_mask_u > 0) || (st->y_masked && kappa_y.hi > 0.0)) { *L = lsce_dd_from(INFINITY); return 1; }
+  /* kappa_y > 0 exactly when one of its terms (both >= 0 then) is, though its double-double may
+   * underflow to 0 (w_y / W below 2^-1074); with A < 0 the sum's sign is the computed one */
+  int ky_pos = kappa_y.hi > 0.0 || rc->A_pos || (rc->A.hi == 0.0 && !rc->A_pos && p->a.hi >= 0.0 &&
+               rc->y_in_S && B_pos && rc->uy > 0.0);
+  if ((B_pos && st->n_mask_u > 0) || (st->y_masked && ky_pos)) { *L = lsce_dd_from(INFINITY); return 1; }
   int yf = !st->y_masked;
   if (p->kl && st->n_eq == st->Kf) {
     /* a uniform row: KL(q || p) = 0 exactly when q_c = 1/Kf on every finite class */
