@@ -163,10 +163,12 @@ LSCE_HD int lsce_row_loss_exact(lsce_dd *L, const lsce_params *p, const lsce_row
   int B_pos = rc->B.hi > 0.0;
   lsce_dd kappa_y = rc->A;
   if (rc->y_in_S) kappa_y = lsce_dd_add(kappa_y, lsce_dd_mul_d(rc->B, rc->uy));
-  /* kappa_y > 0 exactly when one of its terms (both >= 0 then) is, though its double-double may
-   * underflow to 0 (w_y / W below 2^-1074); with A < 0 the sum's sign is the computed one */
-  int ky_pos = kappa_y.hi > 0.0 || rc->A_pos || (rc->A.hi == 0.0 && !rc->A_pos && p->a.hi >= 0.0 &&
-               rc->y_in_S && B_pos && rc->uy > 0.0);
+  /* The sign of kappa_y exactly, though its double-double may underflow to 0 (w_y near 2^-1074,
+   * w_y / W below it): kappa_y = q_y u_y except for k-nll-weighted, where A = a w_y / W and
+   * B = b / |V|: positive when a >= 0 and either term is; with a < 0 the computed sign. */
+  int ky_pos;
+  if (p->weighting != LSCE_W_NLL_ID) ky_pos = rc->y_in_S && p->qt.hi > 0.0 && rc->uy > 0.0;
+  else ky_pos = kappa_y.hi > 0.0 || rc->A_pos || (p->a.hi >= 0.0 && rc->y_in_S && B_pos);
   if ((B_pos && st->n_mask_u > 0) || (st->y_masked && ky_pos)) { *L = lsce_dd_from(INFINITY); return 1; }
   int yf = !st->y_masked;
   if (p->kl && st->n_eq == st->Kf) {
