@@ -429,12 +429,13 @@ static void npy_view(lsce_npy *a, lsce_dtype dt, int ndim, int64_t n0, int64_t n
 }
 
 /* A problem over rows [i0, i0 + n) of the call, reduction `red`. */
-static void call_problem(lsce_problem *q, const lsce_call *c, int64_t i0, int64_t n, const int64_t *t, int red) {
+static void call_problem(lsce_problem *q, const lsce_call *c, int64_t i0, int64_t n, const int64_t *t, int red,
+                         const double *w) {
   const lsce_params *p = c->prm;
   memset(q, 0, sizeof *q);
   npy_view(&q->logits, c->dtype, 2, n, c->K, (const unsigned char *)c->logits + (size_t)(i0 * c->K) * lsce_dtype_size(c->dtype));
   npy_view(&q->targets, LSCE_DT_I64, 1, n, 1, t);
-  if (c->weights) { npy_view(&q->weights, LSCE_DT_F64, 1, c->K, 1, c->weights); q->has_weights = 1; }
+  if (w) { npy_view(&q->weights, LSCE_DT_F64, 1, c->K, 1, w); q->has_weights = 1; }
   q->N = n;
   q->K = c->K;
   q->variant = p->variant;
@@ -464,20 +465,33 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
   if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1; /* not for the fast certifier */
   if (grad && p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN) return -1;
   if (p->variant == LSCE_V_K2_PAD_KL && p->pad_index < 0) return -1;
+  /* Weights below 1 that scale the loss and gradient alike (w_c in every kappa_c: k-torch-weighted,
+   * the logprob forms) go to the reference times 2^k, k = -ilogb(max w) (exact: scaled up), so a
+   * row of subnormal weights keeps its bits; the results are scaled back by 2^-k. */
+  int k = 0;
+  double *ws = NULL;
+  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  if (wu && p->umax > 0 && p->umax < 1.0) {
+    k = -ilogb(p->umax);
+    ws = malloc(sizeof(double) * (size_t)c->K);
+    if (!ws) return -1;
+    for (int64_t j = 0; j < c->K; j++) ws[j] = ldexp(c->weights[j], k);
+  }
   lsce_problem q;
-  call_problem(&q, c, i, 1, c->targets + i, LSCE_RED_NONE);
+  call_problem(&q, c, i, 1, c->targets + i, LSCE_RED_NONE, ws ? ws : c->weights);
   lsce_ref_result r;
   int rc = run_reference(&r, &q, grad != NULL);
   mpq_clear(q.e);
+  free(ws);
   if (rc != LSCE_OK) return -1;
-  if (L) *L = lsce_dd_make(r.loss[0], r.loss_lo ? r.loss_lo[0] : 0.0);
+  if (L) *L = lsce_dd_make(ldexp(r.loss[0], -k), r.loss_lo ? ldexp(r.loss_lo[0], -k) : 0.0);
   if (grad) {
     for (int64_t j = 0; j < c->K; j++) {
       lsce_dd g = lsce_dd_make(r.grad[j], r.grad_lo ? r.grad_lo[j] : 0.0);
       double v = g.hi;
       if (isfinite(g.hi)) { /* 1/D = inv_D_m 2^inv_D_e: exact even where 1/D itself leaves double's range */
         g = lsce_dd_mul(g, p->inv_D_m);
-        v = ldexp(g.hi + g.lo, p->inv_D_e);
+        v = ldexp(g.hi + g.lo, p->inv_D_e - k);
       }
       lsce_st(grad, gdt, i * c->K + j, v);
     }
@@ -489,7 +503,7 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
 int lsce_total_reference(lsce_dd *out, const lsce_call *c) {
   if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1;
   lsce_problem q;
-  call_problem(&q, c, 0, c->N, c->targets, c->prm->reduction);
+  call_problem(&q, c, 0, c->N, c->targets, c->prm->reduction, c->weights);
   lsce_ref_result r;
   int rc = run_reference(&r, &q, 0);
   mpq_clear(q.e);
