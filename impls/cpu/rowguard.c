@@ -460,7 +460,7 @@ static int run_reference(lsce_ref_result *r, const lsce_problem *q, int want_gra
  * the gradient of L_i (the `none` gradient, D = 1), rounded once to gdt after the exact scaling by
  * 1/D in double-double (within U of the certified hi + lo: far inside any bound). A k-nll-weighted
  * mean scales its two parts differently (1/W, 1/|V|): its gradient is not one row's, refused. */
-int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i) {
+int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int *Le) {
   const lsce_params *p = c->prm;
   if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1; /* not for the fast certifier */
   if (grad && p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN) return -1;
@@ -484,7 +484,11 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
   mpq_clear(q.e);
   free(ws);
   if (rc != LSCE_OK) return -1;
-  if (L) *L = lsce_dd_make(ldexp(r.loss[0], -k), r.loss_lo ? ldexp(r.loss_lo[0], -k) : 0.0);
+  if (L) { /* with Le, L stays scaled: the loss is L 2^Le (a reduction scales it by 1/D first) */
+    int e = Le ? 0 : -k;
+    if (Le) *Le = -k;
+    *L = lsce_dd_make(ldexp(r.loss[0], e), r.loss_lo ? ldexp(r.loss_lo[0], e) : 0.0);
+  }
   if (grad) {
     for (int64_t j = 0; j < c->K; j++) {
       lsce_dd g = lsce_dd_make(r.grad[j], r.grad_lo ? r.grad_lo[j] : 0.0);
@@ -662,9 +666,14 @@ static lsce_dd reduce_checked(const lsce_call *c, double *Lrow, unsigned char *l
     for (int64_t i = 0; i < N; i++) {
       if (!lsce_params_in_V(p, c->targets[i]) || (lvl[i] & 24) || row_rel_ok(Lrow, i, prec)) continue;
       lsce_dd Lr;
-      if (lsce_row_reference(&Lr, NULL, gdt, c, i) == 0 && isfinite(Lr.hi)) {
-        set_ref_row(Lrow, i, Lr);
-        row_times_invD(Lrow, i, p);
+      int le = 0;
+      if (lsce_row_reference(&Lr, NULL, gdt, c, i, &le) == 0 && isfinite(Lr.hi)) {
+        /* L_i / D = Lr 2^le inv_D_m 2^inv_D_e: the exponents combined once (no subnormal in between) */
+        lsce_dd v = lsce_dd_mul(Lr, p->inv_D_m);
+        int e = le + p->inv_D_e;
+        Lrow[3 * i] = ldexp(v.hi, e);
+        Lrow[3 * i + 1] = ldexp(v.lo, e);
+        Lrow[3 * i + 2] = ldexp(fabs(v.hi) * 0x1p-100, e) + ABS_FLOOR;
         lvl[i] |= 8;
       }
     }
@@ -690,8 +699,8 @@ void lsce_guard_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call
   for (int64_t i = 0; i < N; i++) {
     if (!(lvl[i] & 6)) continue;
     lsce_dd Lr;
-    if (lsce_row_reference(&Lr, (lvl[i] & 4) ? grad : NULL, gdt, c, i) == 0) {
-      if (none || isfinite(Lr.hi)) set_ref_row(Lrow, i, Lr);
+    if (lsce_row_reference(&Lr, (lvl[i] & 4) ? grad : NULL, gdt, c, i, NULL) == 0) {
+      if (none) set_ref_row(Lrow, i, Lr); /* a reduction's loss has its own ladder below */
       lvl[i] |= 8;
     } else {
       lvl[i] |= 16;
