@@ -490,6 +490,12 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
     *L = lsce_dd_make(ldexp(r.loss[0], e), r.loss_lo ? ldexp(r.loss_lo[0], e) : 0.0);
   }
   if (grad) {
+    /* entries below 2^-969 carry fewer than 106 bits (their low part is subnormal): when 1/D then
+     * scales them up, they cannot give the row's bound (weights spanning more than double's range,
+     * which no power of two brings into it): refused, the row is flagged */
+    if (p->inv_D_e - k > 0)
+      for (int64_t j = 0; j < c->K; j++)
+        if (r.grad[j] != 0 && fabs(r.grad[j]) < 0x1p-969) { lsce_ref_result_free(&r); return -1; }
     for (int64_t j = 0; j < c->K; j++) {
       lsce_dd g = lsce_dd_make(r.grad[j], r.grad_lo ? r.grad_lo[j] : 0.0);
       double v = g.hi;
