@@ -493,9 +493,9 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
     /* entries below 2^-969 carry fewer than 106 bits (their low part is subnormal): when 1/D then
      * scales them up, they cannot give the row's bound (weights spanning more than double's range,
      * which no power of two brings into it): refused, the row is flagged */
-    if (p->inv_D_e - k > 0)
+    if (p->inv_D_e - k > 100) /* 1/D above 2^100 (W < 2^-100): an entry below 2^-969, or rounded to 0, may have lost bits */
       for (int64_t j = 0; j < c->K; j++)
-        if (r.grad[j] != 0 && fabs(r.grad[j]) < 0x1p-969) { lsce_ref_result_free(&r); return -1; }
+        if (fabs(r.grad[j]) < 0x1p-969) { lsce_ref_result_free(&r); return -1; }
     for (int64_t j = 0; j < c->K; j++) {
       lsce_dd g = lsce_dd_make(r.grad[j], r.grad_lo ? r.grad_lo[j] : 0.0);
       double v = g.hi;
