@@ -257,7 +257,8 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
           const lsce_impl *im = &lsce_impls[k];
           if ((only && im != only) || !lsce_impl_takes(im, dt) || !im->available()) continue;
           agg *g = agg_get(s, im->name, regime);
-          if ((rc = lsce_invoke(im, &p, loss, grad, "verify", err))) break;
+          lsce_row_counts cnt;
+          if ((rc = lsce_invoke_counted(im, &p, loss, grad, &cnt, "verify", err))) break;
           lsce_measure_t m;
           lsce_measure(&m, &p, &ref, loss, grad, ldt, dt);
           const lsce_bound *b = &im->bounds[dt];
@@ -300,6 +301,11 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             fputs(", \"bound_loss_ulp\": ", s->json); lsce_json_num(s->json, b->loss_ulp);
             fputs(", \"bound_grad_ulp\": ", s->json); lsce_json_num(s->json, b->grad_ulp);
             fputs(", \"certifier\": ", s->json); lsce_json_str(s->json, cert_names[cert]);
+            /* the exact CPU rows' escalation ladder (impls/cpu/rowguard.h): fractions of the rows in V */
+            double nr = cnt.rows > 0 ? (double)cnt.rows : 1.0;
+            fputs(", \"escalated_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.safe / nr);
+            fputs(", \"reference_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.reference / nr);
+            fputs(", \"flagged_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.flagged / nr);
             fprintf(s->json, ", \"pass\": %s}", pass ? "true" : "false");
           }
         }

@@ -28,12 +28,14 @@ typedef struct {
   int64_t n_mask_u;  /* masked classes c != y in S with u_c > 0 */
   int y_masked, P_finite;
   double zy;         /* z_y (when finite) */
+  int64_t nreb;      /* rebases to a larger maximum (online steps, merges): the error model counts them */
 } lsce_rowstats;
 
 LSCE_HD void lsce_stats_empty(lsce_rowstats *st) {
   st->m = -INFINITY; st->jm = -1;
   st->s1 = lsce_dd_from(0.0); st->t = lsce_dd_from(0.0); st->Uf = lsce_dd_from(0.0);
   st->Kf = 0; st->n_eq = 0; st->n_mask_u = 0; st->y_masked = 0; st->P_finite = 0; st->zy = 0.0;
+  st->nreb = 0;
 }
 
 /* Merge b into a (statistics of disjoint class slices). Rebasing to the larger maximum M: s1 gains
@@ -43,6 +45,7 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->y_masked |= b->y_masked;
   a->P_finite |= b->P_finite;
   a->zy += b->zy; /* only the slice holding y sets it */
+  a->nreb += b->nreb;
   if (b->Kf == 0) return;
   if (a->Kf == 0) {
     a->m = b->m; a->jm = b->jm; a->s1 = b->s1; a->t = b->t; a->Uf = b->Uf;
@@ -62,6 +65,7 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
     lsce_dd t = lsce_dd_add(lsce_dd_add(hi->t, lo->t), lsce_dd_mul(lo->Uf, d));
     a->m = hi->m; a->jm = hi->jm; a->n_eq = hi->n_eq;
     a->s1 = s1; a->t = t;
+    a->nreb++;
   }
   a->Uf = lsce_dd_add(a->Uf, b->Uf);
   a->Kf += b->Kf;
@@ -73,14 +77,14 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
 typedef struct {
   double m, s1, t, Uf;
   lsce_dd s1d, td, Ufd;
-  int64_t jm, Kf, n_eq;
+  int64_t jm, Kf, n_eq, nreb;
   int dd;
 } lsce_online;
 
 LSCE_HD void lsce_online_init(lsce_online *o, int dd) {
   o->m = -INFINITY; o->s1 = o->t = o->Uf = 0.0;
   o->s1d = o->td = o->Ufd = lsce_dd_from(0.0);
-  o->jm = -1; o->Kf = o->n_eq = 0;
+  o->jm = -1; o->Kf = o->n_eq = o->nreb = 0;
   o->dd = dd;
 }
 
@@ -98,6 +102,7 @@ LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64
   o->Kf++;
   if (v > o->m) {
     if (o->jm >= 0) { /* rebase to the new maximum: the old maximum's term joins s1 */
+      o->nreb++;
       if (o->dd) {
         lsce_dd d = lsce_two_sum(o->m, -v);
         o->s1d = lsce_dd_mul(lsce_dd_add_d(o->s1d, 1.0), lsce_dd_exp(d));
@@ -121,7 +126,7 @@ LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64
 }
 
 LSCE_HD void lsce_online_finish(const lsce_online *o, lsce_rowstats *st) {
-  st->m = o->m; st->jm = o->jm; st->Kf = o->Kf; st->n_eq = o->n_eq;
+  st->m = o->m; st->jm = o->jm; st->Kf = o->Kf; st->n_eq = o->n_eq; st->nreb += o->nreb;
   if (o->dd) { st->s1 = o->s1d; st->t = o->td; st->Uf = o->Ufd; }
   else { st->s1 = lsce_dd_from(o->s1); st->t = lsce_dd_from(o->t); st->Uf = lsce_dd_from(o->Uf); }
 }
@@ -131,6 +136,7 @@ typedef struct {
   lsce_dd A, B, alpha; /* alpha = A + B U_all = sum_c kappa_c */
   double uy;
   int y_in_S;
+  int A_pos;         /* A > 0 exactly (a > 0 and w_y > 0): decided even where A underflows */
 } lsce_rowcoef;
 
 LSCE_HD lsce_rowcoef lsce_row_coef(const lsce_params *p, int64_t y, const double *w) {
@@ -145,23 +151,42 @@ LSCE_HD lsce_rowcoef lsce_row_coef(const lsce_params *p, int64_t y, const double
   }
   rc.uy = (p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID) ? wy : 1.0;
   rc.y_in_S = y != p->pad_index;
+  rc.A_pos = p->a.hi > 0.0 && (p->weighting == LSCE_W_NONE_ID || wy > 0.0);
   rc.alpha = lsce_dd_add(rc.A, lsce_dd_mul(rc.B, p->U_all));
   return rc;
 }
 
-/* The row loss L_i (before 1/D), or +inf when a masked class carries kappa_c > 0. */
-LSCE_HD lsce_dd lsce_row_loss(const lsce_params *p, const lsce_rowcoef *rc, const lsce_rowstats *st) {
+/* The row losses decided exactly, without arithmetic: +inf when a masked class carries
+ * kappa_c > 0, 0 for a uniform row of a KL form whose q is uniform. Returns 1 and sets *L then. */
+LSCE_HD int lsce_row_loss_exact(lsce_dd *L, const lsce_params *p, const lsce_rowcoef *rc,
+                                const lsce_rowstats *st) {
   int B_pos = rc->B.hi > 0.0;
   lsce_dd kappa_y = rc->A;
   if (rc->y_in_S) kappa_y = lsce_dd_add(kappa_y, lsce_dd_mul_d(rc->B, rc->uy));
-  if ((B_pos && st->n_mask_u > 0) || (st->y_masked && kappa_y.hi > 0.0)) return lsce_dd_from(INFINITY);
+  /* The sign of kappa_y exactly, though its double-double may underflow to 0 (w_y near 2^-1074,
+   * w_y / W below it): kappa_y = q_y u_y except for k-nll-weighted, where A = a w_y / W and
+   * B = b / |V|: positive when a >= 0 and either term is; with a < 0 the computed sign. */
+  int ky_pos;
+  if (p->weighting != LSCE_W_NLL_ID) ky_pos = rc->y_in_S && p->qt.hi > 0.0 && rc->uy > 0.0;
+  else ky_pos = kappa_y.hi > 0.0 || rc->A_pos || (p->a.hi >= 0.0 && rc->y_in_S && B_pos);
+  if ((B_pos && st->n_mask_u > 0) || (st->y_masked && ky_pos)) { *L = lsce_dd_from(INFINITY); return 1; }
   int yf = !st->y_masked;
   if (p->kl && st->n_eq == st->Kf) {
     /* a uniform row: KL(q || p) = 0 exactly when q_c = 1/Kf on every finite class */
     int64_t off = st->Kf - yf - st->P_finite;
-    if (!st->P_finite && (!yf || p->qt_inv == st->Kf) && (off == 0 || p->qo_inv == st->Kf))
-      return lsce_dd_from(0.0);
+    if (!st->P_finite && (!yf || p->qt_inv == st->Kf) && (off == 0 || p->qo_inv == st->Kf)) {
+      *L = lsce_dd_from(0.0);
+      return 1;
+    }
   }
+  return 0;
+}
+
+/* The row loss L_i (before 1/D), or +inf when a masked class carries kappa_c > 0. */
+LSCE_HD lsce_dd lsce_row_loss(const lsce_params *p, const lsce_rowcoef *rc, const lsce_rowstats *st) {
+  lsce_dd Lx;
+  if (lsce_row_loss_exact(&Lx, p, rc, st)) return Lx;
+  int yf = !st->y_masked;
   lsce_dd ls = lsce_dd_log1p(st->s1);
   lsce_dd c = lsce_dd_mul(rc->B, st->Uf);
   if (yf) c = lsce_dd_add(c, rc->A);

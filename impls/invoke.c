@@ -26,6 +26,11 @@ void *lsce_native_logits(const lsce_problem *p) {
 
 int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                 const char *who, lsce_err *err) {
+  return lsce_invoke_counted(im, p, loss, grad, NULL, who, err);
+}
+
+int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
+                        lsce_row_counts *counts, const char *who, lsce_err *err) {
   const int64_t N = p->N, K = p->K;
   lsce_dtype dt = p->logits.dtype;
   size_t es = lsce_dtype_size(dt);
@@ -44,6 +49,7 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
   if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
   lsce_params prm;
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, w, p->ignore_index, p->pad_index);
+  if (counts) { memset(counts, 0, sizeof *counts); prm.counts = counts; }
   lsce_call call = {z, dt, N, K, t, lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm,
                     dt == LSCE_DT_F64, NULL, NULL};
   int64_t nloss = p->reduction == LSCE_RED_NONE ? N : 1;

@@ -29,6 +29,20 @@ static lsce_dd arb_to_dd(const arb_t x) {
   return lsce_dd_make(hi, lo);
 }
 
+/* q = m 2^e with m in [1/2, 2) rounded once to double-double: exact scaling, so a q whose double-double
+ * would be subnormal (1/D for D = sum w near DBL_MAX) keeps every bit */
+static lsce_dd q_to_dd_scaled(const mpq_t q, int *e) {
+  *e = 0;
+  if (mpq_sgn(q) == 0) return lsce_dd_from(0.0);
+  *e = (int)mpz_sizeinbase(mpq_numref(q), 2) - (int)mpz_sizeinbase(mpq_denref(q), 2);
+  mpq_t m;
+  mpq_init(m);
+  if (*e >= 0) mpq_div_2exp(m, q, (mp_bitcnt_t)*e); else mpq_mul_2exp(m, q, (mp_bitcnt_t)(-*e));
+  lsce_dd r = q_to_dd(m);
+  mpq_clear(m);
+  return r;
+}
+
 /* 1/q when that is an integer, else 0 */
 static int64_t inv_int(const mpq_t q) {
   if (mpq_sgn(q) <= 0 || mpz_cmp_ui(mpq_numref(q), 1) != 0) return 0;
@@ -53,6 +67,11 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
   lsce_variant_q(qt, qo, variant, e, K);
   mpq_sub(t, qt, qo);
   p->a = q_to_dd(t);
+  p->qt = q_to_dd(qt);
+  p->e = e;
+  p->counts = NULL;
+  p->umax = 0.0;
+  if (weights) for (int64_t c = 0; c < K; c++) if (weights[c] > p->umax) p->umax = weights[c];
   p->b = q_to_dd(qo);
   p->qt_inv = inv_int(qt);
   p->qo_inv = inv_int(qo);
@@ -72,6 +91,10 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
     p->U_all = lsce_dd_from((double)(K - (p->pad_index >= 0 ? 1 : 0)));
   }
   p->nll_scale = p->smooth_scale = p->inv_D = lsce_dd_from(1.0);
+  p->inv_D_m = lsce_dd_from(1.0);
+  p->inv_D_e = 0;
+  p->nll_m = lsce_dd_from(1.0);
+  p->nll_e = 0;
   p->nan_mean = 0;
   if (reduction == LSCE_RED_MEAN) {
     mpq_set_si(t, (long)p->nV, 1);
@@ -80,13 +103,14 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
       else {
         mpq_inv(W, W);
         p->nll_scale = q_to_dd(W);
+        p->nll_m = q_to_dd_scaled(W, &p->nll_e);
         mpq_inv(t, t);
         p->smooth_scale = q_to_dd(t);
       }
     } else if (d->weighting == LSCE_W_TORCH) {
-      if (mpq_sgn(W) == 0) p->nan_mean = 1; else { mpq_inv(W, W); p->inv_D = q_to_dd(W); }
+      if (mpq_sgn(W) == 0) p->nan_mean = 1; else { mpq_inv(W, W); p->inv_D = q_to_dd(W); p->inv_D_m = q_to_dd_scaled(W, &p->inv_D_e); }
     } else {
-      if (p->nV == 0) p->nan_mean = 1; else { mpq_inv(t, t); p->inv_D = q_to_dd(t); }
+      if (p->nV == 0) p->nan_mean = 1; else { mpq_inv(t, t); p->inv_D = q_to_dd(t); p->inv_D_m = q_to_dd_scaled(t, &p->inv_D_e); }
     }
   }
   /* H(q) = -(qt log qt + n_off qo log qo), 0 log 0 = 0 */

@@ -2,12 +2,14 @@
  * slices of one row when rows are few), merges slice statistics, and reduces the loss in
  * double-double in row order, so the result does not depend on the thread count. With kernels that
  * can keep a row's exps (the SIMD ones), the gradient sweep reuses them: the same values, computed
- * once. */
+ * once. Every row's result is checked against its own error bound and escalated when that bound
+ * cannot guarantee the declared one (rowguard.h); Lrow holds (hi, lo, bound) per row. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
+#include "cpu/rowguard.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -28,41 +30,48 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
   }
 }
 
-static double finish_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c,
-                         const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int par_slices,
-                         int64_t slice, int threads, const double *e) {
+static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                       const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int par_slices,
+                       int64_t slice, int threads, const double *e) {
   const lsce_params *p = c->prm;
   int64_t y = c->targets[i];
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
   lsce_rowcoef rc = lsce_row_coef(p, y, c->weights);
   lsce_dd L = lsce_row_loss(p, &rc, st);
-  Lrow[2 * i] = L.hi;
-  Lrow[2 * i + 1] = L.lo;
+  lsce_gradcoef g;
+  double gmax = 0;
   if (grad) {
-    lsce_gradcoef g = lsce_grad_coef(p, &rc, st, y, c->weights, wu);
+    g = lsce_grad_coef(p, &rc, st, y, c->weights, wu);
     const int64_t K = c->K;
     if (par_slices) {
       int64_t ns = (K + slice - 1) / slice;
+      double *gm = malloc(sizeof(double) * (size_t)ns);
 #pragma omp parallel for schedule(static) num_threads(threads)
-      for (int64_t s = 0; s < ns; s++)
-        k->grad(grad, gdt, c, i, s * slice, (s + 1) * slice < K ? (s + 1) * slice : K, &g, st->m);
+      for (int64_t s = 0; s < ns; s++) {
+        double v = k->grad(grad, gdt, c, i, s * slice, (s + 1) * slice < K ? (s + 1) * slice : K, &g, st->m);
+        if (gm) gm[s] = v;
+      }
+      gmax = gm ? 0 : NAN; /* no memory for the slices' maxima: the row is checked on the safe path */
+      for (int64_t s = 0; gm && s < ns; s++) gmax = lsce_gmax2(gmax, gm[s]);
+      free(gm);
     } else if (e) {
-      k->grad_reuse(grad, gdt, c, i, 0, K, &g, st->m, e);
+      gmax = k->grad_reuse(grad, gdt, c, i, 0, K, &g, st->m, e);
     } else {
-      k->grad(grad, gdt, c, i, 0, K, &g, st->m);
+      gmax = k->grad(grad, gdt, c, i, 0, K, &g, st->m);
     }
   }
-  return L.hi;
+  lsce_guard_row(Lrow, lvl, grad, gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax);
 }
 
 /* e: this thread's K doubles for the kept exps of a whole row (NULL: none kept) */
-static void do_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
+static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
                    int64_t i, int slices_parallel, int64_t slice, int threads, double *e) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K;
   int64_t y = c->targets[i];
   if (!lsce_params_in_V(p, y)) {
-    Lrow[2 * i] = Lrow[2 * i + 1] = 0.0;
+    Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0.0;
+    lvl[i] = 0;
     if (grad) zero_row(grad, gdt, i, K);
     return;
   }
@@ -82,17 +91,18 @@ static void do_row(double *Lrow, void *grad, lsce_dtype gdt, const lsce_call *c,
   } else {
     row_stats(&st, c, k, i, slice);
   }
-  finish_row(Lrow, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e);
+  finish_row(Lrow, lvl, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e);
 }
 
 int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
                    int threads, int64_t slice) {
   const lsce_params *p = c->prm;
   const int64_t N = c->N, K = c->K;
-  const int none = p->reduction == 2;
   (void)K;
-  double *Lrow = malloc(sizeof(double) * 2 * (size_t)(N > 0 ? N : 1));
-  if (!Lrow) return 1;
+  (void)p;
+  double *Lrow = malloc(sizeof(double) * 3 * (size_t)(N > 0 ? N : 1));
+  unsigned char *lvl = malloc((size_t)(N > 0 ? N : 1));
+  if (!Lrow || !lvl) { free(Lrow); free(lvl); return 1; }
 #ifdef _OPENMP
   if (threads < 1) threads = 1;
 #else
@@ -120,35 +130,15 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
 #ifdef _OPENMP
       if (ebuf) e = ebuf + (size_t)omp_get_thread_num() * (size_t)K;
 #endif
-      do_row(Lrow, grad, gdt, c, k, i, 0, slice, threads, e);
+      do_row(Lrow, lvl, grad, gdt, c, k, i, 0, slice, threads, e);
     }
   } else {
     /* one row at a time; its slices (if any) in parallel */
-    for (int64_t i = 0; i < N; i++) do_row(Lrow, grad, gdt, c, k, i, slices_parallel, slice, threads, ebuf);
+    for (int64_t i = 0; i < N; i++) do_row(Lrow, lvl, grad, gdt, c, k, i, slices_parallel, slice, threads, ebuf);
   }
   free(ebuf);
-  if (none) {
-    for (int64_t i = 0; i < N; i++) {
-      lsce_dd l = lsce_fast_two_sum(Lrow[2 * i], Lrow[2 * i + 1]);
-      loss[i] = l.hi;
-      if (c->loss_lo) c->loss_lo[i] = isfinite(l.hi) ? l.lo : 0.0;
-    }
-  } else {
-    lsce_dd total = lsce_dd_from(0.0);
-    int any_inf = 0;
-    for (int64_t i = 0; i < N; i++) {
-      if (isinf(Lrow[2 * i])) any_inf = 1;
-      else total = lsce_dd_add(total, lsce_dd_make(Lrow[2 * i], Lrow[2 * i + 1]));
-    }
-    if (p->nan_mean) loss[0] = NAN;
-    else if (any_inf) loss[0] = INFINITY;
-    else {
-      lsce_dd r = lsce_dd_mul(total, p->inv_D);
-      loss[0] = r.hi + r.lo;
-      if (c->loss_lo) c->loss_lo[0] = r.lo - (loss[0] - r.hi);
-    }
-    if (c->loss_lo && !isfinite(loss[0])) c->loss_lo[0] = 0.0;
-  }
+  lsce_guard_finish(loss, grad, gdt, c, Lrow, lvl);
+  free(lvl);
   free(Lrow);
   return 0;
 }

@@ -1,22 +1,27 @@
 /* impls/cpu/kernels.h: the per-slice row kernels the CPU drivers compose. A stats kernel fills the
  * row statistics of classes [c0, c1) of row i (mergeable with lsce_stats_merge); a gradient kernel
- * writes g_j for j in [c0, c1) given the row's final statistics. */
+ * writes g_j for j in [c0, c1) given the row's final statistics and returns the largest |g_j| it
+ * formed before rounding to the output dtype (NaN if any was; for the row's error bound,
+ * rowguard.h). */
 #ifndef LSCE_CPU_KERNELS_H
 #define LSCE_CPU_KERNELS_H
 #include "combiner.h"
 #include "lsce/registry.h"
 
 typedef void (*lsce_stats_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
-typedef void (*lsce_grad_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+typedef double (*lsce_grad_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                                int64_t c1, const lsce_gradcoef *g, double m);
 
 /* Optional pair (SIMD kernels): stats_keep also keeps exp(z_j - m) of the slice's vector part in e
  * (returns whether it did), grad_reuse takes them from there instead of computing them again. */
 typedef int (*lsce_stats_keep_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,
                                     int64_t c1, double *e);
-typedef void (*lsce_grad_reuse_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
+typedef double (*lsce_grad_reuse_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
                                      int64_t c0, int64_t c1, const lsce_gradcoef *g, double m,
                                      const double *e);
+
+/* max of two |g| figures; a NaN in either gives NaN */
+static inline double lsce_gmax2(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
 
 typedef struct {
   lsce_stats_kern stats;
@@ -27,11 +32,11 @@ typedef struct {
 
 /* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
 void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
-void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                       int64_t c1, const lsce_gradcoef *g, double m);
 /* the same, compiled for AVX2+FMA (online_fma.c): only where lsce_cpu_has_avx2() */
 void lsce_stats_online_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
-void lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+double lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                           int64_t c1, const lsce_gradcoef *g, double m);
 /* The SIMD kernel family of one ISA (simd_kernels.inc; float32, bfloat16, float16 inputs, float64
  * goes to the scalar kernels): stats, grad, their keep/reuse pair, the CPU test, and simd.h's exp
@@ -39,11 +44,11 @@ void lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_
  * (absent when built with LSCE_NO_AVX512). */
 #define LSCE_SIMD_DECLARE(isa)                                                                      \
   void lsce_stats_##isa(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);  \
-  void lsce_grad_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,        \
+  double lsce_grad_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,        \
                        int64_t c1, const lsce_gradcoef *g, double m);                                \
   int lsce_stats_keep_##isa(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,           \
                             int64_t c1, double *e);                                                  \
-  void lsce_grad_reuse_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0, \
+  double lsce_grad_reuse_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0, \
                              int64_t c1, const lsce_gradcoef *g, double m, const double *e);         \
   int lsce_cpu_has_##isa(void);                                                                      \
   void lsce_exp_array_##isa(const double *x, double *y, int64_t n);

@@ -22,12 +22,13 @@ void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t
   lsce_online_finish(&o, st);
 }
 
-void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
-                      int64_t c1, const lsce_gradcoef *g, double m) {
+double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                        int64_t c1, const lsce_gradcoef *g, double m) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K;
   const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
   const int dd = c->dd;
+  double gmax = 0;
   for (int64_t j = c0; j < c1; j++) {
     double v = lsce_ld(c->logits, c->dtype, i * K + j);
     double uj = wu ? c->weights[j] : 1.0, gj;
@@ -43,8 +44,11 @@ void lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
     } else {
       gj = lsce_grad_entry_d(g, j, v == -INFINITY ? 0.0 : exp(v - m), uj, p->pad_index);
     }
+    double a = fabs(gj);
+    if (a > gmax || a != a) gmax = a; /* a NaN sticks */
     lsce_st(grad, gdt, i * K + j, gj);
   }
+  return gmax;
 }
 
 #ifndef LSCE_ONLINE_FMA

@@ -50,6 +50,7 @@ static inline vmask vd_lt(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); 
 static inline unsigned vmask_bits(vmask m) { return (unsigned)_mm256_movemask_pd(m); }
 static inline vd vd_keep(vd v, vmask m) { return _mm256_and_pd(v, m); }          /* 0 where m is off */
 static inline vd vd_zero_where(vd v, vmask m) { return _mm256_blendv_pd(v, _mm256_setzero_pd(), m); }
+static inline vd vd_abs(vd v) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v); }
 /* p 2^n, where t = 1.5 2^52 + n holds the integer n in its low mantissa bits and p 2^n is normal:
  * n is added to p's exponent field */
 static inline vd vd_add_exponent(vd p, vd t) {
@@ -107,6 +108,7 @@ static inline vmask vd_lt(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_
 static inline unsigned vmask_bits(vmask m) { return (unsigned)m; }
 static inline vd vd_keep(vd v, vmask m) { return _mm512_maskz_mov_pd(m, v); }
 static inline vd vd_zero_where(vd v, vmask m) { return _mm512_mask_blend_pd(m, v, _mm512_setzero_pd()); }
+static inline vd vd_abs(vd v) { return _mm512_abs_pd(v); }
 static inline vd vd_add_exponent(vd p, vd t) {
   return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(p), _mm512_slli_epi64(_mm512_castpd_si512(t), 52)));
 }
@@ -136,6 +138,15 @@ static inline vf vf_load(const void *base, lsce_dtype dt, int64_t j) {
 #endif
 
 #define LSCE_VF_LANES (2 * LSCE_SIMD_W)
+
+/* the largest lane (for the gradient's max |g|, rowguard.h) */
+static inline double vd_hmax(vd v) {
+  double o[LSCE_SIMD_W];
+  vd_storeu(o, v);
+  double m = o[0];
+  for (int l = 1; l < LSCE_SIMD_W; l++) if (o[l] > m) m = o[l];
+  return m;
+}
 
 static inline vd vd_exp(vd x) {
   const vd lo = vd_set1(-708.0);

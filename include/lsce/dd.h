@@ -108,6 +108,7 @@ LSCE_HD lsce_dd lsce_dd_exp_table(lsce_dd x) {
   const lsce_dd i6 = {0x1.5555555555555p-3, 0x1.5555555555555p-57}, i24 = {0x1.5555555555555p-5, 0x1.5555555555555p-59};
   if (x.hi < -745.2) return lsce_dd_from(0.0);
   if (x.hi == 0.0 && x.lo == 0.0) return lsce_dd_from(1.0);
+  if (!(x.hi <= 745.2) || x.lo != x.lo) return lsce_dd_from(x.hi > 745.2 ? INFINITY : NAN); /* NaN, overflow: no cast of them */
   const double shifter = 0x1.8p52;
   double kd = (x.hi * inv + shifter) - shifter; /* round to nearest, |kd| < 2^18 */
   long n = (long)kd;

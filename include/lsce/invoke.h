@@ -7,6 +7,10 @@
  * output dtype, converted exactly). */
 int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                 const char *who, lsce_err *err);
+/* The same, and the exact CPU rows' escalation counts of the call (rows in V, rows recomputed on the
+ * safe path, by the reference, flagged; impls/cpu/rowguard.h); all 0 for rows that keep none. */
+int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
+                        lsce_row_counts *counts, const char *who, lsce_err *err);
 int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt);
 /* LSCE_OK when im takes dt logits and its device is here; else run's error (exit 2 or 3). */
 int lsce_impl_usable(const lsce_impl *im, lsce_dtype dt, lsce_err *err);

@@ -7,6 +7,12 @@
 #include <gmp.h>
 #include "lsce/dd.h"
 
+/* Rows of one call by the rung of the exact CPU rows' escalation ladder that gave their result
+ * (impls/cpu/rowguard.h): rows = rows in V; safe = recomputed on the safe path; reference =
+ * recomputed by the certified reference; flagged = no rung could guarantee the bound (the
+ * reference off or out of precision): their values are the safe path's. */
+typedef struct { int64_t rows, safe, reference, flagged; } lsce_row_counts;
+
 typedef struct {
   int variant;              /* lsce_variant_id */
   int reduction;            /* lsce_reduction */
@@ -25,6 +31,15 @@ typedef struct {
   lsce_dd W;                /* sum over V of w[y_i] */
   lsce_dd U_all;            /* sum over S of u_c (all classes), for the gradient */
   int64_t qt_inv, qo_inv;   /* 1/q_y and 1/q_c when those are integers, else 0 (exact zeros) */
+  /* For the CPU rows' safe path and their last resort (impls/cpu/rowguard.c): */
+  lsce_dd qt;               /* q_y, so kappa_y = qt (w_y) has no cancellation (0 exactly when q_y is) */
+  double umax;              /* the largest weight (0 without weights) */
+  lsce_dd inv_D_m;          /* 1/D = inv_D_m 2^inv_D_e, inv_D_m in [1/2, 2) from the exact 1/D */
+  int inv_D_e;
+  lsce_dd nll_m;            /* nll_scale = nll_m 2^nll_e, the same way */
+  int nll_e;
+  mpq_srcptr e;             /* the exact smoothing (the caller's; outlives the parameters) */
+  lsce_row_counts *counts;  /* NULL (lsce_params_init), or where the CPU rows count escalations */
 } lsce_params;
 
 /* Builds the parameters from the exact smoothing (e) and the O(N) pre-pass over targets and
