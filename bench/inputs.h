@@ -1,4 +1,4 @@
-/* bench/inputs.h: the benchmark inputs of DESIGN.md's speed targets: logits N(0,1) and uniform
+/* bench/inputs.h: the benchmark inputs of the speed targets of docs/accuracy.md: logits N(0,1) and uniform
  * targets, both a pure function of (seed, flat index), so every dtype, shape and run sees the same
  * values and filling runs in parallel. A normal draw is a lookup in a table of 2^18 Box-Muller
  * values (already rounded to the dtype) at a hashed index. */

@@ -1,4 +1,4 @@
-/* bench/lsce_bench.c: lsce-bench, the CPU benchmarks of DESIGN.md "Targets" on Google Benchmark:
+/* bench/lsce_bench.c: lsce-bench, the CPU benchmarks of docs/accuracy.md "Targets" on Google Benchmark:
  * every available CPU registry row x {fwd, fwdbwd} x dtype x shape (variant k, e = 0.1, mean,
  * logits N(0,1), uniform targets), the bandwidth probes and the reference's own throughput.
  * A row is validated on the timed input before it is timed (validate.h) and reports its fraction
@@ -38,7 +38,7 @@ static const int64_t SWEEP_N_AT_K[] = {32000, 1000};
 #define NSWEEP_N ((int)(sizeof SWEEP_N / sizeof SWEEP_N[0]))
 #define NSWEEP_N_AT_K ((int)(sizeof SWEEP_N_AT_K / sizeof SWEEP_N_AT_K[0]))
 #define MAX_SHAPES (NSWEEP_K + NSWEEP_N * NSWEEP_N_AT_K)
-/* A shape is benchmarked when its logits, targets and gradient fit this (DESIGN.md, CPU). */
+/* A shape is benchmarked when its logits, targets and gradient fit this (docs/accuracy.md "Targets", CPU). */
 #define FIT_BYTES ((uint64_t)8 << 30)
 
 /* The --quick subset: float32 fwd and fwdbwd at these shapes, and one bfloat16 forward. */

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench/merge.py: merges lsce-bench's JSON and the PyTorch peer's JSON into the one bench JSON of
-DESIGN.md (Google Benchmark's schema; context: commit, machine, compiler, torch_version, beside
+docs/cli.md "Data files" (Google Benchmark's schema; context: commit, machine, compiler, torch_version, beside
 Google Benchmark's date and num_cpus) and prints the summary of the CPU speed targets: at 4096x32000
 float32, the fastest exact-tier lsce row, PyTorch, their ratio and the row's fraction of the read
 (fwd) or copy (fwdbwd) probe measured in the same run, and the exp ceilings (exp32 and exp64
@@ -56,7 +56,7 @@ def load_partial(path):
 
 
 def finite_or_str(x):
-    """DESIGN.md: a non-finite number is written as the string "inf", "-inf" or "nan"."""
+    """docs/cli.md "Data files": a non-finite number is written as the string "inf", "-inf" or "nan"."""
     if isinstance(x, float) and not math.isfinite(x):
         return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
     if isinstance(x, dict):

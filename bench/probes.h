@@ -1,4 +1,4 @@
-/* bench/probes.h: the memory-bandwidth probes of DESIGN.md "Targets": AVX2 loads summing a buffer
+/* bench/probes.h: the memory-bandwidth probes of docs/accuracy.md "Targets": AVX2 loads summing a buffer
  * (read) and AVX2 loads with non-temporal stores (copy), over a buffer >= 4x the last-level cache
  * and >= 512 MiB, on 1 or 2 threads; and the exp ceiling (exp32): the same buffer read as float32
  * with a float32-accurate exp summed per value, the fastest any one-exp-per-logit row can go; and

@@ -1,4 +1,4 @@
-/* cli/args.c: the option grammar and the value grammars of DESIGN.md "Arguments", locale-free:
+/* cli/args.c: the option grammar and the value grammars of docs/cli.md "Arguments", locale-free:
  * decimals are read as the exact rationals they denote (GMP mpq), never through strtod. */
 #include <math.h>
 #include <stdlib.h>

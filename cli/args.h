@@ -1,4 +1,4 @@
-/* cli/args.h: the command-line grammar of DESIGN.md "Arguments": --name VALUE or --name=VALUE, in
+/* cli/args.h: the command-line grammar of docs/cli.md "Arguments": --name VALUE or --name=VALUE, in
  * any order, each at most once; the argument after a value-taking option is always its value. */
 #ifndef LSCE_CLI_ARGS_H
 #define LSCE_CLI_ARGS_H

@@ -1,4 +1,4 @@
-/* cli/cli.h: the subcommands of `lsce` (DESIGN.md "The command-line contract"). Each returns the
+/* cli/cli.h: the subcommands of `lsce` (docs/cli.md). Each returns the
  * process exit code and prints its own error line. */
 #ifndef LSCE_CLI_H
 #define LSCE_CLI_H

@@ -1,5 +1,5 @@
 /* cli/cmd_compare.c: `lsce compare`: every catalog variant's loss on one input (correctly rounded, as
- * `reference` prints it) and the exact identities of FORMULATIONS.md, both sides computed
+ * `reference` prints it) and the exact identities of docs/formulations.md "Identities", both sides computed
  * independently at >= 256 bits and judged with the tolerance 2^-200 max(|lhs|, |rhs|, M). */
 #include <math.h>
 #include <stdio.h>

@@ -39,6 +39,6 @@ int lsce_use_fast(const lsce_problem *p, int force);
 /* The fast certifier's figures are kept when their doubt is below this (else the reference). */
 #define LSCE_DOUBT_MAX 0x1p-20
 
-/* The dtype a registry row's loss and gradient are judged in (DESIGN.md Targets). */
+/* The dtype a registry row's loss and gradient are judged in (docs/accuracy.md "Targets"). */
 lsce_dtype lsce_loss_dtype_for(lsce_dtype logits);
 #endif

@@ -1,5 +1,5 @@
-/* cli/problem.c: loads a PROBLEM's files and validates them in the contract's order (DESIGN.md
- * "Errors": structure, cross-checks, values). Rows outside V are never read. */
+/* cli/problem.c: loads a PROBLEM's files and validates them in the contract's order (docs/cli.md
+ * "Errors and exit codes": structure, cross-checks, values). Rows outside V are never read. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* cli/problem_args.c: PROBLEM option values and their cross-checks (DESIGN.md "Arguments"). */
+/* cli/problem_args.c: PROBLEM option values and their cross-checks (docs/cli.md "Arguments"). */
 #include <string.h>
 #include "problem_args.h"
 #include "settings.h"

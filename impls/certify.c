@@ -48,6 +48,7 @@ typedef struct {
   mpq_t qt, qo;
   lsce_dd qt_d, B, nllc, invD, H; /* kappa_c = B u_c (c != y); NLL: kappa_y = nllc w_y + B */
   double *u;                      /* u_c per class: w_c or 1, 0 at P */
+  int wild;                       /* a rational or weight outside [2^-900, 2^900]: no bound (below) */
 } cctx;
 
 static lsce_dd q_dd(const mpq_t q) {
@@ -121,6 +122,19 @@ static void cctx_init(cctx *x, const lsce_problem *p) {
   x->nllc = q_dd(nc);
   x->nllc_pos = mpq_sgn(nc) > 0;
   x->H = x->kl ? entropy(x, K - 1 - (p->variant == LSCE_V_K2_PAD_KL)) : lsce_dd_from(0.0);
+  /* The bound above takes every rounded rational to be within 2^-104 relative and every product of
+   * rationals and weights to stay normal and finite. A rational or a class weight outside
+   * [2^-900, 2^900] (a subnormal 1/W, a weight near DBL_MAX) can break both: a subnormal rational
+   * keeps only an absolute 2^-1074, which a huge weight then multiplies. There the certifier
+   * declines (every bound infinite) and the caller takes the MPFR reference. */
+  const double rat[] = {x->invD.hi, x->qt_d.hi, x->B.hi, x->nllc.hi};
+  x->wild = 0;
+  for (size_t k = 0; k < sizeof rat / sizeof rat[0]; k++)
+    if (rat[k] != 0 && !(fabs(rat[k]) >= 0x1p-900 && fabs(rat[k]) <= 0x1p900)) x->wild = 1;
+  for (int64_t c = 0; p->has_weights && c < K; c++) {
+    double w = lsce_weight(p, c);
+    if (w != 0 && !(w >= 0x1p-900 && w <= 0x1p900)) x->wild = 1;
+  }
   mpq_clears(W, t, a, b, nc, NULL);
 }
 
@@ -317,6 +331,10 @@ int lsce_certify_fast(lsce_ref_result *r, const lsce_problem *p, int want_grad, 
     r->loss_lo[0] = inf ? 0.0 : n.lo;
     r->loss_err[0] = inf ? 0.0 : (e + ((double)N + 8) * 0x1p-100 * mag) * invD * grow * grow;
     if (!inf && !(mag * invD <= BIG)) r->loss_err[0] = INFINITY;
+  }
+  if (x.wild) { /* outside the bound's assumptions (cctx_init): no figure is kept */
+    for (int64_t i = 0; i < r->nloss; i++) r->loss_err[i] = INFINITY;
+    for (int64_t i = 0; want_grad && i < N; i++) r->grad_err[i] = INFINITY;
   }
   r->prec_reached = 106;
   free(ro);

@@ -1,4 +1,4 @@
-/* impls/combiner.h: the shared combiner (C and CUDA): turns one row's statistics (FORMULATIONS.md
+/* impls/combiner.h: the shared combiner (C and CUDA): turns one row's statistics (docs/formulations.md
  * "Row statistics") into its loss and gradient coefficients for every catalog variant, with the
  * masked-class, zero-weight, masked-pad and exact-zero rules. Arithmetic is double-double, so the
  * combination adds about 2^-100 relative error to what the statistics carry. */

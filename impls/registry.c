@@ -20,7 +20,7 @@ const lsce_impl lsce_impls[] = {
 };
 const int lsce_nimpls = (int)(sizeof lsce_impls / sizeof lsce_impls[0]);
 
-/* DESIGN.md "Targets": float64 2/4 ulp; float32 1/2; float16 1/1; bfloat16 1/1. */
+/* docs/accuracy.md "Targets": float64 2/4 ulp; float32 1/2; float16 1/1; bfloat16 1/1. */
 const lsce_bound lsce_target_bounds[4] = {{2, 4}, {1, 2}, {1, 1}, {1, 1}};
 
 const lsce_impl *lsce_impl_find(const char *name) {

@@ -33,10 +33,13 @@ static void stats_merged(lsce_rowstats *st, const lsce_call *c, int64_t i, int64
   *st = cur.merged[i];
 }
 
-static void grad_own(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0, int64_t c1,
-                     const lsce_gradcoef *g, double m) {
+/* Returns the largest |g| formed, as the row guard (impls/cpu/rowguard.h) expects; only this rank's
+ * columns are formed, so it is at most the row's largest: the guard's acceptance test is then at
+ * least as strict as on the whole row (it may escalate more, never less). */
+static double grad_own(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0, int64_t c1,
+                       const lsce_gradcoef *g, double m) {
   (void)c0; (void)c1;
-  if (cur.c1 > cur.c0) cur.base.grad(grad, gdt, c, i, cur.c0, cur.c1, g, m);
+  return cur.c1 > cur.c0 ? cur.base.grad(grad, gdt, c, i, cur.c0, cur.c1, g, m) : 0.0;
 }
 
 int lsce_mpi_vocab_parallel(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {

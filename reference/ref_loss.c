@@ -2,7 +2,7 @@
  * weight) per class as exact rationals, evaluates L_i = sum_c kappa_c (-lp_c) [- H(q)] and
  * dL_i/dz_j = (sum_c kappa_c) p_j - kappa_j in Arb balls, and raises the precision (Ziv) until every
  * float64 output is certainly correctly rounded. Exact zeros and rational entries are decided in
- * GMP mpq (FORMULATIONS.md "Edge semantics"). Claim: every output is the correctly rounded float64. */
+ * GMP mpq (docs/formulations.md "Edge semantics"). Claim: every output is the correctly rounded float64. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

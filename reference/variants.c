@@ -1,4 +1,4 @@
-/* The catalog of FORMULATIONS.md as data, and each variant's target distribution q as exact
+/* The catalog of docs/formulations.md as data, and each variant's target distribution q as exact
  * rationals (GMP mpq): no rounding happens here. */
 #include <string.h>
 #include "lsce/variants.h"

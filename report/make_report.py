@@ -5,7 +5,7 @@ It runs `lsce variants`, `lsce impls`, `lsce compare` (the seed example and a ge
 case) and `lsce check` (the article's misprint) itself and saves what they print in the data
 folder; it reads verify-*.json, peers-*.json, bench-*.json and gpu/*.json when they exist. Every
 number in the report is read from one of those files (each section names its file) or computed
-from them; the only typed numbers are DESIGN.md's targets and the article's quotations.
+from them; the only typed numbers are the targets of docs/accuracy.md and the article's quotations.
 Same inputs, same bytes out (no dates of its own, SVG ids salted, files sorted).
 
 usage: make_report.py [--data report/data] [--out report/REPORT.md] [--lsce build/cli/lsce]
@@ -44,14 +44,14 @@ SEED_SMOOTHINGS = ["0.1", "0.3", "0.5"]
 SEED_PAD = 4
 BIG = {"n": 8, "k": 32000, "seed": 0x6C736365, "smoothing": "0.1", "pad_index": 0,
        "weights_low": 0.5, "weights_high": 1.5}
-# The article's printed values (quotations of "Label Smoothing in PyTorch", FORMULATIONS.md).
+# The article's printed values (quotations of "Label Smoothing in PyTorch", docs/formulations.md).
 ARTICLE_K = "1.3883"     # k at e = 0.3
 ARTICLE_K1 = "1.4178"    # its K-1 classes, code passes e = 0.5
 CHECKS = [("k1", "0.5", ARTICLE_K1), ("k", "0.3", ARTICLE_K)]
 E_MAP_BASE = ["0.1", "0.2", "0.3"]
 E_MAP_K = [2, 5, 10, 1000, 32000, 50257, 128256, 256000]
 
-# --- DESIGN.md "Targets" (specification, not measurements) --------------------------------------
+# --- docs/accuracy.md "Targets" (specification, not measurements) --------------------------------------
 CPU_SHAPE = (4096, 32000)
 GPU_SHAPE = (4096, 128256)
 CPU_TORCH_RATIO = 10.0
@@ -76,7 +76,7 @@ def rel(path):
 
 
 def num(x):
-    """A JSON number, or DESIGN.md's "inf"/"-inf"/"nan" strings; None when absent."""
+    """A JSON number, or the "inf"/"-inf"/"nan" strings of docs/cli.md; None when absent."""
     if x is None or isinstance(x, bool):
         return None
     if isinstance(x, (int, float)):
@@ -675,7 +675,7 @@ class Report:
                "ignored), `L_i = A_i (-lp_y) + B_i sum_{c in S} u_c (-lp_c) - C_i` with "
                "`lp = z - logsumexp(z)`: it is the cross-entropy against the smoothed target q "
                "below, with the class weights applied as stated, divided by the mean's "
-               "denominator (FORMULATIONS.md has A, B, u, S, C for each)." % (
+               "denominator (docs/formulations.md has A, B, u, S, C for each)." % (
                    path, doc.get("command", "lsce variants --json")), "")
         rows = []
         for v in doc["variants"]:
@@ -695,7 +695,7 @@ class Report:
                        "used by"], rows))
         self.p("", "e is exactly the number passed to the library's API; `|V|` counts the valid "
                "rows, `W` = sum over V of w[y_i]. The users are the census in "
-               "`research/formulations.md` (shared design notes), as `lsce variants` carries "
+               "`docs/formulations.md` (its Sources section), as `lsce variants` carries "
                "them.", "")
 
     # ----------------------------------------------------------------------------------------------
@@ -977,7 +977,7 @@ class Report:
             return
         self.p("Sources: %s. Each figure is the worst error over every case of a regime (all "
                "variants, smoothings, reductions and dtypes of its fixtures), in ulps of the "
-               "result's type against the exact value (DESIGN.md, \"Numerical conventions\": the "
+               "result's type against the exact value (docs/accuracy.md \"The ulp metric\": the "
                "loss in float32 ulps for float32, bfloat16 and float16 inputs, in float64 ulps "
                "for float64; the gradient row-normwise in the input type)." % ", ".join(
                    "`%s`" % s[1] for s in sources), "")
@@ -1042,7 +1042,7 @@ class Report:
             trs = [[r] + [fu(vals.get((r, c))) for c in regimes] for r in rows]
             self.p(*table(["implementation"] + regimes, trs, ["l"] + ["r"] * len(regimes)), "")
         if worst:
-            self.p("**Against the bounds** (DESIGN.md, \"Targets\"; the bound each result carries "
+            self.p("**Against the bounds** (docs/accuracy.md \"Targets\"; the bound each result carries "
                    "from its registry row), over every lsce row above; headroom = bound / worst:",
                    "")
             trs = []
@@ -1428,7 +1428,7 @@ class Report:
 
     # ----------------------------------------------------------------------------------------------
     def targets(self, cpu, cpu_path, gpu):
-        self.p("Each speed target of DESIGN.md's \"Targets\" table (variant k, e = 0.1, mean, "
+        self.p("Each speed target of the \"Targets\" table of docs/accuracy.md (variant k, e = 0.1, mean, "
                "logits N(0,1), uniform targets), measured in one run. Gap = measured / target "
                "(>= 1 meets it). Speed targets are taken over `exact`-tier rows; the accuracy "
                "bounds of the same section are checked in section 3 (\"Against the bounds\").",

@@ -164,7 +164,7 @@ def main():
             if not ok and v in PARTNER:
                 ok = last.startswith(f"match variant={PARTNER[v]} ") and f"(= {v} at {e}; given {e})" in last
             if not ok and red == "sum" and v in ("k-torch-weighted", "k-logprob-weighted"):
-                # per-row losses are equal, so their sums are too (FORMULATIONS.md identities)
+                # per-row losses are equal, so their sums are too (docs/formulations.md "Identities")
                 other = "k-logprob-weighted" if v == "k-torch-weighted" else "k-torch-weighted"
                 ok = last.startswith(f"match variant={other} smoothing={e} reduction=sum ")
             if not ok and claim == "k" and v in ("k-torch-weighted", "k-logprob-weighted", "k-nll-weighted"):

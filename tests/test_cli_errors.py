@@ -1,4 +1,4 @@
-"""Bad input through the `lsce` binary: every case of DESIGN.md "Input files" and "Arguments" exits
+"""Bad input through the `lsce` binary: every case of docs/cli.md "Input files" and "Arguments" exits
 2 (3 where the command cannot complete) with exactly one stderr line, the contract's
 `lsce: <name>: [location: ]<message>`, and leaves no output file. Also: rows outside V are not read,
 -inf logits are valid, and --help/no-command behave as specified.

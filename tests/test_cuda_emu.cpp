@@ -201,6 +201,7 @@ static double loss_magnitude(const lsce_call *c, int64_t i) {
 
 static double g_worst_loss_rel = 0.0;
 static int g_loss_floor_cases = 0;
+static int g_escalated_calls = 0; /* calls in which cpu_online escalated a row (not compared) */
 
 /* one call: cpu_online against the emulated rows (bit s of shapes: shape s), separate and in place */
 static void compare_call(const lsce_call *c, const char *label0, int shapes = 7) {
@@ -209,7 +210,18 @@ static void compare_call(const lsce_call *c, const char *label0, int shapes = 7)
   const size_t n = (size_t)(N * K), es = lsce_dtype_size(c->dtype);
   std::vector<double> lc(nl ? nl : 1), le(nl ? nl : 1);
   std::vector<unsigned char> gcpu(n * es + 1), gemu(n * es + 1);
-  if (lsce_impl_find("cpu_online")->fn(lc.data(), gcpu.data(), c->dtype, c)) { fail(label0, "cpu_online failed"); return; }
+  /* cpu_online's rows climb their escalation ladder (impls/cpu/rowguard.h) where their own bound
+   * asks for it; the CUDA rows have no such ladder, so a call in which the CPU escalated any row is
+   * not expected to agree bit for bit: its accuracy is checked against the reference by test
+   * cuda_mock (lsce verify of the emulated CUDA rows) instead, and counted here. */
+  lsce_row_counts cnt = {0, 0, 0, 0};
+  lsce_params *pm = (lsce_params *)c->prm;
+  lsce_row_counts *saved = pm->counts;
+  pm->counts = &cnt;
+  int rc = lsce_impl_find("cpu_online")->fn(lc.data(), gcpu.data(), c->dtype, c);
+  pm->counts = saved;
+  if (rc) { fail(label0, "cpu_online failed"); return; }
+  if (cnt.safe || cnt.reference || cnt.flagged) { g_escalated_calls++; return; }
   for (int shape = 0; shape < 3; shape++)
     for (int inplace = 0; inplace < 2 && (shapes >> shape & 1); inplace++) {
       char label[600], what[512];
@@ -468,7 +480,8 @@ int main(int argc, char **argv) {
   fprintf(stderr, "cpu s: fixtures %.2f random %.2f adversarial %.2f\n", (double)(t1 - t0) / CLOCKS_PER_SEC,
           (double)(t2 - t1) / CLOCKS_PER_SEC, (double)(clock() - t2) / CLOCKS_PER_SEC);
   printf("cuda_emu: %d checks (%d on the fixtures), %d failures; float32 losses differing only below their "
-         "cancellation floor: %d; worst double loss difference %.3g relative\n",
-         g_checks, after_fixtures, g_fail, g_loss_floor_cases, g_worst_loss_rel);
+         "cancellation floor: %d; worst double loss difference %.3g relative; calls left to cuda_mock because "
+         "cpu_online escalated a row: %d\n",
+         g_checks, after_fixtures, g_fail, g_loss_floor_cases, g_worst_loss_rel, g_escalated_calls);
   return g_fail ? 1 : 0;
 }

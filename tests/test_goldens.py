@@ -58,7 +58,7 @@ def result(ok, what, detail=""):
 
 
 def g17(x):
-    """`lsce reference`'s line for a float64 (DESIGN.md: %.17g, 0, inf, -inf, nan)."""
+    """`lsce reference`'s line for a float64 (docs/cli.md "reference and run": %.17g, 0, inf, -inf, nan)."""
     if x != x:
         return "nan"
     if x in (float("inf"), float("-inf")):

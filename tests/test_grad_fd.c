@@ -1,7 +1,7 @@
 /* test_grad_fd.c: the certified reference's float64 gradient against a high-precision central
  * finite difference of the test's own loss.
  *
- * The loss here is written from FORMULATIONS.md alone (it never calls the reference for a value):
+ * The loss here is written from docs/formulations.md alone (it never calls the reference for a value):
  * an MPFR evaluation at 600 bits that builds q per class from the exact rational smoothing, forms
  * the variant's per-row loss literally (-sum_c kappa_c lp_c, the k-nll-weighted NLL + smooth split,
  * the KL forms sum_c q_c (log q_c - lp_c) with 0 log 0 = 0) and reduces it (mean with the variant's
@@ -146,7 +146,7 @@ static int write_case(tcase *t, const char *dir) {
 }
 
 /* ------------------------------------------------------------------------------------------------
- * The test's own loss, from FORMULATIONS.md */
+ * The test's own loss, from docs/formulations.md */
 
 static const char *const eps_str[] = {"0", "1/10", "3/10", "1"};
 static const char *const red_str[] = {"mean", "sum", "none"};

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Exact identities of FORMULATIONS.md checked through `lsce reference` and `lsce compare`: shift
+# Exact identities of docs/formulations.md "Identities" checked through `lsce reference` and `lsce compare`: shift
 # invariance, e = 0 collapse to cross-entropy, class relabelling, k1(e) = k(eK/(K-1)), zero
 # gradient row sums, exact-zero rows and rational masked-class gradients. Correctly rounded outputs
 # of mathematically equal values must be bit-identical, so most checks require equality.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# An independent oracle for `lsce reference`: every catalog variant of FORMULATIONS.md written out
+# An independent oracle for `lsce reference`: every catalog variant of docs/formulations.md written out
 # literally in mpmath at 200 bits (target distribution q built class by class, weights applied as
 # the catalog table says, rationals kept exact with fractions.Fraction, exact zeros decided exactly).
 # The binary's stdout lines and --out/--grad-out files must equal the oracle rounded to float64,

@@ -1,6 +1,6 @@
 /* tests/test_registry.c: the registry rules: names unique and prefixed by their device (cpu, cuda, mpi),
  * takes at least one dtype, tiers are exact|fast, and no `exact` row declares a bound looser than
- * DESIGN.md's Targets table (lsce_target_bounds); a `fast` row declares finite bounds. */
+ * the Targets table of docs/accuracy.md (lsce_target_bounds); a `fast` row declares finite bounds. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +29,7 @@ int main(void) {
     }
     CHECK(im->isa() != NULL && im->isa()[0], "%s: isa", im->name);
   }
-  /* the Targets table itself, as DESIGN.md writes it */
+  /* the Targets table itself, as docs/accuracy.md writes it */
   CHECK(lsce_target_bounds[LSCE_DT_F32].loss_ulp == 1 && lsce_target_bounds[LSCE_DT_F32].grad_ulp == 2, "targets f32");
   CHECK(lsce_target_bounds[LSCE_DT_BF16].loss_ulp == 1 && lsce_target_bounds[LSCE_DT_BF16].grad_ulp == 1, "targets bf16");
   CHECK(lsce_target_bounds[LSCE_DT_F16].loss_ulp == 1 && lsce_target_bounds[LSCE_DT_F16].grad_ulp == 1, "targets f16");

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # PyTorch 1.13 (CPU, float64) as a peer of `lsce reference`: every catalog variant written as the
-# torch expression its users run (FORMULATIONS.md, "used by"), loss and autograd gradient compared
+# torch expression its users run (docs/formulations.md "The catalog"), loss and autograd gradient compared
 # within 8 float64 ulps (torch is not correctly rounded; the measured maxima are printed).
-# The ulp unit is that of max(|exact|, magnitude before cancellation), DESIGN.md's floor idea with
+# The ulp unit is that of max(|exact|, magnitude before cancellation), the floor idea of docs/accuracy.md with
 # the floor at the full magnitude: torch's p - q and KL sums cancel (e.g. p_y = 0.997, q_y = 1
 # loses 2^8 in the gradient; a KL of 0.07 built from terms of size 1), and there its error is a
 # few ulps of the terms, not of the result (up to 39 ulps of the result were seen). For the loss

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # The PyTorch peer table (fixtures/peers/torch_peer.py) on 4 small committed fixtures: the run
-# succeeds, its JSON has the verify shape of DESIGN.md ("Data files") and parses strictly, it holds
+# succeeds, its JSON has the verify shape of docs/cli.md ("Data files") and parses strictly, it holds
 # every manifest combination of those cases, every non-finite ulp carries a note saying why, the
 # pass flag is the bounds' verdict, the article's example in float64 under `k` is within a few
 # ulps, the expressions are tests/test_torch.py's (one definition), and the run records

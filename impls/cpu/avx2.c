@@ -1,6 +1,6 @@
 /* impls/cpu/avx2.c: the AVX2 + FMA + F16C row kernels (simd_kernels.inc at 4 doubles a vector;
  * compiled with -mavx2 -mfma -mf16c, chosen at run time by lsce_cpu_has_avx2). Accuracy and claim:
- * simd_kernels.inc (the DESIGN.md bounds for float32, bfloat16 and float16). */
+ * simd_kernels.inc (the bounds of docs/accuracy.md "Targets" for float32, bfloat16 and float16). */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>

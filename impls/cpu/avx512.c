@@ -2,7 +2,7 @@
  * -mavx512f on top of the AVX2 flags, chosen at run time by lsce_cpu_has_avx512). The same
  * algorithm as avx2.c at twice the width: about 1.6x the AVX2 kernels on this machine's Zen 4 cores,
  * whose exp is instruction bound (measured: scripts/bench, rows cpu_avx2 with LSCE_ISA=avx2 and
- * avx512). Accuracy and claim: simd_kernels.inc (the DESIGN.md bounds for float32, bfloat16 and
+ * avx512). Accuracy and claim: simd_kernels.inc (the bounds of docs/accuracy.md "Targets" for float32, bfloat16 and
  * float16). */
 #include <cpuid.h>
 #include <immintrin.h>

@@ -1,7 +1,7 @@
 /* impls/cpu/online.c: cpu_online: one pass per row with the online softmax: a running maximum m,
  * s1 rescaled by exp(m_old - m_new) when it grows, t rebased by Uf (m_old - m_new). Narrow inputs
  * accumulate in double (error about K 2^-53, far below a float32 ulp); float64 inputs in
- * double-double with double-double exp. The gradient is a second sweep. Claim: DESIGN.md bounds. */
+ * double-double with double-double exp. The gradient is a second sweep. Claim: the bounds of docs/accuracy.md "Targets". */
 #include <math.h>
 #ifdef LSCE_ONLINE_FMA /* online_fma.c: the same kernels under their _fma names */
 #define lsce_stats_online lsce_stats_online_fma

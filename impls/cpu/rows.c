@@ -8,7 +8,7 @@
  * the global log-sum-exp and the global denominator: the result equals the unsharded loss.
  * Megatron-LM's vocab_parallel_cross_entropy instead applies the K-1 smoothing with K = the
  * partition size (e/(K_local-1) per off-target class) and leaves the mean to the caller's mask:
- * a different formulation (FORMULATIONS.md k1 with K_local), not a sharded k1. */
+ * a different formulation (docs/formulations.md k1 with K_local), not a sharded k1. */
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/kernels.h"

@@ -1,5 +1,5 @@
 /* lsce/problem.h: one label-smoothing problem (inputs, variant, exact smoothing, reduction) and its
- * validation exactly as DESIGN.md "Input files" and "Errors" order them. */
+ * validation exactly as docs/cli.md "Input files" and "Errors and exit codes" order them. */
 #ifndef LSCE_PROBLEM_H
 #define LSCE_PROBLEM_H
 #include <gmp.h>

@@ -60,7 +60,7 @@ int lsce_cuda_available(void);                /* a CUDA device is present (never
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
 /* Why CUDA is unavailable or a CUDA call failed, device timing: lsce/cuda.h. */
 
-/* The Targets table of DESIGN.md: no `exact` row may declare a looser bound. */
+/* The Targets table of docs/accuracy.md: no `exact` row may declare a looser bound. */
 extern const lsce_bound lsce_target_bounds[4];
 
 #define LSCE_DT_BIT(t) (1u << (t))

@@ -1,4 +1,4 @@
-/* lsce/variants.h: the catalog of label-smoothing formulations (FORMULATIONS.md), in catalog order.
+/* lsce/variants.h: the catalog of label-smoothing formulations (docs/formulations.md), in catalog order.
  * Ids are part of the command-line contract. Exact coefficients are built from the rational
  * smoothing by lsce_variant_coeffs (reference/variants.c). */
 #ifndef LSCE_VARIANTS_H
