@@ -624,8 +624,24 @@ int lsce_ref_total(double *hi, double *lo, signed char *rs, long *reached, const
   return status;
 }
 
+static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
+                         const char *who, lsce_err *err);
+
 int lsce_reference(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
                    const char *who, lsce_err *err) {
+  return reference_run(res, p, o, who, err);
+}
+
+/* The same computation under a name nothing replaces: lsce-mpi puts a collective version under
+ * lsce_reference (ld --wrap), and a caller that certifies a row for itself alone (the CPU rows'
+ * reference rung, impls/cpu/rowguard.c) must not enter a collective that other ranks never join. */
+int lsce_reference_local(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
+                         const char *who, lsce_err *err) {
+  return reference_run(res, p, o, who, err);
+}
+
+static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
+                         const char *who, lsce_err *err) {
   memset(res, 0, sizeof *res);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;

@@ -453,7 +453,7 @@ static int run_reference(lsce_ref_result *r, const lsce_problem *q, int want_gra
   if (lsce_ref_opts_env(&o, &err)) lsce_ref_opts_default(&o);
   o.want_grad = want_grad;
   o.want_lo = 1;
-  return lsce_reference(r, q, &o, "row", &err);
+  return lsce_reference_local(r, q, &o, "row", &err); /* never lsce-mpi's collective */
 }
 
 /* The loss of row i (reduction none: L_i before 1/D) as hi + lo (lo = RN(L_i - hi), certified), and

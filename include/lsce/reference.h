@@ -53,6 +53,10 @@ int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err);
 /* The problem's variant, smoothing and reduction. `who` names the subcommand in error lines. */
 int lsce_reference(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
                    const char *who, lsce_err *err);
+/* lsce_reference under a name that lsce-mpi never replaces by its collective version (for callers
+ * that certify rows of their own, on one rank alone). */
+int lsce_reference_local(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
+                         const char *who, lsce_err *err);
 void lsce_ref_result_free(lsce_ref_result *r);
 
 /* The reduced loss (mean or sum) as a ball at working precision `prec`, and M, an upper bound on
