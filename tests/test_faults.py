@@ -526,7 +526,7 @@ def main():
         # ---- 12. progress on a terminal only
 
         lap('12. progress on a terminal only')
-        NP = 30000
+        NP = 80000  # pass 1 of the reference (where the bar is drawn) must outlast a second on a fast machine too
         np.save(os.path.join(root, "LP.npy"), np.random.default_rng(SEED).random((NP, 64), dtype=np.float32))
         np.save(os.path.join(root, "TP.npy"), np.zeros(NP, dtype=np.int64))
         PP = ["reference", "--logits", os.path.join(root, "LP.npy"), "--targets", os.path.join(root, "TP.npy"),

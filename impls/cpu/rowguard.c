@@ -433,7 +433,8 @@ static void call_problem(lsce_problem *q, const lsce_call *c, int64_t i0, int64_
                          const double *w) {
   const lsce_params *p = c->prm;
   memset(q, 0, sizeof *q);
-  npy_view(&q->logits, c->dtype, 2, n, c->K, (const unsigned char *)c->logits + (size_t)(i0 * c->K) * lsce_dtype_size(c->dtype));
+  const unsigned char *base = (const unsigned char *)c->logits; /* NULL for an empty batch */
+  npy_view(&q->logits, c->dtype, 2, n, c->K, base ? base + (size_t)(i0 * c->K) * lsce_dtype_size(c->dtype) : NULL);
   npy_view(&q->targets, LSCE_DT_I64, 1, n, 1, t);
   if (w) { npy_view(&q->weights, LSCE_DT_F64, 1, c->K, 1, w); q->has_weights = 1; }
   q->N = n;
@@ -454,6 +455,14 @@ static int run_reference(lsce_ref_result *r, const lsce_problem *q, int want_gra
   o.want_grad = want_grad;
   o.want_lo = 1;
   return lsce_reference_local(r, q, &o, "row", &err); /* never lsce-mpi's collective */
+}
+
+/* A result of the reference on weights scaled by 2^k that is no longer finite. */
+static int scaled_overflow(const lsce_ref_result *r, int want_grad, int64_t K) {
+  if (!isfinite(r->loss[0])) return 1;
+  for (int64_t j = 0; want_grad && r->grad && j < K; j++)
+    if (!isfinite(r->grad[j])) return 1;
+  return 0;
 }
 
 /* The loss of row i (reduction none: L_i before 1/D) as hi + lo (lo = RN(L_i - hi), certified), and
@@ -482,6 +491,16 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
   lsce_ref_result r;
   int rc = run_reference(&r, &q, grad != NULL);
   mpq_clear(q.e);
+  if (rc == LSCE_OK && ws && scaled_overflow(&r, grad != NULL, c->K)) {
+    /* scaled up by 2^k the row left double's range (a huge shift times tiny weights; a fuzz
+     * finding): the unscaled reference rounds the row itself correctly, and a true infinity (a
+     * masked target) stays infinite in it */
+    lsce_ref_result_free(&r);
+    k = 0;
+    call_problem(&q, c, i, 1, c->targets + i, LSCE_RED_NONE, c->weights);
+    rc = run_reference(&r, &q, grad != NULL);
+    mpq_clear(q.e);
+  }
   free(ws);
   if (rc != LSCE_OK) return -1;
   if (L) { /* with Le, L stays scaled: the loss is L 2^Le (a reduction scales it by 1/D first) */

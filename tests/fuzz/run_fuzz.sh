@@ -39,7 +39,10 @@ fuzz)
   # crash artifact is written from there.
   # -timeout: one input taking over 20 s is a bug (they are capped to be tiny); -rss_limit_mb
   # bounds memory; -max_len keeps mutations small (the seeds are under 1 KiB); -runs is a backstop.
+  # -error_exitcode/-timeout_exitcode: libFuzzer's default, 77, is what meson reads as SKIP. -seed:
+  # the bounded CI runs replay one input sequence (LSCE_FUZZ_SEED picks another; long runs explore).
   (cd "$tmp" && "$fuzzer" -max_total_time="$seconds" -runs=50000000 -rss_limit_mb=2048 \
+      -error_exitcode=1 -timeout_exitcode=1 -seed="${LSCE_FUZZ_SEED:-1}" \
       -timeout=20 -max_len=4096 -dict="$dict" -use_value_profile=1 -print_final_stats=1 \
       -artifact_prefix="$artifacts/$name-" "$tmp/corpus")
   rc=$?
@@ -63,7 +66,8 @@ replay)
   # With only file arguments libFuzzer runs each once, in order, and writes nothing.
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/lsce-$name-XXXXXX") || exit 1
   trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && "$fuzzer" -rss_limit_mb=2048 -timeout=60 -artifact_prefix="$tmp/" "${files[@]}")
+  (cd "$tmp" && "$fuzzer" -rss_limit_mb=2048 -timeout=60 -error_exitcode=1 -timeout_exitcode=1 \
+      -artifact_prefix="$tmp/" "${files[@]}")
   rc=$?
   [ $rc -eq 0 ] && echo "run_fuzz: all ${#files[@]} inputs ran clean"
   exit $rc
