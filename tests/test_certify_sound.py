@@ -311,8 +311,53 @@ def test_ulp_metric(d):
         t.ok(rc == 1 and j and not j["pass"], "overflow: %s accepted: %s" % (bad, j))
 
 
+def test_rows_no_flag(d):
+    """The rows' reference rung answers every row (issue 11): weights 2^-1074 and 2^769 in one
+    problem with every target on the subnormal one (1/D = 2^1074 / 3: no power of two brings a
+    row's gradient into double's range before 1/D scales it; a fuzz finding), and k-nll-weighted
+    means (rows scaled by 1/W and 1/|V| apart) with weights 1.7e308 to 2.5e-320. With the rung on
+    every exact CPU row meets its bound and flags no row; with it off, a result that misses its
+    bound has flagged rows."""
+    z = np.array([[-3.0, -1.5 * 2.0 ** -148, -np.inf, 0.0], [0, 0, 0, 0], [1.0, 2.0, 0.5, -1.0]], dtype=np.float32)
+    ps = Problem(d, "span", z, "float32", [0, 0, 0], w=[2.0 ** -1074, 1.0, 0.0, 2.0 ** 769], w_dtype="float64")
+    rs = np.random.RandomState(11)
+    pn = Problem(d, "nll", rs.standard_normal((4, 4)) * 3, "float64", [0, 1, 0, 3],
+                 w=[1.7e308, 1.0, 2.5e-320, 1e300], w_dtype="float64")
+    cases = []
+    for prob, variants, es in ((ps, ["k-torch-weighted", "k-logprob-weighted", "k1-logprob-weighted", "k-nll-weighted"], ["0"]),
+                               (pn, ["k-nll-weighted", "k-torch-weighted"], ["0", "0.1"])):
+        cases.append({"case": prob.name, "regime": "span", "dtype": prob.dtype,
+                      "files": {"logits": {"path": os.path.basename(prob.L)},
+                                "targets": {"path": os.path.basename(prob.T)},
+                                "weights": {"path": os.path.basename(prob.W)}},
+                      "variants": variants, "smoothings": es, "reductions": ["mean", "sum", "none"],
+                      "ignore_index": -100})
+    json.dump({"schema": 1, "cases": cases}, open(os.path.join(d, "manifest.json"), "w"))
+    for rung in ("1", "0"):
+        jp = os.path.join(d, "v-%s.json" % rung)
+        env = dict(os.environ, LSCE_ROW_REFERENCE=rung)
+        env.pop("LSCE_CERTIFY", None)
+        r = subprocess.run([LSCE, "verify", "--fixtures", d, "--json", jp], capture_output=True, text=True, env=env, timeout=300)
+        if not t.ok(os.path.exists(jp), "rows no flag (rung %s): verify exit %d %s" % (rung, r.returncode, r.stderr.strip()[-300:])):
+            continue
+        res = [x for x in json.load(open(jp))["results"] if x["impl"].startswith("cpu_")]
+        t.ok(len(res) == 5 * 24, "rows no flag (rung %s): %d CPU results" % (rung, len(res)))
+        for x in res:
+            what = "rows no flag (rung %s) %s %s %s e=%s %s: pass %s, flagged %s, loss %s grad %s ulp" % (
+                rung, x["impl"], x["case"], x["variant"], x["smoothing"], x["reduction"], x["pass"],
+                x["flagged_rows"], x["loss_ulp"], x["grad_ulp"])
+            if rung == "1":
+                t.ok(x["pass"] and x["flagged_rows"] == 0, what)
+            else:
+                t.ok(x["pass"] or x["flagged_rows"] > 0, what)
+        if rung == "1":
+            t.ok(r.returncode == 0, "rows no flag: verify exit %d" % r.returncode)
+            t.ok(any(x["reference_rows"] > 0 for x in res if x["case"] == "span"), "rows no flag: the span case never reached the reference")
+
+
 def main():
-    for f in (test_check_cancellation, test_verify_cancellation, test_large, test_decidable, test_ulp_metric):
+    for f in (test_check_cancellation, test_verify_cancellation, test_large, test_decidable, test_ulp_metric,
+              test_rows_no_flag):
         with tempfile.TemporaryDirectory() as d:
             f(d)
     t.finish()
