@@ -15,7 +15,7 @@
     that correctly overflows to inf counting 0.
 Every expected value comes from `lsce reference` or from the mpmath oracle of tests/test_oracle.py.
 Usage: /usr/bin/python3 tests/test_certify_sound.py path/to/lsce"""
-import json, os, subprocess, sys, tempfile
+import json, math, os, subprocess, sys, tempfile
 from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -311,6 +311,60 @@ def test_ulp_metric(d):
         t.ok(rc == 1 and j and not j["pass"], "overflow: %s accepted: %s" % (bad, j))
 
 
+def golden_dev(prob, variant, e, red, pad=None, max_prec="256"):
+    """lsce-dev golden (beside lsce): {(kind, i, j): (hi, lo)} and the precision reached"""
+    dev = os.path.join(os.path.dirname(LSCE), "lsce-dev")
+    env = dict(os.environ, LSCE_MAX_PRECISION=max_prec)
+    r = subprocess.run([dev, "golden"] + prob.args(variant, e, red, pad=pad) + ["--grad"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    out, prec = {}, None
+    for line in r.stdout.split("\n"):
+        f = line.split()
+        if f[:1] == ["precision"]:
+            prec = int(f[1])
+        elif f[:1] == ["loss"]:
+            out[("loss", int(f[1]), 0)] = (float.fromhex(f[2]), float.fromhex(f[3]))
+        elif f[:1] == ["grad"]:
+            out[("grad", int(f[1]), int(f[2]))] = (float.fromhex(f[3]), float.fromhex(f[4]))
+    return r.returncode, out, prec, r.stderr
+
+
+def same(a, b):
+    return a == b and math.copysign(1, a) == math.copysign(1, b)
+
+
+def test_kl_split(d):
+    """KL rows whose p equals q up to e^-40000 or e^-60000 (the classes without q far below, the rest
+    tied at the maximum): the reference splits T = T0 + Ksum log1p(R / n0) where T0 = Ksum log n0 +
+    sum q log q is exactly 0 (decided over a coprime basis), and writes the tied classes' gradient
+    as (Ksum/n0 - kappa) - Ksum R / (n0 s): hi, lo (the sign of a zero lo included) certified at
+    256 bits, equal to a 90000-bit mpmath oracle's. Includes k1-kl at e = 1/2 on K = 5 with four
+    classes tied (T0 = log 4 - log 4: q not uniform on the tied set)."""
+    cases = [("kla", np.array([[0, -60000, 0], [0, 0, -40000]], dtype=np.float64), [2, 0], "k1-kl", "1", None),
+             ("klb", np.array([[0, 0, 0, 0, -60000]], dtype=np.float64), [0], "k1-kl", "0.5", None),
+             ("klc", np.array([[0, -40000, 0, -60000]], dtype=np.float64), [2], "k2-pad-kl", "1", 3)]
+    for name, z, y, variant, e, pad in cases:
+        prob = Problem(d, name, z, "float64", y)
+        for red in ("none", "mean"):
+            rc, got, prec, err = golden_dev(prob, variant, e, red, pad)
+            if not t.ok(rc == 0 and got, "kl split %s %s: lsce-dev exit %d %s" % (name, red, rc, err.strip())):
+                continue
+            loss, grad = oracle(z, y, variant, Fraction(e), red, pad=pad, prec=90000)
+            with mpmath.workprec(90000):
+                want = {}
+                for i, r in enumerate(loss):
+                    want[("loss", i if red == "none" else -1, 0)] = r
+                for i, row in enumerate(grad):
+                    for j, r in enumerate(row):
+                        want[("grad", i, j)] = r
+                for k, r in want.items():
+                    hi = to_float(r)
+                    lo = to_float(r - mpf(hi) if not isinstance(r, Fraction) else r - Fraction(hi))
+                    g = got.get(k)
+                    t.ok(g is not None and same(g[0], hi) and same(g[1], lo),
+                         "kl split %s %s %s: got %s, oracle hi %r lo %r (precision %s)" % (name, red, k, g, hi, lo, prec))
+
+
 def test_rows_no_flag(d):
     """The rows' reference rung answers every row (issue 11): weights 2^-1074 and 2^769 in one
     problem with every target on the subnormal one (1/D = 2^1074 / 3: no power of two brings a
@@ -357,7 +411,7 @@ def test_rows_no_flag(d):
 
 def main():
     for f in (test_check_cancellation, test_verify_cancellation, test_large, test_decidable, test_ulp_metric,
-              test_rows_no_flag):
+              test_rows_no_flag, test_kl_split):
         with tempfile.TemporaryDirectory() as d:
             f(d)
     t.finish()
