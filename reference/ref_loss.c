@@ -423,9 +423,12 @@ static int round_side(double *out, const mpq_t Q, int sT, const arb_t B, scratch
   double b = lsce_arf_round(e);
   arf_clear(e);
   if (a != b || isnan(a)) return 0;
-  if (a == 0.0) { /* the sign of a zero: x has sT's sign when Q lies on that side of 0 too */
-    if (sT * mpq_sgn(Q) < 0) return 0;
-    a = sT > 0 ? 0.0 : -0.0;
+  if (a == 0.0) { /* the sign of a zero: the ball's when it excludes 0 (Q = -2^-1075 plus a tiny
+                   * T > 0 is -0: a fuzz finding), else sT's when Q lies on that side of 0 too */
+    if (arb_is_positive(B)) a = 0.0;
+    else if (arb_is_negative(B)) a = -0.0;
+    else if (sT * mpq_sgn(Q) < 0) return 0;
+    else a = sT > 0 ? 0.0 : -0.0;
   }
   *out = a;
   return 1;

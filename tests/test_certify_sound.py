@@ -343,13 +343,18 @@ def test_kl_split(d):
     cases = [("kla", np.array([[0, -60000, 0], [0, 0, -40000]], dtype=np.float64), [2, 0], "k1-kl", "1", None),
              ("klb", np.array([[0, 0, 0, 0, -60000]], dtype=np.float64), [0], "k1-kl", "0.5", None),
              ("klc", np.array([[0, -40000, 0, -60000]], dtype=np.float64), [2], "k2-pad-kl", "1", 3)]
+    # and a gradient entry -kappa_1 + (tiny > 0) where kappa_1 = w_1 / 4 is a subnormal midpoint: hi
+    # rounds toward 0, lo = RN(-2^-1075 + tiny) is -0 (the zero's sign from the ball; a fuzz finding)
+    ws = [1.0, 6 * 2.0 ** -1074, 6 * 2.0 ** -1074, 6 * 2.0 ** -1074]
+    cases.append(("mid", np.array([[-60000, -60000, 0, 0.5]], dtype=np.float64), [1], "k-torch-weighted", "1", None))
     for name, z, y, variant, e, pad in cases:
-        prob = Problem(d, name, z, "float64", y)
-        for red in ("none", "mean"):
+        w = ws if variant == "k-torch-weighted" else None
+        prob = Problem(d, name, z, "float64", y, w=w, w_dtype="float64")
+        for red in ("none", "mean") if w is None else ("none", "sum"):  # a mean would overflow: D = 6 2^-1074
             rc, got, prec, err = golden_dev(prob, variant, e, red, pad)
             if not t.ok(rc == 0 and got, "kl split %s %s: lsce-dev exit %d %s" % (name, red, rc, err.strip())):
                 continue
-            loss, grad = oracle(z, y, variant, Fraction(e), red, pad=pad, prec=90000)
+            loss, grad = oracle(z, y, variant, Fraction(e), red, w=w, pad=pad, prec=90000)
             with mpmath.workprec(90000):
                 want = {}
                 for i, r in enumerate(loss):
