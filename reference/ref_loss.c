@@ -140,6 +140,8 @@ typedef struct {
   int inf;         /* some masked class has kappa_c > 0: the loss is +inf */
   int zero;        /* the loss is exactly 0 */
   int64_t y;
+  int64_t n0;      /* finite logits equal to m */
+  int kl_split;    /* KL row with Ksum log n0 + sum q log q = 0 exactly: T = Ksum log1p(R / n0) > 0 */
 } rowinfo;
 
 typedef struct {
@@ -184,10 +186,99 @@ static void arf_to_q(mpq_t q, const arf_t a, scratch *s) {
   mpq_canonicalize(q);
 }
 
+/* ---- the sign of a KL row's transcendental part ------------------------------------------------
+ * A KL row's CE part is Q + T with T = Ksum log s + sum_c q_c log q_c (q = kappa: the KL variants are
+ * unweighted). With s = n0 + R (n0 logits tied at the maximum, R the other exps, R > 0 in a row that
+ * is not uniform), T = T0 + Ksum log1p(R / n0) where T0 = Ksum log n0 + sum q log q is a rational
+ * combination of logarithms of integers. Where T0 = 0 exactly, T is a positive ball of relative
+ * precision (however small R is: p equal to q up to e^-40000 when the classes without q sit far
+ * below), so its sign is known and its size settles at a low precision; otherwise T's ball is used
+ * as it is. T0 = 0 is decided exactly: write each integer over a coprime basis (gcd refinement:
+ * pairwise coprime integers > 1 are multiplicatively independent, so their logarithms are linearly
+ * independent over Q) and test every basis element's rational coefficient for 0. */
+typedef struct { mpz_t *v; int n, cap; } zlist;
+
+static void zl_push(zlist *l, const mpz_t a) {
+  if (mpz_cmp_ui(a, 1) <= 0) return;
+  for (int k = 0; k < l->n; k++) if (mpz_cmp(l->v[k], a) == 0) return;
+  if (l->n == l->cap) { l->cap = l->cap ? 2 * l->cap : 8; l->v = realloc(l->v, sizeof(mpz_t) * (size_t)l->cap); }
+  mpz_init_set(l->v[l->n++], a);
+}
+
+/* refine to pairwise coprime: a pair (u, v) with g = gcd > 1 becomes u/g, v/g, g (the product
+ * falls strictly, so this ends; every earlier element is a product of the new ones) */
+static void zl_coprime(zlist *l) {
+  mpz_t g, a, b;
+  mpz_inits(g, a, b, NULL);
+  for (int again = 1; again;) {
+    again = 0;
+    for (int i = 0; i < l->n && !again; i++)
+      for (int j = i + 1; j < l->n && !again; j++) {
+        mpz_gcd(g, l->v[i], l->v[j]);
+        if (mpz_cmp_ui(g, 1) == 0) continue;
+        mpz_divexact(a, l->v[i], g);
+        mpz_divexact(b, l->v[j], g);
+        for (int k = j;; k = i) { /* remove j, then i (< j) */
+          mpz_clear(l->v[k]);
+          if (k != --l->n) l->v[k][0] = l->v[l->n][0];
+          if (k == i) break;
+        }
+        zl_push(l, a); zl_push(l, b); zl_push(l, g);
+        again = 1;
+      }
+  }
+  mpz_clears(g, a, b, NULL);
+}
+
+static int kl_log_zero(const ctx *x, const mpq_t ksum, int64_t n0) {
+  /* terms c_t log a_t: Ksum log n0, q log num(q) - q log den(q) for q = qt (once) and qo (n_off times) */
+  mpz_t a[5];
+  mpq_t c[5];
+  int nt = 0;
+  for (int k = 0; k < 5; k++) { mpz_init(a[k]); mpq_init(c[k]); }
+  mpz_set_si(a[nt], (long)n0); mpq_set(c[nt], ksum); nt++;
+  const __mpq_struct *qs[2] = {x->qt, x->qo};
+  for (int k = 0; k < 2; k++) {
+    if (mpq_sgn(qs[k]) <= 0 || (k == 1 && x->n_off <= 0)) continue;
+    mpq_set(c[nt], qs[k]);
+    if (k == 1) { mpq_t m; mpq_init(m); mpq_set_si(m, (long)x->n_off, 1); mpq_mul(c[nt], c[nt], m); mpq_clear(m); }
+    mpz_set(a[nt], mpq_numref(qs[k]));
+    mpq_neg(c[nt + 1], c[nt]);
+    mpz_set(a[nt + 1], mpq_denref(qs[k]));
+    nt += 2;
+  }
+  zlist l = {NULL, 0, 0};
+  for (int k = 0; k < nt; k++) zl_push(&l, a[k]);
+  zl_coprime(&l);
+  int zero = 1;
+  mpq_t C, t;
+  mpz_t r;
+  mpq_inits(C, t, NULL);
+  mpz_init(r);
+  for (int b = 0; b < l.n && zero; b++) {
+    mpq_set_ui(C, 0, 1);
+    for (int k = 0; k < nt; k++) {
+      long v = 0; /* the power of basis element b in a_k */
+      mpz_set(r, a[k]);
+      while (mpz_cmp_ui(r, 1) > 0 && mpz_divisible_p(r, l.v[b])) { mpz_divexact(r, r, l.v[b]); v++; }
+      mpq_set_si(t, v, 1);
+      mpq_mul(t, t, c[k]);
+      mpq_add(C, C, t);
+    }
+    zero = mpq_sgn(C) == 0;
+  }
+  for (int b = 0; b < l.n; b++) mpz_clear(l.v[b]);
+  free(l.v);
+  mpq_clears(C, t, NULL);
+  mpz_clear(r);
+  for (int k = 0; k < 5; k++) { mpz_clear(a[k]); mpq_clear(c[k]); }
+  return zero;
+}
+
 static void row_scan(rowinfo *r, const ctx *x, scratch *s, int64_t i) {
   const lsce_problem *p = x->p;
   r->y = lsce_target(p, i);
-  r->m = -INFINITY; r->jm = -1; r->Kf = 0; r->uniform = 1; r->inf = 0; r->zero = 0;
+  r->m = -INFINITY; r->jm = -1; r->Kf = 0; r->uniform = 1; r->inf = 0; r->zero = 0; r->n0 = 0; r->kl_split = 0;
   for (int64_t c = 0; c < p->K; c++) {
     double z = lsce_logit(p, i, c);
     if (z == -INFINITY) {
@@ -196,13 +287,17 @@ static void row_scan(rowinfo *r, const ctx *x, scratch *s, int64_t i) {
       continue;
     }
     if (r->Kf > 0 && z != r->m) r->uniform = 0;
-    if (z > r->m) { r->m = z; r->jm = c; }
+    if (z > r->m) { r->m = z; r->jm = c; r->n0 = 0; }
+    if (z == r->m) r->n0++;
     r->Kf++;
   }
   ksum_q(s->ksq, x, r->y);
   if (r->inf) return;
   if (mpq_sgn(s->ksq) == 0) { r->zero = 1; return; } /* every kappa_c is 0 */
-  if (!r->uniform) return;
+  if (!r->uniform) {
+    if (x->d->kl) r->kl_split = kl_log_zero(x, s->ksq, r->n0);
+    return;
+  }
   /* A uniform row: -lp_c = log Kf on finite classes. */
   if (!x->d->kl) {
     /* sum kappa_c log Kf = 0 iff Kf = 1 (all kappa sit on the one finite class: masked ones are 0) */
@@ -292,6 +387,22 @@ static void row_ce(arb_t ce, mpq_t Q, arb_t T, const ctx *x, scratch *s, const r
   arb_add(ce, ce, T, prec);
 }
 
+/* A KL row's T (row_ce's T plus sum q log q), ex[] filled by row_ce: where T0 = 0 exactly
+ * (kl_log_zero above), T = Ksum log1p(R / n0) with R summed from the exps below the maximum alone. */
+static void row_kl_t(arb_t T, const ctx *x, scratch *s, const rowinfo *r, int64_t i, slong prec) {
+  if (!r->kl_split) { arb_add(T, T, s->qlogq, prec); return; }
+  const lsce_problem *p = x->p;
+  arb_zero(s->u);
+  for (int64_t c = 0; c < p->K; c++) {
+    double z = lsce_logit(p, i, c);
+    if (z != -INFINITY && z != r->m) arb_add(s->u, s->u, s->ex[c], prec);
+  }
+  arb_div_si(s->u, s->u, (slong)r->n0, prec);
+  arb_log1p(s->u, s->u, prec);
+  lsce_arb_set_q(s->t, s->ksq, prec);
+  arb_mul(T, s->t, s->u, prec);
+}
+
 /* ---- rounding of one output (hi and optionally lo) -------------------------------------------- */
 /* RN(x) for x = Q + T, T of sign sT != 0 and x in the ball B = Q + T: every x in (Q, ub B] (sT > 0;
  * [lb B, Q) for sT < 0) rounds alike when RN of the side of Q that x lies on, RN(Q + sT eps), equals
@@ -312,9 +423,12 @@ static int round_side(double *out, const mpq_t Q, int sT, const arb_t B, scratch
   double b = lsce_arf_round(e);
   arf_clear(e);
   if (a != b || isnan(a)) return 0;
-  if (a == 0.0) { /* the sign of a zero: x has sT's sign when Q lies on that side of 0 too */
-    if (sT * mpq_sgn(Q) < 0) return 0;
-    a = sT > 0 ? 0.0 : -0.0;
+  if (a == 0.0) { /* the sign of a zero: the ball's when it excludes 0 (Q = -2^-1075 plus a tiny
+                   * T > 0 is -0: a fuzz finding), else sT's when Q lies on that side of 0 too */
+    if (arb_is_positive(B)) a = 0.0;
+    else if (arb_is_negative(B)) a = -0.0;
+    else if (sT * mpq_sgn(Q) < 0) return 0;
+    else a = sT > 0 ? 0.0 : -0.0;
   }
   *out = a;
   return 1;
@@ -462,7 +576,8 @@ static void regroup_entry(arb_t v, const regroup *rg, scratch *s, int64_t j, con
 }
 
 /* Gradient row: g_j = invD (Ksum p_j - kappa_j) = Q + T with Q = -invD kappa_j and T = invD Ksum
- * e_j / s >= 0 (at jm: Q = invD (Ksum - kappa_jm), T = -invD Ksum s1 / s <= 0), rounded by
+ * e_j / s >= 0 (at the n0 classes tied at the maximum: Q = invD (Ksum/n0 - kappa_j),
+ * T = -invD Ksum R / (n0 s) <= 0, R the exps below the maximum), rounded by
  * round_qt, or where that ball straddles a boundary, the regrouped form above. Returns 1 when every
  * entry is settled at prec. */
 static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scratch *s,
@@ -477,8 +592,13 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
   int ok = 1, have_rg = 0;
   regroup rg;
   arb_t invDb, v, sinv;
-  arb_init(invDb); arb_init(v); arb_init(sinv);
+  arb_t Rb;
+  arb_init(invDb); arb_init(v); arb_init(sinv); arb_init(Rb);
   if (!rational_row) {
+    for (int64_t c = 0; c < K; c++) {
+      double zc = lsce_logit(p, i, c);
+      if (zc != -INFINITY && zc != r->m) arb_add(Rb, Rb, s->ex[c], prec);
+    }
     lsce_arb_set_q(invDb, invD, prec);
     lsce_arb_set_q(s->ks, s->ksq, prec);
     arb_add_ui(s->s, s->s1, 1, prec);
@@ -497,10 +617,15 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
       if (grs) grs[j] = 0;
       continue;
     }
-    if (j == r->jm) {
-      /* p_jm = 1 - s1/s: Ksum p_jm - kappa = (Ksum - kappa) - Ksum s1/s, exact first term */
-      mpq_sub(e, s->ksq, s->kq);
-      arb_mul(v, s->ks, s->s1, prec);
+    if (z == r->m) {
+      /* j tied at the maximum (n0 classes, s = n0 + R, R the exps below it): p_j = 1/n0 - R/(n0 s),
+       * so Ksum p_j - kappa = (Ksum/n0 - kappa) - Ksum R/(n0 s): an exact first term and a ball of
+       * known sign and relative precision however small R is (n0 = 1: p_jm = 1 - s1/s) */
+      mpq_set_si(e, 1, (unsigned long)r->n0);
+      mpq_mul(e, e, s->ksq);
+      mpq_sub(e, e, s->kq);
+      arb_mul(v, s->ks, Rb, prec);
+      arb_div_si(v, v, (slong)r->n0, prec);
       arb_neg(v, v);
     } else {
       mpq_neg(e, s->kq);
@@ -518,7 +643,7 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
     }
   }
   if (have_rg) regroup_clear(&rg);
-  arb_clear(invDb); arb_clear(v); arb_clear(sinv);
+  arb_clear(invDb); arb_clear(v); arb_clear(sinv); arb_clear(Rb);
   mpq_clear(e);
   mpq_clear(invD);
   return ok;
@@ -600,7 +725,7 @@ static int total_pass(double *hi, double *lo, signed char *rs, long *reached, co
         if (!use[i]) continue;
         row_scan(&r, x, s, i); /* refreshes the row's exact Ksum in scratch */
         row_ce(rowl, Qr[i], Tr[i], x, s, &r, i, prec);
-        if (x->d->kl) arb_add(Tr[i], Tr[i], s->qlogq, prec);
+        if (x->d->kl) row_kl_t(Tr[i], x, s, &r, i, prec);
       }
     }
     arb_clear(tot);
@@ -716,7 +841,7 @@ static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce
       int final = prec >= o->max_prec;
       set_q_balls(&x, &s, prec);
       row_ce(rowl, Qr[k], Tr[k], &x, &s, r, i, prec);
-      if (x.d->kl) arb_add(Tr[k], Tr[k], s.qlogq, prec);
+      if (x.d->kl) row_kl_t(Tr[k], &x, &s, r, i, prec);
       need_ce = 0;
       if (need_loss && round_qt(&res->loss[b], res->loss_lo ? &res->loss_lo[b] : NULL,
                                 res->loss_rs ? &res->loss_rs[b] : NULL, Qr[k], Tr[k], x.d->kl, final, &s, prec))

@@ -15,7 +15,7 @@
     that correctly overflows to inf counting 0.
 Every expected value comes from `lsce reference` or from the mpmath oracle of tests/test_oracle.py.
 Usage: /usr/bin/python3 tests/test_certify_sound.py path/to/lsce"""
-import json, os, subprocess, sys, tempfile
+import json, math, os, subprocess, sys, tempfile
 from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -311,8 +311,112 @@ def test_ulp_metric(d):
         t.ok(rc == 1 and j and not j["pass"], "overflow: %s accepted: %s" % (bad, j))
 
 
+def golden_dev(prob, variant, e, red, pad=None, max_prec="256"):
+    """lsce-dev golden (beside lsce): {(kind, i, j): (hi, lo)} and the precision reached"""
+    dev = os.path.join(os.path.dirname(LSCE), "lsce-dev")
+    env = dict(os.environ, LSCE_MAX_PRECISION=max_prec)
+    r = subprocess.run([dev, "golden"] + prob.args(variant, e, red, pad=pad) + ["--grad"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    out, prec = {}, None
+    for line in r.stdout.split("\n"):
+        f = line.split()
+        if f[:1] == ["precision"]:
+            prec = int(f[1])
+        elif f[:1] == ["loss"]:
+            out[("loss", int(f[1]), 0)] = (float.fromhex(f[2]), float.fromhex(f[3]))
+        elif f[:1] == ["grad"]:
+            out[("grad", int(f[1]), int(f[2]))] = (float.fromhex(f[3]), float.fromhex(f[4]))
+    return r.returncode, out, prec, r.stderr
+
+
+def same(a, b):
+    return a == b and math.copysign(1, a) == math.copysign(1, b)
+
+
+def test_kl_split(d):
+    """KL rows whose p equals q up to e^-40000 or e^-60000 (the classes without q far below, the rest
+    tied at the maximum): the reference splits T = T0 + Ksum log1p(R / n0) where T0 = Ksum log n0 +
+    sum q log q is exactly 0 (decided over a coprime basis), and writes the tied classes' gradient
+    as (Ksum/n0 - kappa) - Ksum R / (n0 s): hi, lo (the sign of a zero lo included) certified at
+    256 bits, equal to a 90000-bit mpmath oracle's. Includes k1-kl at e = 1/2 on K = 5 with four
+    classes tied (T0 = log 4 - log 4: q not uniform on the tied set)."""
+    cases = [("kla", np.array([[0, -60000, 0], [0, 0, -40000]], dtype=np.float64), [2, 0], "k1-kl", "1", None),
+             ("klb", np.array([[0, 0, 0, 0, -60000]], dtype=np.float64), [0], "k1-kl", "0.5", None),
+             ("klc", np.array([[0, -40000, 0, -60000]], dtype=np.float64), [2], "k2-pad-kl", "1", 3)]
+    # and a gradient entry -kappa_1 + (tiny > 0) where kappa_1 = w_1 / 4 is a subnormal midpoint: hi
+    # rounds toward 0, lo = RN(-2^-1075 + tiny) is -0 (the zero's sign from the ball; a fuzz finding)
+    ws = [1.0, 6 * 2.0 ** -1074, 6 * 2.0 ** -1074, 6 * 2.0 ** -1074]
+    cases.append(("mid", np.array([[-60000, -60000, 0, 0.5]], dtype=np.float64), [1], "k-torch-weighted", "1", None))
+    for name, z, y, variant, e, pad in cases:
+        w = ws if variant == "k-torch-weighted" else None
+        prob = Problem(d, name, z, "float64", y, w=w, w_dtype="float64")
+        for red in ("none", "mean") if w is None else ("none", "sum"):  # a mean would overflow: D = 6 2^-1074
+            rc, got, prec, err = golden_dev(prob, variant, e, red, pad)
+            if not t.ok(rc == 0 and got, "kl split %s %s: lsce-dev exit %d %s" % (name, red, rc, err.strip())):
+                continue
+            loss, grad = oracle(z, y, variant, Fraction(e), red, w=w, pad=pad, prec=90000)
+            with mpmath.workprec(90000):
+                want = {}
+                for i, r in enumerate(loss):
+                    want[("loss", i if red == "none" else -1, 0)] = r
+                for i, row in enumerate(grad):
+                    for j, r in enumerate(row):
+                        want[("grad", i, j)] = r
+                for k, r in want.items():
+                    hi = to_float(r)
+                    lo = to_float(r - mpf(hi) if not isinstance(r, Fraction) else r - Fraction(hi))
+                    g = got.get(k)
+                    t.ok(g is not None and same(g[0], hi) and same(g[1], lo),
+                         "kl split %s %s %s: got %s, oracle hi %r lo %r (precision %s)" % (name, red, k, g, hi, lo, prec))
+
+
+def test_rows_no_flag(d):
+    """The rows' reference rung answers every row (issue 11): weights 2^-1074 and 2^769 in one
+    problem with every target on the subnormal one (1/D = 2^1074 / 3: no power of two brings a
+    row's gradient into double's range before 1/D scales it; a fuzz finding), and k-nll-weighted
+    means (rows scaled by 1/W and 1/|V| apart) with weights 1.7e308 to 2.5e-320. With the rung on
+    every exact CPU row meets its bound and flags no row; with it off, a result that misses its
+    bound has flagged rows."""
+    z = np.array([[-3.0, -1.5 * 2.0 ** -148, -np.inf, 0.0], [0, 0, 0, 0], [1.0, 2.0, 0.5, -1.0]], dtype=np.float32)
+    ps = Problem(d, "span", z, "float32", [0, 0, 0], w=[2.0 ** -1074, 1.0, 0.0, 2.0 ** 769], w_dtype="float64")
+    rs = np.random.RandomState(11)
+    pn = Problem(d, "nll", rs.standard_normal((4, 4)) * 3, "float64", [0, 1, 0, 3],
+                 w=[1.7e308, 1.0, 2.5e-320, 1e300], w_dtype="float64")
+    cases = []
+    for prob, variants, es in ((ps, ["k-torch-weighted", "k-logprob-weighted", "k1-logprob-weighted", "k-nll-weighted"], ["0"]),
+                               (pn, ["k-nll-weighted", "k-torch-weighted"], ["0", "0.1"])):
+        cases.append({"case": prob.name, "regime": "span", "dtype": prob.dtype,
+                      "files": {"logits": {"path": os.path.basename(prob.L)},
+                                "targets": {"path": os.path.basename(prob.T)},
+                                "weights": {"path": os.path.basename(prob.W)}},
+                      "variants": variants, "smoothings": es, "reductions": ["mean", "sum", "none"],
+                      "ignore_index": -100})
+    json.dump({"schema": 1, "cases": cases}, open(os.path.join(d, "manifest.json"), "w"))
+    for rung in ("1", "0"):
+        jp = os.path.join(d, "v-%s.json" % rung)
+        env = dict(os.environ, LSCE_ROW_REFERENCE=rung)
+        env.pop("LSCE_CERTIFY", None)
+        r = subprocess.run([LSCE, "verify", "--fixtures", d, "--json", jp], capture_output=True, text=True, env=env, timeout=300)
+        if not t.ok(os.path.exists(jp), "rows no flag (rung %s): verify exit %d %s" % (rung, r.returncode, r.stderr.strip()[-300:])):
+            continue
+        res = [x for x in json.load(open(jp))["results"] if x["impl"].startswith("cpu_")]
+        t.ok(len(res) == 5 * 24, "rows no flag (rung %s): %d CPU results" % (rung, len(res)))
+        for x in res:
+            what = "rows no flag (rung %s) %s %s %s e=%s %s: pass %s, flagged %s, loss %s grad %s ulp" % (
+                rung, x["impl"], x["case"], x["variant"], x["smoothing"], x["reduction"], x["pass"],
+                x["flagged_rows"], x["loss_ulp"], x["grad_ulp"])
+            if rung == "1":
+                t.ok(x["pass"] and x["flagged_rows"] == 0, what)
+            else:
+                t.ok(x["pass"] or x["flagged_rows"] > 0, what)
+        if rung == "1":
+            t.ok(r.returncode == 0, "rows no flag: verify exit %d" % r.returncode)
+            t.ok(any(x["reference_rows"] > 0 for x in res if x["case"] == "span"), "rows no flag: the span case never reached the reference")
+
+
 def main():
-    for f in (test_check_cancellation, test_verify_cancellation, test_large, test_decidable, test_ulp_metric):
+    for f in (test_check_cancellation, test_verify_cancellation, test_large, test_decidable, test_ulp_metric,
+              test_rows_no_flag, test_kl_split):
         with tempfile.TemporaryDirectory() as d:
             f(d)
     t.finish()

@@ -447,14 +447,38 @@ static void call_problem(lsce_problem *q, const lsce_call *c, int64_t i0, int64_
   q->pad_index = p->pad_index;
 }
 
-static int run_reference(lsce_ref_result *r, const lsce_problem *q, int want_grad) {
+/* rows [lo, hi) of q (hi = -1: all rows): a block keeps the whole problem's 1/D, W and |V| */
+static int run_reference_rows(lsce_ref_result *r, const lsce_problem *q, int want_grad, int64_t lo, int64_t hi) {
   lsce_ref_opts o;
   lsce_err err;
   lsce_ref_opts_default(&o);
   if (lsce_ref_opts_env(&o, &err)) lsce_ref_opts_default(&o);
   o.want_grad = want_grad;
   o.want_lo = 1;
+  o.row_lo = lo;
+  o.row_hi = hi;
   return lsce_reference_local(r, q, &o, "row", &err); /* never lsce-mpi's collective */
+}
+
+static int run_reference(lsce_ref_result *r, const lsce_problem *q, int want_grad) {
+  return run_reference_rows(r, q, want_grad, 0, -1);
+}
+
+/* Row i's gradient of the call's own reduction, each entry rounded once from the exact value: the
+ * reference over the whole problem in its block mode for row i alone (W, |V| and 1/D come from
+ * every row, exactly; only row i is computed). Used where no one-row problem gives it: a
+ * k-nll-weighted mean (its NLL part scales by 1/W, its smooth part by 1/|V|), and weights spanning
+ * more than double's range (no power of two brings the row's gradient into it before 1/D). */
+static int block_grad(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i) {
+  lsce_problem q;
+  call_problem(&q, c, 0, c->N, c->targets, c->prm->reduction, c->weights);
+  lsce_ref_result r;
+  int rc = run_reference_rows(&r, &q, 1, i, i + 1);
+  mpq_clear(q.e);
+  if (rc != LSCE_OK) return -1;
+  for (int64_t j = 0; j < c->K; j++) lsce_st(grad, gdt, i * c->K + j, r.grad[j]);
+  lsce_ref_result_free(&r);
+  return 0;
 }
 
 /* A result of the reference on weights scaled by 2^k that is no longer finite. */
@@ -468,12 +492,16 @@ static int scaled_overflow(const lsce_ref_result *r, int want_grad, int64_t K) {
 /* The loss of row i (reduction none: L_i before 1/D) as hi + lo (lo = RN(L_i - hi), certified), and
  * the gradient of L_i (the `none` gradient, D = 1), rounded once to gdt after the exact scaling by
  * 1/D in double-double (within U of the certified hi + lo: far inside any bound). A k-nll-weighted
- * mean scales its two parts differently (1/W, 1/|V|): its gradient is not one row's, refused. */
+ * mean scales its two parts differently (1/W, 1/|V|): its gradient comes from block_grad. */
 int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int *Le) {
   const lsce_params *p = c->prm;
   if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1; /* not for the fast certifier */
-  if (grad && p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN) return -1;
   if (lsce_variants[p->variant].pad && p->pad_index < 0) return -1;
+  if (grad && p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN) {
+    /* the row's own loss (L) is not asked for here: a reduction's loss has its own ladder */
+    if (L && lsce_row_reference(L, NULL, gdt, c, i, Le)) return -1;
+    return block_grad(grad, gdt, c, i);
+  }
   /* Weights below 1 that scale the loss and gradient alike (w_c in every kappa_c: k-torch-weighted,
    * the logprob forms) go to the reference times 2^k, k = -ilogb(max w) (exact: scaled up), so a
    * row of subnormal weights keeps its bits; the results are scaled back by 2^-k. */
@@ -501,8 +529,7 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
     rc = run_reference(&r, &q, grad != NULL);
     mpq_clear(q.e);
   }
-  free(ws);
-  if (rc != LSCE_OK) return -1;
+  if (rc != LSCE_OK) { free(ws); return -1; }
   if (L) { /* with Le, L stays scaled: the loss is L 2^Le (a reduction scales it by 1/D first) */
     int e = Le ? 0 : -k;
     if (Le) *Le = -k;
@@ -511,10 +538,18 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
   if (grad) {
     /* entries below 2^-969 carry fewer than 106 bits (their low part is subnormal): when 1/D then
      * scales them up, they cannot give the row's bound (weights spanning more than double's range,
-     * which no power of two brings into it): refused, the row is flagged */
+     * which no power of two brings into it). Then the row's gradient comes from block_grad: each
+     * entry rounded once from the exact value, whatever the exponents of the weights and of 1/D. */
+    int small = 0;
     if (p->inv_D_e - k > 100) /* 1/D above 2^100 (W < 2^-100): an entry below 2^-969, or rounded to 0, may have lost bits */
       for (int64_t j = 0; j < c->K; j++)
-        if (fabs(r.grad[j]) < 0x1p-969) { lsce_ref_result_free(&r); return -1; }
+        if (fabs(r.grad[j]) < 0x1p-969) small = 1;
+    if (small) {
+      int rc2 = block_grad(grad, gdt, c, i);
+      lsce_ref_result_free(&r);
+      free(ws);
+      return rc2;
+    }
     for (int64_t j = 0; j < c->K; j++) {
       lsce_dd g = lsce_dd_make(r.grad[j], r.grad_lo ? r.grad_lo[j] : 0.0);
       double v = g.hi;
@@ -526,6 +561,7 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
     }
   }
   lsce_ref_result_free(&r);
+  free(ws);
   return 0;
 }
 
