@@ -1,6 +1,7 @@
 /* bench/kernel_ab.c: lsce-kernel-ab, the first-pass row kernels (simd.h's table exp, vd_exp_tab)
  * against the accurate ones (the degree-11 vd_exp) in one process, through the same driver
- * (lsce_cpu_drive: bound, ladder, reduction), interleaved A B A B ... and best of R each, so a
+ * (lsce_cpu_drive: bound, ladder, reduction; float64: vd_exp2x with pair sums against the double-double
+ * kernels), interleaved A B A B ... and best of R each, so a
  * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
  * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed.
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. Not a
@@ -30,21 +31,21 @@ int main(int argc, char **argv) {
   /* the accurate kernels' own keep/reuse pair is not exported by lsce_cpu_kernels: both sides run
    * the gradient sweep without kept exps, so the comparison is of the exps alone */
   const lsce_kernels tab = {cur.stats, cur.grad, NULL, NULL, NULL, NULL};
-  const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16};
-  const char *dn[] = {"float32", "bfloat16", "float16"};
+  const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
+  const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
   mpq_t e;
   mpq_init(e);
   mpq_set_si(e, 1, 10);
   printf("N=%lld K=%lld threads=%d best of %d, interleaved\n", (long long)N, (long long)K, threads, reps);
-  for (int d = 0; d < 3; d++) {
+  for (int d = 0; d < 4; d++) {
     const lsce_bench_inputs *in = lsce_inputs_get(dts[d], N, K);
     if (!in) return 3;
     lsce_params prm;
     lsce_params_init(&prm, LSCE_V_K, LSCE_RED_MEAN, e, N, K, in->targets, NULL, -100, -1);
     lsce_row_counts cnt = {0, 0, 0, 0, 0};
     prm.counts = &cnt;
-    lsce_call c = {in->logits, dts[d], N, K, in->targets, NULL, &prm, 0, NULL, NULL};
-    void *grad = malloc((size_t)(N * K) * 4);
+    lsce_call c = {in->logits, dts[d], N, K, in->targets, NULL, &prm, dts[d] == LSCE_DT_F64, NULL, NULL};
+    void *grad = malloc((size_t)(N * K) * 8);
     if (!grad) return 3;
     for (int bwd = 0; bwd < 2; bwd++) {
       double best[2] = {1e30, 1e30}, loss[2];

@@ -62,6 +62,8 @@ LSCE_SIMD_DECLARE(avx512)
 /* the same with simd.h's table exp vd_exp_tab (avx2_tab.c, avx512_tab.c; lsce_cpu_has_tab_* is not defined) */
 LSCE_SIMD_DECLARE(tab_avx2)
 LSCE_SIMD_DECLARE(tab_avx512)
+void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
+void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 
 /* The kernels cpu_avx2/cpu_threads/cpu_sharded run: the widest ISA here that LSCE_ISA allows. */
 lsce_kernels lsce_cpu_kernels(void);

@@ -89,7 +89,8 @@ double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dt
  *    Uf (m_old - m_new) with Uf's own error: t_rel = (K + 4 + 3 nreb) u + uf_rel; the pad's term,
  *    added then removed by the SIMD kernels, is accounted by the caller (t_mag).
  *  Uf: K terms >= 0: (K + 2) u.
- * With double-double sums (float64 logits) u becomes U in every sum, and e_rel = LSCE_EXP_REL_DD. */
+ * With double-double sums (float64 logits) u becomes U in every sum, and e_rel = LSCE_EXP_REL_DD (or
+ * the exp the kernels recorded, st->exp_rel: LSCE_EXP_REL_F64 for the float64 first pass). */
 lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) {
   lsce_stat_err se;
   double K = (double)c->K, nreb = (double)st->nreb;
@@ -97,10 +98,13 @@ lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) {
   /* the exp the kernels recorded (st->exp_rel, e.g. LSCE_EXP_REL_TAB), never below vd_exp's, which
    * also covers glibc's exp of the scalar remainders and of merges */
   double er = st->exp_rel > LSCE_EXP_REL_SIMD ? st->exp_rel - LSCE_EXP_REL_SIMD : 0.0;
-  se.e_rel = c->dd ? LSCE_EXP_REL_DD : LSCE_EXP_REL_NARROW + er;
+  se.e_rel = c->dd ? (st->exp_rel > 0 ? st->exp_rel : LSCE_EXP_REL_DD) : LSCE_EXP_REL_NARROW + er;
+  /* the float64 first pass (simd_kernels.inc stats_f64, st->exp_rel set with c->dd) sums s1 and t per
+   * lane as pairs: (n^2 + 2n) u^2 relative besides the double-double steps, n <= K per lane */
+  double pair = c->dd && st->exp_rel > 0 ? (K * K + 2 * K) * LSCE_U53 * LSCE_U53 * (1 + 0x1p-40) : 0.0;
   se.uf_rel = (K + 2) * u;
-  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u;
-  se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel;
+  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u + pair;
+  se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
   se.abs = K * LSCE_EXP_ABS;
   se.g_u = c->dd ? LSCE_U_DD : LSCE_U53;
   return se;
