@@ -172,6 +172,10 @@ static void bm_row(gb_state *s, void *ctx) {
   lsce_params prm;
   lsce_params_init(&prm, LSCE_V_K, LSCE_RED_MEAN, e, N, K, in->targets, NULL, -100, -1);
   mpq_clear(e);
+  /* the exact CPU rows count, per call, the rows each rung of their ladder settled (rowguard.h):
+   * the last timed call's fractions go into the counters (O(N) per call, in guard_finish) */
+  lsce_row_counts cnt = {0, 0, 0, 0, 0};
+  prm.counts = &cnt;
   lsce_call call = {.logits = in->logits, .dtype = r->dt, .N = N, .K = K, .targets = in->targets,
                     .weights = NULL, .prm = &prm, .dd = r->dt == LSCE_DT_F64};
   double loss = NAN, total = 0;
@@ -197,6 +201,11 @@ static void bm_row(gb_state *s, void *ctx) {
   gb_counter(s, "workspace_bytes", (double)im->workspace(N, K), GB_DEFAULT);
   gb_counter(s, "val_loss_ulp", g_last.res.loss_ulp, GB_DEFAULT);
   if (r->bwd) gb_counter(s, "val_grad_ulp", g_last.res.grad_ulp, GB_DEFAULT);
+  if (cnt.rows > 0) { /* rows whose first pass could not vouch for the declared bound */
+    gb_counter(s, "rows_accurate", (double)cnt.accurate / (double)cnt.rows, GB_DEFAULT);
+    gb_counter(s, "rows_safe", (double)cnt.safe / (double)cnt.rows, GB_DEFAULT);
+    gb_counter(s, "rows_reference", (double)cnt.reference / (double)cnt.rows, GB_DEFAULT);
+  }
   lsce_probe_kind kind = r->bwd ? LSCE_PROBE_COPY : LSCE_PROBE_READ;
   double probe = lsce_probe_best(kind, threads);
   if (probe > 0 && total > 0)

@@ -13,6 +13,7 @@
 #define LSCE_PROBE_EXP32 lsce_probe_exp32_avx2
 #include "probes_exp32.inc"
 #define LSCE_PROBE_EXP64 lsce_probe_exp64_avx2
+#define LSCE_PROBE_EXPF64 lsce_probe_expf64_avx2
 #include "probes_exp64.inc"
 
 const int lsce_probe_avx2_built = 1;
@@ -52,6 +53,7 @@ void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes) {
 const int lsce_probe_avx2_built = 0;
 float lsce_probe_exp32_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 double lsce_probe_exp64_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
+double lsce_probe_expf64_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 uint64_t lsce_probe_read_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes) {
   (void)dst; (void)src; (void)bytes;

@@ -306,6 +306,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             fputs(", \"escalated_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.safe / nr);
             fputs(", \"reference_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.reference / nr);
             fputs(", \"flagged_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.flagged / nr);
+            fputs(", \"accurate_rows\": ", s->json); lsce_json_num(s->json, (double)cnt.accurate / nr);
             fprintf(s->json, ", \"pass\": %s}", pass ? "true" : "false");
           }
         }

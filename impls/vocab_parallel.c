@@ -60,7 +60,7 @@ int lsce_mpi_vocab_parallel(double *loss, void *grad, lsce_dtype gdt, const lsce
     cur.base = base;
     cur.c0 = c0;
     cur.c1 = c1;
-    lsce_kernels k = {stats_merged, grad_own, NULL, NULL};
+    lsce_kernels k = {stats_merged, grad_own, NULL, NULL, NULL, NULL};
     rc = lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
   }
   free(st);

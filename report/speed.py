@@ -7,7 +7,10 @@ run, imported by make_report.py:
     report/data/accuracy-sweep.json) against the sweep's GB/s at the same shape and dtype;
   - the history: probe fractions per commit (report/data/history/, written by report/history.py);
   - the GPU anchors (report/data/gpu-anchors.json) as reference lines, with the newest gpu-check
-    run's rows beside them.
+    run's rows beside them;
+  - per shape, the fraction of rows the exact CPU rows could not settle in their first pass (the
+    accurate rung, the safe path, the reference: bench counters rows_accurate, rows_safe,
+    rows_reference of the same run).
 No number here is typed in: every value is read from those files. The unit conversions (GB/s to
 ns per logit, a float32-logit probe to another dtype, a bfloat16 loss ulp to float32 ulps) are
 exact rescalings, argued where they are made. Every figure carries machine, date, commit and load.
@@ -184,6 +187,32 @@ def sweep_markdown(b, path, style, save):
         if link:
             out += ["![CPU sweep, %s](%s)" % (d, link), ""]
     return out
+
+
+def ladder_markdown(b):
+    """Per shape and dtype, the fractions of rows that took the accurate rung, the safe path and the
+    reference in the exact CPU rows' timed calls (the largest over their rows and modes), or []
+    when the run has no such counters (runs before they existed)."""
+    agg = {}
+    for (m, impl, d, n, k), ent in b.rows.items():
+        if ent.get("rows_accurate") is None:
+            continue
+        a = agg.setdefault((d, n, k), [0.0, 0.0, 0.0, set()])
+        for i, key in enumerate(("rows_accurate", "rows_safe", "rows_reference")):
+            a[i] = max(a[i], ent.get(key) or 0.0)
+        a[3].add(impl)
+    if not agg:
+        return []
+    out = ["Rows the exact CPU rows could not settle in their first pass (the table exp of "
+           "`impls/cpu/simd.h`, its bound in `impls/cpu/rowguard.c`), as fractions of the rows of the "
+           "timed calls of this run, the largest over rows and modes: recomputed by the accurate "
+           "kernels, then by the safe path, then by the reference.", "",
+           "| dtype | N x K | accurate | safe path | reference | rows |", "|---|---|---|---|---|---|"]
+    for (d, n, k) in sorted(agg, key=lambda t: (DTYPE_ORDER.get(t[0], 9), t[1] * t[2], t[2])):
+        a = agg[(d, n, k)]
+        out.append("| %s | %d x %d | %.4f | %.4f | %.4f | %s |" % (
+            d, n, k, a[0], a[1], a[2], ", ".join(sorted(a[3]))))
+    return out + [""]
 
 
 # --------------------------------------------------------------------------------------------------

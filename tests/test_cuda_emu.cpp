@@ -214,7 +214,7 @@ static void compare_call(const lsce_call *c, const char *label0, int shapes = 7)
    * asks for it; the CUDA rows have no such ladder, so a call in which the CPU escalated any row is
    * not expected to agree bit for bit: its accuracy is checked against the reference by test
    * cuda_mock (lsce verify of the emulated CUDA rows) instead, and counted here. */
-  lsce_row_counts cnt = {0, 0, 0, 0};
+  lsce_row_counts cnt = {0, 0, 0, 0, 0};
   lsce_params *pm = (lsce_params *)c->prm;
   lsce_row_counts *saved = pm->counts;
   pm->counts = &cnt;

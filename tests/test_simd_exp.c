@@ -1,9 +1,11 @@
-/* tests/test_simd_exp.c: the SIMD rows' double exp (impls/cpu/simd.h, vd_exp) at every width the
- * machine has (AVX2, AVX-512), against MPFR at 128 bits: relative error at most 2^-46 on [-708, 0]
- * (random arguments at several scales, the rounding boundaries of n = round(x / ln2), the ends), and
- * exactly 0 below -708, the claim of impls/cpu/simd_kernels.inc's header and the named constant
- * LSCE_EXP_REL_SIMD of the rows' a-posteriori bound (impls/cpu/rowguard.h): a cheaper exp plugs in by
- * changing that constant, and this test measures it. */
+/* tests/test_simd_exp.c: the SIMD rows' double exps (impls/cpu/simd.h) at every width the machine
+ * has (AVX2, AVX-512), against MPFR at 128 bits, exactly 0 below -708: vd_exp (the accurate kernels)
+ * within LSCE_EXP_REL_SIMD = 2^-46 on [-708, 0], and vd_exp_tab (the first-pass kernels) within
+ * LSCE_EXP_REL_TAB = 2^-42, the constants of the rows' a-posteriori bound (impls/cpu/rowguard.h).
+ * vd_exp2x (the float64 first pass), exp of a pair xh + xl (|xl| <= ulp(xh)/2) as a pair, within
+ * LSCE_EXP_REL_F64 = 2^-54 on the same arguments with random low parts.
+ * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
+ * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
 #include <mpfr.h>
 #include <stdint.h>
@@ -14,8 +16,8 @@
 
 #define NARG 400000
 
-static int check(const char *isa, void (*f)(const double *, double *, int64_t), const double *x,
-                 double *y, int *passed) {
+static int check(const char *isa, void (*f)(const double *, double *, int64_t), double bound,
+                 const double *x, double *y, int *passed) {
   f(x, y, NARG);
   mpfr_t e, d;
   mpfr_inits2(128, e, d, (mpfr_ptr)0);
@@ -32,13 +34,59 @@ static int check(const char *isa, void (*f)(const double *, double *, int64_t), 
       mpfr_div(d, d, e, MPFR_RNDN);
       double r = fabs(mpfr_get_d(d, MPFR_RNDN));
       if (r > worst) worst = r;
-      ok = r <= LSCE_EXP_REL_SIMD; /* the constant the rows' error bound uses (cpu/rowguard.h) */
+      ok = r <= bound; /* the constant the rows' error bound uses (cpu/rowguard.h) */
     }
     if (ok) (*passed)++;
     else if (++failed <= 5) printf("FAIL %s exp(%a) = %a\n", isa, x[i], y[i]);
   }
   mpfr_clears(e, d, (mpfr_ptr)0);
   printf("%s: worst relative error %.3g (2^%.1f) over %d arguments\n", isa, worst, log2(worst), NARG);
+  return failed;
+}
+
+/* vd_exp2x: yh + yl against exp(xh + xl) */
+static int check2(const char *isa, void (*f)(const double *, const double *, double *, double *, int64_t),
+                  const double *x, double *y, int *passed) {
+  double *xl = malloc(sizeof(double) * NARG), *yl = malloc(sizeof(double) * NARG);
+  if (!xl || !yl) { free(xl); free(yl); return 1; }
+  uint64_t s = 0x2545F4914F6CDD1DULL;
+  for (int i = 0; i < NARG; i++) {
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+    double u = (double)(s >> 11) / 9007199254740992.0 - 0.5; /* [-1/2, 1/2) */
+    double ulp = x[i] != 0 ? nextafter(fabs(x[i]), INFINITY) - fabs(x[i]) : 0.0;
+    xl[i] = (i % 3 == 0) ? 0.0 : u * ulp; /* |xl| <= ulp(xh)/2 */
+  }
+  f(x, xl, y, yl, NARG);
+  mpfr_t e, d;
+  mpfr_inits2(256, e, d, (mpfr_ptr)0);
+  int failed = 0;
+  double worst = 0;
+  for (int i = 0; i < NARG; i++) {
+    int ok;
+    if (x[i] < -708.0) {
+      ok = y[i] == 0.0 && yl[i] == 0.0;
+    } else {
+      mpfr_set_d(e, x[i], MPFR_RNDN);
+      mpfr_add_d(e, e, xl[i], MPFR_RNDN);
+      mpfr_exp(e, e, MPFR_RNDN);
+      mpfr_set_d(d, y[i], MPFR_RNDN);
+      mpfr_add_d(d, d, yl[i], MPFR_RNDN);
+      mpfr_sub(d, e, d, MPFR_RNDN);
+      /* below 2^-969 the low part is subnormal (absolute 2^-1074 more, within the rows' LSCE_EXP_ABS) */
+      double ev = mpfr_get_d(e, MPFR_RNDN), ad = fabs(mpfr_get_d(d, MPFR_RNDN));
+      mpfr_div(d, d, e, MPFR_RNDN);
+      double r = fabs(mpfr_get_d(d, MPFR_RNDN));
+      if (ev >= 0x1p-969 && r > worst) worst = r;
+      ok = ev >= 0x1p-969 ? r <= LSCE_EXP_REL_F64 /* the constant the float64 first pass's bound uses (cpu/rowguard.h) */
+                          : ad <= LSCE_EXP_REL_F64 * ev + 0x1p-1074;
+    }
+    if (ok) (*passed)++;
+    else if (++failed <= 5) printf("FAIL %s exp2x(%a + %a) = %a + %a\n", isa, x[i], xl[i], y[i], yl[i]);
+  }
+  mpfr_clears(e, d, (mpfr_ptr)0);
+  printf("%s: worst relative error %.3g (2^%.1f) over %d argument pairs (results >= 2^-969)\n", isa, worst, log2(worst), NARG);
+  free(xl);
+  free(yl);
   return failed;
 }
 
@@ -55,13 +103,21 @@ int main(void) {
     else if (i % 4 == 0) x[i] = -u * 708.0;
     else if (i % 4 == 1) x[i] = -u * 30.0;
     else if (i % 4 == 2) x[i] = -u * 1e-6;
-    else x[i] = -((double)((i / 4) % 2048) + 0.5) * 0.6931471805599453 * (1.0 + (u - 0.5) * 1e-15); /* ties of n */
+    else if (i % 8 == 3) x[i] = -((double)((i / 8) % 2048) + 0.5) * 0.6931471805599453 * (1.0 + (u - 0.5) * 1e-15); /* ties of n */
+    else x[i] = -((double)((i / 8) % 16352) + 0.5) * 0.6931471805599453 / 16 * (1.0 + (u - 0.5) * 1e-15); /* the table's */
   }
   int passed = 0, failed = 0, skipped = 0;
-  if (lsce_cpu_has_avx2()) failed += check("avx2", lsce_exp_array_avx2, x, y, &passed);
-  else { skipped++; printf("avx2: not on this machine\n"); }
+  if (lsce_cpu_has_avx2()) {
+    failed += check("avx2 vd_exp", lsce_exp_array_avx2, LSCE_EXP_REL_SIMD, x, y, &passed);
+    failed += check("avx2 vd_exp_tab", lsce_exp_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
+    failed += check2("avx2 vd_exp2x", lsce_exp2x_array_tab_avx2, x, y, &passed);
+  } else { skipped++; printf("avx2: not on this machine\n"); }
 #ifndef LSCE_NO_AVX512
-  if (lsce_cpu_has_avx512()) failed += check("avx512", lsce_exp_array_avx512, x, y, &passed);
+  if (lsce_cpu_has_avx512()) {
+    failed += check("avx512 vd_exp", lsce_exp_array_avx512, LSCE_EXP_REL_SIMD, x, y, &passed);
+    failed += check("avx512 vd_exp_tab", lsce_exp_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
+    failed += check2("avx512 vd_exp2x", lsce_exp2x_array_tab_avx512, x, y, &passed);
+  }
   else { skipped++; printf("avx512: not on this machine\n"); }
 #else
   skipped++;

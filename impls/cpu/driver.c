@@ -3,7 +3,9 @@
  * double-double in row order, so the result does not depend on the thread count. With kernels that
  * can keep a row's exps (the SIMD ones), the gradient sweep reuses them: the same values, computed
  * once. Every row's result is checked against its own error bound and escalated when that bound
- * cannot guarantee the declared one (rowguard.h); Lrow holds (hi, lo, bound) per row. */
+ * cannot guarantee the declared one (rowguard.h); Lrow holds (hi, lo, bound) per row. Kernels with a
+ * cheaper first-pass exp name their accurate twins (acc_stats, acc_grad): a row whose bound falls
+ * short with the cheap exp is recomputed by those first (lvl bit 32), then climbs the ladder. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,16 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
     } else {
       gmax = k->grad(grad, gdt, c, i, 0, K, &g, st->m);
     }
+  }
+  /* the accurate rung: a first pass with a cheaper exp (st->exp_rel) whose bound falls short is
+   * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
+  if (k->acc_stats && st->exp_rel > 0 && !lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax)) {
+    const lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL};
+    lsce_rowstats sa;
+    row_stats(&sa, c, &acc, i, par_slices ? slice : 0);
+    finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL);
+    lvl[i] |= 32;
+    return;
   }
   lsce_guard_row(Lrow, lvl, grad, gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax);
 }

@@ -28,6 +28,11 @@ typedef struct {
   lsce_grad_kern grad;
   lsce_stats_keep_kern stats_keep; /* NULL: no reuse */
   lsce_grad_reuse_kern grad_reuse;
+  /* the accurate rung (NULL: none): when stats used a cheaper first-pass exp (lsce_rowstats.exp_rel)
+   * and the row's bound cannot guarantee the declared ulps, the row is recomputed by these before the
+   * safe path (driver.c) */
+  lsce_stats_kern acc_stats;
+  lsce_grad_kern acc_grad;
 } lsce_kernels;
 
 /* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
@@ -54,6 +59,11 @@ double lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int6
   void lsce_exp_array_##isa(const double *x, double *y, int64_t n);
 LSCE_SIMD_DECLARE(avx2)
 LSCE_SIMD_DECLARE(avx512)
+/* the same with simd.h's table exp vd_exp_tab (avx2_tab.c, avx512_tab.c; lsce_cpu_has_tab_* is not defined) */
+LSCE_SIMD_DECLARE(tab_avx2)
+LSCE_SIMD_DECLARE(tab_avx512)
+void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
+void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 
 /* The kernels cpu_avx2/cpu_threads/cpu_sharded run: the widest ISA here that LSCE_ISA allows. */
 lsce_kernels lsce_cpu_kernels(void);

@@ -53,7 +53,7 @@ double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t 
 
 #ifndef LSCE_ONLINE_FMA
 int lsce_cpu_online(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  const lsce_kernels k = {lsce_stats_online, lsce_grad_scalar, NULL, NULL};
+  const lsce_kernels k = {lsce_stats_online, lsce_grad_scalar, NULL, NULL, NULL, NULL};
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
 }
 #endif

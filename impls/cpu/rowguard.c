@@ -64,7 +64,7 @@ int lsce_guard_ok(double x, double E, double tau, lsce_dtype T, double bound) {
   return E + 0.5 * lsce_ulp_of(x, T) <= bound * lsce_ulp_of(lo, T) * (1.0 - 0x1p-30);
 }
 
-/* tau = 2^-(p+3) M, M = |L| + 2 H for one KL row (H = C), |L| for the others (cli/measure.c); a
+/* tau = 2^-(p+3) M, M = |L| + 2 H for one KL row (H = C), |L| for the others (verify/measure.c); a
  * lower bound from |L| >= Lmin. */
 double lsce_guard_tau_row(const lsce_params *p, double Lmin, lsce_dtype T) {
   double H = p->kl ? fabs(lsce_dd_to_d(p->C)) : 0.0;
@@ -89,15 +89,22 @@ double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dt
  *    Uf (m_old - m_new) with Uf's own error: t_rel = (K + 4 + 3 nreb) u + uf_rel; the pad's term,
  *    added then removed by the SIMD kernels, is accounted by the caller (t_mag).
  *  Uf: K terms >= 0: (K + 2) u.
- * With double-double sums (float64 logits) u becomes U in every sum, and e_rel = LSCE_EXP_REL_DD. */
+ * With double-double sums (float64 logits) u becomes U in every sum, and e_rel = LSCE_EXP_REL_DD (or
+ * the exp the kernels recorded, st->exp_rel: LSCE_EXP_REL_F64 for the float64 first pass). */
 lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) {
   lsce_stat_err se;
   double K = (double)c->K, nreb = (double)st->nreb;
   double u = c->dd ? LSCE_U_DD : LSCE_U53;
-  se.e_rel = c->dd ? LSCE_EXP_REL_DD : LSCE_EXP_REL_NARROW;
+  /* the exp the kernels recorded (st->exp_rel, e.g. LSCE_EXP_REL_TAB), never below vd_exp's, which
+   * also covers glibc's exp of the scalar remainders and of merges */
+  double er = st->exp_rel > LSCE_EXP_REL_SIMD ? st->exp_rel - LSCE_EXP_REL_SIMD : 0.0;
+  se.e_rel = c->dd ? (st->exp_rel > 0 ? st->exp_rel : LSCE_EXP_REL_DD) : LSCE_EXP_REL_NARROW + er;
+  /* the float64 first pass (simd_kernels.inc stats_f64, st->exp_rel set with c->dd) sums s1 and t per
+   * lane as pairs: (n^2 + 2n) u^2 relative besides the double-double steps, n <= K per lane */
+  double pair = c->dd && st->exp_rel > 0 ? (K * K + 2 * K) * LSCE_U53 * LSCE_U53 * (1 + 0x1p-40) : 0.0;
   se.uf_rel = (K + 2) * u;
-  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u;
-  se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel;
+  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u + pair;
+  se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
   se.abs = K * LSCE_EXP_ABS;
   se.g_u = c->dd ? LSCE_U_DD : LSCE_U53;
   return se;
@@ -582,9 +589,10 @@ int lsce_total_reference(lsce_dd *out, const lsce_call *c) {
 /* The ladder, per row and per call. lvl bits: 1 safe path, 2 the loss needs the reference, 4 the
  * gradient does, 8 the reference answered, 16 flagged. */
 
-void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
-                    int64_t i, const lsce_rowcoef *rc, const lsce_rowstats *st, const lsce_gradcoef *g,
-                    lsce_dd L, double gmax) {
+/* The fast path's check of row i (lsce_guard_row's rung 1): E the loss bound; *ok_l, *ok_g. */
+static double fast_check(int *ok_l, int *ok_g, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
+                         const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax, int want_g,
+                         lsce_dtype gdt) {
   const lsce_params *p = c->prm;
   const int none = p->reduction == LSCE_RED_NONE;
   const lsce_bound bnd = lsce_guard_bound(c->dtype);
@@ -598,26 +606,45 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
   }
   lsce_dd Lx;
   double E = lsce_row_loss_exact(&Lx, p, rc, st) ? 0.0 : lsce_guard_loss_err(p, rc, st, &se, tpad, upad);
-  int ok_l = 1, ok_g = 1;
+  *ok_l = 1;
+  *ok_g = 1;
   const int cert = c->loss_lo || c->grad_lo;
   if (cert) {
     /* verify's fast certifier keeps hi + lo and claims 2^-80 of the magnitudes (lsce/certify.h):
      * a row stays on the fast path when its bound is within 2^-80 of its value (or floor) */
     double lo = fabs(L.hi) - E, tl = lsce_guard_tau_row(p, lo, LSCE_DT_F64);
-    ok_l = (isinf(L.hi) && E == 0.0) || (isfinite(L.hi) && E <= 0x1p-80 * (lo > tl ? lo : tl));
-    if (grad && !g->nan) {
+    *ok_l = (isinf(L.hi) && E == 0.0) || (isfinite(L.hi) && E <= 0x1p-80 * (lo > tl ? lo : tl));
+    if (want_g && !g->nan) {
       double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax), lg = gmax - Eg;
       double tg = lsce_guard_tau_grad(p, rc, LSCE_DT_F64);
-      ok_g = isfinite(gmax) && Eg <= 0x1p-80 * (lg > tg ? lg : tg);
+      *ok_g = isfinite(gmax) && Eg <= 0x1p-80 * (lg > tg ? lg : tg);
     }
   } else {
     if (none && !(isinf(L.hi) && E == 0.0))
-      ok_l = lsce_guard_ok(L.hi, E, lsce_guard_tau_row(p, fabs(L.hi) - E, LT), LT, bnd.loss_ulp);
-    if (grad && !g->nan) {
+      *ok_l = lsce_guard_ok(L.hi, E, lsce_guard_tau_row(p, fabs(L.hi) - E, LT), LT, bnd.loss_ulp);
+    if (want_g && !g->nan) {
       double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax);
-      ok_g = lsce_guard_ok(gmax, Eg, lsce_guard_tau_grad(p, rc, gdt), gdt, bnd.grad_ulp);
+      *ok_g = lsce_guard_ok(gmax, Eg, lsce_guard_tau_grad(p, rc, gdt), gdt, bnd.grad_ulp);
     }
   }
+  return E;
+}
+
+int lsce_guard_fast_ok(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
+                       const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax) {
+  int ok_l, ok_g;
+  fast_check(&ok_l, &ok_g, c, i, rc, st, g, L, gmax, g != NULL, gdt);
+  return ok_l && ok_g;
+}
+
+void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                    int64_t i, const lsce_rowcoef *rc, const lsce_rowstats *st, const lsce_gradcoef *g,
+                    lsce_dd L, double gmax) {
+  const lsce_params *p = c->prm;
+  const int none = p->reduction == LSCE_RED_NONE;
+  int ok_l, ok_g;
+  lsce_dd Lx;
+  double E = fast_check(&ok_l, &ok_g, c, i, rc, st, g, L, gmax, grad != NULL, gdt);
   unsigned char lv = 0;
   if (!ok_l || !ok_g) {
     lv = 1;
@@ -792,6 +819,7 @@ void lsce_guard_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call
       if (!lsce_params_in_V(p, c->targets[i])) continue;
       k->rows++;
       if (lvl[i] & 1) k->safe++;
+      if (lvl[i] & 32) k->accurate++; /* driver.c: the accurate kernels after a cheaper first pass */
       if (lvl[i] & 8) k->reference++;
       if (lvl[i] & 16) k->flagged++;
     }

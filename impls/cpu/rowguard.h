@@ -14,9 +14,12 @@
  *      instead, and keeps its safe-path value.
  * The counts of rows that climbed are returned through lsce_params.counts.
  *
- * Error constants: relative errors of the exps each path uses. LSCE_EXP_REL_SIMD is the claim
- * tests/test_simd_exp.c checks against MPFR for simd.h's vd_exp (a cheaper first-pass exp plugs in by
- * changing this constant and its test); the argument z - m of a narrow logit is formed in double
+ * Error constants: relative errors of the exps each path uses. LSCE_EXP_REL_SIMD and LSCE_EXP_REL_TAB
+ * are the claims tests/test_simd_exp.c checks against MPFR for simd.h's vd_exp and vd_exp_tab; the
+ * exp error is a parameter of the bound: the kernels record the one they used in
+ * lsce_rowstats.exp_rel (0: LSCE_EXP_REL_SIMD), so a row of the cheaper first pass
+ * (vd_exp_tab) whose bound falls short is recomputed by the accurate kernels (1.5 of the ladder:
+ * driver.c, lsce_guard_fast_ok) before the safe path. The argument z - m of a narrow logit is formed in double
  * (relative error 2^-53 of |z - m| <= 746 where exp is not below the underflow floor), hence the
  * 746 u term of LSCE_EXP_REL_NARROW. */
 #ifndef LSCE_CPU_ROWGUARD_H
@@ -27,6 +30,8 @@
 #define LSCE_U53 0x1p-53
 #define LSCE_U_DD 0x1p-104        /* one double-double operation, relative */
 #define LSCE_EXP_REL_SIMD 0x1p-46 /* simd.h vd_exp on [-708, 0] (tests/test_simd_exp.c) */
+#define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
+#define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
 #define LSCE_EXP_REL_LIBM 0x1p-52 /* glibc exp: below 1 ulp of double */
 #define LSCE_EXP_REL_DD 0x1p-97   /* dd.h lsce_dd_exp (table 2^-98, series 2^-94 on the device only) */
 #define LSCE_LOG1P_REL_DD 0x1p-89 /* dd.h lsce_dd_log1p (tests/test_dd.c: 2^-90) */
@@ -45,6 +50,11 @@ typedef struct {
 
 /* The error model of the fast statistics of row i (st->nreb rebases, K classes) on call c. */
 lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st);
+
+/* Would row i's fast result (loss L, gradient in gdt with largest |g| gmax; g NULL without one) be
+ * accepted by lsce_guard_row as it is, without the safe path? */
+int lsce_guard_fast_ok(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
+                       const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax);
 
 /* E for lsce_row_loss's value L (absolute). +inf when the terms themselves overflowed. */
 double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc, const lsce_rowstats *st,

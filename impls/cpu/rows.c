@@ -38,12 +38,17 @@ const char *lsce_isa_cpu(void) {
 }
 
 static lsce_kernels kernels(void) {
-  lsce_kernels k = {lsce_stats_online, lsce_grad_scalar, NULL, NULL};
+  lsce_kernels k = {lsce_stats_online, lsce_grad_scalar, NULL, NULL, NULL, NULL};
+  /* the first pass with simd.h's table exp, the degree-11 kernels its accurate rung (driver.c) */
   switch (isa()) {
-  case ISA_AVX2: k = (lsce_kernels){lsce_stats_avx2, lsce_grad_avx2, lsce_stats_keep_avx2, lsce_grad_reuse_avx2}; break;
+  case ISA_AVX2:
+    k = (lsce_kernels){lsce_stats_tab_avx2, lsce_grad_tab_avx2, lsce_stats_keep_tab_avx2, lsce_grad_reuse_tab_avx2,
+                       lsce_stats_avx2, lsce_grad_avx2};
+    break;
 #ifndef LSCE_NO_AVX512
   case ISA_AVX512:
-    k = (lsce_kernels){lsce_stats_avx512, lsce_grad_avx512, lsce_stats_keep_avx512, lsce_grad_reuse_avx512};
+    k = (lsce_kernels){lsce_stats_tab_avx512, lsce_grad_tab_avx512, lsce_stats_keep_tab_avx512,
+                       lsce_grad_reuse_tab_avx512, lsce_stats_avx512, lsce_grad_avx512};
     break;
 #endif
   default: break;

@@ -10,6 +10,7 @@
 #define LSCE_CPU_SIMD_H
 #include <immintrin.h>
 #include <stdint.h>
+#include "lsce/exp2_table.h"
 #include "lsce/problem.h"
 
 #if LSCE_SIMD_W == 4
@@ -22,6 +23,7 @@ typedef __m256d vmask; /* all-ones lanes */
 #define vd_sub _mm256_sub_pd
 #define vd_mul _mm256_mul_pd
 #define vd_max _mm256_max_pd
+#define vd_min _mm256_min_pd
 #define vd_fmadd _mm256_fmadd_pd
 #define vd_fmsub _mm256_fmsub_pd
 #define vd_fnmadd _mm256_fnmadd_pd
@@ -61,8 +63,25 @@ static inline double vd_hsum(vd v) {
   return _mm_cvtsd_f64(_mm_add_sd(a, _mm_unpackhi_pd(a, a)));
 }
 static inline unsigned vf_eq_bits(vf a, vf b) { return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ)); }
+static inline unsigned vd_eq_bits(vd a, vd b) { return (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ)); }
 static inline vd vd_lo(vf v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
 static inline vd vd_hi(vf v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+/* 2^(j/16), j the low 4 bits of t (vd_exp_tab): a gather from lsce_exp2_tab[16 j][part] (part 0 the
+ * correctly rounded value, 1 the low part) */
+static inline vd vd_tab16p(vd t, int part) {
+  __m256i j = _mm256_slli_epi64(_mm256_and_si256(_mm256_castpd_si256(t), _mm256_set1_epi64x(15)), 5);
+  return _mm256_i64gather_pd(&lsce_exp2_tab[0][part], j, 8);
+}
+/* 2^k as a double, k = (n - (n mod 16)) / 16 for the n of t, -1022 <= k <= 1023 */
+static inline vd vd_pow2_16(vd t) {
+  __m256i k = _mm256_slli_epi64(_mm256_andnot_si256(_mm256_set1_epi64x(15), _mm256_castpd_si256(t)), 48);
+  return _mm256_castsi256_pd(_mm256_add_epi64(k, _mm256_set1_epi64x(0x3FF0000000000000LL)));
+}
+/* p 2^k, k = (n - (n mod 16)) / 16 for the integer n in t's low mantissa bits: (n - j) << 48 is k << 52 */
+static inline vd vd_add_exponent16(vd p, vd t) {
+  __m256i k = _mm256_slli_epi64(_mm256_andnot_si256(_mm256_set1_epi64x(15), _mm256_castpd_si256(t)), 48);
+  return _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(p), k));
+}
 static inline void vd_store_f32(float *out, vd v) { _mm_storeu_ps(out, _mm256_cvtpd_ps(v)); }
 /* 2W logits from index j, widened to float */
 static inline vf vf_load(const void *base, lsce_dtype dt, int64_t j) {
@@ -85,6 +104,7 @@ typedef __mmask8 vmask;
 #define vd_sub _mm512_sub_pd
 #define vd_mul _mm512_mul_pd
 #define vd_max _mm512_max_pd
+#define vd_min _mm512_min_pd
 #define vd_fmadd _mm512_fmadd_pd
 #define vd_fmsub _mm512_fmsub_pd
 #define vd_fnmadd _mm512_fnmadd_pd
@@ -118,11 +138,29 @@ static inline double vd_hsum(vd v) {
   return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
 }
 static inline unsigned vf_eq_bits(vf a, vf b) { return (unsigned)_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+static inline unsigned vd_eq_bits(vd a, vd b) { return (unsigned)_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
 static inline vd vd_lo(vf v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
 static inline vd vd_hi(vf v) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 static inline void vd_store_f32(float *out, vd v) { _mm256_storeu_ps(out, _mm512_cvtpd_ps(v)); }
+/* 2^(j/16), j the low 4 bits of t (vd_exp_tab), part 0 or 1 of lsce_exp2_tab[16 j]: one
+ * two-register permute, no memory access */
+static inline vd vd_tab16p(vd t, int part) {
+#define T_(j) lsce_exp2_tab[16 * (j)][part]
+  const vd lo = _mm512_set_pd(T_(7), T_(6), T_(5), T_(4), T_(3), T_(2), T_(1), T_(0));
+  const vd hi = _mm512_set_pd(T_(15), T_(14), T_(13), T_(12), T_(11), T_(10), T_(9), T_(8));
+#undef T_
+  return _mm512_permutex2var_pd(lo, _mm512_castpd_si512(t), hi);
+}
+static inline vd vd_pow2_16(vd t) {
+  __m512i k = _mm512_slli_epi64(_mm512_andnot_si512(_mm512_set1_epi64(15), _mm512_castpd_si512(t)), 48);
+  return _mm512_castsi512_pd(_mm512_add_epi64(k, _mm512_set1_epi64(0x3FF0000000000000LL)));
+}
+static inline vd vd_add_exponent16(vd p, vd t) {
+  __m512i k = _mm512_slli_epi64(_mm512_andnot_si512(_mm512_set1_epi64(15), _mm512_castpd_si512(t)), 48);
+  return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(p), k));
+}
 static inline vf vf_load(const void *base, lsce_dtype dt, int64_t j) {
   switch (dt) {
   case LSCE_DT_F32: return _mm512_loadu_ps((const float *)base + j);
@@ -148,17 +186,21 @@ static inline double vd_hmax(vd v) {
   return m;
 }
 
+/* The range reduction of both exps, N = 1 or 16: x clamped to [-708, 0], *t = 1.5 2^52 + n with
+ * n = round(N x / ln2) in its low mantissa bits, returns r = x - n ln2/N (ln2 split as fdlibm's
+ * ln2hi + ln2lo, ln2hi with 32 significant bits, so n ln2hi/N is exact for |n| < 2^21). */
+static inline vd vd_exp_reduce(vd x, double N, vd *t) {
+  const vd shifter = vd_set1(0x1.8p52);
+  vd xc = vd_max(x, vd_set1(-708.0));
+  *t = vd_fmadd(xc, vd_set1(N * 1.4426950408889634074), shifter);
+  vd n = vd_sub(*t, shifter);
+  vd r = vd_fnmadd(n, vd_set1(6.93147180369123816490e-01 / N), xc);
+  return vd_fnmadd(n, vd_set1(1.90821492927058770002e-10 / N), r);
+}
+
 static inline vd vd_exp(vd x) {
   const vd lo = vd_set1(-708.0);
-  const vd log2e = vd_set1(1.4426950408889634074);
-  const vd ln2hi = vd_set1(6.93147180369123816490e-01);
-  const vd ln2lo = vd_set1(1.90821492927058770002e-10);
-  const vd shifter = vd_set1(0x1.8p52);
-  vd xc = vd_max(x, lo);
-  vd t = vd_fmadd(xc, log2e, shifter); /* 1.5 2^52 + n, n = x log2 e rounded to an integer */
-  vd n = vd_sub(t, shifter);
-  vd r = vd_fnmadd(n, ln2hi, xc);
-  r = vd_fnmadd(n, ln2lo, r);
+  vd t, r = vd_exp_reduce(x, 1.0, &t);
   vd p = vd_set1(1.0 / 39916800.0);
   p = vd_fmadd(p, r, vd_set1(1.0 / 3628800.0));
   p = vd_fmadd(p, r, vd_set1(1.0 / 362880.0));
@@ -172,5 +214,68 @@ static inline vd vd_exp(vd x) {
   p = vd_fmadd(p, r, vd_set1(1.0));
   p = vd_fmadd(p, r, vd_set1(1.0));
   return vd_zero_where(vd_add_exponent(p, t), vd_lt(x, lo)); /* n >= -1021: p 2^n is normal */
+}
+
+/* vd_exp_tab, the rows' first-pass exp, for x <= 0: n = round(16 x / ln2) through the 1.5 2^52
+ * shifter (|n| < 2^14), r = x - n ln2/16 with ln2/16 split as ln2hi/16 + ln2lo/16 (ln2hi has 32
+ * significant bits, so n ln2hi/16 is exact; r is within 2^-60 |r| + 2^-80 of x - n ln2),
+ * |r| <= ln2/32 (+ rounding); exp(x) = 2^(j/16) 2^k e^r with n = 16 k + j, 0 <= j < 16, 2^(j/16) the
+ * correctly rounded hi part of lsce/exp2_table.h (2^-53), e^r = 1 + q, q = r (1 + r/2 + r^2/6 + r^3/24 +
+ * r^4/120) (Taylor to degree 5: truncation below (ln2/32)^6/720 e^(ln2/32) < 2^-42.6; the Horner
+ * roundings add about 2^-53 |q| each, |q| <= 2^-5.5), result fma(T, q, T) (one rounding, 2^-53).
+ * Sum: below 2^-42.4; tests/test_simd_exp.c measures it against MPFR and checks LSCE_EXP_REL_TAB
+ * (cpu/rowguard.h). 2^k is added to the exponent field: n >= round(-708 16/ln2) = -16343 gives
+ * k >= -1022 with j >= 9 then, so T e^r >= 1.4 and the result is normal; x < -708 gives 0, as vd_exp.
+ * Cost: 5 FMAs and a two-register permute (AVX-512; a gather at AVX2) instead of vd_exp's 11 FMAs. */
+static inline vd vd_exp_tab(vd x) {
+  const vd lo = vd_set1(-708.0);
+  vd t, r = vd_exp_reduce(x, 16.0, &t);
+  vd q = vd_set1(1.0 / 120.0);
+  q = vd_fmadd(q, r, vd_set1(1.0 / 24.0));
+  q = vd_fmadd(q, r, vd_set1(1.0 / 6.0));
+  q = vd_fmadd(q, r, vd_set1(0.5));
+  q = vd_fmadd(q, r, vd_set1(1.0));
+  q = vd_mul(q, r);
+  vd T = vd_tab16p(t, 0);
+  return vd_zero_where(vd_add_exponent16(vd_fmadd(T, q, T), t), vd_lt(x, lo));
+}
+
+/* s + e = a + b exactly (Knuth's two_sum, 6 operations, any magnitudes) */
+static inline vd vd_two_sum(vd a, vd b, vd *e) {
+  vd s = vd_add(a, b), bb = vd_sub(s, a);
+  *e = vd_add(vd_sub(a, vd_sub(s, bb)), vd_sub(b, bb));
+  return s;
+}
+
+/* vd_exp2x, the float64 rows' first-pass exp: exp(xh + xl) for xh <= 0, |xl| <= ulp(xh)/2 (the exact
+ * pair z - m of two_sum), as a normalized pair hi + *lo (|lo| <= ulp(hi)/2). vd_exp_tab's reduction
+ * (r1 = xh - n ln2hi/16 exact), then r = (r1 - n ln2lo/16) + xl (two roundings, 2^-53 |r| each,
+ * |r| <= ln2/32 + 2^-44; ln2hi + ln2lo is within 2^-89 of ln2, times |n|/16 < 2^10: 2^-79), so r is
+ * within 2^-57.5 of the exact reduced argument, that much relative in exp; q = e^r - 1 by Taylor to
+ * degree 7 (truncation below (ln2/32)^8/8! e^(ln2/32) < 2^-59.3; Horner roundings below
+ * 3 2^-53 |q| <= 2^-56, |q| <= 0.0222); 2^(j/16) = Th + Tl (lsce/exp2_table.h, 2^-106); l = Th q + Tl
+ * by one fma (2^-53 |l| <= 2^-58.5 Th); hi + lo = Th + l exactly (fast two_sum, |l| < Th); both
+ * scaled by 2^k (exact while lo stays normal; below, absolute 2^-1075, within the rows' LSCE_EXP_ABS).
+ * Sum: below 2^-55.1 relative; claimed LSCE_EXP_REL_F64 = 2^-54 (cpu/rowguard.h), measured against
+ * MPFR by tests/test_simd_exp.c. xh < -708 gives 0 + 0. */
+static inline vd vd_exp2x(vd xh, vd xl, vd *lo) {
+  const vd lim = vd_set1(-708.0);
+  vd t, r = vd_exp_reduce(xh, 16.0, &t);
+  r = vd_add(r, xl);
+  vd q = vd_set1(1.0 / 5040.0);
+  q = vd_fmadd(q, r, vd_set1(1.0 / 720.0));
+  q = vd_fmadd(q, r, vd_set1(1.0 / 120.0));
+  q = vd_fmadd(q, r, vd_set1(1.0 / 24.0));
+  q = vd_fmadd(q, r, vd_set1(1.0 / 6.0));
+  q = vd_fmadd(q, r, vd_set1(0.5));
+  q = vd_fmadd(q, r, vd_set1(1.0));
+  q = vd_mul(q, r);
+  vd Th = vd_tab16p(t, 0), l = vd_fmadd(Th, q, vd_tab16p(t, 1));
+  vd h = vd_add(Th, l);
+  vd e = vd_sub(l, vd_sub(h, Th)); /* fast two_sum: |Th| >= |l| */
+  vd sc = vd_pow2_16(t);
+  vmask z = vd_lt(xh, lim);
+  *lo = vd_zero_where(vd_mul(e, sc), z);
+  return vd_zero_where(vd_mul(h, sc), z);
 }
 #endif

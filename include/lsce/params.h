@@ -10,8 +10,9 @@
 /* Rows of one call by the rung of the exact CPU rows' escalation ladder that gave their result
  * (impls/cpu/rowguard.h): rows = rows in V; safe = recomputed on the safe path; reference =
  * recomputed by the certified reference; flagged = no rung could guarantee the bound (the
- * reference off or out of precision): their values are the safe path's. */
-typedef struct { int64_t rows, safe, reference, flagged; } lsce_row_counts;
+ * reference off or out of precision): their values are the safe path's; accurate = recomputed by the
+ * accurate kernels after a cheaper first pass (impls/cpu/kernels.h acc_stats), before any of these. */
+typedef struct { int64_t rows, safe, reference, flagged, accurate; } lsce_row_counts;
 
 typedef struct {
   int variant;              /* lsce_variant_id */

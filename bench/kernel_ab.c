@@ -1,0 +1,74 @@
+/* bench/kernel_ab.c: lsce-kernel-ab, the first-pass row kernels (simd.h's table exp, vd_exp_tab)
+ * against the accurate ones (the degree-11 vd_exp) in one process, through the same driver
+ * (lsce_cpu_drive: bound, ladder, reduction; float64: vd_exp2x with pair sums against the double-double
+ * kernels), interleaved A B A B ... and best of R each, so a
+ * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
+ * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed.
+ * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. Not a
+ * test: a measurement tool. Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
+#include <gmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <x86intrin.h>
+#include "cpu/kernels.h"
+#include "inputs.h"
+#include "lsce/params.h"
+#include "lsce/variants.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+  int64_t N = argc > 1 ? atoll(argv[1]) : 512, K = argc > 2 ? atoll(argv[2]) : 32000;
+  int threads = argc > 3 ? atoi(argv[3]) : 1, reps = argc > 4 ? atoi(argv[4]) : 7;
+  const lsce_kernels cur = lsce_cpu_kernels();
+  if (!cur.acc_stats) { printf("no SIMD kernels on this machine\n"); return 77; }
+  const lsce_kernels acc = {cur.acc_stats, cur.acc_grad, NULL, NULL, NULL, NULL};
+  /* the accurate kernels' own keep/reuse pair is not exported by lsce_cpu_kernels: both sides run
+   * the gradient sweep without kept exps, so the comparison is of the exps alone */
+  const lsce_kernels tab = {cur.stats, cur.grad, NULL, NULL, NULL, NULL};
+  const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
+  const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
+  mpq_t e;
+  mpq_init(e);
+  mpq_set_si(e, 1, 10);
+  printf("N=%lld K=%lld threads=%d best of %d, interleaved\n", (long long)N, (long long)K, threads, reps);
+  for (int d = 0; d < 4; d++) {
+    const lsce_bench_inputs *in = lsce_inputs_get(dts[d], N, K);
+    if (!in) return 3;
+    lsce_params prm;
+    lsce_params_init(&prm, LSCE_V_K, LSCE_RED_MEAN, e, N, K, in->targets, NULL, -100, -1);
+    lsce_row_counts cnt = {0, 0, 0, 0, 0};
+    prm.counts = &cnt;
+    lsce_call c = {in->logits, dts[d], N, K, in->targets, NULL, &prm, dts[d] == LSCE_DT_F64, NULL, NULL};
+    void *grad = malloc((size_t)(N * K) * 8);
+    if (!grad) return 3;
+    for (int bwd = 0; bwd < 2; bwd++) {
+      double best[2] = {1e30, 1e30}, loss[2];
+      unsigned long long cyc[2] = {~0ULL, ~0ULL};
+      int64_t accurate = 0;
+      for (int r = 0; r < reps; r++)
+        for (int s = 0; s < 2; s++) {
+          double t0 = now();
+          unsigned long long c0 = __rdtsc();
+          lsce_cpu_drive(&loss[s], bwd ? grad : NULL, dts[d], &c, s ? &acc : &tab, threads, 0);
+          unsigned long long c1 = __rdtsc();
+          double t = now() - t0;
+          if (t < best[s]) best[s] = t;
+          if (c1 - c0 < cyc[s]) cyc[s] = c1 - c0;
+          if (!s) accurate = cnt.accurate;
+        }
+      double nl = (double)N * (double)K;
+      printf("%-8s %-6s table %.4f s (%.2f tsc cyc/logit)  deg-11 %.4f s (%.2f tsc cyc/logit)  ratio %.3f  accurate rows %lld/%lld  loss %.9g %.9g\n",
+             dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
+             (double)cyc[1] * threads / nl, best[1] / best[0], (long long)accurate, (long long)N, loss[0], loss[1]);
+    }
+    free(grad);
+  }
+  mpq_clear(e);
+  return 0;
+}

@@ -1,0 +1,18 @@
+/* impls/cpu/avx512_tab.c: the first-pass AVX-512 row kernels: simd_kernels.inc at 8 doubles a vector
+ * with simd.h's table exp vd_exp_tab (relative error LSCE_EXP_REL_TAB, cpu/rowguard.h) in place of
+ * the degree-11 vd_exp, and for float64 logits vd_exp2x with pair sums. Each row's statistics carry that error to the row's bound; a row whose bound
+ * cannot guarantee the declared ulps is recomputed by avx512.c's kernels, then climbs the ladder
+ * (driver.c, rowguard.h). Compiled and chosen as avx512.c. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#include "cpu/elem.h"
+#include "cpu/kernels.h"
+#include "cpu/rowguard.h"
+#define LSCE_SIMD_W 8
+#define LSCE_SIMD_FN(x) lsce_##x##_tab_avx512
+#define LSCE_SIMD_EXP vd_exp_tab
+#define LSCE_SIMD_EXP_REL LSCE_EXP_REL_TAB
+#define LSCE_SIMD_F64 1 /* and the float64 first pass (vd_exp2x, LSCE_EXP_REL_F64) */
+#include "cpu/simd.h"
+#include "cpu/simd_kernels.inc"
