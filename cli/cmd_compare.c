@@ -11,17 +11,20 @@
 #include "problem_args.h"
 #include "settings.h"
 #include "lsce/reference.h"
+#include "lsce/megatron.h"
 
 static const lsce_opt cmp_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--smoothing", 1}, {"--reduction", 1},
-  {"--ignore-index", 1}, {"--pad-index", 1}, {"--json", 0}, {"--help", 0}};
+  {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1}, {"--json", 0}, {"--help", 0}};
 #define NOPTS ((int)(sizeof cmp_opts / sizeof cmp_opts[0]))
 
 static const char *cmp_usage =
   "usage: lsce compare --logits L.npy --targets T.npy [--weights W.npy] --smoothing E\n"
-  "                    [--reduction mean|sum] [--ignore-index I] [--pad-index P] [--json]\n"
-  "Prints every catalog variant's loss ('-' where the input cannot give it), then the exact\n"
-  "identities between them (holds|fails). Exit 0 when every identity holds, 1 otherwise.\n";
+  "                    [--reduction mean|sum] [--ignore-index I] [--pad-index P]\n"
+  "                    [--tp T [--rank R]] [--json]\n"
+  "Prints every catalog variant's loss ('-' where the input cannot give it; k1-megatron needs\n"
+  "--tp), then the exact identities between them (holds|fails). Exit 0 when every identity\n"
+  "holds, 1 otherwise.\n";
 
 #define IDENT_PREC 320 /* >= 256 bits, as the contract asks */
 
@@ -36,6 +39,7 @@ static int available(const lsce_problem *p, int v) {
   const lsce_variant *d = &lsce_variants[v];
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
+  if (d->needs_tp && p->tp < 1) return 0; /* --tp given and checked (lsce_megatron_check) */
   return p->K >= d->min_K;
 }
 
@@ -193,6 +197,36 @@ static int identities(ident *out, lsce_problem *p) {
     out[n].name = "k1-kl=k1-H1";
     judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
   }
+  if (p->tp == 1 && K >= 2) { /* k1-megatron at one rank is k1 (docs/formulations.md "k1-megatron") */
+    side(l, Ml, &fl, p, LSCE_V_K1_MEGATRON, p->e, 0);
+    side(r, Mr, &fr, p, LSCE_V_K1, p->e, 0);
+    out[n].name = "k1-megatron=k1";
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+  }
+  if (p->tp > 1 && p->tp <= 64) {
+    /* the ranks' mean of k1-megatron is k at e' = e V_p/(V_p-1) */
+    const int64_t T = p->tp, vp = K / T, r0 = p->rank;
+    arb_t s, Ms;
+    arb_init(s); arb_init(Ms);
+    int inf = 0, nan = 0;
+    for (int64_t rk = 0; rk < T; rk++) {
+      p->rank = rk;
+      side(l, Ml, &fl, p, LSCE_V_K1_MEGATRON, p->e, 0);
+      inf |= fl.is_inf; nan |= fl.is_nan;
+      arb_add(s, s, l, IDENT_PREC);
+      arb_add(Ms, Ms, Ml, IDENT_PREC);
+    }
+    p->rank = r0;
+    arb_div_si(s, s, (slong)T, IDENT_PREC);
+    arb_div_si(Ms, Ms, (slong)T, IDENT_PREC);
+    fl.is_inf = inf && !nan; fl.is_nan = nan;
+    mpq_set_si(q, (long)vp, (unsigned long)(vp - 1));
+    mpq_mul(e2, p->e, q);
+    side(r, Mr, &fr, p, LSCE_V_K, e2, 0);
+    out[n].name = "mean-over-ranks(k1-megatron)=k";
+    judge(&out[n++], s, &fl, r, &fr, Ms, Mr);
+    arb_clear(s); arb_clear(Ms);
+  }
   if (p->pad_index >= 0 && K >= 3) {
     side(l, Ml, &fl, p, LSCE_V_K2_PAD_KL, p->e, 0);
     side(r, Mr, &fr, p, LSCE_V_K2_PAD_KL, p->e, 1);
@@ -225,6 +259,11 @@ int lsce_cmd_compare(int argc, char **argv) {
   if (!rc) rc = lsce_require(&a, "--targets", &err);
   if (!rc) rc = lsce_require(&a, "--smoothing", &err);
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
+  if (!rc && lsce_arg_given(&a, "--tp")) { /* k1-megatron's column: --tp against K and e */
+    p.variant = LSCE_V_K1_MEGATRON;
+    rc = lsce_megatron_check(&p, &err);
+    p.variant = -1;
+  }
   double val[LSCE_V_COUNT];
   int have[LSCE_V_COUNT] = {0};
   for (int v = 0; v < LSCE_V_COUNT && !rc; v++) {
@@ -238,7 +277,7 @@ int lsce_cmd_compare(int argc, char **argv) {
     lsce_ref_result_free(&r);
   }
   p.variant = -1;
-  ident ids[8];
+  ident ids[10];
   int nid = rc ? 0 : identities(ids, &p);
   if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
   int all = 1;
