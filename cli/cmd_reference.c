@@ -58,7 +58,7 @@ int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *er
   if (p->variant >= 0 && lsce_variants[p->variant].needs_pad_index &&
       (rc = lsce_require(a, "--pad-index", err)))
     return rc;
-  if (p->variant >= 0 && lsce_variants[p->variant].needs_tp && (rc = lsce_require(a, "--tp", err)))
+  if (p->variant >= 0 && lsce_variant_needs_tp(p->variant) && (rc = lsce_require(a, "--tp", err)))
     return rc;
   return LSCE_OK;
 }

@@ -11,9 +11,9 @@
 #include <time.h>
 #include "cli.h"
 #include "args.h"
-#include "json.h"
+#include "lsce/json.h"
 #include "json_read.h"
-#include "measure.h"
+#include "lsce/measure.h"
 #include "output.h"
 #include "problem_args.h"
 #include "progress.h"
@@ -179,7 +179,7 @@ static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p
     if (d->needs_weights && !p->has_weights) return bad(m, "variant %s needs a weights file", d->id);
     if (d->needs_pad_index && p->pad_index < 0) return bad(m, "variant %s needs a pad_index", d->id);
     if (p->K < d->min_K) return bad(m, "variant %s needs more classes than the logits have", d->id);
-    if (d->needs_tp) { /* k1-megatron: "tp", the T values run (every rank r < T) */
+    if (d->weighting == LSCE_W_SHARD) { /* k1-megatron: "tp", the T values run (every rank r < T) */
       const lsce_jval *tp = lsce_json_get(c, "tp");
       if (!tp || tp->t != LSCE_J_ARR || tp->n == 0)
         return bad(m, "variant %s needs \"tp\", a non-empty array of tensor-parallel sizes", d->id);
@@ -241,13 +241,13 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
       /* k1-megatron: every T of "tp" and rank r < T (a T whose e' passes 1 is left out, as lsce
          * refuses it); other variants: once */
       const lsce_jval *tps = lsce_json_get(c, "tp");
-      const int ntp = d->needs_tp ? tps->n : 1;
+      const int ntp = (d->weighting == LSCE_W_SHARD) ? tps->n : 1;
       for (int ti = 0; ti < ntp; ti++)
-      for (int64_t rk = 0; rk < (d->needs_tp ? (int64_t)tps->items[ti].num : 1); rk++)
+      for (int64_t rk = 0; rk < ((d->weighting == LSCE_W_SHARD) ? (int64_t)tps->items[ti].num : 1); rk++)
       for (int ri = 0; ri < reds->n; ri++) {
-        p.tp = d->needs_tp ? (int64_t)tps->items[ti].num : 0;
+        p.tp = (d->weighting == LSCE_W_SHARD) ? (int64_t)tps->items[ti].num : 0;
         p.rank = rk;
-        if (d->needs_tp && lsce_megatron_invalid(p.e, p.K, p.tp)) continue;
+        if ((d->weighting == LSCE_W_SHARD) && lsce_megatron_invalid(p.e, p.K, p.tp)) continue;
         p.variant = v;
         p.reduction = parse_reduction(reds->items[ri].str);
         lsce_ref_opts ro;
@@ -301,7 +301,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             g->failed = 1;
             char h1[48], h2[48];
             char tpr[64] = "";
-            if (d->needs_tp) snprintf(tpr, sizeof tpr, " tp=%lld rank=%lld", (long long)p.tp, (long long)p.rank);
+            if (d->weighting == LSCE_W_SHARD) snprintf(tpr, sizeof tpr, " tp=%lld rank=%lld", (long long)p.tp, (long long)p.rank);
             fprintf(stderr, "FAIL impl=%s case=%s variant=%s%s smoothing=%s reduction=%s loss_ulp=%.3g "
                     "(row=%lld ref=%s got=%s) grad_ulp=%.3g (row=%lld col=%lld)\n",
                     im->name, name, d->id, tpr, eps->items[ei].str, reds->items[ri].str, m.loss_ulp,
@@ -312,7 +312,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             fputs(s->nresults++ ? ",\n  {" : "\n  {", s->json);
             fputs("\"impl\": ", s->json); lsce_json_str(s->json, im->name);
             fputs(", \"variant\": ", s->json); lsce_json_str(s->json, d->id);
-            if (d->needs_tp) fprintf(s->json, ", \"tp\": %lld, \"rank\": %lld", (long long)p.tp, (long long)p.rank);
+            if (d->weighting == LSCE_W_SHARD) fprintf(s->json, ", \"tp\": %lld, \"rank\": %lld", (long long)p.tp, (long long)p.rank);
             fputs(", \"regime\": ", s->json); lsce_json_str(s->json, regime);
             fputs(", \"case\": ", s->json); lsce_json_str(s->json, name);
             fputs(", \"dtype\": ", s->json); lsce_json_str(s->json, lsce_dtype_name(dt));

@@ -50,7 +50,7 @@ static inline int lsce_megatron_invalid(const mpq_t e, int64_t K, int64_t T) {
  * `--tp:` message; LSCE_OK otherwise (and for every other variant). */
 #ifdef LSCE_PROBLEM_H
 static inline int lsce_megatron_check(const lsce_problem *p, lsce_err *err) {
-  if (p->variant < 0 || !lsce_variants[p->variant].needs_tp) return LSCE_OK;
+  if (p->variant < 0 || !lsce_variant_needs_tp(p->variant)) return LSCE_OK;
   const int64_t T = lsce_megatron_T(p->tp), K = p->K;
   switch (lsce_megatron_invalid(p->e, K, T)) {
   case 1:

@@ -1,9 +1,10 @@
-/* cli/problem.c: loads a PROBLEM's files and validates them in the contract's order (docs/cli.md
+/* core/problem.c: loads a PROBLEM's files and validates them in the contract's order (docs/cli.md
  * "Errors and exit codes": structure, cross-checks, values). Rows outside V are never read. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "lsce/problem.h"
+#include "lsce/megatron.h"
 
 void lsce_problem_init(lsce_problem *p) {
   memset(p, 0, sizeof *p);
@@ -84,6 +85,8 @@ static int check_cross_values(const lsce_problem *p, const char *lp, const char 
   if (p->pad_index >= 0 && p->pad_index >= p->K)
     return lsce_err_set(err, LSCE_EINPUT, "--pad-index: %lld is outside [0, %lld)",
                         (long long)p->pad_index, (long long)p->K);
+  int mrc = lsce_megatron_check(p, err); /* k1-megatron: --tp against K and e */
+  if (mrc) return mrc;
   /* (4) values: weights, targets, logits rows of V in C order */
   if (p->has_weights)
     for (int64_t c = 0; c < p->K; c++) {
@@ -102,7 +105,7 @@ static int check_cross_values(const lsce_problem *p, const char *lp, const char 
                           tp, (long long)i, (long long)t, (long long)p->K, (long long)p->ignore_index);
   }
   /* compare and check search other variants too: validate every row that is not ignored */
-  int v = (p->variant >= 0 && !p->validate_all) ? p->variant : LSCE_V_K;
+  int v = (p->variant >= 0 && !p->validate_all) ? p->variant : LSCE_V_NONE;
   int64_t i0 = 0, i1 = p->N;
   if (p->nblocks > 1) lsce_row_block(p->N, p->block, p->nblocks, &i0, &i1);
   for (int64_t i = i0; i < i1; i++) {
@@ -144,4 +147,16 @@ int lsce_problem_validate(lsce_problem *p, const char *ln, const char *tn, const
   if ((rc = check_logits(p, ln, err)) || (rc = check_targets(p, tn, err))) return rc;
   if (p->has_weights && (rc = check_weights(p, wn, err))) return rc;
   return check_cross_values(p, ln, tn, wn, err);
+}
+
+int lsce_variant_takes(int v, const char *opt, lsce_err *err) {
+  const lsce_variant *d = &lsce_variants[v];
+  if (!strcmp(opt, "--weights") && !d->needs_weights)
+    return lsce_err_set(err, LSCE_EINPUT, "--weights: variant %s takes no class weights", d->id);
+  if (!strcmp(opt, "--pad-index") && !d->needs_pad_index)
+    return lsce_err_set(err, LSCE_EINPUT, "--pad-index: variant %s takes no pad index", d->id);
+  if ((!strcmp(opt, "--tp") || !strcmp(opt, "--rank")) && !lsce_variant_needs_tp(v))
+    return lsce_err_set(err, LSCE_EINPUT, "%s: variant %s takes no tensor-parallel %s", opt, d->id,
+                        !strcmp(opt, "--tp") ? "size" : "rank");
+  return LSCE_OK;
 }
