@@ -19,7 +19,8 @@
 
 static const lsce_opt chk_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
-  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--loss", 1}, {"--loss-file", 1},
+  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
+  {"--loss", 1}, {"--loss-file", 1},
   {"--grad", 1}, {"--dtype", 1}, {"--loss-dtype", 1}, {"--grad-dtype", 1}, {"--max-ulp", 1},
   {"--max-grad-ulp", 1}, {"--json", 0}, {"--help", 0}};
 #define NOPTS ((int)(sizeof chk_opts / sizeof chk_opts[0]))
@@ -100,6 +101,7 @@ int lsce_cmd_check(int argc, char **argv) {
     else if (p.variant >= 0 && lsce_variants[p.variant].needs_weights && (rc = lsce_require(&a, "--weights", &err))) {}
     else if ((rc = lsce_require(&a, "--variant", &err)) || (rc = lsce_require(&a, "--smoothing", &err))) {}
     else if (p.variant >= 0 && lsce_variants[p.variant].needs_pad_index && (rc = lsce_require(&a, "--pad-index", &err))) {}
+    else if (p.variant >= 0 && lsce_variant_needs_tp(p.variant) && (rc = lsce_require(&a, "--tp", &err))) {}
     else if (!lsce_arg_given(&a, "--loss") && !lsce_arg_given(&a, "--loss-file"))
       rc = lsce_err_set(&err, LSCE_EINPUT, "--loss: missing required option (or --loss-file)");
   }

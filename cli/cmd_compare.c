@@ -11,17 +11,20 @@
 #include "problem_args.h"
 #include "settings.h"
 #include "lsce/reference.h"
+#include "lsce/megatron.h"
 
 static const lsce_opt cmp_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--smoothing", 1}, {"--reduction", 1},
-  {"--ignore-index", 1}, {"--pad-index", 1}, {"--json", 0}, {"--help", 0}};
+  {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1}, {"--json", 0}, {"--help", 0}};
 #define NOPTS ((int)(sizeof cmp_opts / sizeof cmp_opts[0]))
 
 static const char *cmp_usage =
   "usage: lsce compare --logits L.npy --targets T.npy [--weights W.npy] --smoothing E\n"
-  "                    [--reduction mean|sum] [--ignore-index I] [--pad-index P] [--json]\n"
-  "Prints every catalog variant's loss ('-' where the input cannot give it), then the exact\n"
-  "identities between them (holds|fails). Exit 0 when every identity holds, 1 otherwise.\n";
+  "                    [--reduction mean|sum] [--ignore-index I] [--pad-index P]\n"
+  "                    [--tp T [--rank R]] [--json]\n"
+  "Prints every catalog variant's loss ('-' where the input cannot give it; k1-megatron needs\n"
+  "--tp), then the exact identities between them (holds|fails). Exit 0 when every identity\n"
+  "holds, 1 otherwise.\n";
 
 #define IDENT_PREC 320 /* >= 256 bits, as the contract asks */
 
@@ -36,6 +39,7 @@ static int available(const lsce_problem *p, int v) {
   const lsce_variant *d = &lsce_variants[v];
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
+  if ((d->weighting == LSCE_W_SHARD) && p->tp < 1) return 0; /* --tp given and checked (lsce_megatron_check) */
   return p->K >= d->min_K;
 }
 
@@ -202,6 +206,46 @@ static int identity(ident *id, lsce_problem *p, int v, const mpq_t e2, int e2ok)
   return ok;
 }
 
+/* k1-megatron's identities (docs/formulations.md "k1-megatron"), after the table's: at --tp 1 it is
+ * k1; at --tp T (2 <= T <= 64) the mean over the T ranks is k at e' = e V_p/(V_p-1). */
+static int megatron_identities(ident *out, lsce_problem *p) {
+  const int64_t K = p->K, T = p->tp;
+  if (T < 1 || (T == 1 && K < 2) || T > 64) return 0;
+  arb_t l, r, Ml, Mr, s, Ms;
+  arb_init(l); arb_init(r); arb_init(Ml); arb_init(Mr); arb_init(s); arb_init(Ms);
+  lsce_ref_flags fl, fr;
+  if (T == 1) {
+    side(l, Ml, &fl, p, LSCE_V_K1_MEGATRON, p->e, 0);
+    side(r, Mr, &fr, p, LSCE_V_K1, p->e, 0);
+    snprintf(out->name, sizeof out->name, "k1-megatron=k1");
+    judge(out, l, &fl, r, &fr, Ml, Mr);
+  } else {
+    const int64_t vp = K / T, r0 = p->rank;
+    int inf = 0, nan = 0;
+    for (int64_t rk = 0; rk < T; rk++) {
+      p->rank = rk;
+      side(l, Ml, &fl, p, LSCE_V_K1_MEGATRON, p->e, 0);
+      inf |= fl.is_inf; nan |= fl.is_nan;
+      arb_add(s, s, l, IDENT_PREC);
+      arb_add(Ms, Ms, Ml, IDENT_PREC);
+    }
+    p->rank = r0;
+    arb_div_si(s, s, (slong)T, IDENT_PREC);
+    arb_div_si(Ms, Ms, (slong)T, IDENT_PREC);
+    fl.is_inf = inf && !nan; fl.is_nan = nan;
+    mpq_t e2;
+    mpq_init(e2);
+    mpq_set_si(e2, (long)vp, (unsigned long)(vp - 1));
+    mpq_mul(e2, e2, p->e);
+    side(r, Mr, &fr, p, LSCE_V_K, e2, 0);
+    mpq_clear(e2);
+    snprintf(out->name, sizeof out->name, "mean-over-ranks(k1-megatron)=k");
+    judge(out, s, &fl, r, &fr, Ms, Mr);
+  }
+  arb_clear(l); arb_clear(r); arb_clear(Ml); arb_clear(Mr); arb_clear(s); arb_clear(Ms);
+  return 1;
+}
+
 /* All the identities that apply, in the contract's order: by kind, then in catalog order. */
 static int identities(ident *out, lsce_problem *p) {
   int n = 0;
@@ -218,6 +262,7 @@ static int identities(ident *out, lsce_problem *p) {
   for (int kind = LSCE_IDENT_NONE + 1; kind < LSCE_IDENT_KINDS; kind++)
     for (int v = 0; v < LSCE_V_COUNT; v++)
       if ((int)lsce_variants[v].ident == kind) n += identity(&out[n], p, v, e2, e2ok);
+  n += megatron_identities(&out[n], p);
   mpq_clears(e2, q, NULL);
   return n;
 }
@@ -239,6 +284,11 @@ int lsce_cmd_compare(int argc, char **argv) {
   if (!rc) rc = lsce_require(&a, "--targets", &err);
   if (!rc) rc = lsce_require(&a, "--smoothing", &err);
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
+  if (!rc && lsce_arg_given(&a, "--tp")) { /* k1-megatron's column: --tp against K and e */
+    p.variant = LSCE_V_K1_MEGATRON;
+    rc = lsce_megatron_check(&p, &err);
+    p.variant = -1;
+  }
   double val[LSCE_V_COUNT];
   int have[LSCE_V_COUNT] = {0};
   for (int v = 0; v < LSCE_V_COUNT && !rc; v++) {
@@ -252,7 +302,7 @@ int lsce_cmd_compare(int argc, char **argv) {
     lsce_ref_result_free(&r);
   }
   p.variant = -1;
-  ident ids[LSCE_V_COUNT];
+  ident ids[LSCE_V_COUNT + 2]; /* a row's identity each, and k1-megatron's two */
   int nid = rc ? 0 : identities(ids, &p);
   if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
   int all = 1;

@@ -13,20 +13,20 @@
 
 static const lsce_opt ref_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
-  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--precision", 1},
-  {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
+  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
+  {"--precision", 1}, {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
 #define NOPTS ((int)(sizeof ref_opts / sizeof ref_opts[0]))
 
 static const lsce_opt run_opts[] = {
   {"--impl", 1}, {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1},
   {"--smoothing", 1}, {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1},
-  {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
+  {"--tp", 1}, {"--rank", 1}, {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
 #define NRUN ((int)(sizeof run_opts / sizeof run_opts[0]))
 
 static const char *run_usage =
   "usage: lsce run --impl NAME --logits L.npy --targets T.npy [--weights W.npy] --variant ID\n"
   "                --smoothing E [--reduction mean|sum|none] [--ignore-index I] [--pad-index P]\n"
-  "                [--out O.npy] [--grad-out G.npy]\n"
+  "                [--tp T [--rank R]] [--out O.npy] [--grad-out G.npy]\n"
   "Prints the implementation's loss converted exactly to float64 (see lsce impls).\n";
 
 static int check_impl(const char *name, const char *value, void *user, lsce_err *err) {
@@ -40,7 +40,8 @@ static int check_impl(const char *name, const char *value, void *user, lsce_err 
 static const char *ref_usage =
   "usage: lsce reference --logits L.npy --targets T.npy [--weights W.npy] --variant ID\n"
   "                      --smoothing E [--reduction mean|sum|none] [--ignore-index I]\n"
-  "                      [--pad-index P] [--precision BITS] [--out O.npy] [--grad-out G.npy]\n"
+  "                      [--pad-index P] [--tp T [--rank R]] [--precision BITS] [--out O.npy]\n"
+  "                      [--grad-out G.npy]\n"
   "Prints the correctly rounded float64 loss (mean/sum: one line; none: N lines).\n"
   "--precision is the Ziv loop's starting precision (it changes the time, never an output).\n";
 
@@ -56,6 +57,8 @@ int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *er
   if ((rc = lsce_require(a, "--smoothing", err))) return rc;
   if (p->variant >= 0 && lsce_variants[p->variant].needs_pad_index &&
       (rc = lsce_require(a, "--pad-index", err)))
+    return rc;
+  if (p->variant >= 0 && lsce_variant_needs_tp(p->variant) && (rc = lsce_require(a, "--tp", err)))
     return rc;
   return LSCE_OK;
 }

@@ -36,6 +36,7 @@ int lsce_cmd_variants(int argc, char **argv) {
     printf(", \"kl\": %s, \"needs_weights\": %s, \"needs_pad_index\": %s, \"min_K\": %d",
            d->kl ? "true" : "false", d->needs_weights ? "true" : "false",
            d->needs_pad_index ? "true" : "false", d->min_K);
+    printf(", \"needs_tp\": %s", (d->weighting == LSCE_W_SHARD) ? "true" : "false");
     fputs(", \"used_by\": ", stdout); lsce_json_str(stdout, d->used_by);
     /* the table's other columns (lsce/variants.inc), after the keys above */
     fputs(", \"family\": ", stdout); lsce_json_str(stdout, d->family);

@@ -19,6 +19,7 @@
 #include "progress.h"
 #include "settings.h"
 #include "sha256.h"
+#include "lsce/megatron.h"
 #include "lsce/certify.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
@@ -178,6 +179,16 @@ static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p
     if (d->needs_weights && !p->has_weights) return bad(m, "variant %s needs a weights file", d->id);
     if (d->needs_pad_index && p->pad_index < 0) return bad(m, "variant %s needs a pad_index", d->id);
     if (p->K < d->min_K) return bad(m, "variant %s needs more classes than the logits have", d->id);
+    if (d->weighting == LSCE_W_SHARD) { /* k1-megatron: "tp", the T values run (every rank r < T) */
+      const lsce_jval *tp = lsce_json_get(c, "tp");
+      if (!tp || tp->t != LSCE_J_ARR || tp->n == 0)
+        return bad(m, "variant %s needs \"tp\", a non-empty array of tensor-parallel sizes", d->id);
+      for (int k = 0; k < tp->n; k++) {
+        double t = tp->items[k].t == LSCE_J_NUM ? tp->items[k].num : 0;
+        if (t != floor(t) || t < 1 || t > 0x1p31 || p->K % (int64_t)t != 0 || p->K < 2 * (int64_t)t)
+          return bad(m, "\"tp\": each entry must be an integer T >= 1 dividing K with K >= 2T");
+      }
+    }
   }
   return LSCE_OK;
 }
@@ -227,7 +238,16 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
     const lsce_variant *d = &lsce_variants[v];
     for (int ei = 0; ei < eps->n; ei++) {
       lsce_parse_smoothing(p.e, eps->items[ei].str, "smoothing", err); /* validated */
+      /* k1-megatron: every T of "tp" and rank r < T (a T whose e' passes 1 is left out, as lsce
+         * refuses it); other variants: once */
+      const lsce_jval *tps = lsce_json_get(c, "tp");
+      const int ntp = (d->weighting == LSCE_W_SHARD) ? tps->n : 1;
+      for (int ti = 0; ti < ntp; ti++)
+      for (int64_t rk = 0; rk < ((d->weighting == LSCE_W_SHARD) ? (int64_t)tps->items[ti].num : 1); rk++)
       for (int ri = 0; ri < reds->n; ri++) {
+        p.tp = (d->weighting == LSCE_W_SHARD) ? (int64_t)tps->items[ti].num : 0;
+        p.rank = rk;
+        if ((d->weighting == LSCE_W_SHARD) && lsce_megatron_invalid(p.e, p.K, p.tp)) continue;
         p.variant = v;
         p.reduction = parse_reduction(reds->items[ri].str);
         lsce_ref_opts ro;
@@ -280,9 +300,11 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
           if (!pass) {
             g->failed = 1;
             char h1[48], h2[48];
-            fprintf(stderr, "FAIL impl=%s case=%s variant=%s smoothing=%s reduction=%s loss_ulp=%.3g "
+            char tpr[64] = "";
+            if (d->weighting == LSCE_W_SHARD) snprintf(tpr, sizeof tpr, " tp=%lld rank=%lld", (long long)p.tp, (long long)p.rank);
+            fprintf(stderr, "FAIL impl=%s case=%s variant=%s%s smoothing=%s reduction=%s loss_ulp=%.3g "
                     "(row=%lld ref=%s got=%s) grad_ulp=%.3g (row=%lld col=%lld)\n",
-                    im->name, name, d->id, eps->items[ei].str, reds->items[ri].str, m.loss_ulp,
+                    im->name, name, d->id, tpr, eps->items[ei].str, reds->items[ri].str, m.loss_ulp,
                     (long long)m.loss_row, lsce_fmt_hex(h1, m.loss_ref), lsce_fmt_hex(h2, m.loss_got),
                     m.grad_ulp, (long long)m.grad_row, (long long)m.grad_col);
           }
@@ -290,6 +312,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             fputs(s->nresults++ ? ",\n  {" : "\n  {", s->json);
             fputs("\"impl\": ", s->json); lsce_json_str(s->json, im->name);
             fputs(", \"variant\": ", s->json); lsce_json_str(s->json, d->id);
+            if (d->weighting == LSCE_W_SHARD) fprintf(s->json, ", \"tp\": %lld, \"rank\": %lld", (long long)p.tp, (long long)p.rank);
             fputs(", \"regime\": ", s->json); lsce_json_str(s->json, regime);
             fputs(", \"case\": ", s->json); lsce_json_str(s->json, name);
             fputs(", \"dtype\": ", s->json); lsce_json_str(s->json, lsce_dtype_name(dt));

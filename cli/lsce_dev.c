@@ -17,8 +17,8 @@
 
 static const lsce_opt dev_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
-  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--precision", 1},
-  {"--grad", 0}, {"--grad-rows", 1}, {"--help", 0}};
+  {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
+  {"--precision", 1}, {"--grad", 0}, {"--grad-rows", 1}, {"--help", 0}};
 #define NOPTS ((int)(sizeof dev_opts / sizeof dev_opts[0]))
 
 int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *err);

@@ -30,6 +30,12 @@ static int check_value(lsce_problem_args *pa, lsce_problem *p, const char *name,
     return lsce_parse_int64(&p->ignore_index, v, 1, name, err);
   } else if (!strcmp(name, "--pad-index")) {
     return lsce_parse_int64(&p->pad_index, v, 0, name, err);
+  } else if (!strcmp(name, "--tp")) { /* k1-megatron's tensor-parallel size T >= 1 */
+    int rc = lsce_parse_int64(&p->tp, v, 0, name, err);
+    if (!rc && p->tp < 1) rc = lsce_err_set(err, LSCE_EINPUT, "--tp: must be at least 1, got '%s'", v);
+    return rc;
+  } else if (!strcmp(name, "--rank")) { /* k1-megatron's rank r in [0, T) */
+    return lsce_parse_int64(&p->rank, v, 0, name, err);
   } else if (!strcmp(name, "--precision")) {
     int64_t b;
     int rc = lsce_parse_int64(&b, v, 0, name, err);
@@ -62,6 +68,10 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
     if (rc) return rc;
   }
   if (prc) { *err = perr; return prc; }
+  /* --rank against --tp (both values valid by now) */
+  if (lsce_arg_given(a, "--rank") && p->rank >= (lsce_arg_given(a, "--tp") ? p->tp : 1))
+    return lsce_err_set(err, LSCE_EINPUT, "--rank: %lld is outside [0, %lld) (the ranks of --tp)",
+                        (long long)p->rank, (long long)(lsce_arg_given(a, "--tp") ? p->tp : 1));
   /* LSCE_MAX_PRECISION below the default starting precision: the rule --precision obeys */
   if (pa->cmd != LSCE_CMD_RUN && !lsce_arg_given(a, "--precision")) {
     int rc = lsce_settings_check_precision(pa->start_prec, 0, err);

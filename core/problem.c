@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lsce/problem.h"
+#include "lsce/megatron.h"
 
 void lsce_problem_init(lsce_problem *p) {
   memset(p, 0, sizeof *p);
@@ -84,6 +85,8 @@ static int check_cross_values(const lsce_problem *p, const char *lp, const char 
   if (p->pad_index >= 0 && p->pad_index >= p->K)
     return lsce_err_set(err, LSCE_EINPUT, "--pad-index: %lld is outside [0, %lld)",
                         (long long)p->pad_index, (long long)p->K);
+  int mrc = lsce_megatron_check(p, err); /* k1-megatron: --tp against K and e */
+  if (mrc) return mrc;
   /* (4) values: weights, targets, logits rows of V in C order */
   if (p->has_weights)
     for (int64_t c = 0; c < p->K; c++) {
@@ -152,5 +155,8 @@ int lsce_variant_takes(int v, const char *opt, lsce_err *err) {
     return lsce_err_set(err, LSCE_EINPUT, "--weights: variant %s takes no class weights", d->id);
   if (!strcmp(opt, "--pad-index") && !d->needs_pad_index)
     return lsce_err_set(err, LSCE_EINPUT, "--pad-index: variant %s takes no pad index", d->id);
+  if ((!strcmp(opt, "--tp") || !strcmp(opt, "--rank")) && !lsce_variant_needs_tp(v))
+    return lsce_err_set(err, LSCE_EINPUT, "%s: variant %s takes no tensor-parallel %s", opt, d->id,
+                        !strcmp(opt, "--tp") ? "size" : "rank");
   return LSCE_OK;
 }

@@ -13,8 +13,8 @@ const lsce_variant lsce_variants[LSCE_V_COUNT] = {
 };
 
 const char *lsce_weighting_name(lsce_weighting w) {
-  static const char *const n[] = {"none", "torch", "logprob", "nll"};
-  return (unsigned)w < 4 ? n[w] : "?";
+  static const char *const n[] = {"none", "torch", "logprob", "nll", "shard"};
+  return (unsigned)w < 5 ? n[w] : "?";
 }
 
 const char *lsce_ident_name(lsce_ident_kind k) {

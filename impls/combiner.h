@@ -13,7 +13,14 @@
 #define LSCE_W_TORCH_ID 1
 #define LSCE_W_LOGPROB_ID 2
 #define LSCE_W_NLL_ID 3
+#define LSCE_W_SHARD_ID 4
 #endif
+
+/* u_c comes from the call's weights: w_c (k-torch-weighted, the logprob forms) or the shard's
+ * indicator (k1-megatron) */
+LSCE_HD int lsce_weighted_u(const lsce_params *p) {
+  return p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID || p->weighting == LSCE_W_SHARD_ID;
+}
 
 /* Statistics of one row, over its finite logits, shifted by the row maximum m. Partial statistics
  * (a slice of the classes) merge with lsce_stats_merge. */
@@ -145,15 +152,16 @@ LSCE_HD lsce_rowcoef lsce_row_coef(const lsce_params *p, int64_t y, const double
   lsce_rowcoef rc;
   double wy = w ? w[y] : 1.0;
   rc.A = p->a;
-  if (p->weighting != LSCE_W_NONE_ID) rc.A = lsce_dd_mul_d(rc.A, wy);
+  const int shard = p->weighting == LSCE_W_SHARD_ID; /* A = 1 - e' unweighted, u_c = [c in S_r] */
+  if (p->weighting != LSCE_W_NONE_ID && !shard) rc.A = lsce_dd_mul_d(rc.A, wy);
   rc.B = p->b;
   if (p->weighting == LSCE_W_NLL_ID) {
     rc.A = lsce_dd_mul(rc.A, p->nll_scale);
     rc.B = lsce_dd_mul(rc.B, p->smooth_scale);
   }
-  rc.uy = (p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID) ? wy : 1.0;
+  rc.uy = lsce_weighted_u(p) ? wy : 1.0;
   rc.y_in_S = y != p->pad_index;
-  rc.A_pos = p->a.hi > 0.0 && (p->weighting == LSCE_W_NONE_ID || wy > 0.0);
+  rc.A_pos = p->a.hi > 0.0 && (p->weighting == LSCE_W_NONE_ID || shard || wy > 0.0);
   rc.alpha = lsce_dd_add(rc.A, lsce_dd_mul(rc.B, p->U_all));
   return rc;
 }
@@ -169,7 +177,8 @@ LSCE_HD int lsce_row_loss_exact(lsce_dd *L, const lsce_params *p, const lsce_row
    * w_y / W below it): kappa_y = q_y u_y except for k-nll-weighted, where A = a w_y / W and
    * B = b / |V|: positive when a >= 0 and either term is; with a < 0 the computed sign. */
   int ky_pos;
-  if (p->weighting != LSCE_W_NLL_ID) ky_pos = rc->y_in_S && p->qt.hi > 0.0 && rc->uy > 0.0;
+  if (p->weighting == LSCE_W_SHARD_ID) ky_pos = rc->A_pos || (rc->uy > 0.0 && B_pos); /* a + b [y in S_r] */
+  else if (p->weighting != LSCE_W_NLL_ID) ky_pos = rc->y_in_S && p->qt.hi > 0.0 && rc->uy > 0.0;
   else ky_pos = kappa_y.hi > 0.0 || rc->A_pos || (p->a.hi >= 0.0 && rc->y_in_S && B_pos);
   if ((B_pos && st->n_mask_u > 0) || (st->y_masked && ky_pos)) { *L = lsce_dd_from(INFINITY); return 1; }
   int yf = !st->y_masked;

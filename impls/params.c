@@ -1,7 +1,9 @@
 /* impls/params.c: a variant's coefficients for the fast implementations, from the exact rational
  * smoothing (GMP) and an O(N) pre-pass over targets and weights; every value is the exact one
  * rounded once to double-double (the entropy H(q) through a 256-bit Arb ball). */
+#include <stdlib.h>
 #include <arb.h>
+#include "lsce/megatron.h"
 #include "lsce/params.h"
 #include "lsce/reference.h"
 #include "lsce/variants.h"
@@ -70,6 +72,7 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
   p->qt = q_to_dd(qt);
   p->e = e;
   p->counts = NULL;
+  p->shard_lo = p->shard_hi = 0;
   p->umax = 0.0;
   if (weights) for (int64_t c = 0; c < K; c++) if (weights[c] > p->umax) p->umax = weights[c];
   p->b = q_to_dd(qo);
@@ -128,4 +131,31 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
     arb_clear(H); arb_clear(x); arb_clear(l);
   }
   mpq_clears(qt, qo, t, W, Wall, one, NULL);
+}
+
+int lsce_params_shard_call(lsce_params *p, int64_t tp, int64_t rank, double **u) {
+  *u = NULL;
+  if (p->weighting != LSCE_W_SHARD) return 0;
+  lsce_params_set_shard(p, lsce_megatron_T(tp), rank);
+  *u = malloc(sizeof(double) * (size_t)(p->K > 0 ? p->K : 1));
+  if (!*u) return 1;
+  for (int64_t c = 0; c < p->K; c++) (*u)[c] = c >= p->shard_lo && c < p->shard_hi ? 1.0 : 0.0;
+  return 0;
+}
+
+void lsce_params_set_shard(lsce_params *p, int64_t T, int64_t r) {
+  mpq_t a, b, t;
+  mpq_inits(a, b, t, NULL);
+  lsce_megatron_coeffs(a, b, p->e, p->K, T);
+  p->a = q_to_dd(a);
+  p->b = q_to_dd(b);
+  mpq_add(t, a, b);
+  p->qt = q_to_dd(t);
+  p->qt_inv = inv_int(t);
+  p->qo_inv = inv_int(b);
+  p->C = lsce_dd_from(0.0);
+  lsce_megatron_shard(p->K, T, r, &p->shard_lo, &p->shard_hi);
+  p->U_all = lsce_dd_from((double)(p->shard_hi - p->shard_lo));
+  p->umax = 1.0;
+  mpq_clears(a, b, t, NULL);
 }

@@ -92,6 +92,9 @@ static int set_options(lsce_problem *p, const lsce_options *o, int has_weights, 
   if (!o->variant) return missing("--variant", err);
   if (!o->smoothing) return missing("--smoothing", err);
   if (lsce_variants[p->variant].needs_pad_index && p->pad_index < 0) return missing("--pad-index", err);
+  if (lsce_variant_needs_tp(p->variant)) /* no --tp/--rank in lsce_options yet (issue #17) */
+    return lsce_err_set(err, LSCE_EINPUT, "--variant: %s needs --tp, which liblsce does not take (use lsce)",
+                        lsce_variants[p->variant].id);
   return LSCE_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lsce/megatron.h"
 #include "lsce/reference.h"
 
 /* ---- per-problem exact constants ------------------------------------------------------------ */
@@ -13,7 +14,8 @@ typedef struct {
   const lsce_problem *p;
   const lsce_variant *d;
   int v;
-  mpq_t qt, qo;      /* q_y and q_c (c != y, c != P) */
+  mpq_t qt, qo;      /* q_y and q_c (c != y, c != P); k1-megatron: a = 1 - e' and b = e'/V_p */
+  int64_t slo, shi;  /* k1-megatron: rank r's shard [slo, shi), where kappa_c gains b */
   mpq_t Wall;        /* sum_c w_c, exact */
   mpq_t W;           /* sum_{i in V} w[y_i], exact */
   int64_t nV;
@@ -28,18 +30,23 @@ static void ctx_init(ctx *x, const lsce_problem *p) {
   x->v = p->variant;
   x->d = &lsce_variants[p->variant];
   mpq_inits(x->qt, x->qo, x->Wall, x->W, x->a, x->b, x->invD, NULL);
-  lsce_variant_q(x->qt, x->qo, x->v, p->e, p->K);
+  x->slo = x->shi = 0;
+  if (x->d->weighting == LSCE_W_SHARD) {
+    int64_t T = lsce_megatron_T(p->tp);
+    lsce_megatron_coeffs(x->qt, x->qo, p->e, p->K, T);
+    lsce_megatron_shard(p->K, T, p->rank, &x->slo, &x->shi);
+  } else lsce_variant_q(x->qt, x->qo, x->v, p->e, p->K);
   x->n_off = p->K - 1 - (lsce_variants[x->v].pad ? 1 : 0);
   mpq_t t;
   mpq_init(t);
-  if (x->d->weighting != LSCE_W_NONE) {
+  if (x->d->weighting != LSCE_W_NONE && x->d->weighting != LSCE_W_SHARD) {
     for (int64_t c = 0; c < p->K; c++) { mpq_set_d(t, lsce_weight(p, c)); mpq_add(x->Wall, x->Wall, t); }
   }
   x->nV = 0;
   for (int64_t i = 0; i < p->N; i++) {
     if (!lsce_row_in_V(p, x->v, i)) continue;
     x->nV++;
-    if (x->d->weighting != LSCE_W_NONE) {
+    if (x->d->weighting != LSCE_W_NONE && x->d->weighting != LSCE_W_SHARD) {
       mpq_set_d(t, lsce_weight(p, lsce_target(p, i)));
       mpq_add(x->W, x->W, t);
     }
@@ -72,6 +79,10 @@ static void kappa_q(mpq_t k, const ctx *x, int64_t c, int64_t y) {
     if (c == y) mpq_set(k, x->qt);
     else if (lsce_variants[x->v].pad && c == p->pad_index) mpq_set_ui(k, 0, 1);
     else mpq_set(k, x->qo);
+    return;
+  case LSCE_W_SHARD: /* a [c == y] + b [c in S_r] */
+    if (c >= x->slo && c < x->shi) mpq_set(k, x->qo); else mpq_set_ui(k, 0, 1);
+    if (c == y) mpq_add(k, k, x->qt);
     return;
   case LSCE_W_TORCH:
   case LSCE_W_LOGPROB: {
@@ -106,6 +117,11 @@ static void ksum_q(mpq_t s, const ctx *x, int64_t y) {
   switch (x->d->weighting) {
   case LSCE_W_NONE:
     mpq_set_si(t, (long)x->n_off, 1);
+    mpq_mul(t, t, x->qo);
+    mpq_add(s, x->qt, t);
+    break;
+  case LSCE_W_SHARD: /* a + b V_p (= 1) */
+    mpq_set_si(t, (long)(x->shi - x->slo), 1);
     mpq_mul(t, t, x->qo);
     mpq_add(s, x->qt, t);
     break;
@@ -354,9 +370,11 @@ static void row_ce(arb_t ce, mpq_t Q, arb_t T, const ctx *x, scratch *s, const r
       arb_add(s->s1, s->s1, s->ex[c], prec);
     } else arb_one(s->ex[c]);
     if (c == r->y) continue;
-    /* off-target kappa_c = koff u_c: u_c = w_c (torch, logprob), 0 at P (k2-pad-kl), else 1 */
+    /* off-target kappa_c = koff u_c: u_c = w_c (torch, logprob), 0 at P (k2-pad-kl), [c in S_r]
+     * (k1-megatron), else 1 */
     double u = (x->d->weighting == LSCE_W_TORCH || x->d->weighting == LSCE_W_LOGPROB) ? lsce_weight(p, c) : 1.0;
     if (lsce_variants[x->v].pad && c == p->pad_index) u = 0.0;
+    if (x->d->weighting == LSCE_W_SHARD && !(c >= x->slo && c < x->shi)) u = 0.0;
     if (u == 0.0 || z == r->m) continue;
     arf_set_d(s->d, r->m);
     arf_set_d(s->w, z);

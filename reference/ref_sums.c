@@ -2,6 +2,8 @@
  * >= 0, so each total has no cancellation, and a masked class makes its total +inf only where its
  * coefficient is positive; the variants' coefficients (q_y, q_c, weights) are all >= 0. */
 #include <math.h>
+#include <stdlib.h>
+#include "lsce/megatron.h"
 #include "lsce/ref_sums.h"
 
 static void tot_init(lsce_tot *t) { arb_init(t->v); t->inf = 0; }
@@ -12,11 +14,17 @@ void lsce_ref_sums_init(lsce_ref_sums *s) {
   tot_init(&s->nll2); tot_init(&s->sop2);
   mpq_init(s->W);
   s->nV = s->nV2 = 0;
+  s->col = NULL;
+  s->ncol = 0;
 }
 
 void lsce_ref_sums_clear(lsce_ref_sums *s) {
   tot_clear(&s->nll); tot_clear(&s->so); tot_clear(&s->wnll); tot_clear(&s->swo);
   tot_clear(&s->nll2); tot_clear(&s->sop2);
+  for (int64_t c = 0; c < s->ncol; c++) tot_clear(&s->col[c]);
+  free(s->col);
+  s->col = NULL;
+  s->ncol = 0;
   mpq_clear(s->W);
 }
 
@@ -39,6 +47,8 @@ void lsce_ref_sums_compute(lsce_ref_sums *s, const lsce_problem *p, slong prec) 
   arb_init(lse); arb_init(t); arb_init(u); arb_init(nl);
   mpq_t w;
   mpq_init(w);
+  s->col = malloc(sizeof(lsce_tot) * (size_t)(K > 0 ? K : 1));
+  if (s->col) { s->ncol = K; for (int64_t c = 0; c < K; c++) tot_init(&s->col[c]); }
   for (int64_t i = 0; i < p->N; i++) {
     int64_t y = lsce_target(p, i);
     if (y == p->ignore_index) continue;
@@ -69,6 +79,7 @@ void lsce_ref_sums_compute(lsce_ref_sums *s, const lsce_problem *p, slong prec) 
       int minf = z == -INFINITY;
       if (!minf) { arb_set_d(u, z); arb_sub(nl, lse, u, prec); } /* -lp_c >= 0 */
       double wc = lsce_weight(p, c);
+      if (s->col) acc(&s->col[c], 1.0, nl, minf, prec);
       if (c == y) {
         acc(&s->nll, 1.0, nl, minf, prec);
         acc(&s->wnll, wy, nl, minf, prec);
@@ -98,6 +109,8 @@ static void addq(arb_t out, int *inf, const mpq_t q, const lsce_tot *t, slong pr
 int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums *s,
                        const lsce_problem *p, int v, int reduction, const mpq_t e) {
   const lsce_variant *d = &lsce_variants[v];
+  if (d->weighting == LSCE_W_SHARD)
+    return lsce_ref_sums_eval_tp(L, M, f, s, p, reduction, e, lsce_megatron_T(p->tp), p->rank);
   if ((d->needs_weights && !p->has_weights) || (d->needs_pad_index && p->pad_index < 0) || p->K < d->min_K)
     return 0;
   slong prec = s->prec;
@@ -111,6 +124,8 @@ int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums 
   mpq_set_si(D, (long)n, 1);
   int inf = 0;
   switch (d->weighting) {
+  case LSCE_W_SHARD: /* k1-megatron: lsce_ref_sums_eval_tp above */
+    break;
   case LSCE_W_NONE:
     if (lsce_variants[v].pad) { addq(L, &inf, qt, &s->nll2, prec); addq(L, &inf, qo, &s->sop2, prec); }
     else { addq(L, &inf, qt, &s->nll, prec); addq(L, &inf, qo, &s->so, prec); }
@@ -171,4 +186,35 @@ int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums 
   if (inf && !f->is_nan) f->is_inf = 1;
   mpq_clears(qt, qo, c, D, NULL);
   return 1;
+}
+
+int lsce_ref_sums_eval_tp(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums *s,
+                          const lsce_problem *p, int reduction, const mpq_t e, int64_t T, int64_t r) {
+  if (!s->col || s->ncol != p->K || T < 1 || p->K % T != 0 || p->K < 2 * T || r < 0 || r >= T) return 0;
+  slong prec = s->prec;
+  f->is_inf = f->is_nan = 0;
+  arb_zero(L);
+  mpq_t a, b;
+  mpq_inits(a, b, NULL);
+  lsce_megatron_coeffs(a, b, e, p->K, T);
+  int inf = 0;
+  /* a < 0 (e' > 1) is outside the form: every coefficient must be >= 0 for addq */
+  int ok = mpq_sgn(a) >= 0;
+  if (ok) {
+    int64_t lo, hi;
+    lsce_megatron_shard(p->K, T, r, &lo, &hi);
+    addq(L, &inf, a, &s->nll, prec);
+    for (int64_t c = lo; c < hi; c++) addq(L, &inf, b, &s->col[c], prec);
+    arb_set(M, L);
+    if (reduction == LSCE_RED_MEAN) {
+      if (s->nV == 0) f->is_nan = 1;
+      else {
+        arb_div_si(L, L, (slong)s->nV, prec);
+        arb_div_si(M, M, (slong)s->nV, prec);
+      }
+    }
+    if (inf && !f->is_nan) f->is_inf = 1;
+  }
+  mpq_clears(a, b, NULL);
+  return ok;
 }

@@ -116,6 +116,18 @@ static cudaError_t copy(void *d, const void *s, size_t n, cudaMemcpyKind k) {
 }
 cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) { return copy(d, s, n, k); }
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t) { return copy(d, s, n, k); }
+/* the NCCL row's calls (impls/cuda/nccl_vocab.cu), so the mock binaries link; that row never runs
+ * here (real NCCL finds no device), and one device is all the mock has */
+cudaError_t cudaMemcpy2D(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h, cudaMemcpyKind k) {
+  for (size_t r = 0; r < h; r++) {
+    cudaError_t e = copy((char *)d + r * dp, (const char *)s + r * sp, w, k);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int d) { rec(M_OTHER); return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaStreamCreate(cudaStream_t *s) { rec(M_OTHER); *s = (cudaStream_t)0; return cudaSuccess; }
+cudaError_t cudaStreamDestroy(cudaStream_t) { rec(M_OTHER); return cudaSuccess; }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
   rec(M_MEMSET, n);
   if (inject()) return cudaErrorUnknown;

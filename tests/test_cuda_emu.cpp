@@ -298,12 +298,17 @@ static void run_gen(gen &g, const char *what, const char *const *eps, int neps, 
         lsce_params prm;
         const double *w = d->weighting != LSCE_W_NONE ? g.w.data() : NULL;
         lsce_params_init(&prm, v, red, e, g.N, g.K, g.t.data(), g.w.data(), -100, pad);
+        double *u = NULL; /* k1-megatron: rank 1 of 2 where K allows (else T = 1), its shard indicator */
+        const int64_t T = (g.K % 2 == 0 && g.K >= 4) ? 2 : 1;
+        if (lsce_params_shard_call(&prm, T, T - 1, &u)) { mpq_clear(e); continue; }
         mpq_clear(e);
+        if (u) w = u;
         lsce_call c = {g.z.data(), g.dt, g.N, g.K, g.t.data(), w, &prm, 0, NULL, NULL};
         char label[300];
         snprintf(label, sizeof label, "%s %s %lldx%lld variant=%s e=%s red=%d", what, lsce_dtype_name(g.dt),
                  (long long)g.N, (long long)g.K, d->id, eps[ei], red);
         compare_call(&c, label);
+        free(u);
       }
   }
 }

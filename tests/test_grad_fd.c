@@ -26,7 +26,10 @@
  * never read); positive weights with one zero weight in some cases; pad index 1 for k2-pad-kl (rows
  * with y == P leave V); masked classes with kappa_c = 0 (pad class, zero-weight class) and with
  * kappa_c > 0 (a masked target). Every case runs all 8 variants x e in {0, 1/10, 3/10, 1} x
- * {mean, sum, none}. Counts are per (case, variant, smoothing, reduction).
+ * {mean, sum, none}. Counts are per (case, variant, smoothing, reduction). k1-megatron (kappa_c =
+ * (1-e')[c == y] + e'/V_p [c in S_r], e' = e V_p/(V_p-1), docs/formulations.md) runs at T = 1 on
+ * those cases and, on two K = 6 cases of its own (one with a masked target and a masked class),
+ * at T = 1, 2, 3 and every rank r < T; smoothings whose e' passes 1 are left out (lsce refuses them).
  *
  * Standalone: `test_grad_fd` prints one line per failing entry and ends with
  * "N passed, M failed, 0 skipped"; exits 1 when anything failed. */
@@ -48,6 +51,7 @@
 #include <gmp.h>
 #include <mpfr.h>
 
+#include "lsce/megatron.h"
 #include "lsce/npy.h"
 #include "lsce/problem.h"
 #include "lsce/reference.h"
@@ -85,7 +89,7 @@ typedef struct {
   char lpath[512], tpath[512], wpath[512];
 } tcase;
 
-enum { NCASES = 6 };
+enum { NCASES = 8, NMEGA_ONLY = 2 }; /* the last two: k1-megatron only */
 static tcase cases[NCASES];
 
 static void make_cases(void) {
@@ -101,6 +105,8 @@ static void make_cases(void) {
     {"k7", 7, {6, 2, 0}, -1},
     {"k5-masked-pad", 5, {0, 1, 4}, 1},     /* column 1 (= P, weight 0) is -inf in rows 0, 2 */
     {"k7-masked-target", 7, {0, 5, IGNORE}, 6}, /* z[0][0] = -inf (target), z[1][6] = -inf */
+    {"k6", 6, {1, IGNORE, 4}, -1},
+    {"k6-masked", 6, {0, 5, 2}, -1},        /* z[0][0] = -inf (target), z[1][2] = -inf */
   };
   for (int c = 0; c < NCASES; c++) {
     tcase *t = &cases[c];
@@ -126,6 +132,8 @@ static void make_cases(void) {
   cases[5].z[1 * 7 + 6] = -INFINITY;
   for (int k = 0; k < 7; k++) cases[5].z[2 * 7 + k] = -INFINITY;
   cases[5].z[2 * 7 + 3] = NAN;
+  cases[7].z[0 * 6 + 0] = -INFINITY;
+  cases[7].z[1 * 6 + 2] = -INFINITY;
 }
 
 static int write_case(tcase *t, const char *dir) {
@@ -152,7 +160,9 @@ static const char *const eps_str[] = {"0", "1/10", "3/10", "1"};
 static const char *const red_str[] = {"mean", "sum", "none"};
 
 /* The catalog's columns (lsce/variants.inc) say which formula applies; the formulas are the test's. */
-static int is_weighted(int v) { return lsce_variants[v].weighting != LSCE_W_NONE; }
+static int is_weighted(int v) {
+  return lsce_variants[v].weighting != LSCE_W_NONE && lsce_variants[v].weighting != LSCE_W_SHARD; /* class weights */
+}
 static int is_kl(int v) { return lsce_variants[v].kl; }
 static int is_pad(int v) { return lsce_variants[v].pad; }
 /* The off-target mass is e / (K - off_div). */
@@ -161,11 +171,31 @@ static int in_V(const tcase *t, int v, int i) {
   return t->y[i] != IGNORE && !(is_pad(v) && t->y[i] == PAD);
 }
 
-/* q_c for a row with target y: K-forms 1-e+e/K / e/K; K-1 forms 1-e / e/(K-1); k2-pad-kl 1-e /
+/* k1-megatron's T and rank of the combo being run */
+static int64_t g_tp = 1, g_rank = 0;
+
+/* q_c for a row with target y: k1-megatron (1-e')[c == y] + e'/V_p [c in S_r]; K-forms 1-e+e/K / e/K; K-1 forms 1-e / e/(K-1); k2-pad-kl 1-e /
  * e/(K-2) with q_P = 0. */
 static void q_of(mpq_t q, int v, const mpq_t e, int K, int c, int64_t y) {
   mpq_t off;
   mpq_init(off);
+  if (v == LSCE_V_K1_MEGATRON) {
+    int64_t vp = K / g_tp;
+    mpq_t ep;
+    mpq_init(ep);
+    mpq_set_si(ep, (long)vp, (unsigned long)(vp - 1));
+    mpq_mul(ep, ep, e);                                   /* e' */
+    mpq_set_si(off, (long)vp, 1);
+    mpq_div(off, ep, off);                                /* e'/V_p */
+    if (c >= g_rank * vp && c < (g_rank + 1) * vp) mpq_set(q, off); else mpq_set_ui(q, 0, 1);
+    if (c == y) {
+      mpq_set_ui(off, 1, 1);
+      mpq_sub(off, off, ep);
+      mpq_add(q, q, off);
+    }
+    mpq_clears(ep, off, NULL);
+    return;
+  }
   mpq_set_si(off, K - off_div(v), 1);
   mpq_div(off, e, off);
   if (is_pad(v) && c == PAD) {
@@ -379,6 +409,7 @@ static int run_combo(const tcase *t, int v, int ei, int red) {
   p.reduction = (lsce_reduction)red;
   p.ignore_index = IGNORE;
   p.pad_index = lsce_variants[v].needs_pad_index ? PAD : -1;
+  if (v == LSCE_V_K1_MEGATRON) { p.tp = g_tp; p.rank = g_rank; }
   lsce_err err;
   memset(&err, 0, sizeof err);
   lsce_ref_result r;
@@ -513,12 +544,30 @@ int main(void) {
       failed++;
       continue;
     }
-    for (int v = 0; v < LSCE_V_COUNT; v++)
-      for (int ei = 0; ei < 4; ei++)
-        for (int red = LSCE_RED_MEAN; red <= LSCE_RED_NONE; red++) {
-          if (run_combo(&cases[c], v, ei, red)) passed++;
-          else failed++;
-        }
+    for (int v = 0; v < LSCE_V_COUNT; v++) {
+      const int mega = v == LSCE_V_K1_MEGATRON;
+      if (c >= NCASES - NMEGA_ONLY && !mega) continue;
+      for (g_tp = 1; g_tp <= cases[c].K; g_tp++) {
+        if (!mega && g_tp > 1) break;
+        if (mega && (cases[c].K % g_tp != 0 || cases[c].K < 2 * g_tp)) continue;
+        for (g_rank = 0; g_rank < (mega ? g_tp : 1); g_rank++)
+          for (int ei = 0; ei < 4; ei++) {
+            mpq_t e;
+            mpq_init(e);
+            mpq_set_str(e, eps_str[ei], 10);
+            mpq_canonicalize(e);
+            int refused = mega && lsce_megatron_invalid(e, cases[c].K, g_tp) != 0;
+            mpq_clear(e);
+            if (refused) continue; /* e' > 1 */
+            for (int red = LSCE_RED_MEAN; red <= LSCE_RED_NONE; red++) {
+              if (run_combo(&cases[c], v, ei, red)) passed++;
+              else failed++;
+            }
+          }
+      }
+      g_tp = 1;
+      g_rank = 0;
+    }
   }
   for (int c = 0; c < NCASES; c++) {
     unlink(cases[c].lpath);

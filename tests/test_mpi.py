@@ -9,11 +9,12 @@ usage: test_mpi.py LSCE LSCE_MPI MPIRUN FIXTURES_DIR WORKDIR
    the bytes of every output file of `mpirun -np P lsce-mpi` equal those of `lsce`, P = 1, 2, 3, 4
    (P = 4 on N = 3 leaves a rank with no rows). One mpirun per P runs all commands (lsce-mpi batch).
    Per case one mean or sum also starts at 16 bits, so the merged total's precision is raised.
+   fixtures/megatron's cases run k1-megatron at their largest T, last rank, the same way.
 2. Faults under `mpirun -q`: bad logits in the rows of one rank only, and in two ranks: every rank
    exits 2, stderr is exactly the single-process line (the globally first error), nothing written;
    and a Ziv loop capped at 16 bits (mean; a row of none): exit 3 with lsce's line.
 3. mpi_vocab_parallel passes `lsce-mpi verify --quick` at P = 2, 3, 4 (K = 5, 24, 1000 ... split
-   with remainders), and `lsce-mpi verify` of a CPU row at P = 4 prints what `lsce verify` prints.
+   with remainders; at P = 3 also on fixtures/megatron, k1-megatron at every T and rank), and `lsce-mpi verify` of a CPU row at P = 4 prints what `lsce verify` prints.
 0. `lsce impls` lists mpi_vocab_parallel with available no; `lsce-mpi impls` under mpirun, yes.
 The references here are `lsce`'s own outputs, never constants.
 """
@@ -45,6 +46,8 @@ def problem_args(d, c, v, red, e):
     a += ["--variant", v, "--smoothing", e, "--reduction", red, "--ignore-index", str(c["ignore_index"])]
     if c.get("pad_index") is not None:
         a += ["--pad-index", str(c["pad_index"])]
+    if v == "k1-megatron":  # fixtures/megatron: its largest T, the last rank
+        a += ["--tp", str(max(c["tp"])), "--rank", str(max(c["tp"]) - 1)]
     return a
 
 
@@ -73,6 +76,10 @@ def boundary_problem():
 def commands():
     man = json.load(open(os.path.join(fixtures, "manifest.json")))
     cases = [(fixtures, c) for c in man["cases"]] + [("/", boundary_problem())]
+    # k1-megatron's set (issue #17), next to the fixtures
+    mg = os.path.join(os.path.dirname(os.path.abspath(fixtures)), "megatron")
+    if os.path.exists(os.path.join(mg, "manifest.json")):
+        cases += [(mg, c) for c in json.load(open(os.path.join(mg, "manifest.json")))["cases"]]
     cmds = []
     for d, c in cases:
         k = 0
@@ -217,6 +224,14 @@ for P in (2, 3, 4):
         fails.append("verify mpi_vocab_parallel P=%d: rc %d\n%s%s" % (P, r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
     else:
         print("verify mpi_vocab_parallel P=%d: %s" % (P, tail[0]))
+mg_dir = os.path.join(os.path.dirname(os.path.abspath(fixtures)), "megatron")
+if os.path.exists(os.path.join(mg_dir, "manifest.json")):
+    r = mpi(3, ["verify", "--quick", "--impl", "mpi_vocab_parallel", "--fixtures", mg_dir])
+    tail = [l for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel")]
+    if r.returncode != 0 or not tail or not tail[0].endswith("PASS"):
+        fails.append("verify mpi_vocab_parallel P=3 on fixtures/megatron: rc %d\n%s%s" % (r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
+    else:
+        print("verify mpi_vocab_parallel P=3 on fixtures/megatron (k1-megatron): %s" % tail[0])
 s = subprocess.run([lsce, "verify", "--quick", "--impl", "cpu_twopass"], capture_output=True, text=True)
 r = mpi(4, ["verify", "--quick", "--impl", "cpu_twopass"])
 if r.stdout != s.stdout or r.returncode != s.returncode:

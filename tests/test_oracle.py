@@ -394,6 +394,14 @@ def shell_cmd(cmd):
     return " ".join(cmd)
 
 
+def lsce_from_argv():
+    """The tests' one argument, PATH/TO/lsce, made absolute (usage and exit 2 otherwise)."""
+    if len(sys.argv) != 2:
+        print("usage: %s PATH/TO/lsce" % sys.argv[0])
+        sys.exit(2)
+    return os.path.abspath(sys.argv[1])
+
+
 class Tally:
     def __init__(self):
         self.passed = self.failed = self.skipped = 0
@@ -643,10 +651,7 @@ def edge_cases(t, lsce, d):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: %s PATH/TO/lsce" % sys.argv[0])
-        sys.exit(2)
-    lsce = os.path.abspath(sys.argv[1])
+    lsce = lsce_from_argv()
     t = Tally()
     keep = os.environ.get("LSCE_TEST_KEEP")
     with tempfile.TemporaryDirectory() as tmp:

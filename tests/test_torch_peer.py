@@ -33,7 +33,7 @@ try:
     import numpy  # noqa: F401  (the peer needs it: skip early without it)
     import torch
     sys.path.insert(0, HERE)
-    from test_oracle import Tally
+    from test_oracle import Tally, lsce_from_argv
 except ImportError as exc:
     print("skip: cannot import torch/numpy/mpmath (%s); run with Debian's /usr/bin/python3" % exc)
     print("0 passed, 0 failed, 1 skipped")
@@ -86,10 +86,7 @@ def check_expressions(t):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: %s PATH/TO/lsce" % sys.argv[0])
-        sys.exit(2)
-    lsce = os.path.abspath(sys.argv[1])
+    lsce = lsce_from_argv()
     t = Tally()
     with open(os.path.join(FIXTURES, "manifest.json")) as f:
         manifest = json.load(f)

@@ -128,7 +128,7 @@ static void cctx_init(cctx *x, const lsce_problem *p) {
    * keeps only an absolute 2^-1074, which a huge weight then multiplies. There the certifier
    * declines (every bound infinite) and the caller takes the MPFR reference. */
   const double rat[] = {x->invD.hi, x->qt_d.hi, x->B.hi, x->nllc.hi};
-  x->wild = 0;
+  x->wild = x->weighting == LSCE_W_SHARD; /* k1-megatron: no form here; the reference decides */
   for (size_t k = 0; k < sizeof rat / sizeof rat[0]; k++)
     if (rat[k] != 0 && !(fabs(rat[k]) >= 0x1p-900 && fabs(rat[k]) <= 0x1p900)) x->wild = 1;
   for (int64_t c = 0; p->has_weights && c < K; c++) {

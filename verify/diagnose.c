@@ -10,6 +10,7 @@
 #include <string.h>
 #include "lsce/diagnose.h"
 #include "lsce/json.h"
+#include "lsce/megatron.h"
 #include "lsce/ulp.h"
 #if defined(LSCE_FUZZ_CMD_CHECK) && !defined(LSCE_FUZZ_WITH_IMPLS)
 #define DIAG_FAST 0 /* a fuzz build without the implementations: the reference only */
@@ -130,6 +131,7 @@ typedef struct {
   int64_t N, K, nloss;
   double *Z, *P;         /* row max |z|; softmax (with a gradient) */
   double gK, gN;
+  long double *lse;      /* k1-megatron's models: per-row log-sum-exp (NULL until the first) */
   int nan_ok;            /* a NaN value matches a NaN (only the claim: a NaN is no evidence of another form) */
   dvar var[LSCE_V_COUNT];
 } dcase;
@@ -144,6 +146,7 @@ static int applicable(const lsce_problem *p, int v) {
   const lsce_variant *d = &lsce_variants[v];
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
+  if (d->weighting == LSCE_W_SHARD) return 0; /* modelled per (T, rank) by dvar_build_megatron */
   return p->K >= d->min_K;
 }
 
@@ -247,9 +250,78 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
   return LSCE_OK;
 }
 
+/* k1-megatron at T ranks, rank r (docs/formulations.md "k1-megatron"): per row in V the loss is
+ * (1 - e') CE_i + e' M_i with e' = e V_p/(V_p-1), CE_i = -lp_y and M_i = the mean of -lp_c over the
+ * shard S_r, i.e. affine in e; modelled at e = 0 and e = 1 (e' = V_p/(V_p-1), the line through the
+ * domain e' <= 1). -lp_c = lse - z_c in long double, lse = m + log1p(sum_{c != jm} exp(z_c - m))
+ * with expl/log1pl: within about (K + 4) 2^-64 of |lse| + |z_c|, far below the noise model's
+ * g_K ulp_T(Z_i). A masked target makes the row +inf at every e (exact but at e' = 1 with the
+ * target off the shard), a masked class of the shard +inf for e > 0. Gradient rows (before 1/D):
+ * p_j - (1 - e')[j == y] - (e'/V_p)[j in S_r] from the double softmax (2^-52, as the others). */
+static int dvar_build_megatron(dvar *dv, dcase *c, int64_t T, int64_t r) {
+  const lsce_problem *p = c->in->p;
+  const int64_t N = c->N, K = c->K;
+  memset(dv, 0, sizeof *dv);
+  if (T < 1 || K % T != 0 || K < 2 * T || r < 0 || r >= T) return LSCE_OK;
+  if (!c->lse) {
+    c->lse = malloc(sizeof(long double) * (size_t)(N ? N : 1));
+    if (!c->lse) return LSCE_EINCOMPLETE;
+    for (int64_t i = 0; i < N; i++) {
+      double m = -INFINITY;
+      int64_t jm = -1;
+      for (int64_t j = 0; j < K; j++) { double z = lsce_logit(p, i, j); if (z > m) { m = z; jm = j; } }
+      long double s = 0;
+      for (int64_t j = 0; j < K && jm >= 0; j++) if (j != jm) s += expl((long double)lsce_logit(p, i, j) - m);
+      c->lse[i] = jm >= 0 ? (long double)m + log1pl(s) : (long double)INFINITY;
+    }
+  }
+  const int wg = c->in->grad != NULL;
+  const int64_t vp = K / T, lo = r * vp, hi = lo + vp;
+  const long double e1 = (long double)vp / (long double)(vp - 1); /* e' at e = 1 */
+  dv->x0 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
+  dv->x1 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
+  dv->inV = malloc((size_t)(N ? N : 1));
+  if (wg) {
+    dv->g0 = calloc((size_t)(N * K > 0 ? N * K : 1), sizeof(double));
+    dv->g1 = calloc((size_t)(N * K > 0 ? N * K : 1), sizeof(double));
+  }
+  if (!dv->x0 || !dv->x1 || !dv->inV || (wg && (!dv->g0 || !dv->g1))) { dvar_free(dv); return LSCE_EINCOMPLETE; }
+  dv->kap = 1;
+  for (int64_t i = 0; i < N; i++) {
+    dv->inV[i] = (unsigned char)lsce_row_in_V(p, LSCE_V_K1_MEGATRON, i);
+    dv->x0[i] = dv->x1[i] = 0;
+    if (!dv->inV[i]) continue;
+    const int64_t y = lsce_target(p, i);
+    const long double L = c->lse[i];
+    double zy = lsce_logit(p, i, y);
+    long double ce = zy == -INFINITY ? (long double)INFINITY : L - zy, msum = 0;
+    for (int64_t j = lo; j < hi; j++) {
+      double z = lsce_logit(p, i, j);
+      msum += z == -INFINITY ? (long double)INFINITY : L - z;
+    }
+    if (isinf((double)ce)) dv->x0[i] = dv->x1[i] = ce;
+    else {
+      dv->x0[i] = ce;
+      dv->x1[i] = isinf((double)msum) ? msum : (1 - e1) * ce + e1 * (msum / (long double)vp);
+    }
+    dv->nV += 1;
+    dv->zsum += dv->kap * lsce_ulp_of(c->Z[i], c->in->ldt);
+    dv->S0 += dv->x0[i];
+    dv->S1 += dv->x1[i];
+    for (int64_t j = 0; wg && j < K; j++) {
+      double pj = c->P[i * K + j];
+      dv->g0[i * K + j] = pj - (j == y ? 1.0 : 0.0);
+      dv->g1[i * K + j] = (double)((long double)pj - (j == y ? 1 - e1 : 0) - (j >= lo && j < hi ? e1 / vp : 0));
+    }
+  }
+  dv->D0 = dv->D1 = dv->nV;
+  dv->ok = 1;
+  return LSCE_OK;
+}
+
 static void dcase_free(dcase *c) {
   for (int v = 0; v < LSCE_V_COUNT; v++) dvar_free(&c->var[v]);
-  free(c->Z); free(c->P);
+  free(c->Z); free(c->P); free(c->lse);
 }
 
 /* the problem-level parts; with all_vars, every variant's model too (identify: small cases) */
@@ -617,6 +689,34 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
     }
     dvar_free(&c.var[v]);
   }
+  /* k1-megatron: every T in [2, 16] dividing K (K >= 2T) and every rank, and the claim's own T and
+   * rank; at each of the e above whose e' = e V_p/(V_p-1) stays <= 1 */
+  const int mega_claim = p->variant == LSCE_V_K1_MEGATRON;
+  const int64_t cT = lsce_megatron_T(p->tp);
+  for (int64_t T = 1; T <= p->K / 2 && !rc; T++) {
+    if (p->K % T != 0 || !((T >= 2 && T <= 16) || (mega_claim && T == cT))) continue;
+    for (int64_t rk = 0; rk < T && !rc; rk++) {
+      dvar *dv = &c.var[LSCE_V_K1_MEGATRON];
+      if ((rc = dvar_build_megatron(dv, &c, T, rk)) || !dv->ok) continue;
+      const int own = mega_claim && T == cT && rk == p->rank;
+      for (int k = 0; k < 4 && !rc; k++) {
+        if ((!conv[k] && k) || (k && mpq_equal(es[k], p->e)) || lsce_megatron_invalid(es[k], p->K, T)) continue;
+        for (int ri = 0; ri < nred; ri++) {
+          lsce_dg_cand *cd = add_cand(d, LSCE_V_K1_MEGATRON, reds[ri], k ? LSCE_DG_CONVENTION : LSCE_DG_GIVEN,
+                                      conv[k], es[k], NULL);
+          if (!cd) { rc = LSCE_EINCOMPLETE; break; }
+          cd->tp = T;
+          cd->rank = rk;
+          c.nan_ok = !k && own && ri == 0;
+          eval_case(&c, dv, reds[ri], (long double)mpq_get_d(es[k]), &cd->score, &cd->ulp);
+          c.nan_ok = 0;
+          cd->fits = cd->score <= 1;
+          if (!k && own && ri == 0) claim = d->ncands - 1;
+        }
+      }
+      dvar_free(dv);
+    }
+  }
   mpq_clears(es[0], es[1], es[2], es[3], r, NULL);
   int best = -1;
   if (!rc && claim >= 0 && d->cands[claim].fits) {
@@ -696,6 +796,7 @@ void lsce_diagnosis_print(FILE *f, const lsce_diagnosis *d, const lsce_problem *
   else {
     fprintf(f, "match variant=%s smoothing=%s reduction=%s ulp=%s", lsce_variants[b->v].id, b->s,
             lsce_red_name(b->red), lsce_fmt_ulp(u, b->ulp));
+    if (b->tp) fprintf(f, " tp=%lld rank=%lld", (long long)b->tp, (long long)b->rank);
     mpq_t pe;
     mpq_init(pe);
     int pv = partner(b, p->K, pe);
@@ -707,6 +808,7 @@ void lsce_diagnosis_print(FILE *f, const lsce_diagnosis *d, const lsce_problem *
           lsce_variants[b ? b->v : p->variant].id, b ? b->s : given, lsce_fmt_ulp(u, b ? b->ulp : INFINITY),
           (long long)d->values);
   if (b && b->red != (int)p->reduction) fprintf(f, " reduction=%s", lsce_red_name(b->red));
+  if (b && b->tp) fprintf(f, " tp=%lld rank=%lld", (long long)b->tp, (long long)b->rank);
   fprintf(f, "\n");
 }
 
@@ -719,6 +821,7 @@ void lsce_diagnosis_json(FILE *f, const lsce_diagnosis *d, const lsce_problem *p
     fputs(", \"smoothing\": ", f); lsce_json_str(f, b->s);
     fputs(", \"reduction\": ", f); lsce_json_str(f, lsce_red_name(b->red));
     fputs(", \"ulp\": ", f); lsce_json_num(f, b->ulp);
+    if (b->tp) fprintf(f, ", \"tp\": %lld, \"rank\": %lld", (long long)b->tp, (long long)b->rank);
     fprintf(f, ", \"solved\": %s, \"equivalent\": ", b->src >= LSCE_DG_TYPED ? "true" : "false");
     mpq_t pe;
     mpq_init(pe);
@@ -739,6 +842,7 @@ void lsce_diagnosis_json(FILE *f, const lsce_diagnosis *d, const lsce_problem *p
   fputs(", \"smoothing\": ", f); lsce_json_str(f, b ? b->s : given);
   fputs(", \"reduction\": ", f); lsce_json_str(f, lsce_red_name(b ? b->red : (int)p->reduction));
   fputs(", \"ulp\": ", f); lsce_json_num(f, b ? b->ulp : INFINITY);
+  if (b && b->tp) fprintf(f, ", \"tp\": %lld, \"rank\": %lld", (long long)b->tp, (long long)b->rank);
   fprintf(f, ", \"values\": %lld, \"candidates\": [", (long long)d->values);
   for (int k = 0; k < d->ncands; k++) {
     const lsce_dg_cand *c = &d->cands[k];
@@ -746,6 +850,7 @@ void lsce_diagnosis_json(FILE *f, const lsce_diagnosis *d, const lsce_problem *p
     fputs(", \"smoothing\": ", f); lsce_json_str(f, c->s);
     fputs(", \"reduction\": ", f); lsce_json_str(f, lsce_red_name(c->red));
     fputs(", \"source\": ", f); lsce_json_str(f, src_name(c->src));
+    if (c->tp) fprintf(f, ", \"tp\": %lld, \"rank\": %lld", (long long)c->tp, (long long)c->rank);
     if (c->conv) { fputs(", \"convention\": ", f); lsce_json_str(f, c->conv); }
     fputs(", \"ulp\": ", f); lsce_json_num(f, c->ulp);
     fputs(", \"noise_score\": ", f); lsce_json_num(f, c->score);

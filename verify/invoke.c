@@ -49,8 +49,13 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
   if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
   lsce_params prm;
   lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, w, p->ignore_index, p->pad_index);
+  double *u = NULL; /* k1-megatron: rank r's shard indicator as the call's weights */
+  if (lsce_params_shard_call(&prm, p->tp, p->rank, &u)) {
+    free(t); free(w); free(zcopy); free(g);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
+  }
   if (counts) { memset(counts, 0, sizeof *counts); prm.counts = counts; }
-  lsce_call call = {z, dt, N, K, t, lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm,
+  lsce_call call = {z, dt, N, K, t, u ? u : lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm,
                     dt == LSCE_DT_F64, NULL, NULL};
   int64_t nloss = p->reduction == LSCE_RED_NONE ? N : 1;
   for (int64_t i = 0; i < nloss; i++) loss[i] = NAN;
@@ -58,7 +63,7 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
   int rc = im->fn(loss, g, dt, &call);
   if (rc == 0 && g)
     for (int64_t i = 0; i < N * K; i++) grad[i] = lsce_ld(g, dt, i);
-  free(t); free(w); free(zcopy); free(g);
+  free(t); free(w); free(zcopy); free(g); free(u);
   if (rc && !strcmp(im->device, "cuda")) /* the CUDA rows say why: no device, old driver, memory */
     return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d): %s", im->name, rc, lsce_cuda_reason());
   if (rc) return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d)", im->name, rc);

@@ -13,6 +13,8 @@
 #include "lsce/ulp.h"
 
 int lsce_use_fast(const lsce_problem *p, int force) {
+  /* the fast certifier has no k1-megatron form (impls/certify.c declines it): the reference decides */
+  if (p->variant >= 0 && lsce_variant_needs_tp(p->variant)) return 0;
   if (force) return force == 1;
   return p->N * p->K >= (1 << 20);
 }
@@ -24,6 +26,7 @@ typedef struct {
   int64_t *t;
   double *w;
   const double *wv;
+  double *u;        /* k1-megatron: the shard indicator (wv points to it) */
   lsce_params prm;
   double H;
 } floors;
@@ -36,10 +39,11 @@ static void floors_init(floors *f, const lsce_problem *p) {
   if (f->w) for (int64_t c = 0; c < K; c++) f->w[c] = lsce_weight(p, c);
   f->wv = lsce_variants[p->variant].weighting != LSCE_W_NONE ? f->w : NULL;
   lsce_params_init(&f->prm, p->variant, p->reduction, p->e, N, K, f->t, f->wv, p->ignore_index, p->pad_index);
+  if (lsce_params_shard_call(&f->prm, p->tp, p->rank, &f->u) == 0 && f->u) f->wv = f->u;
   f->H = lsce_dd_to_d(f->prm.C);
 }
 
-static void floors_clear(floors *f) { free(f->t); free(f->w); }
+static void floors_clear(floors *f) { free(f->t); free(f->w); free(f->u); }
 
 /* M of loss i (none) or of the reduced loss, for a loss value L */
 static double loss_M(const floors *f, const lsce_problem *p, double L, int64_t i) {

@@ -37,7 +37,7 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
                        int64_t slice, int threads, const double *e) {
   const lsce_params *p = c->prm;
   int64_t y = c->targets[i];
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  const int wu = lsce_weighted_u(p);
   lsce_rowcoef rc = lsce_row_coef(p, y, c->weights);
   lsce_dd L = lsce_row_loss(p, &rc, st);
   lsce_gradcoef g;

@@ -13,7 +13,7 @@
 void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K, y = c->targets[i];
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  const int wu = lsce_weighted_u(p);
   lsce_stats_empty(st);
   lsce_online o;
   lsce_online_init(&o, c->dd);
@@ -26,7 +26,7 @@ double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t 
                         int64_t c1, const lsce_gradcoef *g, double m) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K;
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  const int wu = lsce_weighted_u(p);
   const int dd = c->dd;
   double gmax = 0;
   for (int64_t j = c0; j < c1; j++) {

@@ -171,7 +171,7 @@ double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const l
   double rs = ds / (s - ds);
   double emax = s1 + ds < 1 ? s1 + ds : 1;
   double ars = fabs(g->alpha_rs);
-  double umax = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID ? p->umax : 1.0;
+  double umax = lsce_weighted_u(p) ? p->umax : 1.0;
   double ky = A + B * rc->uy;
   double koff = B * umax; /* kappa_j of a class j != y */
   double kmax = st->jm == g->y ? koff : (ky > koff ? ky : koff);
@@ -214,8 +214,10 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
                   int want_loss_check, lsce_dd post, int post_e) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K, y = c->targets[i], base = i * K;
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
-  const int nll = p->weighting == LSCE_W_NLL_ID, weighted = p->weighting != LSCE_W_NONE_ID;
+  const int wu = lsce_weighted_u(p);
+  const int nll = p->weighting == LSCE_W_NLL_ID, shard = p->weighting == LSCE_W_SHARD_ID;
+  /* the weights scale kappa_y (k1-megatron's indicator only selects b: kappa_y = a + b [y in S_r]) */
+  const int weighted = p->weighting != LSCE_W_NONE_ID && !shard;
   const double *w = c->weights;
   const lsce_bound bnd = lsce_guard_bound(c->dtype);
   const lsce_dtype LT = lsce_guard_loss_dtype(c->dtype);
@@ -265,7 +267,8 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
   lsce_dd Bs = nll ? (nll_k ? lsce_dd_make(ldexp(rc.B.hi, -nll_k), ldexp(rc.B.lo, -nll_k)) : dd_scale(rc.B, ws)) : rc.B;
   lsce_dd As, ky;
   double kerr = 0;
-  if (!weighted) { As = p->a; ky = p->qt; }
+  if (shard) { As = p->a; ky = w[y] > 0 ? p->qt : p->a; } /* a + b or a, each the exact one rounded */
+  else if (!weighted) { As = p->a; ky = p->qt; }
   else {
     As = lsce_dd_mul_d(p->a, wy);
     if (nll && nll_k) {
@@ -452,6 +455,10 @@ static void call_problem(lsce_problem *q, const lsce_call *c, int64_t i0, int64_
   q->reduction = (lsce_reduction)red;
   q->ignore_index = p->ignore_index;
   q->pad_index = p->pad_index;
+  if (p->weighting == LSCE_W_SHARD_ID && p->shard_hi > p->shard_lo) { /* k1-megatron: T and r back */
+    q->tp = c->K / (p->shard_hi - p->shard_lo);
+    q->rank = p->shard_lo / (p->shard_hi - p->shard_lo);
+  }
 }
 
 /* rows [lo, hi) of q (hi = -1: all rows): a block keeps the whole problem's 1/D, W and |V| */
@@ -514,7 +521,7 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
    * row of subnormal weights keeps its bits; the results are scaled back by 2^-k. */
   int k = 0;
   double *ws = NULL;
-  const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  const int wu = lsce_weighted_u(p);
   if (wu && p->umax > 0 && p->umax < 1.0) {
     k = -ilogb(p->umax);
     ws = malloc(sizeof(double) * (size_t)c->K);
@@ -600,7 +607,7 @@ static double fast_check(int *ok_l, int *ok_g, const lsce_call *c, int64_t i, co
   lsce_stat_err se = lsce_stat_err_fast(c, st);
   double tpad = 0, upad = 0;
   if (st->P_finite && p->pad_index >= 0) {
-    const int wu = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+    const int wu = lsce_weighted_u(p);
     upad = wu ? c->weights[p->pad_index] : 1.0;
     tpad = upad * fabs(lsce_ld(c->logits, c->dtype, i * c->K + p->pad_index) - st->m) * (1 + 0x1p-50);
   }

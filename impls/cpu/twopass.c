@@ -47,7 +47,7 @@ static void row_stats(lsce_rowstats *st, const void *z, lsce_dtype dt, int64_t b
 int lsce_cpu_twopass(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   const lsce_params *p = c->prm;
   const int64_t N = c->N, K = c->K;
-  const int weighted_u = p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  const int weighted_u = lsce_weighted_u(p);
   const int dd = c->dtype == LSCE_DT_F64;
   double *Lrow = malloc(sizeof(double) * 3 * (size_t)(N > 0 ? N : 1));
   unsigned char *lvl = malloc((size_t)(N > 0 ? N : 1));

@@ -23,14 +23,7 @@
 #include <math.h>
 #include <stdio.h>
 
-/* element loads (exact) and stores (rounded once to nearest even), for rowkern.h */
-static __device__ __forceinline__ double lsce_cu_ld(const float *p, int64_t i) { return (double)p[i]; }
-static __device__ __forceinline__ double lsce_cu_ld(const __nv_bfloat16 *p, int64_t i) { return (double)__bfloat162float(p[i]); }
-static __device__ __forceinline__ double lsce_cu_ld(const __half *p, int64_t i) { return (double)__half2float(p[i]); }
-static __device__ __forceinline__ void lsce_cu_st(float *p, int64_t i, double g) { p[i] = __double2float_rn(g); }
-static __device__ __forceinline__ void lsce_cu_st(__nv_bfloat16 *p, int64_t i, double g) { p[i] = __double2bfloat16(g); }
-static __device__ __forceinline__ void lsce_cu_st(__half *p, int64_t i, double g) { p[i] = __double2half(g); }
-
+#include "cuda/elem_cu.h"
 #include "cuda/rowkern.h"
 #include "lsce/cuda.h"
 
@@ -99,6 +92,10 @@ static int g_probed = 0;
 
 extern "C" lsce_cuda_status lsce_cuda_last_status(void) { return g_status; }
 extern "C" const char *lsce_cuda_reason(void) { return g_reason; }
+extern "C" void lsce_cuda_set_reason(lsce_cuda_status s, const char *reason) {
+  g_status = s;
+  snprintf(g_reason, sizeof g_reason, "%s", reason);
+}
 
 static lsce_cuda_status classify(cudaError_t e) {
   switch (e) {

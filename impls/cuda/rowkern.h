@@ -63,7 +63,7 @@ LSCE_CU_HD void lsce_cu_slice(int64_t K, int parts, int b, int64_t *c0, int64_t 
 }
 
 LSCE_CU_HD int lsce_cu_weighted_u(const lsce_params *p) {
-  return p->weighting == LSCE_W_TORCH_ID || p->weighting == LSCE_W_LOGPROB_ID;
+  return lsce_weighted_u(p);
 }
 
 /* One thread's partial statistics: the online softmax over classes c0, c0 + step, ... < c1. */

@@ -8,6 +8,7 @@ static const char reason[] = "lsce was built without CUDA (impls/cuda/stub.c)";
 lsce_cuda_status lsce_cuda_probe(lsce_cuda_info *info) { (void)info; return LSCE_CUDA_NOT_BUILT; }
 lsce_cuda_status lsce_cuda_last_status(void) { return LSCE_CUDA_NOT_BUILT; }
 const char *lsce_cuda_reason(void) { return reason; }
+void lsce_cuda_set_reason(lsce_cuda_status s, const char *r) { (void)s; (void)r; }
 int lsce_cuda_available(void) { return 0; }
 const char *lsce_isa_cuda(void) { return "none"; }
 static int no_device(double *l, void *g, lsce_dtype t, const lsce_call *c) { (void)l; (void)g; (void)t; (void)c; return 3; }

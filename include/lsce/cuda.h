@@ -33,6 +33,8 @@ lsce_cuda_status lsce_cuda_probe(lsce_cuda_info *info);
 /* The status and the one-line reason of the last failure (of a probe or of a row's call). */
 lsce_cuda_status lsce_cuda_last_status(void);
 const char *lsce_cuda_reason(void);
+/* Sets them (the NCCL row, impls/cuda/nccl_vocab.cu, reports its failures through them). */
+void lsce_cuda_set_reason(lsce_cuda_status s, const char *reason);
 
 /* The L2 flush written before every timed sample: 4x the L2 size, at least 64 MiB. */
 static inline size_t lsce_cuda_flush_bytes(size_t l2_bytes) {

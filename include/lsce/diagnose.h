@@ -15,7 +15,9 @@
  * fits does so at a sixteenth of the claim's ulps or less), formulation (the claim does not fit, another
  * does), unknown (nothing fits). A free e is fitted only when the evidence over-determines it (two
  * or more values), except that a scalar typed with at most 6 significant digits may be explained by
- * an e of at most 2 significant digits reproducing every typed digit. */
+ * an e of at most 2 significant digits reproducing every typed digit. k1-megatron is a candidate
+ * at every T in [2, 16] that divides K (K >= 2T) and every rank r < T (and at the claim's own T
+ * and rank), at the given e and its conventions only (no fitted e); identify leaves it out. */
 #ifndef LSCE_DIAGNOSE_H
 #define LSCE_DIAGNOSE_H
 #include <gmp.h>
@@ -28,6 +30,7 @@ enum { LSCE_CAUSE_NONE = 0, LSCE_CAUSE_ACCURACY, LSCE_CAUSE_FORMULATION, LSCE_CA
 
 typedef struct {
   int v, red, src;
+  int64_t tp, rank;   /* k1-megatron: its T and rank r (0 for the other variants) */
   const char *conv;   /* the convention that maps the given e here (src CONVENTION) */
   mpq_t e;
   char s[64];         /* e as printed */

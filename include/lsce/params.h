@@ -39,6 +39,8 @@ typedef struct {
   int inv_D_e;
   lsce_dd nll_m;            /* nll_scale = nll_m 2^nll_e, the same way */
   int nll_e;
+  int64_t shard_lo, shard_hi; /* k1-megatron (weighting SHARD): rank r's classes; the call's weights
+                             * are then the shard's indicator u_c = [c in S_r] (0 and 1) */
   mpq_srcptr e;             /* the exact smoothing (the caller's; outlives the parameters) */
   lsce_row_counts *counts;  /* NULL (lsce_params_init), or where the CPU rows count escalations */
 } lsce_params;
@@ -52,6 +54,19 @@ extern "C"
 void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e, int64_t N,
                       int64_t K, const int64_t *targets, const double *weights,
                       int64_t ignore_index, int64_t pad_index);
+/* k1-megatron: rank r of T (T divides K, K >= 2T): a = 1 - e', b = e'/V_p, q_y = a + b (kappa_y of a
+ * row whose target is in the shard), U_all = V_p, the shard's bounds; after lsce_params_init. */
+#ifdef __cplusplus
+extern "C"
+#endif
+void lsce_params_set_shard(lsce_params *p, int64_t T, int64_t r);
+/* For a k1-megatron call (p->weighting SHARD; tp = 0 means T = 1): lsce_params_set_shard and *u =
+ * the shard's indicator (K doubles, the call's weights; the caller frees it). Nothing for other
+ * variants (*u = NULL). Returns 0, or 1 when out of memory. */
+#ifdef __cplusplus
+extern "C"
+#endif
+int lsce_params_shard_call(lsce_params *p, int64_t tp, int64_t rank, double **u);
 /* Row i is in V. */
 LSCE_HD int lsce_params_in_V(const lsce_params *p, int64_t y) {
   return y != p->ignore_index && !(p->pad_index >= 0 && y == p->pad_index);

@@ -18,6 +18,7 @@ typedef struct {
   lsce_reduction reduction;
   int64_t ignore_index;
   int64_t pad_index;    /* -1 when not given */
+  int64_t tp, rank;     /* k1-megatron: --tp (0 when not given: T = 1) and --rank (default 0) */
   int validate_all;     /* validate every row whose target is not ignored (check, compare) */
   int nblocks, block;   /* lsce-mpi (nblocks > 1): validate only the logits of lsce_row_block's rows */
 } lsce_problem;

@@ -20,6 +20,9 @@ typedef struct {
   /* over V2 (also target != P), for k2-pad-kl: */
   lsce_tot nll2, sop2; /* sum_{c != y, c != P} -lp_c */
   int64_t nV2;
+  /* over V, per class c (k1-megatron's shard sums at any T and rank): sum_i -lp_{i,c}, K of them */
+  lsce_tot *col;
+  int64_t ncol;
   slong prec;
 } lsce_ref_sums;
 
@@ -30,4 +33,8 @@ void lsce_ref_sums_compute(lsce_ref_sums *s, const lsce_problem *p, slong prec);
  * 0 when the input cannot give v (weights or pad index missing, K too small). */
 int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums *s,
                        const lsce_problem *p, int v, int reduction, const mpq_t e);
+/* k1-megatron at T ranks (T divides K, K >= 2T), rank r: a NLL + b sum_{c in S_r} col[c]. Returns 0
+ * when T does not fit K. */
+int lsce_ref_sums_eval_tp(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums *s,
+                          const lsce_problem *p, int reduction, const mpq_t e, int64_t T, int64_t r);
 #endif

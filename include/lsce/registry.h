@@ -58,6 +58,8 @@ int lsce_vocab_available(void);               /* lsce-mpi registered its communi
 size_t lsce_ws_vocab(int64_t N, int64_t K);   /* lsce_ws_rows and every row's statistics */
 int lsce_cuda_available(void);                /* a CUDA device is present (never links -lcuda) */
 const char *lsce_isa_cuda(void);              /* "sm_90", or "none" */
+int lsce_nccl_available(void);                /* NCCL loads and a communicator over the GPUs exists */
+const char *lsce_isa_nccl(void);              /* "nccl<version>_x<ranks>", or "none" */
 /* Why CUDA is unavailable or a CUDA call failed, device timing: lsce/cuda.h. */
 
 /* The Targets table of docs/accuracy.md: no `exact` row may declare a looser bound. */

@@ -24,7 +24,8 @@ typedef enum { LSCE_IDENT_NONE = 0, LSCE_IDENT_RESCALE, LSCE_IDENT_WEIGHTS, LSCE
 
 typedef enum { LSCE_RED_MEAN = 0, LSCE_RED_SUM, LSCE_RED_NONE } lsce_reduction;
 
-typedef enum { LSCE_W_NONE = 0, LSCE_W_TORCH, LSCE_W_LOGPROB, LSCE_W_NLL } lsce_weighting;
+/* LSCE_W_SHARD: k1-megatron, u_c = [c in rank r's shard], A unweighted (lsce/megatron.h) */
+typedef enum { LSCE_W_NONE = 0, LSCE_W_TORCH, LSCE_W_LOGPROB, LSCE_W_NLL, LSCE_W_SHARD } lsce_weighting;
 
 /* One row of lsce/variants.inc; the columns are described there. */
 typedef struct {
@@ -48,7 +49,9 @@ typedef struct {
 
 extern const lsce_variant lsce_variants[LSCE_V_COUNT];
 int lsce_variant_find(const char *id); /* index or -1 */
-const char *lsce_weighting_name(lsce_weighting w);   /* "none", "torch", "logprob", "nll" */
+const char *lsce_weighting_name(lsce_weighting w);   /* "none", "torch", "logprob", "nll", "shard" */
+/* The variant needs --tp T (and takes --rank r): k1-megatron, the one weighted by its shard. */
+static inline int lsce_variant_needs_tp(int v) { return lsce_variants[v].weighting == LSCE_W_SHARD; }
 const char *lsce_ident_name(lsce_ident_kind k);      /* "rescale", "weights", "nll", "kl"; NULL for none */
 
 /* Target distribution of a row as exact rationals: q_y = qt, q_c = qo for c != y (and c != P for

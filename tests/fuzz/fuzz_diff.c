@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/rowguard.h"
+#include "lsce/megatron.h"
 #include "lsce/certify.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
@@ -143,6 +144,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mpq_init(p.e);
   mpq_set_str(p.e, eps[next(&s) % (sizeof eps / sizeof eps[0])], 10);
   mpq_canonicalize(p.e);
+  if (vd->weighting == LSCE_W_SHARD) { /* k1-megatron: T = 2 where K allows, else 1; lsce refuses e' > 1 */
+    p.tp = (K % 2 == 0 && K >= 4) ? 2 : 1;
+    p.rank = (int64_t)(next(&s) % (unsigned)p.tp);
+    if (lsce_megatron_invalid(p.e, K, p.tp)) { mpq_clear(p.e); free(z); return 0; }
+  }
   /* the certified reference; with lo when it can, else hi only (then 1/2 ulp more is allowed) */
   lsce_ref_opts o;
   lsce_ref_opts_default(&o);

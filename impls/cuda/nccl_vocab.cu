@@ -1,0 +1,290 @@
+/* impls/cuda/nccl_vocab.cu: cuda_nccl_vocab, the vocabulary-parallel CUDA row over NCCL (issue #17),
+ * the GPU counterpart of mpi_vocab_parallel, in the global semantics (the loss is the unsharded one).
+ * P ranks = the visible devices (LSCE_NCCL_RANKS caps it), one communicator per device in this process
+ * (ncclCommInitAll). Rank r owns the classes lsce_row_block(K, r, P) and holds only their logits:
+ *   1. per row, its shard's statistics (a block of LSCE_CU_THREADS threads, each an online softmax
+ *      over its strided classes, merged by rowkern.h's shared-memory tree);
+ *   2. ncclAllGather of every rank's per-row statistics (bytes), then on every rank the P partial
+ *      statistics of a row merged in rank (= class) order with lsce_stats_merge, as cpu_sharded and
+ *      mpi_vocab_parallel merge theirs, and the loss and gradient coefficients formed by the shared
+ *      combiner (impls/combiner.h);
+ *   3. each rank writes the gradient of its own columns; the host copies the column blocks back.
+ * Accuracy: the statistics are accumulated and combined exactly as the other CUDA rows' (double
+ * sums, double-double combination, the same merge), so the row declares their bounds (loss 1 ulp
+ * float32, gradient 2 ulp float32 / 1 ulp bf16, fp16: docs/accuracy.md); `lsce verify` measures it.
+ * NCCL is loaded at run time (dlopen of libnccl.so.2, or the toolkit's copy): lsce links no NCCL and
+ * starts without it; the row is available when the library loads and a communicator over the
+ * devices can be made. Compiled when -Dnccl finds nccl.h (impls/meson.build); not run on this
+ * project's machines so far (no GPU lent), see README "Beyond one machine". */
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <nccl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/elem_cu.h"
+#include "cuda/rowkern.h"
+#include "lsce/cuda.h"
+#include "lsce/problem.h"
+
+#ifndef LSCE_NCCL_DIR
+#define LSCE_NCCL_DIR "/usr/local/cuda/lib64"
+#endif
+enum { MAXR = 16 };
+
+/* ---- NCCL, resolved at run time ----------------------------------------------------------------- */
+static struct {
+  int tried, ok, ranks, version;
+  ncclResult_t (*getVersion)(int *);
+  ncclResult_t (*commInitAll)(ncclComm_t *, int, const int *);
+  ncclResult_t (*commDestroy)(ncclComm_t);
+  ncclResult_t (*allGather)(const void *, void *, size_t, ncclDataType_t, ncclComm_t, cudaStream_t);
+  ncclResult_t (*groupStart)(void);
+  ncclResult_t (*groupEnd)(void);
+  const char *(*errorString)(ncclResult_t);
+  ncclComm_t comm[MAXR];
+  char why[256];
+} nc;
+
+static int nccl_load(void) {
+  if (nc.tried) return nc.ok;
+  nc.tried = 1;
+  if (!lsce_cuda_available()) { snprintf(nc.why, sizeof nc.why, "NCCL: %s", lsce_cuda_reason()); return 0; }
+  void *h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (!h) h = dlopen(LSCE_NCCL_DIR "/libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (!h) { snprintf(nc.why, sizeof nc.why, "NCCL: libnccl.so.2 not loadable (%s)", dlerror()); return 0; }
+#define SYM(field, name) \
+  if (!(*(void **)&nc.field = dlsym(h, name))) { snprintf(nc.why, sizeof nc.why, "NCCL: no symbol %s", name); return 0; }
+  SYM(getVersion, "ncclGetVersion")
+  SYM(commInitAll, "ncclCommInitAll")
+  SYM(commDestroy, "ncclCommDestroy")
+  SYM(allGather, "ncclAllGather")
+  SYM(groupStart, "ncclGroupStart")
+  SYM(groupEnd, "ncclGroupEnd")
+  SYM(errorString, "ncclGetErrorString")
+#undef SYM
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1) {
+    cudaGetLastError();
+    snprintf(nc.why, sizeof nc.why, "NCCL: no CUDA device");
+    return 0;
+  }
+  const char *cap = getenv("LSCE_NCCL_RANKS");
+  if (cap && atoi(cap) >= 1 && atoi(cap) < n) n = atoi(cap);
+  if (n > MAXR) n = MAXR;
+  int devs[MAXR];
+  for (int r = 0; r < n; r++) devs[r] = r;
+  ncclResult_t e = nc.commInitAll(nc.comm, n, devs);
+  if (e != ncclSuccess) { snprintf(nc.why, sizeof nc.why, "NCCL: ncclCommInitAll over %d devices: %s", n, nc.errorString(e)); return 0; }
+  nc.getVersion(&nc.version);
+  nc.ranks = n;
+  nc.ok = 1;
+  return 1;
+}
+
+extern "C" int lsce_nccl_available(void) {
+  int ok = nccl_load();
+  if (!ok) lsce_cuda_set_reason(LSCE_CUDA_NO_DEVICE, nc.why);
+  return ok;
+}
+
+extern "C" const char *lsce_isa_nccl(void) {
+  static char name[64];
+  if (!nccl_load()) return "none";
+  snprintf(name, sizeof name, "nccl%d_x%d", nc.version, nc.ranks);
+  return name;
+}
+
+/* ---- kernels --------------------------------------------------------------------------------------- */
+/* Row i's statistics over the shard [c0, c1) held as zs (N x (c1 - c0)); one block per row (grid-stride). */
+template <typename T>
+__global__ void __launch_bounds__(LSCE_CU_THREADS)
+shard_stats_kernel(lsce_rowstats *st, const T *zs, const int64_t *tg, const double *w, lsce_params prm,
+                   int64_t N, int64_t c0, int64_t c1) {
+  __shared__ lsce_rowstats sh[LSCE_CU_THREADS];
+  const int64_t Ks = c1 - c0;
+  const int wu = lsce_weighted_u(&prm);
+  for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
+    lsce_rowstats *mine = &sh[threadIdx.x];
+    lsce_stats_empty(mine);
+    if (lsce_params_in_V(&prm, tg[i])) {
+      lsce_online o;
+      lsce_online_init(&o, 0);
+      for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x)
+        lsce_online_push(&o, mine, lsce_cu_ld(zs, i * Ks + (j - c0)), j, tg[i], &prm, wu ? w[j] : 1.0);
+      lsce_online_finish(&o, mine);
+    }
+    for (int off = blockDim.x / 2; off > 0; off /= 2) {
+      __syncthreads();
+      lsce_cu_tree_step(sh, threadIdx.x, off);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) st[i] = sh[0];
+    __syncthreads();
+  }
+}
+
+/* Row i: the P gathered partials (layout [rank][row]) merged in rank order; loss pair, gradient
+ * coefficients and maximum (NaN marks a row outside V), as lsce_cu_split_merge forms them. */
+__global__ void rank_merge_kernel(double *Lrow, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *all,
+                                  const int64_t *tg, const double *w, lsce_params prm, int64_t N, int P) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t y = tg[i];
+    if (!lsce_params_in_V(&prm, y)) { Lrow[2 * i] = Lrow[2 * i + 1] = 0; mrow[i] = NAN; continue; }
+    lsce_rowstats st;
+    lsce_stats_empty(&st);
+    for (int b = 0; b < P; b++) lsce_stats_merge(&st, &all[(int64_t)b * N + i], 0);
+    lsce_rowcoef rc = lsce_row_coef(&prm, y, w);
+    lsce_cu_row_loss(Lrow, i, &prm, &rc, &st);
+    gc[i] = lsce_grad_coef(&prm, &rc, &st, y, w, lsce_weighted_u(&prm));
+    mrow[i] = st.m;
+  }
+}
+
+/* The gradient of the shard's columns: gs (N x (c1 - c0)) from zs, one block per row. */
+template <typename T>
+__global__ void __launch_bounds__(LSCE_CU_THREADS)
+shard_grad_kernel(T *gs, const T *zs, const lsce_gradcoef *gc, const double *mrow, const double *w,
+                  lsce_params prm, int64_t N, int64_t c0, int64_t c1) {
+  const int64_t Ks = c1 - c0;
+  const int wu = lsce_weighted_u(&prm);
+  for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
+    const double m = mrow[i];
+    for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
+      const int64_t k = i * Ks + (j - c0);
+      if (m != m) { lsce_cu_st(gs, k, 0.0); continue; }
+      lsce_gradcoef g = gc[i];
+      double v = lsce_cu_ld(zs, k);
+      double e = v == -INFINITY ? 0.0 : exp(v - m);
+      lsce_cu_st(gs, k, lsce_grad_entry_d(&g, j, e, wu ? w[j] : 1.0, prm.pad_index));
+    }
+  }
+}
+
+/* ---- the row --------------------------------------------------------------------------------------- */
+static int fail_cu(cudaError_t e, const char *what) {
+  char b[300];
+  snprintf(b, sizeof b, "cuda_nccl_vocab: %s: %s", what, cudaGetErrorString(e));
+  cudaGetLastError();
+  lsce_cuda_set_reason(e == cudaErrorMemoryAllocation ? LSCE_CUDA_NO_MEMORY : LSCE_CUDA_ERROR, b);
+  return 3;
+}
+#define CK(call, what)                                   \
+  do {                                                   \
+    cudaError_t ck_e_ = (call);                          \
+    if (ck_e_ != cudaSuccess) { rc = fail_cu(ck_e_, what); goto out; } \
+  } while (0)
+
+typedef struct {
+  void *zs, *gs;
+  int64_t *t;
+  double *w, *Lrow, *mrow;
+  lsce_rowstats *st, *all;
+  lsce_gradcoef *gc;
+  cudaStream_t s;
+} rank_buf;
+
+template <typename T>
+static int launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
+  const unsigned blocks = (unsigned)(N < 65535 * 16 ? (N > 0 ? N : 1) : 65535 * 16);
+  if (stage == 0 && c1 > c0) /* (an empty shard's statistics are uploaded empty) */
+    shard_stats_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>(b->st, (const T *)b->zs, b->t, b->w, *c->prm, N, c0, c1);
+  if (stage == 1)
+    rank_merge_kernel<<<(unsigned)lsce_cu_merge_blocks(N), LSCE_CU_MERGE_THREADS, 0, b->s>>>(
+        b->Lrow, b->gc, b->mrow, b->all, b->t, b->w, *c->prm, N, P);
+  if (stage == 2 && c1 > c0)
+    shard_grad_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>((T *)b->gs, (const T *)b->zs, b->gc, b->mrow, b->w,
+                                                              *c->prm, N, c0, c1);
+  return cudaGetLastError() == cudaSuccess ? 0 : 3;
+}
+
+static int launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
+  switch (dt) {
+  case LSCE_DT_F32: return launch<float>(b, c, N, c0, c1, stage, P);
+  case LSCE_DT_BF16: return launch<__nv_bfloat16>(b, c, N, c0, c1, stage, P);
+  default: return launch<__half>(b, c, N, c0, c1, stage, P);
+  }
+}
+
+extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  if (!lsce_nccl_available()) return 3;
+  if (c->dtype == LSCE_DT_F64 || (grad && gdt != c->dtype)) return 2;
+  const int P = nc.ranks;
+  const int64_t N = c->N, K = c->K, n1 = N > 0 ? N : 1;
+  const size_t es = c->dtype == LSCE_DT_F32 ? 4 : 2;
+  rank_buf b[MAXR];
+  memset(b, 0, sizeof b);
+  double *Lrow = (double *)malloc(sizeof(double) * 2 * (size_t)n1);
+  lsce_rowstats *empty = K < P ? (lsce_rowstats *)malloc(sizeof(lsce_rowstats) * (size_t)n1) : NULL;
+  int rc = Lrow && (K >= P || empty) ? 0 : 3;
+  if (rc) lsce_cuda_set_reason(LSCE_CUDA_ERROR, "cuda_nccl_vocab: out of host memory");
+  for (int64_t i = 0; empty && i < N; i++) lsce_stats_empty(&empty[i]);
+  for (int r = 0; r < P && !rc; r++) {
+    int64_t c0, c1;
+    lsce_row_block(K, r, P, &c0, &c1);
+    const size_t nz = (size_t)N * (size_t)(c1 - c0) * es;
+    CK(cudaSetDevice(r), "cudaSetDevice");
+    CK(cudaStreamCreate(&b[r].s), "cudaStreamCreate");
+    CK(cudaMalloc(&b[r].zs, nz ? nz : 1), "cudaMalloc(logit shard)");
+    if (grad) CK(cudaMalloc(&b[r].gs, nz ? nz : 1), "cudaMalloc(gradient shard)");
+    CK(cudaMalloc(&b[r].t, sizeof(int64_t) * (size_t)n1), "cudaMalloc(targets)");
+    if (c->weights) CK(cudaMalloc(&b[r].w, sizeof(double) * (size_t)(K ? K : 1)), "cudaMalloc(weights)");
+    CK(cudaMalloc(&b[r].Lrow, sizeof(double) * 2 * (size_t)n1), "cudaMalloc(row losses)");
+    CK(cudaMalloc(&b[r].mrow, sizeof(double) * (size_t)n1), "cudaMalloc(row maxima)");
+    CK(cudaMalloc(&b[r].st, sizeof(lsce_rowstats) * (size_t)n1), "cudaMalloc(shard statistics)");
+    CK(cudaMalloc(&b[r].all, sizeof(lsce_rowstats) * (size_t)n1 * (size_t)P), "cudaMalloc(gathered statistics)");
+    CK(cudaMalloc(&b[r].gc, sizeof(lsce_gradcoef) * (size_t)n1), "cudaMalloc(gradient coefficients)");
+    if (nz) CK(cudaMemcpy2D(b[r].zs, (size_t)(c1 - c0) * es, (const char *)c->logits + (size_t)c0 * es, (size_t)K * es,
+                            (size_t)(c1 - c0) * es, (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy2D(logit shard to device)");
+    if (N) CK(cudaMemcpy(b[r].t, c->targets, sizeof(int64_t) * (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy(targets)");
+    if (c->weights && K) CK(cudaMemcpy(b[r].w, c->weights, sizeof(double) * (size_t)K, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
+    if (c1 == c0 && N)
+      CK(cudaMemcpy(b[r].st, empty, sizeof(lsce_rowstats) * (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy(empty statistics)");
+    if (launch_dt(c->dtype, &b[r], c, N, c0, c1, 0, P)) { rc = fail_cu(cudaGetLastError(), "launch of shard_stats_kernel"); goto out; }
+  }
+  if (!rc && N) {
+    ncclResult_t e = nc.groupStart();
+    for (int r = 0; r < P && e == ncclSuccess; r++)
+      e = nc.allGather(b[r].st, b[r].all, sizeof(lsce_rowstats) * (size_t)N, ncclChar, nc.comm[r], b[r].s);
+    ncclResult_t e2 = nc.groupEnd();
+    if (e == ncclSuccess) e = e2;
+    if (e != ncclSuccess) {
+      char m[300];
+      snprintf(m, sizeof m, "cuda_nccl_vocab: ncclAllGather: %s", nc.errorString(e));
+      lsce_cuda_set_reason(LSCE_CUDA_ERROR, m);
+      rc = 3;
+    }
+  }
+  for (int stage = 1; stage <= 2 && !rc; stage++)
+    for (int r = 0; r < P && !rc; r++) {
+      int64_t c0, c1;
+      lsce_row_block(K, r, P, &c0, &c1);
+      CK(cudaSetDevice(r), "cudaSetDevice");
+      if (stage == 2 && !grad) continue;
+      if (launch_dt(c->dtype, &b[r], c, N, c0, c1, stage, P)) { rc = fail_cu(cudaGetLastError(), "kernel launch"); goto out; }
+    }
+  for (int r = 0; r < P && !rc; r++) {
+    int64_t c0, c1;
+    lsce_row_block(K, r, P, &c0, &c1);
+    CK(cudaSetDevice(r), "cudaSetDevice");
+    CK(cudaStreamSynchronize(b[r].s), "kernel execution");
+    if (r == 0 && N) CK(cudaMemcpy(Lrow, b[r].Lrow, sizeof(double) * 2 * (size_t)N, cudaMemcpyDeviceToHost), "cudaMemcpy(row losses)");
+    if (grad && N && c1 > c0)
+      CK(cudaMemcpy2D((char *)grad + (size_t)c0 * es, (size_t)K * es, b[r].gs, (size_t)(c1 - c0) * es,
+                      (size_t)(c1 - c0) * es, (size_t)N, cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient shard)");
+  }
+  if (!rc) lsce_cu_reduce_loss(loss, Lrow, N, c->prm);
+out:
+  for (int r = 0; r < P; r++) {
+    if (cudaSetDevice(r) != cudaSuccess) { cudaGetLastError(); continue; }
+    cudaFree(b[r].zs); cudaFree(b[r].gs); cudaFree(b[r].t); cudaFree(b[r].w); cudaFree(b[r].Lrow);
+    cudaFree(b[r].mrow); cudaFree(b[r].st); cudaFree(b[r].all); cudaFree(b[r].gc);
+    if (b[r].s) cudaStreamDestroy(b[r].s);
+  }
+  cudaSetDevice(0);
+  free(Lrow);
+  free(empty);
+  return rc;
+}
