@@ -180,7 +180,12 @@ double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const l
   double cr = crel(A) + crel(B) + crel(invD) + crel(ars) + crel(alpha) + crel_params(p);
   /* an underflowed A (see lsce_guard_loss_err): kappa_y and alpha each off by up to 2^-1073 */
   double Afl = (A == 0 && rc->A_pos) ? 0x1p-1073 : 0.0;
-  double E = (Eg + Ejm + cr * (ars + (kmax + alpha) * invD) + 2 * Afl * invD + ABS_FLOOR) * SLACK;
+  /* kappa_j / D = [A/D at y] + (B/D) u_j (lsce_kappa_D): where A/D or B/D lies below 2^-969 its low
+   * part is lost (and its high part may be subnormal or 0), an absolute 2^-1073 that u_j <= umax
+   * multiplies (a fuzz finding: B/D = 4.7e-312 times w = 5.3e304, 1745 ulp accepted) */
+  double AD = fabs(lsce_dd_to_d(g->A_D)), BD = fabs(lsce_dd_to_d(g->B_D));
+  double Dfl = (AD < 0x1p-969 && (A > 0 || rc->A_pos) ? 0x1p-1073 : 0.0) + (BD < 0x1p-969 && B > 0 ? 0x1p-1073 * umax : 0.0);
+  double E = (Eg + Ejm + cr * (ars + (kmax + alpha) * invD) + 2 * Afl * invD + Dfl + ABS_FLOOR) * SLACK;
   if (!isfinite(ars) || !isfinite(kmax * invD) || !isfinite(alpha) || !isfinite(gmax) || isnan(E)) return INFINITY;
   return E;
 }
