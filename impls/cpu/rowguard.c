@@ -139,8 +139,12 @@ double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc, const l
   double dzy = yf ? fabs(st->m - st->zy) * (1 + LSCE_U53) : 0;
   double C = fabs(lsce_dd_to_d(p->C));
   double cr = crel(A) + crel(B) + crel(lsce_dd_to_d(rc->A) + lsce_dd_to_d(rc->B) * Uf) + crel_params(p);
+  /* A = a w_y (or a w_y / W) that underflowed to 0 while the exact A > 0 (rc->A_pos): crel(A) is 0,
+   * but A is off by up to 2^-1073, which A (m - z_y) and A log1p(s1) multiply (a fuzz finding:
+   * 1e-4 2^-1074 times a gap of 1.7e300) */
+  double Afl = (A == 0 && rc->A_pos) ? 0x1p-1073 : 0.0;
   double E = cabs * dls + B * dUf * (ls + dls) + B * dt + (8 * LSCE_U_DD + cr) * (cabs * ls + A * dzy + B * t + C) +
-             ABS_FLOOR;
+             Afl * (dzy + ls + dls) + ABS_FLOOR;
   E *= SLACK;
   return isnan(E) ? INFINITY : E;
 }
@@ -178,7 +182,14 @@ double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const l
   double jm = fabs(lsce_dd_to_d(g->jm_val));
   double Ejm = (alpha * rs + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
   double cr = crel(A) + crel(B) + crel(invD) + crel(ars) + crel(alpha) + crel_params(p);
-  double E = (Eg + Ejm + cr * (ars + (kmax + alpha) * invD) + ABS_FLOOR) * SLACK;
+  /* an underflowed A (see lsce_guard_loss_err): kappa_y and alpha each off by up to 2^-1073 */
+  double Afl = (A == 0 && rc->A_pos) ? 0x1p-1073 : 0.0;
+  /* kappa_j / D = [A/D at y] + (B/D) u_j (lsce_kappa_D): where A/D or B/D lies below 2^-969 its low
+   * part is lost (and its high part may be subnormal or 0), an absolute 2^-1073 that u_j <= umax
+   * multiplies (a fuzz finding: B/D = 4.7e-312 times w = 5.3e304, 1745 ulp accepted) */
+  double AD = fabs(lsce_dd_to_d(g->A_D)), BD = fabs(lsce_dd_to_d(g->B_D));
+  double Dfl = (AD < 0x1p-969 && (A > 0 || rc->A_pos) ? 0x1p-1073 : 0.0) + (BD < 0x1p-969 && B > 0 ? 0x1p-1073 * umax : 0.0);
+  double E = (Eg + Ejm + cr * (ars + (kmax + alpha) * invD) + 2 * Afl * invD + Dfl + ABS_FLOOR) * SLACK;
   if (!isfinite(ars) || !isfinite(kmax * invD) || !isfinite(alpha) || !isfinite(gmax) || isnan(E)) return INFINITY;
   return E;
 }

@@ -79,8 +79,9 @@ double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dt
 int lsce_row_safe(lsce_dd *L, double *E, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
                   int want_loss_check, lsce_dd post, int post_e);
 /* Rung 3: row i by the certified reference: its loss (L 2^(*Le) when Le is not NULL, else L) and,
- * when grad is not NULL, its gradient row. Returns 0 on success, -1 when not possible (the reference
- * off, gave up, or the case is not per row: a k-nll-weighted mean gradient). */
+ * when grad is not NULL, its gradient row (where no one-row problem gives it, a k-nll-weighted mean
+ * or weights spanning more than double's range: the reference over the whole problem for row i
+ * alone). Returns 0 on success, -1 when not possible (the reference off or gave up). */
 int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int *Le);
 /* The whole problem's reduced loss by the reference (mean or sum): 0 on success. */
 int lsce_total_reference(lsce_dd *r, const lsce_call *c);
