@@ -39,7 +39,7 @@ static int available(const lsce_problem *p, int v) {
   const lsce_variant *d = &lsce_variants[v];
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
-  if ((d->weighting == LSCE_W_SHARD) && p->tp < 1) return 0; /* --tp given and checked (lsce_megatron_check) */
+  if (lsce_variant_needs_tp(v) && p->tp < 1) return 0; /* --tp given and checked (lsce_megatron_check) */
   return p->K >= d->min_K;
 }
 

@@ -29,7 +29,7 @@ try:
     import mpmath
     from mpmath import mpf
     # I/O helpers only (writers, the runner, float64 formatting); the oracle below is this file's
-    from test_oracle import (Problem, Tally, run_cmd, to_float, cast_logits, compare_to_oracle,
+    from test_oracle import (Problem, Tally, run_cmd, to_float, fmt, cast_logits, compare_to_oracle,
                              lsce_from_argv)
 except ImportError as exc:
     print("skip: cannot import numpy/mpmath (%s); run with Debian's /usr/bin/python3" % exc)
@@ -244,6 +244,15 @@ def check_names(t, lsce, d):
     rc, out, err = run_cmd([lsce, "check"] + prob.args("k1-megatron", "0.1") +
                            ["--tp", "4", "--loss", repr(want_l[0])])
     t.ok(rc == 0 and "PASS" in out, "check --variant k1-megatron --tp 4: exit %d\n%s%s" % (rc, out, err))
+    # compare at --tp 4 --rank 2: rank 2's value, and the ranks' mean is k at e' = 0.1 * 4/3
+    rc, out, err = run_cmd([lsce, "compare", "--logits", prob.L, "--targets", prob.T, "--smoothing", "0.1",
+                            "--tp", "4", "--rank", "2"])
+    want2, _ = oracle(prob.z, y, Fraction(1, 10), 4, 2, "mean")
+    lines = out.splitlines()
+    t.ok(rc == 0 and ("k1-megatron " + fmt(want2[0])) in lines,
+         "compare --tp 4 --rank 2 prints rank 2's value %r:\n%s%s" % (want2[0], out, err))
+    t.ok(any(l.startswith("identity mean-over-ranks(k1-megatron)=k ") and l.endswith(" holds") for l in lines),
+         "compare --tp 4: identity mean-over-ranks(k1-megatron)=k holds:\n%s" % out)
 
 
 def main():
