@@ -1,7 +1,7 @@
 /* bench/validate.c: see validate.h. The sub-problem is written as .npy files (lsce_npy_write
  * rounds doubles to the dtype; the values come from that dtype, so the files hold them exactly),
  * loaded and checked by lsce_problem_load, certified by lsce_reference, and measured by
- * lsce_measure (cli/measure.c), the same code `lsce check` and `lsce verify` use. */
+ * lsce_measure (verify/measure.c), the same code `lsce check` and `lsce verify` use. */
 #include "validate.h"
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "bench_util.h"
 #include "cpu/elem.h"
 #include "lsce/reference.h"
-#include "measure.h"
+#include "lsce/measure.h"
 
 void lsce_bench_smoothing(mpq_t e) { mpq_set_ui(e, 1, 10); }
 

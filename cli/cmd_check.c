@@ -1,14 +1,14 @@
 /* cli/check: `lsce check PROBLEM (--loss X | --loss-file O.npy) [--grad G.npy] ...`: a user's loss
  * (and gradient) measured in ulps against the certified reference; after a FAIL, the diagnosis
- * (cli/diagnose.c) tells whether the values are the claim computed inaccurately or another formulation. */
+ * (verify/diagnose.c) tells whether the values are the claim computed inaccurately or another formulation. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "diagnose.h"
-#include "json.h"
-#include "measure.h"
+#include "lsce/diagnose.h"
+#include "lsce/json.h"
+#include "lsce/measure.h"
 #include "output.h"
 #include "problem_args.h"
 #include "lsce/certify.h"
@@ -67,40 +67,6 @@ static double q_round_to(const mpq_t q, lsce_dtype t) {
   case LSCE_DT_BF16: return lsce_q_round_fmt(q, 8, -132, 128);
   default: return lsce_q_round(q);
   }
-}
-
-static const char *const cert_names[3] = {"fast", "reference", "fast+reference"};
-
-/* The figures of (loss, grad) against the certifier verify would use (lsce_use_fast): the fast
- * one where its bound decides each figure against U and G, else the MPFR reference. */
-static int certify(lsce_ref_result *ref, lsce_measure_t *m, int cert[2], const lsce_problem *p,
-                   const lsce_ref_opts *ro, const double *loss, const double *grad, lsce_dtype ldt,
-                   lsce_dtype gdt, double U, double G, lsce_err *err) {
-  int rc;
-  if (lsce_use_fast(p, lsce_settings_get()->certify)) {
-    if ((rc = lsce_certify_fast(ref, p, grad != NULL, 2, err))) return rc;
-    if (lsce_measure_doubt(p, ref, ldt, gdt) <= LSCE_DOUBT_MAX) {
-      lsce_measure(m, p, ref, loss, grad, ldt, gdt);
-      int vl = lsce_within(m->loss_ulp, m->loss_td, m->loss_doubt, U);
-      int vg = grad ? lsce_within(m->grad_ulp, m->grad_td, m->grad_doubt, G) : 1;
-      cert[0] = vl < 0 ? 2 : 0;
-      cert[1] = vg < 0 ? 2 : 0;
-      if (vl >= 0 && vg >= 0) return LSCE_OK;
-    } else cert[0] = cert[1] = 2;
-    lsce_ref_result_free(ref);
-  }
-  if ((rc = lsce_reference(ref, p, ro, "check", err))) return rc;
-  lsce_measure_t e;
-  lsce_measure(&e, p, ref, loss, grad, ldt, gdt);
-  if (cert[0] != 0) {
-    m->loss_ulp = e.loss_ulp; m->loss_row = e.loss_row; m->loss_ref = e.loss_ref; m->loss_got = e.loss_got;
-    m->loss_td = e.loss_td; m->loss_doubt = e.loss_doubt;
-  }
-  if (cert[1] != 0) {
-    m->grad_ulp = e.grad_ulp; m->grad_row = e.grad_row; m->grad_col = e.grad_col; m->grad_ref = e.grad_ref;
-    m->grad_got = e.grad_got; m->grad_td = e.grad_td; m->grad_doubt = e.grad_doubt;
-  }
-  return LSCE_OK;
 }
 
 int lsce_cmd_check(int argc, char **argv) {
@@ -189,7 +155,8 @@ int lsce_cmd_check(int argc, char **argv) {
     ro.want_grad = gf != NULL;
     ro.want_lo = 1;
     lsce_progress_attach(&ro, "check");
-    rc = certify(&ref, &m, cert, &p, &ro, loss, grad, ldt, gdt, s.U, s.G, &err);
+    rc = lsce_check_measure(&ref, &m, cert, &p, &ro, loss, grad, ldt, gdt, s.U, s.G,
+                            lsce_settings_get()->certify, &err);
     lsce_progress_clear();
     ro.progress = NULL; /* the diagnosis's own calls run silent */
   }
@@ -202,7 +169,7 @@ int lsce_cmd_check(int argc, char **argv) {
   int pass = lsce_within(m.loss_ulp, m.loss_td, m.loss_doubt, s.U) == 1 &&
              (!grad || lsce_within(m.grad_ulp, m.grad_td, m.grad_doubt, s.G) == 1);
 
-  /* the diagnosis (cli/diagnose.c): which formulation, at which e, the values compute */
+  /* the diagnosis (verify/diagnose.c): which formulation, at which e, the values compute */
   lsce_diagnosis dg = {0};
   if (!pass) {
     lsce_dg_input in = {&p, loss, grad, ldt, gdt, s.X_given && s.X_finite ? (const mpq_t *)&s.X : NULL,
@@ -228,14 +195,14 @@ int lsce_cmd_check(int argc, char **argv) {
     fputs("{\"loss\": {\"ulp\": ", stdout); lsce_json_num(stdout, m.loss_ulp);
     printf(", \"row\": %lld, \"ref\": ", (long long)m.loss_row); lsce_json_hex(stdout, m.loss_ref);
     fputs(", \"got\": ", stdout); lsce_json_hex(stdout, m.loss_got);
-    fputs(", \"certifier\": ", stdout); lsce_json_str(stdout, cert_names[cert[0]]);
+    fputs(", \"certifier\": ", stdout); lsce_json_str(stdout, lsce_certifier_name(cert[0]));
     fputs("}, \"grad\": ", stdout);
     if (grad) {
       fputs("{\"ulp\": ", stdout); lsce_json_num(stdout, m.grad_ulp);
       printf(", \"row\": %lld, \"col\": %lld, \"ref\": ", (long long)m.grad_row, (long long)m.grad_col);
       lsce_json_hex(stdout, m.grad_ref);
       fputs(", \"got\": ", stdout); lsce_json_hex(stdout, m.grad_got);
-      fputs(", \"certifier\": ", stdout); lsce_json_str(stdout, cert_names[cert[1]]);
+      fputs(", \"certifier\": ", stdout); lsce_json_str(stdout, lsce_certifier_name(cert[1]));
       fputs("}", stdout);
     } else fputs("null", stdout);
     printf(", \"pass\": %s, \"max_ulp\": ", pass ? "true" : "false"); lsce_json_num(stdout, s.U);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "json.h"
+#include "lsce/json.h"
 #include "output.h"
 #include "problem_args.h"
 #include "settings.h"
@@ -26,7 +26,7 @@ static const char *cmp_usage =
 #define IDENT_PREC 320 /* >= 256 bits, as the contract asks */
 
 typedef struct {
-  const char *name;
+  char name[96];
   double lhs, rhs;
   int holds;
 } ident;
@@ -121,14 +121,91 @@ static int64_t count_V(const lsce_problem *p, int v) {
   return n;
 }
 
-/* All the identities that apply, in the contract's order. */
-static int identities(ident *out, lsce_problem *p) {
-  int n = 0;
+/* The identity whose left side is row v of the catalog (its ident and ident_rhs columns), when the
+ * input gives it; 0 when it does not apply. e2: eK/(K-1), e2ok: K >= 2 and e2 <= 1. */
+static int identity(ident *id, lsce_problem *p, int v, const mpq_t e2, int e2ok) {
+  const lsce_variant *d = &lsce_variants[v];
+  const int rv = d->ident_rhs, mean = p->reduction == LSCE_RED_MEAN;
   const int64_t K = p->K;
-  const int mean = p->reduction == LSCE_RED_MEAN;
+  int ok = 0;
   arb_t l, r, Ml, Mr, t;
   arb_init(l); arb_init(r); arb_init(Ml); arb_init(Mr); arb_init(t);
   lsce_ref_flags fl, fr;
+  mpq_t q;
+  mpq_init(q);
+  switch (d->ident) {
+  case LSCE_IDENT_RESCALE: /* a K-1 form at e is its K-form partner at e' = eK/(K-1) */
+    if (!e2ok || (d->needs_weights && !p->has_weights)) break;
+    side(l, Ml, &fl, p, v, p->e, 0);
+    side(r, Mr, &fr, p, rv, e2, 0);
+    ok = 1;
+    break;
+  case LSCE_IDENT_WEIGHTS: { /* PyTorch's weighted loss against the logprob-weighted one */
+    if (!p->has_weights) break;
+    mpq_t W, w;
+    mpq_inits(W, w, NULL);
+    for (int64_t i = 0; i < p->N; i++)
+      if (lsce_row_in_V(p, v, i)) { mpq_set_d(w, lsce_weight(p, lsce_target(p, i))); mpq_add(W, W, w); }
+    if (mpq_sgn(W) > 0) {
+      side(l, Ml, &fl, p, v, p->e, 0);
+      side(r, Mr, &fr, p, rv, p->e, 0);
+      if (mean) { /* the torch mean divides by W, the logprob mean by |V| */
+        mpq_set_si(q, (long)count_V(p, rv), 1);
+        mpq_div(q, q, W);
+        lsce_arb_set_q(t, q, IDENT_PREC);
+        arb_mul(r, r, t, IDENT_PREC);
+        arb_mul(Mr, Mr, t, IDENT_PREC);
+      }
+      ok = 1;
+    }
+    mpq_clears(W, w, NULL);
+    break;
+  }
+  case LSCE_IDENT_NLL: { /* weights on the NLL part only: k under equal weights (all 1 for sum) */
+    if (!p->has_weights) break;
+    int equal_pos = 1, all_one = 1;
+    double w0 = lsce_weight(p, 0);
+    for (int64_t c = 0; c < K; c++) {
+      double w = lsce_weight(p, c);
+      if (w != w0 || !(w > 0)) equal_pos = 0;
+      if (w != 1.0) all_one = 0;
+    }
+    if (!(mean ? equal_pos : all_one)) break;
+    side(l, Ml, &fl, p, v, p->e, 0);
+    side(r, Mr, &fr, p, rv, p->e, 0);
+    ok = 1;
+    break;
+  }
+  case LSCE_IDENT_KL: /* the KL form is its right side (or its own cross-entropy part) minus H_j */
+    if (K < d->min_K || (d->needs_pad_index && p->pad_index < 0)) break;
+    side(l, Ml, &fl, p, v, p->e, 0);
+    side(r, Mr, &fr, p, rv >= 0 ? rv : v, p->e, rv < 0);
+    entropy_closed(t, p->e, K - d->off_divisor);
+    if (!mean) arb_mul_si(t, t, (slong)count_V(p, v), IDENT_PREC);
+    arb_sub(r, r, t, IDENT_PREC);
+    arb_add(Mr, Mr, t, IDENT_PREC);
+    ok = 1;
+    break;
+  default:
+    break;
+  }
+  if (ok) {
+    if (d->ident == LSCE_IDENT_KL)
+      snprintf(id->name, sizeof id->name, "%s=%s-H%d", d->id, rv >= 0 ? lsce_variants[rv].id : "ce",
+               d->off_divisor);
+    else
+      snprintf(id->name, sizeof id->name, "%s=%s", d->id, lsce_variants[rv].id);
+    judge(id, l, &fl, r, &fr, Ml, Mr);
+  }
+  mpq_clear(q);
+  arb_clear(l); arb_clear(r); arb_clear(Ml); arb_clear(Mr); arb_clear(t);
+  return ok;
+}
+
+/* All the identities that apply, in the contract's order: by kind, then in catalog order. */
+static int identities(ident *out, lsce_problem *p) {
+  int n = 0;
+  const int64_t K = p->K;
   mpq_t e2, q;
   mpq_inits(e2, q, NULL);
   /* e' = eK/(K-1) */
@@ -138,73 +215,10 @@ static int identities(ident *out, lsce_problem *p) {
     mpq_mul(e2, p->e, q);
     e2ok = mpq_cmp_ui(e2, 1, 1) <= 0;
   }
-  if (e2ok) {
-    side(l, Ml, &fl, p, LSCE_V_K1, p->e, 0);
-    side(r, Mr, &fr, p, LSCE_V_K, e2, 0);
-    out[n].name = "k1=k";
-    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
-  }
-  if (e2ok && p->has_weights) {
-    side(l, Ml, &fl, p, LSCE_V_K1_LOGPROB_W, p->e, 0);
-    side(r, Mr, &fr, p, LSCE_V_K_LOGPROB_W, e2, 0);
-    out[n].name = "k1-logprob-weighted=k-logprob-weighted";
-    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
-  }
-  if (p->has_weights) {
-    mpq_t W, w;
-    mpq_inits(W, w, NULL);
-    for (int64_t i = 0; i < p->N; i++)
-      if (lsce_row_in_V(p, LSCE_V_K, i)) { mpq_set_d(w, lsce_weight(p, lsce_target(p, i))); mpq_add(W, W, w); }
-    if (mpq_sgn(W) > 0) {
-      side(l, Ml, &fl, p, LSCE_V_K_TORCH_W, p->e, 0);
-      side(r, Mr, &fr, p, LSCE_V_K_LOGPROB_W, p->e, 0);
-      if (mean) { /* the torch mean divides by W, the logprob mean by |V| */
-        mpq_set_si(q, (long)count_V(p, LSCE_V_K), 1);
-        mpq_div(q, q, W);
-        lsce_arb_set_q(t, q, IDENT_PREC);
-        arb_mul(r, r, t, IDENT_PREC);
-        arb_mul(Mr, Mr, t, IDENT_PREC);
-      }
-      out[n].name = "k-torch-weighted=k-logprob-weighted";
-      judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
-    }
-    mpq_clears(W, w, NULL);
-    int equal_pos = 1, all_one = 1;
-    double w0 = lsce_weight(p, 0);
-    for (int64_t c = 0; c < K; c++) {
-      double w = lsce_weight(p, c);
-      if (w != w0 || !(w > 0)) equal_pos = 0;
-      if (w != 1.0) all_one = 0;
-    }
-    if (mean ? equal_pos : all_one) {
-      side(l, Ml, &fl, p, LSCE_V_K_NLL_W, p->e, 0);
-      side(r, Mr, &fr, p, LSCE_V_K, p->e, 0);
-      out[n].name = "k-nll-weighted=k";
-      judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
-    }
-  }
-  if (K >= 2) {
-    side(l, Ml, &fl, p, LSCE_V_K1_KL, p->e, 0);
-    side(r, Mr, &fr, p, LSCE_V_K1, p->e, 0);
-    entropy_closed(t, p->e, K - 1);
-    if (!mean) arb_mul_si(t, t, (slong)count_V(p, LSCE_V_K1), IDENT_PREC);
-    arb_sub(r, r, t, IDENT_PREC);
-    arb_add(Mr, Mr, t, IDENT_PREC);
-    out[n].name = "k1-kl=k1-H1";
-    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
-  }
-  if (p->pad_index >= 0 && K >= 3) {
-    side(l, Ml, &fl, p, LSCE_V_K2_PAD_KL, p->e, 0);
-    side(r, Mr, &fr, p, LSCE_V_K2_PAD_KL, p->e, 1);
-    entropy_closed(t, p->e, K - 2);
-    if (!mean) arb_mul_si(t, t, (slong)count_V(p, LSCE_V_K2_PAD_KL), IDENT_PREC);
-    arb_sub(r, r, t, IDENT_PREC);
-    arb_add(Mr, Mr, t, IDENT_PREC);
-    out[n].name = "k2-pad-kl=ce-H2";
-    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
-  }
+  for (int kind = LSCE_IDENT_NONE + 1; kind < LSCE_IDENT_KINDS; kind++)
+    for (int v = 0; v < LSCE_V_COUNT; v++)
+      if ((int)lsce_variants[v].ident == kind) n += identity(&out[n], p, v, e2, e2ok);
   mpq_clears(e2, q, NULL);
-  arb_clear(l); arb_clear(r); arb_clear(Ml); arb_clear(Mr); arb_clear(t);
   return n;
 }
 
@@ -238,7 +252,7 @@ int lsce_cmd_compare(int argc, char **argv) {
     lsce_ref_result_free(&r);
   }
   p.variant = -1;
-  ident ids[8];
+  ident ids[LSCE_V_COUNT];
   int nid = rc ? 0 : identities(ids, &p);
   if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
   int all = 1;
@@ -254,7 +268,7 @@ int lsce_cmd_compare(int argc, char **argv) {
     /* the optimum is taken for the target of the first row of V */
     int64_t y = -1;
     for (int64_t i = 0; i < p.N && y < 0; i++)
-      if (lsce_row_in_V(&p, LSCE_V_K, i)) y = lsce_target(&p, i);
+      if (lsce_row_in_V(&p, LSCE_V_NONE, i)) y = lsce_target(&p, i);
     double *opt = malloc(sizeof(double) * (size_t)p.K);
     fputs("{\"variants\": [", stdout);
     for (int v = 0; v < LSCE_V_COUNT; v++) {
@@ -264,7 +278,7 @@ int lsce_cmd_compare(int argc, char **argv) {
       if (have[v]) lsce_json_num(stdout, val[v]); else fputs("null", stdout);
       fputs(", \"optimum\": ", stdout);
       p.variant = v;
-      int yok = y >= 0 && !(v == LSCE_V_K2_PAD_KL && y == p.pad_index);
+      int yok = y >= 0 && !(lsce_variants[v].pad && y == p.pad_index);
       if (have[v] && yok && opt && lsce_ref_optimum(opt, &p, y)) {
         fputs("[", stdout);
         for (int64_t c = 0; c < p.K; c++) { if (c) fputs(", ", stdout); lsce_json_num(stdout, opt[c]); }

@@ -1,7 +1,7 @@
 /* cli/identify: `lsce identify --probe DIR --outputs ODIR [--json]`: a black-box loss's outputs on
  * the probe cases (ODIR/<case>.npy, optionally ODIR/<case>_grad.npy; cases without an output are
  * left out) fitted jointly by every catalog variant with one smoothing e shared by all cases
- * (cli/diagnose.c's model and noise model, in the dtype of each output file). Prints
+ * (verify/diagnose.c's model and noise model, in the dtype of each output file). Prints
  * `identify variant=<id> smoothing=<shortest decimal consistent with all values>[ reduction=<r>]`
  * and exits 0 when exactly one variant fits; `identify none` or `identify several ...`, exit 1,
  * otherwise. reduction= appears when the outputs are all means or all sums whatever each case asked. */
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include "cli.h"
 #include "args.h"
-#include "diagnose.h"
-#include "json.h"
+#include "lsce/diagnose.h"
+#include "lsce/json.h"
 #include "json_read.h"
 #include "probe.h"
 

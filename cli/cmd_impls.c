@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include "cli.h"
 #include "args.h"
-#include "json.h"
+#include "lsce/json.h"
 #include "lsce/registry.h"
 
 static const lsce_opt opts[] = {{"--json", 0}, {"--help", 0}};

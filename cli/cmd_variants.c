@@ -3,7 +3,7 @@
 #include <string.h>
 #include "cli.h"
 #include "args.h"
-#include "json.h"
+#include "lsce/json.h"
 #include "lsce/variants.h"
 
 static const lsce_opt opts[] = {{"--json", 0}, {"--help", 0}};
@@ -37,6 +37,19 @@ int lsce_cmd_variants(int argc, char **argv) {
            d->kl ? "true" : "false", d->needs_weights ? "true" : "false",
            d->needs_pad_index ? "true" : "false", d->min_K);
     fputs(", \"used_by\": ", stdout); lsce_json_str(stdout, d->used_by);
+    /* the table's other columns (lsce/variants.inc), after the keys above */
+    fputs(", \"family\": ", stdout); lsce_json_str(stdout, d->family);
+    printf(", \"off_divisor\": %d", d->off_divisor);
+    fputs(", \"weighting\": ", stdout); lsce_json_str(stdout, lsce_weighting_name(d->weighting));
+    printf(", \"pad\": %s", d->pad ? "true" : "false");
+    fputs(", \"partner\": ", stdout);
+    if (d->partner >= 0) lsce_json_str(stdout, lsce_variants[d->partner].id); else fputs("null", stdout);
+    fputs(", \"identity\": ", stdout);
+    if (d->ident != LSCE_IDENT_NONE) {
+      fputs("{\"kind\": ", stdout); lsce_json_str(stdout, lsce_ident_name(d->ident));
+      fputs(", \"rhs\": ", stdout); lsce_json_str(stdout, d->ident_rhs >= 0 ? lsce_variants[d->ident_rhs].id : "ce");
+      fputs("}", stdout);
+    } else fputs("null", stdout);
     fputs("}", stdout);
   }
   if (json) fputs("]\n", stdout);

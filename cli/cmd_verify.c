@@ -11,9 +11,9 @@
 #include <time.h>
 #include "cli.h"
 #include "args.h"
-#include "json.h"
+#include "lsce/json.h"
 #include "json_read.h"
-#include "measure.h"
+#include "lsce/measure.h"
 #include "output.h"
 #include "problem_args.h"
 #include "progress.h"

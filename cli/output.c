@@ -1,5 +1,4 @@
-/* cli/output.c: number formatting (locale-free: lsce never calls setlocale, so printf runs in the
- * "C" locale) and all-or-nothing output files (see output.h). */
+/* cli/output.c: all-or-nothing output files (see output.h); the number format is core/json.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,21 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "output.h"
-
-const char *lsce_fmt_g17(char *buf, double x) {
-  if (isnan(x)) return strcpy(buf, "nan");
-  if (isinf(x)) return strcpy(buf, x > 0 ? "inf" : "-inf");
-  if (x == 0) return strcpy(buf, "0");
-  snprintf(buf, 32, "%.17g", x);
-  return buf;
-}
-
-const char *lsce_fmt_hex(char *buf, double x) {
-  if (isnan(x)) return strcpy(buf, "nan");
-  if (isinf(x)) return strcpy(buf, x > 0 ? "inf" : "-inf");
-  snprintf(buf, 40, "%a", x);
-  return buf;
-}
 
 /* ---- same file --------------------------------------------------------------------------------- */
 

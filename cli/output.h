@@ -6,12 +6,9 @@
 #ifndef LSCE_CLI_OUTPUT_H
 #define LSCE_CLI_OUTPUT_H
 #include <stdio.h>
+#include "lsce/json.h" /* lsce_fmt_g17, lsce_fmt_hex (core/json.c) */
 #include "lsce/npy.h"
 
-/* "%.17g", "0" for either zero, "inf", "-inf", "nan" (never "-nan"). buf >= 32 bytes. */
-const char *lsce_fmt_g17(char *buf, double x);
-/* "%a" with the same non-finite spellings. */
-const char *lsce_fmt_hex(char *buf, double x);
 
 #define LSCE_MAX_OUTPUTS 4
 #define LSCE_PATH_MAX 4096

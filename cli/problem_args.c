@@ -76,12 +76,3 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
     }
   return LSCE_OK;
 }
-
-int lsce_variant_takes(int v, const char *opt, lsce_err *err) {
-  const lsce_variant *d = &lsce_variants[v];
-  if (!strcmp(opt, "--weights") && !d->needs_weights)
-    return lsce_err_set(err, LSCE_EINPUT, "--weights: variant %s takes no class weights", d->id);
-  if (!strcmp(opt, "--pad-index") && !d->needs_pad_index)
-    return lsce_err_set(err, LSCE_EINPUT, "--pad-index: variant %s takes no pad index", d->id);
-  return LSCE_OK;
-}

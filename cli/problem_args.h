@@ -26,8 +26,6 @@ typedef struct {
 int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a,
                             const lsce_opt *opts, int nopts, int argc, char **argv,
                             lsce_extra_check extra, void *user, lsce_err *err);
-/* reference and run: LSCE_EINPUT when variant v takes no `opt` ("--weights", "--pad-index"). */
-int lsce_variant_takes(int v, const char *opt, lsce_err *err);
 /* 1 when "--help" appears as an option (not as a value) in argv[first..). */
 int lsce_wants_help(const lsce_opt *opts, int nopts, int argc, char **argv, int first);
 #endif

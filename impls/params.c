@@ -60,7 +60,7 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
   p->kl = d->kl;
   p->K = K;
   p->ignore_index = ignore_index;
-  p->pad_index = variant == LSCE_V_K2_PAD_KL ? pad_index : -1;
+  p->pad_index = lsce_variants[variant].pad ? pad_index : -1;
   mpq_t qt, qo, t, W, Wall, one;
   mpq_inits(qt, qo, t, W, Wall, one, NULL);
   mpq_set_ui(one, 1, 1);
@@ -121,7 +121,7 @@ void lsce_params_init(lsce_params *p, int variant, int reduction, const mpq_t e,
     if (mpq_sgn(qt) > 0) { lsce_arb_set_q(x, qt, 256); arb_log(l, x, 256); arb_submul(H, x, l, 256); }
     if (mpq_sgn(qo) > 0) {
       lsce_arb_set_q(x, qo, 256); arb_log(l, x, 256); arb_mul(l, l, x, 256);
-      arb_mul_si(l, l, (slong)(K - 1 - (variant == LSCE_V_K2_PAD_KL)), 256);
+      arb_mul_si(l, l, (slong)(K - 1 - (lsce_variants[variant].pad)), 256);
       arb_sub(H, H, l, 256);
     }
     p->C = arb_to_dd(H);

@@ -2,18 +2,17 @@
  * the CLI's lsce_problem whose arrays describe the caller's memory in place; it is validated by
  * lsce_problem_validate, the checks lsce_problem_load makes on files, in the contract's order
  * (docs/cli.md "The order of errors"), and the options by the CLI's own parsers, so every error is
- * the CLI's line. The reference is lsce_reference (reference/), run is lsce_invoke (impls/), and
- * check's figures are lsce_measure (cli/measure.c) against the reference with its low parts, exactly
+ * the CLI's line. The reference is lsce_reference (reference/), run is lsce_invoke (verify/), and
+ * check's figures are lsce_measure (verify/measure.c) against the reference with its low parts, exactly
  * as `lsce check` computes them; no value here is computed any other way, so the accuracy claims
  * are those of docs/accuracy.md for the same commands. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "args.h"
-#include "measure.h"
-#include "problem_args.h"
-#include "diagnose.h"
+#include "lsce/diagnose.h"
+#include "lsce/measure.h"
+#include "lsce/values.h"
 #include "lsce/invoke.h"
 #include "lsce/lsce.h"
 #include "lsce/reference.h"
@@ -207,7 +206,7 @@ static int check_dtype(int *dt, int given, lsce_dtype logits, const char *opt, l
   return LSCE_OK;
 }
 
-/* The diagnosis of a FAIL (cli/diagnose.c, the same as `lsce check`): which formulation, at which
+/* The diagnosis of a FAIL (verify/diagnose.c, the same as `lsce check`): which formulation, at which
  * smoothing, the values compute; its `match` and `cause` lines go into r->diagnosis. */
 static int lib_diagnose(lsce_check_result *r, const lsce_problem *p, const char *given,
                         const double *loss, const double *grad, lsce_dtype ldt, lsce_dtype gdt,

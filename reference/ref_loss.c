@@ -29,7 +29,7 @@ static void ctx_init(ctx *x, const lsce_problem *p) {
   x->d = &lsce_variants[p->variant];
   mpq_inits(x->qt, x->qo, x->Wall, x->W, x->a, x->b, x->invD, NULL);
   lsce_variant_q(x->qt, x->qo, x->v, p->e, p->K);
-  x->n_off = p->K - 1 - (x->v == LSCE_V_K2_PAD_KL ? 1 : 0);
+  x->n_off = p->K - 1 - (lsce_variants[x->v].pad ? 1 : 0);
   mpq_t t;
   mpq_init(t);
   if (x->d->weighting != LSCE_W_NONE) {
@@ -70,7 +70,7 @@ static void kappa_q(mpq_t k, const ctx *x, int64_t c, int64_t y) {
   switch (x->d->weighting) {
   case LSCE_W_NONE:
     if (c == y) mpq_set(k, x->qt);
-    else if (x->v == LSCE_V_K2_PAD_KL && c == p->pad_index) mpq_set_ui(k, 0, 1);
+    else if (lsce_variants[x->v].pad && c == p->pad_index) mpq_set_ui(k, 0, 1);
     else mpq_set(k, x->qo);
     return;
   case LSCE_W_TORCH:
@@ -261,7 +261,7 @@ static void row_ce(arb_t ce, mpq_t Q, arb_t T, const ctx *x, scratch *s, const r
     if (c == r->y) continue;
     /* off-target kappa_c = koff u_c: u_c = w_c (torch, logprob), 0 at P (k2-pad-kl), else 1 */
     double u = (x->d->weighting == LSCE_W_TORCH || x->d->weighting == LSCE_W_LOGPROB) ? lsce_weight(p, c) : 1.0;
-    if (x->v == LSCE_V_K2_PAD_KL && c == p->pad_index) u = 0.0;
+    if (lsce_variants[x->v].pad && c == p->pad_index) u = 0.0;
     if (u == 0.0 || z == r->m) continue;
     arf_set_d(s->d, r->m);
     arf_set_d(s->w, z);

@@ -107,12 +107,12 @@ int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums 
   mpq_t qt, qo, c, D;
   mpq_inits(qt, qo, c, D, NULL);
   lsce_variant_q(qt, qo, v, e, p->K);
-  int64_t n = v == LSCE_V_K2_PAD_KL ? s->nV2 : s->nV;
+  int64_t n = lsce_variants[v].pad ? s->nV2 : s->nV;
   mpq_set_si(D, (long)n, 1);
   int inf = 0;
   switch (d->weighting) {
   case LSCE_W_NONE:
-    if (v == LSCE_V_K2_PAD_KL) { addq(L, &inf, qt, &s->nll2, prec); addq(L, &inf, qo, &s->sop2, prec); }
+    if (lsce_variants[v].pad) { addq(L, &inf, qt, &s->nll2, prec); addq(L, &inf, qo, &s->sop2, prec); }
     else { addq(L, &inf, qt, &s->nll, prec); addq(L, &inf, qo, &s->so, prec); }
     break;
   case LSCE_W_TORCH:
@@ -148,7 +148,7 @@ int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums 
     if (mpq_sgn(qt) > 0) { lsce_arb_set_q(x, qt, prec); arb_log(l, x, prec); arb_submul(H, x, l, prec); }
     if (mpq_sgn(qo) > 0) {
       lsce_arb_set_q(x, qo, prec); arb_log(l, x, prec); arb_mul(l, l, x, prec);
-      arb_mul_si(l, l, (slong)(p->K - 1 - (v == LSCE_V_K2_PAD_KL)), prec);
+      arb_mul_si(l, l, (slong)(p->K - 1 - (lsce_variants[v].pad)), prec);
       arb_sub(H, H, l, prec);
     }
     arb_mul_si(H, H, (slong)n, prec);

@@ -1,4 +1,4 @@
-"""verify's fast certifier (impls/certify.c) against the literal MPFR reference on every committed
+"""verify's fast certifier (verify/certify.c) against the literal MPFR reference on every committed
 fixture: `lsce verify --quick --json` with LSCE_CERTIFY=fast and with LSCE_CERTIFY=reference must
 give the same ulp figures (within 1e-6 ulp) for every (impl, case, variant, smoothing, reduction);
 each result names the certifier that decided it ("fast" or "fast+reference" in the first run,

@@ -3,7 +3,7 @@
  * [-745, 0], log1p of s1 in [0, 2^24]), and every entry of the 2^(j/256) table: the relative error
  * must stay below 2^-98 for the table exp, 2^-94 for the series exp, 2^-90 for log1p and 2^-106
  * for a table entry (exp results below 2^-960, whose low part is subnormal:
- * absolute error below 2^-1050), the bound impls/certify.c builds on. */
+ * absolute error below 2^-1050), the bound verify/certify.c builds on. */
 #include <math.h>
 #include <mpfr.h>
 #include <stdint.h>

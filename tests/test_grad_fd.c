@@ -151,21 +151,14 @@ static int write_case(tcase *t, const char *dir) {
 static const char *const eps_str[] = {"0", "1/10", "3/10", "1"};
 static const char *const red_str[] = {"mean", "sum", "none"};
 
-static int is_weighted(int v) {
-  return v == LSCE_V_K_TORCH_W || v == LSCE_V_K_LOGPROB_W || v == LSCE_V_K1_LOGPROB_W ||
-         v == LSCE_V_K_NLL_W;
-}
-static int is_kl(int v) { return v == LSCE_V_K1_KL || v == LSCE_V_K2_PAD_KL; }
+/* The catalog's columns (lsce/variants.inc) say which formula applies; the formulas are the test's. */
+static int is_weighted(int v) { return lsce_variants[v].weighting != LSCE_W_NONE; }
+static int is_kl(int v) { return lsce_variants[v].kl; }
+static int is_pad(int v) { return lsce_variants[v].pad; }
 /* The off-target mass is e / (K - off_div). */
-static int off_div(int v) {
-  switch (v) {
-  case LSCE_V_K1: case LSCE_V_K1_LOGPROB_W: case LSCE_V_K1_KL: return 1;
-  case LSCE_V_K2_PAD_KL: return 2;
-  default: return 0;
-  }
-}
+static int off_div(int v) { return lsce_variants[v].off_divisor; }
 static int in_V(const tcase *t, int v, int i) {
-  return t->y[i] != IGNORE && !(v == LSCE_V_K2_PAD_KL && t->y[i] == PAD);
+  return t->y[i] != IGNORE && !(is_pad(v) && t->y[i] == PAD);
 }
 
 /* q_c for a row with target y: K-forms 1-e+e/K / e/K; K-1 forms 1-e / e/(K-1); k2-pad-kl 1-e /
@@ -175,7 +168,7 @@ static void q_of(mpq_t q, int v, const mpq_t e, int K, int c, int64_t y) {
   mpq_init(off);
   mpq_set_si(off, K - off_div(v), 1);
   mpq_div(off, e, off);
-  if (v == LSCE_V_K2_PAD_KL && c == PAD) {
+  if (is_pad(v) && c == PAD) {
     mpq_set_ui(q, 0, 1);
   } else if (c == y) {
     mpq_set_ui(q, 1, 1);
@@ -213,7 +206,7 @@ static void masked_coef(mpq_t coef, const tcase *t, int v, const mpq_t e, int re
   mpq_t W, q, wq, tmp;
   mpq_inits(W, q, wq, tmp, NULL);
   int64_t nV = count_V(t, v, W);
-  if (v == LSCE_V_K_NLL_W) {
+  if (lsce_variants[v].weighting == LSCE_W_NLL) {
     if (c == y) {
       mpq_set_ui(tmp, 1, 1);
       mpq_sub(tmp, tmp, e);
@@ -236,7 +229,7 @@ static void masked_coef(mpq_t coef, const tcase *t, int v, const mpq_t e, int re
       mpq_mul(q, q, wq);
     }
     if (red == LSCE_RED_MEAN) {
-      if (v == LSCE_V_K_TORCH_W) mpq_div(q, q, W);
+      if (lsce_variants[v].weighting == LSCE_W_TORCH) mpq_div(q, q, W);
       else {
         mpq_set_si(tmp, (long)nV, 1);
         mpq_div(q, q, tmp);
@@ -282,7 +275,7 @@ static void my_loss(mpfr_t out, mpfr_t *z, const tcase *t, int v, const mpq_t e,
     else mpfr_sub(nlp, lse, z[i * K + (c)], MPFR_RNDN); /* -lp_c = lse - z_c */   \
   } while (0)
 
-    if (v == LSCE_V_K_NLL_W) {
+    if (lsce_variants[v].weighting == LSCE_W_NLL) {
       /* (1-e) w_y (-lp_y)  +  (e/K) sum_c (-lp_c) */
       mpfr_set_ui(nll_i, 0, MPFR_RNDN);
       mpfr_set_ui(sm_i, 0, MPFR_RNDN);
@@ -333,7 +326,7 @@ static void my_loss(mpfr_t out, mpfr_t *z, const tcase *t, int v, const mpq_t e,
 #undef NEG_LP
   }
 
-  if (v == LSCE_V_K_NLL_W) {
+  if (lsce_variants[v].weighting == LSCE_W_NLL) {
     if (red == LSCE_RED_MEAN) {
       /* NLL part by W, smooth part by |V| (the cases keep both nonzero) */
       mpfr_div_q(nll_tot, nll_tot, W, MPFR_RNDN);
@@ -343,7 +336,7 @@ static void my_loss(mpfr_t out, mpfr_t *z, const tcase *t, int v, const mpq_t e,
   } else {
     mpfr_set(out, tot, MPFR_RNDN);
     if (red == LSCE_RED_MEAN) {
-      if (v == LSCE_V_K_TORCH_W) mpfr_div_q(out, out, W, MPFR_RNDN);
+      if (lsce_variants[v].weighting == LSCE_W_TORCH) mpfr_div_q(out, out, W, MPFR_RNDN);
       else mpfr_div_ui(out, out, (unsigned long)nV, MPFR_RNDN);
     }
   }

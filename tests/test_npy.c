@@ -1,4 +1,4 @@
-/* test_npy.c: unit tests for cli/npy.c (the strict .npy reader/writer and the half conversions).
+/* test_npy.c: unit tests for core/npy.c (the strict .npy reader/writer and the half conversions).
  * Standalone: `test_npy [CORPUS_DIR]` (default tests/corpus) prints one line per failed check and
  * ends with "N passed, M failed, K skipped"; exits nonzero when anything failed. */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L

@@ -473,7 +473,7 @@ int lsce_row_reference(lsce_dd *L, void *grad, lsce_dtype gdt, const lsce_call *
   const lsce_params *p = c->prm;
   if (lsce_row_reference_disabled() || c->loss_lo || c->grad_lo) return -1; /* not for the fast certifier */
   if (grad && p->weighting == LSCE_W_NLL_ID && p->reduction == LSCE_RED_MEAN) return -1;
-  if (p->variant == LSCE_V_K2_PAD_KL && p->pad_index < 0) return -1;
+  if (lsce_variants[p->variant].pad && p->pad_index < 0) return -1;
   /* Weights below 1 that scale the loss and gradient alike (w_c in every kappa_c: k-torch-weighted,
    * the logprob forms) go to the reference times 2^k, k = -ilogb(max w) (exact: scaled up), so a
    * row of subnormal weights keeps its bits; the results are scaled back by 2^-k. */

@@ -1,4 +1,4 @@
-/* lsce/certify.h: the fast certifier (impls/certify.c): every output as a double-double hi + lo
+/* lsce/certify.h: the fast certifier (verify/certify.c): every output as a double-double hi + lo
  * with a rigorous absolute error bound (loss_err per loss output, grad_err per gradient row;
  * INFINITY where it cannot bound the error), in a lsce_ref_result like the reference's. */
 #ifndef LSCE_CERTIFY_H

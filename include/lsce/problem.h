@@ -43,10 +43,11 @@ static inline void lsce_row_block(int64_t N, int b, int n, int64_t *lo, int64_t 
   *hi = *lo + q + (b < r ? 1 : 0);
 }
 
-/* Row i is in V for variant v: its target is not the ignore index (and, for k2-pad-kl, not P). */
+/* Row i is in V for variant v: its target is not the ignore index (and, for a variant with the pad
+ * column set, not P). v = LSCE_V_NONE: the rows that no variant ignores for their pad. */
 static inline int lsce_row_in_V(const lsce_problem *p, int v, int64_t i) {
   int64_t t = lsce_target(p, i);
-  return t != p->ignore_index && !(v == LSCE_V_K2_PAD_KL && t == p->pad_index);
+  return t != p->ignore_index && !(v >= 0 && lsce_variants[v].pad && t == p->pad_index);
 }
 
 /* Load the files (weights_path may be NULL) and check them in the contract's order: each file's
@@ -61,4 +62,7 @@ int lsce_problem_load(lsce_problem *p, const char *logits_path, const char *targ
  * "targets", "weights" in liblsce) where lsce_problem_load uses the paths. Sets p->N and p->K. */
 int lsce_problem_validate(lsce_problem *p, const char *logits_name, const char *targets_name,
                           const char *weights_name, lsce_err *err);
+/* reference and run (and liblsce): LSCE_EINPUT when variant v takes no `opt` ("--weights",
+ * "--pad-index"). */
+int lsce_variant_takes(int v, const char *opt, lsce_err *err);
 #endif

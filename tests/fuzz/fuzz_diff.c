@@ -4,7 +4,7 @@
  * range edges: +-max finite of each dtype, subnormals, 1e30, 1e300, -inf, and raw bit patterns) and
  * asserts that every exact CPU row, at every ISA (LSCE_ISA scalar, avx2, avx512), is within its
  * declared bound (lsce impls --json) of the certified reference, as `lsce check` measures it
- * (cli/measure.c), unless the row reports the row as flagged (its escalation ladder could not
+ * (verify/measure.c), unless the row reports the row as flagged (its escalation ladder could not
  * guarantee the bound: only with the reference rung off). The first input byte's low bit switches
  * the rows' reference rung off (lsce_row_reference_disable), so both ladders are exercised.
  * With LSCE_FUZZ_CERTIFIER=1 it also asserts that verify's fast certifier, where it claims its
@@ -22,7 +22,7 @@
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
 #include "lsce/registry.h"
-#include "measure.h"
+#include "lsce/measure.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz_npy.c: libFuzzer target for the strict .npy reader (cli/npy.c). Each input is parsed from
+/* fuzz_npy.c: libFuzzer target for the strict .npy reader (core/npy.c). Each input is parsed from
  * memory with lsce_npy_parse and, when it fits a pipe, read again through lsce_npy_read from a pipe
  * (the header-first, grow-as-bytes-arrive path); both must agree. Claim checked: no input crashes,
  * over-reads, leaks or trips UBSan, and an accepted array has every element readable. */

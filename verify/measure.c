@@ -1,4 +1,4 @@
-/* cli/measure.c: see measure.h. M = |L| + 2 H |V| / D (the loss before the KL entropy cancels;
+/* verify/measure.c: see lsce/measure.h. M = |L| + 2 H |V| / D (the loss before the KL entropy cancels;
  * M = L for non-KL forms, whose terms are all >= 0); sigma_i = (|A_i| + B_i sum_S u_c) / D.
  * Against the fast certifier (|hi + lo - r| <= E per output), a figure |y - r| / u moves by at most
  * E / u provided u, the ulp it divides by, is the same for every r in [hi + lo - E, hi + lo + E]
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "combiner.h"
-#include "measure.h"
+#include "lsce/measure.h"
 #include "lsce/params.h"
 #include "lsce/ulp.h"
 

@@ -1,4 +1,4 @@
-/* cli/diagnose.h: why a user's loss (and gradient) differs from the claimed formulation. Every
+/* lsce/diagnose.h (verify/diagnose.c): why a user's loss (and gradient) differs from the claimed formulation. Every
  * catalog variant is modelled on the user's problem as values affine in the smoothing e (minus the
  * entropy term of the KL forms), built from two certified references (e = 0 and e = 1, reduction
  * none, gradient when given); each candidate (variant, e, reduction) is scored against ALL the
@@ -16,8 +16,8 @@
  * does), unknown (nothing fits). A free e is fitted only when the evidence over-determines it (two
  * or more values), except that a scalar typed with at most 6 significant digits may be explained by
  * an e of at most 2 significant digits reproducing every typed digit. */
-#ifndef LSCE_CLI_DIAGNOSE_H
-#define LSCE_CLI_DIAGNOSE_H
+#ifndef LSCE_DIAGNOSE_H
+#define LSCE_DIAGNOSE_H
 #include <gmp.h>
 #include <stdio.h>
 #include "lsce/problem.h"

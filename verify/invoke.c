@@ -1,4 +1,4 @@
-/* impls/invoke.c: runs one registry row on a loaded problem: native-order inputs, the O(N)
+/* verify/invoke.c: runs one registry row on a loaded problem: native-order inputs, the O(N)
  * parameter pre-pass, the call, and the gradient converted exactly to float64. Outputs are
  * poisoned with NaN (0x88 bytes for narrow types) before the call, so an unwritten element fails. */
 #include <stdlib.h>

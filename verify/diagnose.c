@@ -1,4 +1,4 @@
-/* cli/diagnose.c: see diagnose.h. Accuracy of the candidate values: each is (1-e) A0 + e A1 - h H(e)
+/* verify/diagnose.c: see lsce/diagnose.h. Accuracy of the candidate values: each is (1-e) A0 + e A1 - h H(e)
  * in long double (64-bit significand) from double-double values at e = 0 and e = 1 -- the certified
  * reference, or from 2^14 logits on verify's fast certifier (within 2^-80 of their magnitude before
  * cancellation; the reference where it declines) -- and H computed in long double, so a candidate loss is within about 2^-60 of its
@@ -8,8 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "diagnose.h"
-#include "json.h"
+#include "lsce/diagnose.h"
+#include "lsce/json.h"
 #include "lsce/ulp.h"
 #if defined(LSCE_FUZZ_CMD_CHECK) && !defined(LSCE_FUZZ_WITH_IMPLS)
 #define DIAG_FAST 0 /* a fuzz build without the implementations: the reference only */
@@ -674,16 +674,11 @@ const char *lsce_fmt_ulp(char *b, double u) {
   return b;
 }
 
-/* k1 at e is k at eK/(K-1) (and the logprob-weighted pair alike); 0 when none or above 1 */
+/* k1 at e is k at eK/(K-1) (and every K-1 form its K-form partner alike, the partner column of
+ * lsce/variants.inc); -1 when none or above 1 */
 static int partner(const lsce_dg_cand *c, int64_t K, mpq_t out) {
-  int pv;
-  switch (c->v) {
-  case LSCE_V_K: pv = LSCE_V_K1; break;
-  case LSCE_V_K1: pv = LSCE_V_K; break;
-  case LSCE_V_K_LOGPROB_W: pv = LSCE_V_K1_LOGPROB_W; break;
-  case LSCE_V_K1_LOGPROB_W: pv = LSCE_V_K_LOGPROB_W; break;
-  default: return -1;
-  }
+  const int pv = lsce_variants[c->v].partner;
+  if (pv < 0) return -1;
   if (K < 2) return -1;
   mpq_t r;
   mpq_init(r);

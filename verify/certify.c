@@ -1,7 +1,7 @@
-/* impls/certify.c: the fast certifier of `lsce verify` and `lsce check` (LSCE_CERTIFY=fast, or
+/* verify/certify.c: the fast certifier of `lsce verify` and `lsce check` (LSCE_CERTIFY=fast, or
  * problems of 2^20 logits or more). Each output comes as a double-double hi + lo together with a
  * rigorous absolute error bound (loss_err per loss output, grad_err per gradient row); a caller
- * keeps a figure only when that bound cannot change it (cli/measure.c) and otherwise asks the MPFR
+ * keeps a figure only when that bound cannot change it (verify/measure.c) and otherwise asks the MPFR
  * reference.
  *
  * It does not evaluate the shared row form A (m - z_y) - B t (impls/combiner.h), whose two terms
@@ -86,7 +86,7 @@ static void cctx_init(cctx *x, const lsce_problem *p) {
   x->u = malloc(sizeof(double) * (size_t)(K > 0 ? K : 1));
   for (int64_t c = 0; c < K; c++) {
     x->u[c] = (x->weighting == LSCE_W_TORCH || x->weighting == LSCE_W_LOGPROB) ? lsce_weight(p, c) : 1.0;
-    if (p->variant == LSCE_V_K2_PAD_KL && c == p->pad_index) x->u[c] = 0.0;
+    if (lsce_variants[p->variant].pad && c == p->pad_index) x->u[c] = 0.0;
   }
   /* |V| and W = sum_V w_y exactly */
   mpq_t W, t, a, b, nc;
@@ -121,7 +121,7 @@ static void cctx_init(cctx *x, const lsce_problem *p) {
   mpq_mul(nc, nc, a);
   x->nllc = q_dd(nc);
   x->nllc_pos = mpq_sgn(nc) > 0;
-  x->H = x->kl ? entropy(x, K - 1 - (p->variant == LSCE_V_K2_PAD_KL)) : lsce_dd_from(0.0);
+  x->H = x->kl ? entropy(x, K - 1 - (lsce_variants[p->variant].pad)) : lsce_dd_from(0.0);
   /* The bound above takes every rounded rational to be within 2^-104 relative and every product of
    * rationals and weights to stay normal and finite. A rational or a class weight outside
    * [2^-900, 2^900] (a subnormal 1/W, a weight near DBL_MAX) can break both: a subnormal rational
@@ -165,7 +165,7 @@ static int kl_uniform_zero(const cctx *x, const double *z, int64_t y, int64_t Kf
   int eq = 1;
   for (int64_t c = 0; c < x->p->K && eq; c++) {
     if (z[c] == -INFINITY) continue;
-    if (x->p->variant == LSCE_V_K2_PAD_KL && c == x->p->pad_index) eq = 0;
+    if (lsce_variants[x->p->variant].pad && c == x->p->pad_index) eq = 0;
     else eq = mpq_equal(c == y ? x->qt : x->qo, inv);
   }
   mpq_clear(inv);

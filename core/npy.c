@@ -1,4 +1,4 @@
-/* npy.c: a strict reader and a numpy-identical writer for NumPy .npy files (format 1.0-3.0), plus
+/* core/npy.c: a strict reader and a numpy-identical writer for NumPy .npy files (format 1.0-3.0), plus
  * the exact half/bfloat16/float conversions the suite uses. Claim: every header field is validated
  * against the input size before anything is allocated, and every conversion is exact (in) or a
  * single round-to-nearest-even from double (out). */

@@ -1,8 +1,8 @@
-/* cli/measure.h: the ULP figures of one output set (an implementation's, or a user's) against the
+/* lsce/measure.h (verify/measure.c): the ULP figures of one output set (an implementation's, or a user's) against the
  * certified reference or the fast certifier, with the cancellation floors of docs/accuracy.md (M for
  * losses, sigma_i for gradient rows), where the worst error sits, and how sure each figure is. */
-#ifndef LSCE_CLI_MEASURE_H
-#define LSCE_CLI_MEASURE_H
+#ifndef LSCE_MEASURE_H
+#define LSCE_MEASURE_H
 #include "lsce/problem.h"
 #include "lsce/reference.h"
 
@@ -34,11 +34,20 @@ static inline int lsce_within(double f, int td, double doubt, double U) {
 }
 /* The certifier choice of check and verify alike: force 1 (LSCE_CERTIFY=fast) or 2 (=reference, as
  * read by cli/settings.c) decides; 0 (unset): problems of 2^20 logits or more use the fast one
- * (impls/certify.c), smaller ones the MPFR reference. */
+ * (verify/certify.c), smaller ones the MPFR reference. */
 int lsce_use_fast(const lsce_problem *p, int force);
 /* The fast certifier's figures are kept when their doubt is below this (else the reference). */
 #define LSCE_DOUBT_MAX 0x1p-20
 
 /* The dtype a registry row's loss and gradient are judged in (docs/accuracy.md "Targets"). */
 lsce_dtype lsce_loss_dtype_for(lsce_dtype logits);
+/* check's figures (verify/check.c): against the certifier lsce_use_fast(p, force) picks, the fast
+ * one where its bound decides each figure against U (loss) and G (gradient), else the reference
+ * (ro: its options, want_lo set). cert[k] per figure (loss, grad): 0 fast, 1 reference, 2 fast then
+ * reference; lsce_certifier_name(cert[k]) is "fast", "reference" or "fast+reference". ref holds
+ * the certifier's result (free with lsce_ref_result_free). */
+int lsce_check_measure(lsce_ref_result *ref, lsce_measure_t *m, int cert[2], const lsce_problem *p,
+                       const lsce_ref_opts *ro, const double *loss, const double *grad, lsce_dtype ldt,
+                       lsce_dtype gdt, double U, double G, int force, lsce_err *err);
+const char *lsce_certifier_name(int c);
 #endif

@@ -1,4 +1,4 @@
-/* cli/problem.c: loads a PROBLEM's files and validates them in the contract's order (docs/cli.md
+/* core/problem.c: loads a PROBLEM's files and validates them in the contract's order (docs/cli.md
  * "Errors and exit codes": structure, cross-checks, values). Rows outside V are never read. */
 #include <math.h>
 #include <stdio.h>
@@ -102,7 +102,7 @@ static int check_cross_values(const lsce_problem *p, const char *lp, const char 
                           tp, (long long)i, (long long)t, (long long)p->K, (long long)p->ignore_index);
   }
   /* compare and check search other variants too: validate every row that is not ignored */
-  int v = (p->variant >= 0 && !p->validate_all) ? p->variant : LSCE_V_K;
+  int v = (p->variant >= 0 && !p->validate_all) ? p->variant : LSCE_V_NONE;
   int64_t i0 = 0, i1 = p->N;
   if (p->nblocks > 1) lsce_row_block(p->N, p->block, p->nblocks, &i0, &i1);
   for (int64_t i = i0; i < i1; i++) {
@@ -144,4 +144,13 @@ int lsce_problem_validate(lsce_problem *p, const char *ln, const char *tn, const
   if ((rc = check_logits(p, ln, err)) || (rc = check_targets(p, tn, err))) return rc;
   if (p->has_weights && (rc = check_weights(p, wn, err))) return rc;
   return check_cross_values(p, ln, tn, wn, err);
+}
+
+int lsce_variant_takes(int v, const char *opt, lsce_err *err) {
+  const lsce_variant *d = &lsce_variants[v];
+  if (!strcmp(opt, "--weights") && !d->needs_weights)
+    return lsce_err_set(err, LSCE_EINPUT, "--weights: variant %s takes no class weights", d->id);
+  if (!strcmp(opt, "--pad-index") && !d->needs_pad_index)
+    return lsce_err_set(err, LSCE_EINPUT, "--pad-index: variant %s takes no pad index", d->id);
+  return LSCE_OK;
 }
