@@ -18,7 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "lsce/reference.h"
+#include "lsce/ref_options.h"
 
 /* ---- one output: an exact rational, or a ball ------------------------------------------------ */
 typedef struct {
@@ -108,7 +108,7 @@ static double sw_of(const lsce_problem *p, int64_t i) { return p->has_sw ? lsce_
 static void octx_init(octx *x, const lsce_problem *p) {
   x->p = p;
   x->v = p->variant;
-  x->sig = lsce_variants[p->variant].family == LSCE_FAMILY_SIGMOID;
+  x->sig = !strcmp(lsce_variants[p->variant].family, "sigmoid");
   x->has_z = !x->sig && p->has_zloss && mpq_sgn(p->zloss) > 0;
   mpq_inits(x->Dn, x->Dz, x->a, x->b, x->qt, x->qo, NULL);
   if (!x->sig) lsce_variant_q(x->qt, x->qo, x->v, p->e, p->K);
@@ -153,6 +153,7 @@ static void octx_init(octx *x, const lsce_problem *p) {
       if (mpq_sgn(W) == 0 || nV == 0) x->nan_mean = 1;
       else { mpq_inv(x->a, W); mpq_set_si(t, (long)nV, 1); mpq_inv(x->b, t); }
       mpq_set_ui(x->Dn, 1, 1);
+      mpq_set_si(x->Dz, (long)nV, 1); /* it takes no normalizer (check and compare may pass one) */
     } else if (mpq_sgn(x->Dn) == 0) x->nan_mean = 1;
     if (x->has_z && mpq_sgn(x->Dz) == 0) x->nan_mean = 1;
   }
@@ -201,7 +202,7 @@ static void kappa_row(mpq_t *k, const octx *x, int64_t i) {
         }
       } else {
         if (c == y) mpq_set(k[c], x->qt);
-        else if (x->v == LSCE_V_K2_PAD_KL && c == p->pad_index) mpq_set_ui(k[c], 0, 1);
+        else if (d->pad && c == p->pad_index) mpq_set_ui(k[c], 0, 1);
         else mpq_set(k[c], x->qo);
         if (d->weighting == LSCE_W_TORCH || d->weighting == LSCE_W_LOGPROB) {
           mpq_set_d(w, lsce_weight(p, c));
@@ -566,11 +567,18 @@ done:
 
 static long next_prec(long prec, long maxp) { return prec >= maxp ? 0 : (2 * prec > maxp ? maxp : 2 * prec); }
 
-int lsce_uses_options(const lsce_problem *p) {
-  return p->soft || p->has_scale || p->has_softcap || p->has_zloss || p->has_sw ||
-         p->normalizer != LSCE_NORM_DEFAULT ||
-         (p->variant >= 0 && lsce_variants[p->variant].family == LSCE_FAMILY_SIGMOID);
+const char *lsce_options_first(const lsce_problem *p) {
+  if (p->variant >= 0 && !strcmp(lsce_variants[p->variant].family, "sigmoid")) return "the sigmoid family";
+  if (p->has_scale) return "--logit-scale";
+  if (p->has_softcap) return "--softcap";
+  if (p->has_zloss) return "--z-loss";
+  if (p->has_sw) return "--sample-weights";
+  if (p->normalizer != LSCE_NORM_DEFAULT) return "--normalizer";
+  if (p->soft) return "soft targets";
+  return NULL;
 }
+
+int lsce_uses_options(const lsce_problem *p) { return lsce_options_first(p) != NULL; }
 
 int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
                            const char *who, lsce_err *err) {

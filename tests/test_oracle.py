@@ -369,11 +369,15 @@ _counter = [0]
 
 
 def run_reference(lsce, prob, variant, e, reduction, ignore=None, pad=None):
+    return run_reference_args(lsce, prob, prob.args(variant, e, reduction, ignore, pad))
+
+
+def run_reference_args(lsce, prob, args):
+    """`lsce reference` with the argument list given (the problem's files in it), --out/--grad-out added."""
     _counter[0] += 1
     O = os.path.join(prob.d, "%s-out-%d.npy" % (prob.name, _counter[0]))
     G = os.path.join(prob.d, "%s-grad-%d.npy" % (prob.name, _counter[0]))
-    cmd = [lsce, "reference"] + prob.args(variant, e, reduction, ignore, pad) + \
-        ["--out", O, "--grad-out", G]
+    cmd = [lsce, "reference"] + args + ["--out", O, "--grad-out", G]
     rc, out, err = run_cmd(cmd)
     lo = np.load(O) if os.path.exists(O) else None
     go = np.load(G) if os.path.exists(G) else None
@@ -392,6 +396,14 @@ def run_cmd(cmd):
 
 def shell_cmd(cmd):
     return " ".join(cmd)
+
+
+def binary_arg():
+    """The lsce binary named as the only argument (usage and exit 2 otherwise), as an absolute path."""
+    if len(sys.argv) != 2:
+        print("usage: %s PATH/TO/lsce" % sys.argv[0])
+        sys.exit(2)
+    return os.path.abspath(sys.argv[1])
 
 
 class Tally:

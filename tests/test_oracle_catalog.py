@@ -72,18 +72,8 @@ class Prob:
         return a
 
 
-_n = [0]
-
-
 def run_ref(lsce, prob, args):
-    _n[0] += 1
-    O = os.path.join(prob.d, "%s-out-%d.npy" % (prob.name, _n[0]))
-    G = os.path.join(prob.d, "%s-grad-%d.npy" % (prob.name, _n[0]))
-    cmd = [lsce, "reference"] + args + ["--out", O, "--grad-out", G]
-    rc, out, err = base.run_cmd(cmd)
-    lo = np.load(O) if os.path.exists(O) else None
-    go = np.load(G) if os.path.exists(G) else None
-    return base.Result(cmd, rc, out, err, lo, go)
+    return base.run_reference_args(lsce, prob, args)
 
 
 def check_case(t, lsce, prob, variant, e, red, desc, ignore=-100, pad=None, scale=None,
@@ -193,6 +183,42 @@ def edge_cases(t, lsce, d):
                        % (variant, norm), normalizer=norm, zloss="0.1" if variant == "k" else None)
 
 
+def fd_cases(t, lsce, d):
+    """Finite differences of `lsce reference`'s own loss against its gradient (float64 logits,
+    central differences with h = 2^-20 |z| + 2^-20): the new gradients (chain factor of scale and
+    cap, the z-loss term, sample weights, the sigmoid family) checked without the oracle."""
+    rs = np.random.RandomState(1517)
+    specs = [("k", dict(scale="0.5", softcap="5", zloss="0.1"), False),
+             ("k1-kl", dict(softcap="3", zloss="0.01"), False),
+             ("k-logprob-weighted", dict(scale="2"), True),
+             ("bce", dict(scale="1.5", softcap="4"), True),
+             ("bce-softmax-target", dict(softcap="30"), False)]
+    for variant, o, soft in specs:
+        N, K = 3, 4
+        z = rs.standard_normal((N, K)) * 3
+        tg = rs.uniform(0, 1, size=(N, K)) if soft else rs.randint(0, K, size=N)
+        w = rs.uniform(0.5, 2, size=K) if variant in ("k-logprob-weighted", "bce") else None
+        sw = [1.0, 0.5, 2.0]
+        base_p = Prob(os.path.join(d, "fd"), "fd" + variant, z, "float64", tg, w=w, sw=sw)
+        res = run_ref(lsce, base_p, base_p.args(variant, "0.2", "mean", weights=w is not None, **o))
+        if not t.ok(res.rc == 0 and res.grad_npy is not None, "case=fd %s: exit %d %s" % (variant, res.rc, res.stderr)):
+            continue
+        g = res.grad_npy
+        worst = 0.0
+        for i, j in [(0, 0), (1, 2), (2, 3), (0, 1)]:
+            h = 2.0 ** -20 * (abs(z[i, j]) + 1)
+            vals = []
+            for sgn in (1, -1):
+                zp = z.copy()
+                zp[i, j] += sgn * h
+                pp = Prob(os.path.join(d, "fd"), "fd%s%d" % (variant, sgn), zp, "float64", tg, w=w, sw=sw)
+                r2 = run_ref(lsce, pp, pp.args(variant, "0.2", "mean", weights=w is not None, **o))
+                vals.append(float(r2.stdout.split()[0]) if r2.rc == 0 else NAN)
+            fd = (vals[0] - vals[1]) / (2 * h)
+            worst = max(worst, abs(fd - g[i, j]) / (abs(g[i, j]) + 1e-3))
+        t.ok(worst < 1e-6, "case=fd variant=%s opts=%s: relative FD mismatch %.3g" % (variant, o, worst))
+
+
 def contract_cases(t, lsce, d):
     """Bad values and combinations: exit 2, one line naming the option or file, nothing else."""
     z = np.zeros((2, 3))
@@ -236,15 +262,13 @@ def contract_cases(t, lsce, d):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: %s PATH/TO/lsce" % sys.argv[0])
-        sys.exit(2)
-    lsce = os.path.abspath(sys.argv[1])
+    lsce = base.binary_arg()
     t = base.Tally()
     count = int(os.environ.get("LSCE_CATALOG_CASES", "44"))
     with tempfile.TemporaryDirectory() as tmp:
         d = os.environ.get("LSCE_TEST_KEEP") or tmp
         contract_cases(t, lsce, d)
+        fd_cases(t, lsce, d)
         edge_cases(t, lsce, d)
         random_cases(t, lsce, d, count)
     t.finish()

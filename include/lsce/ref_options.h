@@ -7,6 +7,9 @@
 
 /* 1 when p uses an option of issue #15 or a sigmoid-family variant */
 int lsce_uses_options(const lsce_problem *p);
+/* the first issue #15 feature p uses, as `run` names it ("--logit-scale", ..., "soft targets",
+ * "the sigmoid family"), or NULL */
+const char *lsce_options_first(const lsce_problem *p);
 /* lsce_reference for such a problem (every output correctly rounded, or LSCE_EINCOMPLETE); row
  * blocks (o->row_hi >= 0) are not supported (LSCE_EINPUT). */
 int lsce_reference_options(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
