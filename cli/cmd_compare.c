@@ -223,12 +223,21 @@ static int identities(ident *out, lsce_problem *p) {
   for (int kind = LSCE_IDENT_NONE + 1; kind < LSCE_IDENT_KINDS; kind++)
     for (int v = 0; v < LSCE_V_COUNT; v++)
       if ((int)lsce_variants[v].ident == kind &&
-          (kind == LSCE_IDENT_RESCALE || !lsce_uses_options(p))) /* the others assume the catalog's means */
+          (kind == LSCE_IDENT_RESCALE || !lsce_uses_options(p)) && !p->soft) /* the others assume the catalog's means */
         n += identity(&out[n], p, v, e2, e2ok);
   mpq_clears(e2, q, NULL);
   return n;
 }
 
+
+/* 1 unless p has soft targets other than 0 and 1 */
+static int soft_binary(const lsce_problem *p) {
+  for (int64_t i = 0; p->soft && i < p->N * p->K; i++) {
+    double t = lsce_npy_get_f(&p->targets, i);
+    if (t != 0 && t != 1) return 0;
+  }
+  return 1;
+}
 
 /* ---- issue #15's identities (docs/cli.md "Options of issue #15") ------------------------------- */
 /* bce-multilabel at e = bce at 2e (2e <= 1, binary or index targets); k on one-hot (N, K) soft
@@ -243,13 +252,7 @@ static int identities15(ident *out, lsce_problem *p) {
   mpq_t e2;
   mpq_init(e2);
   mpq_add(e2, p->e, p->e);
-  int binary = 1;
-  if (p->soft)
-    for (int64_t i = 0; i < p->N * p->K && binary; i++) {
-      double t = lsce_npy_get_f(&p->targets, i);
-      binary = t == 0 || t == 1;
-    }
-  if (mpq_cmp_ui(e2, 1, 1) <= 0 && binary) {
+  if (mpq_cmp_ui(e2, 1, 1) <= 0 && soft_binary(p)) {
     side(l, Ml, &fl, p, lsce_variant_find("bce-multilabel"), p->e, 0);
     side(r, Mr, &fr, p, lsce_variant_find("bce"), e2, 0);
     snprintf(out[n].name, sizeof out[n].name, "bce-multilabel=bce");
@@ -306,6 +309,7 @@ int lsce_cmd_compare(int argc, char **argv) {
   int have[LSCE_V_COUNT] = {0};
   for (int v = 0; v < LSCE_V_COUNT && !rc; v++) {
     if (!available(&p, v) || (p.soft && !lsce_variant_takes_soft(v))) continue;
+    if (p.soft && v == LSCE_V_BCE_MULTILABEL && !soft_binary(&p)) continue; /* binary targets only */
     p.variant = v;
     lsce_ref_result r;
     rc = lsce_reference(&r, &p, &ro, "compare", &err);
@@ -343,7 +347,8 @@ int lsce_cmd_compare(int argc, char **argv) {
       fputs(", \"optimum\": ", stdout);
       p.variant = v;
       int yok = y >= 0 && !(lsce_variants[v].pad && y == p.pad_index);
-      if (have[v] && yok && opt && lsce_ref_optimum(opt, &p, y)) {
+      /* the optimum is the catalog's kappa / sum kappa: none for the sigmoid family or the options */
+      if (have[v] && yok && opt && !lsce_uses_options(&p) && lsce_ref_optimum(opt, &p, y)) {
         fputs("[", stdout);
         for (int64_t c = 0; c < p.K; c++) { if (c) fputs(", ", stdout); lsce_json_num(stdout, opt[c]); }
         fputs("]", stdout);

@@ -496,6 +496,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
         arb_log(t, t, prec);
         lsce_arb_set_q(b, r->k[c], prec);
         arb_addmul(L, t, b, prec);
+        if (Mpart) arb_submul(Mpart, t, b, prec); /* M adds the entropy back: C_i >= 0 */
       }
     }
   }
@@ -585,6 +586,9 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
   memset(res, 0, sizeof *res);
   if (o->row_hi >= 0)
     return lsce_err_set(err, LSCE_EINPUT, "%s: the options of issue #15 are not supported in row blocks", who);
+  if (p->soft && !lsce_variant_takes_soft(p->variant)) /* validation refuses it; never compute another form */
+    return lsce_err_set(err, LSCE_EINPUT, "%s: variant %s takes no soft (N, K) targets", who,
+                        lsce_variants[p->variant].id);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
   res->nloss = none ? N : 1;

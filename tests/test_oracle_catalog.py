@@ -219,6 +219,28 @@ def fd_cases(t, lsce, d):
         t.ok(worst < 1e-6, "case=fd variant=%s opts=%s: relative FD mismatch %.3g" % (variant, o, worst))
 
 
+def compare_cases(t, lsce, d):
+    """compare with soft targets and options: index-only variants print '-', the others equal the
+    oracle; the identities printed hold (exit 0)."""
+    rs = np.random.RandomState(1518)
+    z = rs.standard_normal((4, 5)) * 2
+    for name, tg in (("soft", rs.uniform(0, 1, size=(4, 5))), ("binary", np.eye(5)[[0, 2, 4, 1]]),
+                     ("index", np.array([0, 2, 4, 1]))):
+        p = Prob(os.path.join(d, "cmp"), "cmp" + name, z, "float64", tg, sw=[1.0, 0.0, 2.0, 0.5])
+        rc, out, err = base.run_cmd([lsce, "compare", "--logits", p.L, "--targets", p.T, "--smoothing",
+                                     "0.2", "--softcap", "4", "--sample-weights", p.S])
+        t.ok(rc == 0 and err == "", "case=compare-%s: exit %d %r %r" % (name, rc, out, err))
+        vals = dict(ln.split()[:2] for ln in out.splitlines() if not ln.startswith("identity"))
+        for v in oc.SOFTMAX + oc.SIGMOID:
+            takes = (not p.soft) or (v in oc.SOFT_OK and not (v == "bce-multilabel" and name == "soft"))
+            if v in oc.WEIGHTED or v == "k2-pad-kl" or not takes:
+                t.ok(vals.get(v) == "-", "case=compare-%s: %s prints %s, want -" % (name, v, vals.get(v)))
+                continue
+            rl, _ = oc.oracle_f64(p.z, p.t, v, "0.2", "mean", opts=oc.Opts(softcap="4", sw=p.sw))
+            t.ok(vals.get(v) == base.fmt(rl[0]), "case=compare-%s: %s prints %s, oracle %s" %
+                 (name, v, vals.get(v), base.fmt(rl[0])))
+
+
 def contract_cases(t, lsce, d):
     """Bad values and combinations: exit 2, one line naming the option or file, nothing else."""
     z = np.zeros((2, 3))
@@ -269,6 +291,7 @@ def main():
         d = os.environ.get("LSCE_TEST_KEEP") or tmp
         contract_cases(t, lsce, d)
         fd_cases(t, lsce, d)
+        compare_cases(t, lsce, d)
         edge_cases(t, lsce, d)
         random_cases(t, lsce, d, count)
     t.finish()
