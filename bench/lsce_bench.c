@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "bench_util.h"
 #include "cli.h"
+#include "settings.h"
 #include "gbench_c.h"
 #include "inputs.h"
 #include "lsce/params.h"
@@ -219,32 +220,22 @@ static void bm_reference(gb_state *s, void *ctx) {
     if (pn >= 0) lsce_problem_clear(&prob);
     pn = pk = -1;
     const lsce_bench_inputs *in = lsce_inputs_get(LSCE_DT_F32, N, K);
-    double *z = in ? malloc(sizeof(double) * (size_t)(N * K)) : NULL;
-    double *t = in ? malloc(sizeof(double) * (size_t)N) : NULL;
-    const char *dir = lsce_bench_tmpdir();
-    if (!z || !t || !dir) {
+    /* the problem owns copies (the inputs' cache may evict them): in memory, no files */
+    float *z = in ? malloc(sizeof(float) * (size_t)(N * K > 0 ? N * K : 1)) : NULL;
+    int64_t *t = in ? malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1)) : NULL;
+    if (!z || !t) {
       free(z);
       free(t);
-      gb_skip_with_error(s, "out of memory (or no temporary directory)");
+      gb_skip_with_error(s, "out of memory");
       return;
     }
-    for (int64_t i = 0; i < N * K; i++) z[i] = ((const float *)in->logits)[i];
-    for (int64_t i = 0; i < N; i++) t[i] = (double)in->targets[i];
-    char lp[4200], tp[4200];
-    snprintf(lp, sizeof lp, "%s/ref-logits.npy", dir);
-    snprintf(tp, sizeof tp, "%s/ref-targets.npy", dir);
-    int64_t zs[2] = {N, K}, ts[1] = {N};
-    int rc = lsce_npy_write(lp, LSCE_DT_F32, z, 2, zs, &err);
-    if (!rc) rc = lsce_npy_write(tp, LSCE_DT_I64, t, 1, ts, &err);
-    free(z);
-    free(t);
+    memcpy(z, in->logits, sizeof(float) * (size_t)(N * K));
+    memcpy(t, in->targets, sizeof(int64_t) * (size_t)N);
     lsce_problem_init(&prob);
     prob.variant = LSCE_V_K;
     lsce_bench_smoothing(prob.e);
     prob.reduction = LSCE_RED_MEAN;
-    if (!rc) rc = lsce_problem_load(&prob, lp, tp, NULL, &err);
-    unlink(lp);
-    unlink(tp);
+    int rc = lsce_problem_from_memory(&prob, LSCE_DT_F32, N, K, z, t, NULL, 1, &err);
     if (rc) {
       lsce_problem_clear(&prob);
       gb_skip_with_error(s, err.line);
@@ -342,6 +333,11 @@ static const char *torch_version(void) {
 }
 
 int main(int argc, char **argv) {
+  lsce_err serr; /* the LSCE_* knobs, read once and handed to the libraries (cli/settings.c) */
+  if (lsce_settings_load(&serr)) {
+    fprintf(stderr, "lsce-bench: %s\n", serr.line);
+    return 2;
+  }
   int quick = 0, out = 1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;

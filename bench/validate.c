@@ -1,6 +1,5 @@
-/* bench/validate.c: see validate.h. The sub-problem is written as .npy files (lsce_npy_write
- * rounds doubles to the dtype; the values come from that dtype, so the files hold them exactly),
- * loaded and checked by lsce_problem_load, certified by lsce_reference, and measured by
+/* bench/validate.c: see validate.h. The sub-problem (the sampled rows' bytes, exact in their dtype)
+ * is an in-memory problem checked by lsce_problem_from_memory, certified by lsce_reference, and measured by
  * lsce_measure (verify/measure.c), the same code `lsce check` and `lsce verify` use. */
 #include "validate.h"
 #include <math.h>
@@ -14,24 +13,6 @@
 #include "lsce/measure.h"
 
 void lsce_bench_smoothing(mpq_t e) { mpq_set_ui(e, 1, 10); }
-
-static char g_tmp[4096];
-
-static void remove_tmpdir(void) {
-  if (g_tmp[0]) rmdir(g_tmp);
-}
-
-const char *lsce_bench_tmpdir(void) {
-  if (g_tmp[0]) return g_tmp;
-  const char *base = getenv("TMPDIR");
-  snprintf(g_tmp, sizeof g_tmp, "%s/lsce-bench-XXXXXX", base && *base ? base : "/tmp");
-  if (!mkdtemp(g_tmp)) {
-    g_tmp[0] = '\0';
-    return NULL;
-  }
-  atexit(remove_tmpdir);
-  return g_tmp;
-}
 
 /* A certified reference for the sampled rows of one (dtype, N, K). */
 typedef struct ref_entry {
@@ -60,16 +41,15 @@ static int sample_rows(int64_t *rows, int64_t N) {
 static ref_entry *reference_for(const lsce_bench_inputs *in, char *msg, size_t msgn) {
   for (ref_entry *r = g_refs; r; r = r->next)
     if (r->dt == in->dt && r->N == in->N && r->K == in->K) return r;
-  const char *dir = lsce_bench_tmpdir();
-  if (!dir) {
-    snprintf(msg, msgn, "validation: cannot create a temporary directory");
-    return NULL;
-  }
   ref_entry *r = calloc(1, sizeof *r);
   const int64_t K = in->K;
-  double *z = r ? malloc(sizeof(double) * (size_t)(3 * K)) : NULL;
-  if (!z) {
+  const size_t es = lsce_dtype_size(in->dt);
+  unsigned char *z = r ? malloc(es * (size_t)(3 * K > 0 ? 3 * K : 1)) : NULL;
+  int64_t *t = r ? malloc(sizeof(int64_t) * 3) : NULL;
+  if (!z || !t) {
     free(r);
+    free(z);
+    free(t);
     snprintf(msg, msgn, "validation: out of memory");
     return NULL;
   }
@@ -77,26 +57,17 @@ static ref_entry *reference_for(const lsce_bench_inputs *in, char *msg, size_t m
   r->N = in->N;
   r->K = K;
   r->nr = sample_rows(r->rows, in->N);
-  double t[3];
-  for (int k = 0; k < r->nr; k++) {
-    for (int64_t c = 0; c < K; c++) z[k * K + c] = lsce_ld(in->logits, in->dt, r->rows[k] * K + c);
-    t[k] = (double)in->targets[r->rows[k]];
+  for (int k = 0; k < r->nr; k++) { /* the sampled rows' bytes, exact in their dtype */
+    memcpy(z + (size_t)k * (size_t)K * es, (const unsigned char *)in->logits + (size_t)r->rows[k] * (size_t)K * es,
+           (size_t)K * es);
+    t[k] = in->targets[r->rows[k]];
   }
-  char lp[4200], tp[4200];
-  snprintf(lp, sizeof lp, "%s/logits.npy", dir);
-  snprintf(tp, sizeof tp, "%s/targets.npy", dir);
-  int64_t zshape[2] = {r->nr, K}, tshape[1] = {r->nr};
   lsce_err err = {0};
-  int rc = lsce_npy_write(lp, in->dt, z, 2, zshape, &err);
-  if (!rc) rc = lsce_npy_write(tp, LSCE_DT_I64, t, 1, tshape, &err);
-  free(z);
   lsce_problem_init(&r->prob);
   r->prob.variant = LSCE_V_K;
   lsce_bench_smoothing(r->prob.e);
   r->prob.reduction = LSCE_RED_NONE;
-  if (!rc) rc = lsce_problem_load(&r->prob, lp, tp, NULL, &err);
-  unlink(lp); /* the loaded arrays stay mapped */
-  unlink(tp);
+  int rc = lsce_problem_from_memory(&r->prob, in->dt, r->nr, K, z, t, NULL, 1, &err);
   if (!rc) {
     lsce_ref_opts o;
     lsce_ref_opts_default(&o);

@@ -21,6 +21,4 @@ int lsce_validate(lsce_val_result *out, const lsce_impl *im, const lsce_bench_in
                   void *grad);
 /* The exact smoothing of the benchmarks, 1/10. */
 void lsce_bench_smoothing(mpq_t e);
-/* A temporary directory for the reference's .npy files (created once, removed at exit). */
-const char *lsce_bench_tmpdir(void);
 #endif

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "output.h"
 #include "problem_args.h"
+#include "settings.h"
 #include "lsce/reference.h"
 #include "lsce/registry.h"
 
@@ -37,6 +38,8 @@ int lsce_require(const void *args, const char *name, lsce_err *err) {
 int lsce_dev_gpu(int argc, char **argv);
 
 int main(int argc, char **argv) {
+  lsce_err serr; /* the LSCE_* knobs, read once and handed to the libraries (cli/settings.c) */
+  if (lsce_settings_load(&serr)) return lsce_fail(&serr);
   if (argc >= 2 && strncmp(argv[1], "gpu", 3) == 0) return lsce_dev_gpu(argc, argv);
   if (argc < 2 || strcmp(argv[1], "golden") != 0 ||
       lsce_wants_help(dev_opts, NOPTS, argc, argv, 2)) {

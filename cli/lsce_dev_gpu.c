@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <gmp.h>
+#include "lsce/config.h"
 #include "lsce/cuda.h"
 #include "lsce/registry.h"
 #include "lsce/ulp.h"
@@ -185,10 +186,13 @@ static int gpuverify(int quick) {
     void *gc = malloc(gbytes), *gg = malloc(gbytes);
     if (!lc || !lg || !gc || !gg) { fprintf(stderr, "lsce-dev: gpuverify: out of host memory\n"); rc = 3; }
     if (!rc && cpu_result(&p, lc, gc)) { fprintf(stderr, "lsce-dev: gpuverify: cpu_threads failed\n"); rc = 3; }
+    const lsce_config saved = *lsce_config_get();
     for (int r = 0; !rc && r < 3; r++)
       for (int inplace = 0; !rc && inplace < 2; inplace++) {
         const lsce_impl *im = lsce_impl_find(cuda_rows[r]);
-        setenv("LSCE_CUDA_INPLACE", inplace ? "1" : "0", 1);
+        lsce_config cf = *lsce_config_get(); /* LSCE_CUDA_INPLACE for this pass */
+        cf.cuda_inplace = inplace;
+        lsce_config_set(&cf);
         memset(gg, 0x88, gbytes); /* poison: an unwritten entry fails */
         for (int64_t i = 0; i < nl; i++) lg[i] = NAN;
         if (im->fn(lg, gg, p.dt, &p.call)) { rc = cuda_fail("gpuverify"); break; }
@@ -205,7 +209,7 @@ static int gpuverify(int quick) {
           fprintf(stderr, "FAIL gpuverify %s%s %s %lldx%lld: loss %.4g ulp (tol %g), gradient %.4g ulp (tol %g)\n",
                   im->name, inplace ? " in-place" : "", lsce_dtype_name(p.dt), (long long)N, (long long)K, ld, lt, gd, gt);
       }
-    unsetenv("LSCE_CUDA_INPLACE");
+    lsce_config_set(&saved);
     free(lc); free(lg); free(gc); free(gg);
     problem_free(&p);
     if (rc) return rc;

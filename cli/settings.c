@@ -1,11 +1,13 @@
 /* cli/settings.c: the environment knobs read once, validated with the contract's error line, and
- * the thread preflight (see settings.h). */
+ * handed to the libraries as their configuration (lsce/config.h: no library reads the
+ * environment); and the thread preflight (see settings.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "settings.h"
+#include "lsce/config.h"
 #include "lsce/reference.h"
 
 static lsce_settings S;
@@ -38,6 +40,22 @@ static int knob_word(int *v, const char *name, const char *const *words, const c
   return lsce_err_set(err, LSCE_EINPUT, "%s: must be %s, got '%.64s'", name, list, s);
 }
 
+/* LSCE_MAX_PRECISION: decimal bits >= 16, 0 when unset. */
+static int max_precision(long *out, lsce_err *err) {
+  const char *s = getenv("LSCE_MAX_PRECISION");
+  *out = 0;
+  if (!s || !*s) return LSCE_OK;
+  long v = 0;
+  for (const char *c = s; *c; c++) {
+    if (*c < '0' || *c > '9' || v > 100000000L)
+      return lsce_err_set(err, LSCE_EINPUT, "LSCE_MAX_PRECISION: not a precision in bits: '%s'", s);
+    v = v * 10 + (*c - '0');
+  }
+  if (v < 16) return lsce_err_set(err, LSCE_EINPUT, "LSCE_MAX_PRECISION: must be at least 16");
+  *out = v;
+  return LSCE_OK;
+}
+
 int lsce_settings_load(lsce_err *err) {
   static const char *const isas[] = {"scalar", "avx2", "avx512", NULL};
   static const char *const keeps[] = {"0", "1", NULL};
@@ -49,11 +67,6 @@ int lsce_settings_load(lsce_err *err) {
   S.isa = w < 0 ? NULL : isas[w];
   if ((rc = knob_int(&v, "LSCE_THREADS", 1, LSCE_THREADS_CAP, "a thread count", err))) return rc;
   S.threads = (int)v;
-  if (v > 0) { /* the implementations read the capped count */
-    char b[24];
-    snprintf(b, sizeof b, "%lld", v);
-    setenv("LSCE_THREADS", b, 1);
-  }
   /* slices and shards beyond 2^40 classes act as whole rows / one class per shard anyway */
   if ((rc = knob_int(&S.split, "LSCE_SPLIT", 0, 1LL << 40, "a class count", err))) return rc;
   if ((rc = knob_int(&S.shards, "LSCE_SHARDS", 1, 1LL << 40, "a shard count", err))) return rc;
@@ -61,13 +74,23 @@ int lsce_settings_load(lsce_err *err) {
   S.keep = w != 0;
   if ((rc = knob_word(&w, "LSCE_CERTIFY", certs, "fast or reference", err))) return rc;
   S.certify = w + 1;
-  lsce_ref_opts ro; /* LSCE_MAX_PRECISION: the reference's own reader, so both agree */
-  lsce_ref_opts_default(&ro);
-  if ((rc = lsce_ref_opts_env(&ro, err))) return rc;
-  const char *mp = getenv("LSCE_MAX_PRECISION");
-  S.max_prec = mp && *mp ? ro.max_prec : 0;
+  if ((rc = max_precision(&S.max_prec, err))) return rc;
   const char *fx = getenv("LSCE_FIXTURES");
   S.fixtures = fx && *fx ? fx : NULL;
+  /* the libraries' configuration: what they read no longer comes from the environment */
+  lsce_config c;
+  lsce_config_default(&c);
+  c.isa = S.isa ? (int)(strcmp(S.isa, "scalar") == 0 ? 0 : strcmp(S.isa, "avx2") == 0 ? 1 : 2) : -1;
+  c.threads = S.threads;
+  c.split = S.split;
+  c.shards = S.shards;
+  c.keep = S.keep;
+  /* not validated (as before): only "0" turns the rung off, only "1" writes in place */
+  const char *rr = getenv("LSCE_ROW_REFERENCE"), *ip = getenv("LSCE_CUDA_INPLACE");
+  c.row_reference = !(rr && !strcmp(rr, "0"));
+  c.cuda_inplace = ip && !strcmp(ip, "1");
+  c.max_precision = S.max_prec;
+  lsce_config_set(&c);
   return LSCE_OK;
 }
 

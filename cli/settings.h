@@ -21,9 +21,9 @@ typedef struct {
   const char *fixtures;/* LSCE_FIXTURES or NULL */
 } lsce_settings;
 
-/* Validates every knob (an empty value counts as unset), fills the process-wide settings, and writes
- * the capped LSCE_THREADS back to the environment so that the implementations read the capped
- * value. Returns LSCE_OK or LSCE_EINPUT naming the knob. */
+/* Validates every knob (an empty value counts as unset), fills the process-wide settings, and sets
+ * the libraries' configuration (lsce_config_set: the rows' and the reference's knobs, LSCE_THREADS
+ * capped). Returns LSCE_OK or LSCE_EINPUT naming the knob. */
 int lsce_settings_load(lsce_err *err);
 const lsce_settings *lsce_settings_get(void);
 

@@ -571,6 +571,31 @@ void lsce_npy_free(lsce_npy *a) {
   memset(a, 0, sizeof *a);
 }
 
+/* In-memory arrays (liblsce, the benchmarks, the tests): see npy.h. */
+int lsce_npy_view(lsce_npy *a, lsce_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                  const char *name, lsce_err *err) {
+  memset(a, 0, sizeof *a);
+  if ((unsigned)dtype > (unsigned)LSCE_DT_I64)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: unsupported dtype %d", name, (int)dtype);
+  if (ndim < 0 || ndim > 2)
+    return lsce_err_set(err, LSCE_EINPUT, "%s: unsupported shape with %d dimensions (at most 2 are supported)",
+                        name, ndim);
+  a->dtype = dtype;
+  a->ndim = ndim;
+  a->shape[0] = a->shape[1] = 1;
+  a->count = 1;
+  for (int k = 0; k < ndim; k++) {
+    if (shape[k] < 0) return lsce_err_set(err, LSCE_EINPUT, "%s: negative dimension in its shape", name);
+    a->shape[k] = shape[k];
+    if (shape[k] && a->count > INT64_MAX / (int64_t)lsce_dtype_size(dtype) / shape[k])
+      return lsce_err_set(err, LSCE_EINPUT, "%s: its size overflows", name);
+    a->count *= shape[k];
+  }
+  if (!data && a->count > 0) return lsce_err_set(err, LSCE_EINPUT, "%s: no data", name);
+  a->data = (const unsigned char *)data;
+  return LSCE_OK;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Reading files */
 

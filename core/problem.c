@@ -238,6 +238,22 @@ int lsce_problem_validate(lsce_problem *p, const char *ln, const char *tn, const
   return check_cross_values(p, ln, tn, wn, "sample_weights", err);
 }
 
+int lsce_problem_from_memory(lsce_problem *p, lsce_dtype ldt, int64_t N, int64_t K, const void *logits,
+                             const int64_t *targets, const double *weights, int own, lsce_err *err) {
+  const int64_t zs[2] = {N, K}, ts[1] = {N}, ws[1] = {K};
+  int rc = lsce_npy_view(&p->logits, ldt, 2, zs, logits, "logits", err);
+  if (!rc) rc = lsce_npy_view(&p->targets, LSCE_DT_I64, 1, ts, targets, "targets", err);
+  p->has_weights = weights != NULL;
+  if (!rc && weights) rc = lsce_npy_view(&p->weights, LSCE_DT_F64, 1, ws, weights, "weights", err);
+  if (own) { /* lsce_npy_free frees a buffer it does not map */
+    p->logits.map = (void *)logits;
+    p->targets.map = (void *)targets;
+    if (weights) p->weights.map = (void *)weights;
+  }
+  if (rc) return rc;
+  return lsce_problem_validate(p, "logits", "targets", "weights", err);
+}
+
 int lsce_variant_takes(int v, const char *opt, lsce_err *err) {
   const lsce_variant *d = &lsce_variants[v];
   if (!strcmp(opt, "--weights") && !d->needs_weights && strcmp(d->family, "sigmoid"))

@@ -1,22 +1,32 @@
 /* impls/registry.c: expands impls/registry.inc into the lsce_impls table. */
 #include <string.h>
+#include "lsce/cuda.h"
 #include "lsce/registry.h"
 
 #define LSCE_B(l, g) {(double)(l), (double)(g)}
-#define LSCE_IMPL(name, dev, dt, tier, b64, b32, b16, bb16, fn, av, isa, ws) \
+/* the entry points; a CUDA row's is a thunk that passes its launch shape to lsce_cuda_run */
+#define LSCE_IMPL(name, dev, dt, tier, bounds, fn, av, isa, ws) \
   int fn(double *, void *, lsce_dtype, const lsce_call *);
+#define LSCE_CUDA_IMPL(name, dt, tier, bounds, shape)                                      \
+  static int lsce_row_##name(double *l, void *g, lsce_dtype t, const lsce_call *c) { \
+    return lsce_cuda_run(l, g, t, c, shape);                                          \
+  }
 #include "registry.inc"
 #undef LSCE_IMPL
+#undef LSCE_CUDA_IMPL
 
 int lsce_always(void) { return 1; }
 const char *lsce_isa_scalar(void) { return "scalar"; }
 size_t lsce_no_workspace(int64_t N, int64_t K) { (void)N; (void)K; return 0; }
 
 const lsce_impl lsce_impls[] = {
-#define LSCE_IMPL(name, dev, dt, tier, b64, b32, b16, bb16, fn, av, isa, ws) \
-  {#name, dev, dt, tier, {b64, b32, b16, bb16}, fn, av, isa, ws},
+#define LSCE_IMPL(name, dev, dt, tier, bounds, fn, av, isa, ws) \
+  {#name, dev, dt, tier, {bounds}, fn, av, isa, ws, 0},
+#define LSCE_CUDA_IMPL(name, dt, tier, bounds, shape) \
+  {#name, "cuda", dt, tier, {bounds}, lsce_row_##name, lsce_cuda_available, lsce_isa_cuda, lsce_ws_rows, shape},
 #include "registry.inc"
 #undef LSCE_IMPL
+#undef LSCE_CUDA_IMPL
 };
 const int lsce_nimpls = (int)(sizeof lsce_impls / sizeof lsce_impls[0]);
 

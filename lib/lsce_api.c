@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lsce/config.h"
 #include "lsce/diagnose.h"
 #include "lsce/measure.h"
 #include "lsce/values.h"
@@ -37,28 +38,9 @@ void lsce_options_default(lsce_options *o) {
   o->pad_index = -1;
 }
 
-/* An lsce_npy that reads the caller's array in place (nothing to free: map stays NULL). */
+/* An lsce_npy that reads the caller's array in place (core/npy.c's lsce_npy_view). */
 static int wrap(lsce_npy *a, const lsce_array *x, const char *name, lsce_err *err) {
-  memset(a, 0, sizeof *a);
-  if ((unsigned)x->dtype > (unsigned)LSCE_DT_I64)
-    return lsce_err_set(err, LSCE_EINPUT, "%s: unsupported dtype %d", name, (int)x->dtype);
-  if (x->ndim < 0 || x->ndim > 2)
-    return lsce_err_set(err, LSCE_EINPUT, "%s: unsupported shape with %d dimensions (at most 2 are supported)",
-                        name, x->ndim);
-  a->dtype = x->dtype;
-  a->ndim = x->ndim;
-  a->shape[0] = a->shape[1] = 1;
-  a->count = 1;
-  for (int k = 0; k < x->ndim; k++) {
-    if (x->shape[k] < 0) return lsce_err_set(err, LSCE_EINPUT, "%s: negative dimension in its shape", name);
-    a->shape[k] = x->shape[k];
-    if (x->shape[k] && a->count > INT64_MAX / (int64_t)lsce_dtype_size(x->dtype) / x->shape[k])
-      return lsce_err_set(err, LSCE_EINPUT, "%s: its size overflows", name);
-    a->count *= x->shape[k];
-  }
-  if (!x->data && a->count > 0) return lsce_err_set(err, LSCE_EINPUT, "%s: no data", name);
-  a->data = x->data;
-  return LSCE_OK;
+  return lsce_npy_view(a, x->dtype, x->ndim, x->shape, x->data, name, err);
 }
 
 static int missing(const char *opt, lsce_err *err) {
@@ -142,7 +124,8 @@ static void copy_out(double *dst, const double *src, int64_t n) {
 int lsce_reference_compute(const lsce_problem_t *h, double *loss, double *grad, lsce_error *error) {
   lsce_err err;
   lsce_ref_opts ro;
-  lsce_ref_opts_default(&ro); /* no environment: LSCE_MAX_PRECISION is the command line's */
+  lsce_ref_opts_default(&ro);
+  lsce_ref_opts_env(&ro, &err); /* LSCE_MAX_PRECISION as lsce_set_config set it (no environment) */
   ro.want_grad = grad != NULL;
   lsce_ref_result r = {0};
   int rc = lsce_reference(&r, &h->p, &ro, "reference", &err);
@@ -249,6 +232,7 @@ int lsce_check(const lsce_problem_t *h, const lsce_array *loss, const lsce_array
   if (!rc && grad) rc = read_values(&g, grad, &q, 1, &err);
   lsce_ref_opts ro;
   lsce_ref_opts_default(&ro);
+  lsce_ref_opts_env(&ro, &err); /* LSCE_MAX_PRECISION as lsce_set_config set it */
   ro.want_grad = grad != NULL;
   ro.want_lo = 1; /* the ulp metric needs the exact value's second part */
   lsce_ref_result ref = {0};
@@ -272,6 +256,34 @@ int lsce_check(const lsce_problem_t *h, const lsce_array *loss, const lsce_array
   free(g);
   return rc ? fail(error, &err) : LSCE_OK;
 }
+
+int lsce_set_config(const lsce_config *c, lsce_error *error) {
+  lsce_err err;
+  int rc = LSCE_OK;
+  if (c->isa < -1 || c->isa > 2)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_ISA: must be -1 (the widest), 0 (scalar), 1 (avx2) or 2 (avx512), got %d", c->isa);
+  else if (c->threads < 0)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_THREADS: %d is below 1", c->threads);
+  else if (c->split < 0)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_SPLIT: %lld is below 0", c->split);
+  else if (c->shards < 0)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_SHARDS: %lld is below 1", c->shards);
+  else if (c->keep != 0 && c->keep != 1)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_KEEP: must be 0 or 1, got %d", c->keep);
+  else if (c->row_reference != 0 && c->row_reference != 1)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_ROW_REFERENCE: must be 0 or 1, got %d", c->row_reference);
+  else if (c->cuda_inplace != 0 && c->cuda_inplace != 1)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_CUDA_INPLACE: must be 0 or 1, got %d", c->cuda_inplace);
+  else if (c->max_precision != 0 && c->max_precision < 16)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_MAX_PRECISION: must be at least 16");
+  if (rc) return fail(error, &err);
+  lsce_config s = *c;
+  if (s.threads > 256) s.threads = 256; /* as the command line caps LSCE_THREADS */
+  lsce_config_set(&s);
+  return LSCE_OK;
+}
+
+void lsce_get_config(lsce_config *c) { *c = *lsce_config_get(); }
 
 const char *lsce_library_version(void) { return LSCE_LIB_VERSION; }
 const char *lsce_library_commit(void) { return LSCE_COMMIT; }

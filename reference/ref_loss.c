@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lsce/config.h"
 #include "lsce/reference.h"
 #include "lsce/ref_options.h"
 
@@ -538,16 +539,9 @@ void lsce_ref_opts_default(lsce_ref_opts *o) {
 }
 
 int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err) {
-  const char *s = getenv("LSCE_MAX_PRECISION");
-  if (!s || !*s) return LSCE_OK;
-  long v = 0;
-  for (const char *c = s; *c; c++) {
-    if (*c < '0' || *c > '9' || v > 100000000L)
-      return lsce_err_set(err, LSCE_EINPUT, "LSCE_MAX_PRECISION: not a precision in bits: '%s'", s);
-    v = v * 10 + (*c - '0');
-  }
-  if (v < 16) return lsce_err_set(err, LSCE_EINPUT, "LSCE_MAX_PRECISION: must be at least 16");
-  o->max_prec = v;
+  (void)err; /* the caller validated LSCE_MAX_PRECISION when it set it (cli/settings.c) */
+  const long mp = lsce_config_get()->max_precision;
+  if (mp >= 16) o->max_prec = mp;
   return LSCE_OK;
 }
 

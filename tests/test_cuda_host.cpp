@@ -21,6 +21,7 @@
 #include <vector>
 #include <gmp.h>
 extern "C" {
+#include "lsce/config.h"
 #include "lsce/cuda.h"
 #include "lsce/registry.h"
 #include "lsce/variants.h"
@@ -60,7 +61,9 @@ static int count(mock_kind k) {
 static int run_row(const char *row, prob &p, int inplace) {
   std::vector<float> g((size_t)(p.N * p.K));
   double loss;
-  setenv("LSCE_CUDA_INPLACE", inplace ? "1" : "0", 1);
+  lsce_config cf = *lsce_config_get(); /* LSCE_CUDA_INPLACE */
+  cf.cuda_inplace = inplace;
+  lsce_config_set(&cf);
   return lsce_impl_find(row)->fn(&loss, g.data(), LSCE_DT_F32, &p.c);
 }
 

@@ -41,6 +41,7 @@ sys.path.insert(0, FIXTURES_SRC)
 import golden  # noqa: E402  (fixtures/golden.py)
 
 GENERATOR = os.path.join(FIXTURES_SRC, "gen_fixtures.py")
+LSCE = [None]  # the lsce under test (main)
 _lock = threading.Lock()
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 
@@ -124,7 +125,8 @@ def check_files(manifest, root):
 def check_determinism(manifest, root, which):
     """Step 2: regenerate into a temporary directory and compare bytes."""
     with tempfile.TemporaryDirectory(prefix="lsce-goldens-") as tmp:
-        argv = [sys.executable, GENERATOR, "--out", tmp, "--set", which, "--seed", str(manifest["seed"])]
+        argv = [sys.executable, GENERATOR, "--out", tmp, "--set", which, "--seed", str(manifest["seed"]),
+                "--lsce", LSCE[0]]
         r = subprocess.run(argv, capture_output=True, text=True)
         ok = r.returncode == 0 and r.stdout.startswith("seed %d\n" % manifest["seed"])
         result(ok, "generator runs and prints its seed", "%s: exit %d %s" % (shq(argv), r.returncode, r.stderr.strip()))
@@ -240,11 +242,13 @@ def main():
                     help="first (re)write the --set fixtures into FIXTURES_DIR with the generator's default seed")
     a = ap.parse_args()
     lsce_dev, lsce, root = (os.path.abspath(x) for x in (a.lsce_dev, a.lsce, a.fixtures))
+    LSCE[0] = lsce
+    golden.set_lsce(lsce)  # the catalog is this lsce's `lsce variants --json`
     t0 = time.time()
     if a.generate:
         if not a.set:
             ap.error("--generate needs --set")
-        argv = [sys.executable, GENERATOR, "--out", root, "--set", a.set]
+        argv = [sys.executable, GENERATOR, "--out", root, "--set", a.set, "--lsce", lsce]
         r = subprocess.run(argv, capture_output=True, text=True)
         result(r.returncode == 0, "generate the %s set" % a.set, "exit %d: %s\n  %s" % (
             r.returncode, r.stderr.strip(), shq(argv)))

@@ -21,7 +21,7 @@
  * The reference's loss is also checked against the test's own: within half an ulp when finite,
  * exactly +inf when some masked class has kappa_c > 0, exactly 0 for rows outside V.
  *
- * Cases (written as .npy under a mkdtemp directory): N = 3, K = 5 and 7, float64 logits in [-4, 4]
+ * Cases (in-memory problems, lsce_problem_from_memory): N = 3, K = 5 and 7, float64 logits in [-4, 4]
  * from a fixed-seed xorshift64; ignored rows (target -100, some holding NaN/+inf/-inf, which are
  * never read); positive weights with one zero weight in some cases; pad index 1 for k2-pad-kl (rows
  * with y == P leave V); masked classes with kappa_c = 0 (pad class, zero-weight class) and with
@@ -33,9 +33,6 @@
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
-#endif
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE /* mkdtemp */
 #endif
 
 #include <math.h>
@@ -82,7 +79,6 @@ typedef struct {
   double z[NMAX * KMAX];
   int64_t y[NMAX];
   double w[KMAX];
-  char lpath[512], tpath[512], wpath[512];
 } tcase;
 
 enum { NCASES = 6 };
@@ -126,23 +122,6 @@ static void make_cases(void) {
   cases[5].z[1 * 7 + 6] = -INFINITY;
   for (int k = 0; k < 7; k++) cases[5].z[2 * 7 + k] = -INFINITY;
   cases[5].z[2 * 7 + 3] = NAN;
-}
-
-static int write_case(tcase *t, const char *dir) {
-  lsce_err err;
-  double yd[NMAX];
-  int64_t zs[2] = {t->N, t->K}, ys[1] = {t->N}, ws[1] = {t->K};
-  for (int i = 0; i < t->N; i++) yd[i] = (double)t->y[i];
-  snprintf(t->lpath, sizeof t->lpath, "%s/%s_logits.npy", dir, t->name);
-  snprintf(t->tpath, sizeof t->tpath, "%s/%s_targets.npy", dir, t->name);
-  snprintf(t->wpath, sizeof t->wpath, "%s/%s_weights.npy", dir, t->name);
-  if (lsce_npy_write(t->lpath, LSCE_DT_F64, t->z, 2, zs, &err) ||
-      lsce_npy_write(t->tpath, LSCE_DT_I64, yd, 1, ys, &err) ||
-      lsce_npy_write(t->wpath, LSCE_DT_F64, t->w, 1, ws, &err)) {
-    printf("FAIL: case %s: cannot write inputs: %s\n", t->name, err.line);
-    return 0;
-  }
-  return 1;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -383,7 +362,8 @@ static int run_combo(const tcase *t, int v, int ei, int red) {
   memset(&err, 0, sizeof err);
   lsce_ref_result r;
   memset(&r, 0, sizeof r);
-  int rc = lsce_problem_load(&p, t->lpath, t->tpath, is_weighted(v) ? t->wpath : NULL, &err);
+  /* the case's own arrays, in memory (read in place) */
+  int rc = lsce_problem_from_memory(&p, LSCE_DT_F64, t->N, t->K, t->z, t->y, is_weighted(v) ? t->w : NULL, 0, &err);
   if (!rc) {
     lsce_ref_opts o;
     lsce_ref_opts_default(&o);
@@ -501,18 +481,8 @@ static int run_combo(const tcase *t, int v, int ei, int red) {
 }
 
 int main(void) {
-  char dir[] = "/tmp/lsce_grad_fd.XXXXXX";
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    printf("0 passed, 1 failed, 0 skipped\n");
-    return 1;
-  }
   make_cases();
   for (int c = 0; c < NCASES; c++) {
-    if (!write_case(&cases[c], dir)) {
-      failed++;
-      continue;
-    }
     for (int v = 0; v < LSCE_V_COUNT; v++)
       if (!strcmp(lsce_variants[v].family, "softmax")) /* the sigmoid family: tests/test_oracle_catalog.py */
       for (int ei = 0; ei < 4; ei++)
@@ -521,12 +491,6 @@ int main(void) {
           else failed++;
         }
   }
-  for (int c = 0; c < NCASES; c++) {
-    unlink(cases[c].lpath);
-    unlink(cases[c].tpath);
-    unlink(cases[c].wpath);
-  }
-  rmdir(dir);
   mpfr_free_cache();
   printf("%d passed, %d failed, 0 skipped\n", passed, failed);
   return failed ? 1 : 0;

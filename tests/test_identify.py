@@ -15,19 +15,14 @@ except ImportError as e:
 
 LSCE = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
-PAD = 0  # the probe's pad class for k2-pad-kl
-VARIANTS = ["k", "k1", "k-torch-weighted", "k-logprob-weighted", "k1-logprob-weighted", "k-nll-weighted", "k1-kl", "k2-pad-kl"]
+PAD = 0  # the probe's pad class for the variants that take one (k2-pad-kl)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_oracle import Tally  # noqa: E402
+from lsce_testlib import Tally, catalog, checker, runner  # noqa: E402
+CATALOG = {row["id"]: row for row in catalog(LSCE)}
+VARIANTS = list(CATALOG)  # every variant lsce has; each needs its numpy formula below
 T = Tally()
-
-
-def check(name, cond, detail=""):
-    T.ok(cond, f"{name}: {detail}")
-
-
-def lsce(args):
-    return subprocess.run([LSCE] + args, capture_output=True, text=True, timeout=300)
+check = checker(T)
+lsce = runner(LSCE)
 
 
 # ---- numpy implementations, one per formulation (each its own way of computing it) -------------
@@ -123,7 +118,7 @@ def run_torch(v, e, probe, out):
         z = torch.tensor(np.load(os.path.join(probe, c["logits"])), dtype=torch.float32, requires_grad=True)
         y = np.load(os.path.join(probe, c["targets"]))
         w = np.load(os.path.join(probe, c["weights"])) if c["weights"] and "weighted" in v else None
-        loss = TT.torch_loss(v, z, y, e, c["reduction"], w=w, pad=PAD if v == "k2-pad-kl" else None)
+        loss = TT.torch_loss(v, z, y, e, c["reduction"], w=w, pad=PAD if CATALOG[v]["needs_pad_index"] else None)
         (loss.sum() if c["reduction"] == "none" else loss).backward()
         np.save(os.path.join(out, c["case"] + ".npy"), loss.detach().numpy().astype(np.float32))
         np.save(os.path.join(out, c["case"] + "_grad.npy"), z.grad.numpy().astype(np.float32))
@@ -135,7 +130,7 @@ def run_reference(v, e, probe, out):
         args = ["reference", "--logits", os.path.join(probe, c["logits"]), "--targets", os.path.join(probe, c["targets"]),
                 "--variant", v, "--smoothing", e, "--reduction", c["reduction"], "--out", os.path.join(out, "r.npy")]
         if "weighted" in v: args += ["--weights", os.path.join(probe, c["weights"])]
-        if v == "k2-pad-kl": args += ["--pad-index", str(PAD)]
+        if CATALOG[v]["needs_pad_index"]: args += ["--pad-index", str(PAD)]
         r = lsce(args)
         if r.returncode: raise RuntimeError(r.stderr)
         np.save(os.path.join(out, c["case"] + ".npy"), np.load(os.path.join(out, "r.npy")).astype(np.float32))

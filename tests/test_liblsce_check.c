@@ -81,6 +81,36 @@ int main(void) {
   EXPECT(lsce_impl_name(-1) == NULL && lsce_impl_name(lsce_impl_count()) == NULL, "impl names out of range");
   rc = lsce_run(p, "nope", &rl, NULL, &err);
   EXPECT(rc == LSCE_EINPUT && !strcmp(err.message, "--impl: unknown implementation 'nope' (see lsce impls)"), "%s", err.message);
+
+  /* the settings through the API (the library reads no environment): defaults, a rejected field
+   * leaves them as they were, and every CPU kernel path (scalar, avx2, widest) gives cpu_avx2 the
+   * same loss within its bound of the reference (1 ulp of float32: it is the k1 loss above) */
+  lsce_config c0, c;
+  lsce_config_default(&c0);
+  lsce_get_config(&c);
+  EXPECT(!memcmp(&c, &c0, sizeof c) && c.isa == -1 && c.keep == 1 && c.row_reference == 1 && c.max_precision == 0,
+         "config defaults");
+  c.isa = 7;
+  rc = lsce_set_config(&c, &err);
+  EXPECT(rc == LSCE_EINPUT && !strncmp(err.message, "LSCE_ISA: ", 10), "bad isa: %d %s", rc, err.message);
+  c = c0;
+  c.max_precision = 8;
+  rc = lsce_set_config(&c, &err);
+  EXPECT(rc == LSCE_EINPUT && !strcmp(err.message, "LSCE_MAX_PRECISION: must be at least 16"), "bad precision: %s", err.message);
+  lsce_get_config(&c);
+  EXPECT(!memcmp(&c, &c0, sizeof c), "a rejected config changes nothing");
+  for (int isa = -1; isa <= 2; isa++) {
+    c = c0;
+    c.isa = isa;
+    c.threads = 1000; /* capped at 256, as LSCE_THREADS */
+    rc = lsce_set_config(&c, &err);
+    lsce_config got;
+    lsce_get_config(&got);
+    EXPECT(rc == LSCE_OK && got.isa == isa && got.threads == 256, "set isa %d: %s", isa, err.message);
+    rc = lsce_run(p, "cpu_avx2", &rl, NULL, &err);
+    EXPECT(rc == LSCE_OK && fabs(rl - loss) <= ldexp(fabs(loss), -23), "cpu_avx2 at isa %d: %d %.17g vs %.17g", isa, rc, rl, loss);
+  }
+  lsce_set_config(&c0, &err);
   lsce_problem_destroy(p);
 
   /* creation errors: nothing is returned, nothing leaks */

@@ -12,6 +12,7 @@
 # This file doubles as a module: tests/test_identities.py and tests/test_torch.py import the oracle,
 # the input writers and the binary runner from here.
 
+import json
 import os
 import subprocess
 import sys
@@ -654,12 +655,37 @@ def edge_cases(t, lsce, d):
              "stderr=%r cmd: %s" % (variant, K1, res.rc, res.stderr, shell_cmd(res.cmd)))
 
 
+def catalog_matches(t, lsce):
+    """The oracle's own catalog (VARIANTS, WEIGHTED, KL, MIN_K above, written from
+    docs/formulations.md) is lsce's: `lsce variants --json` lists the same variants in the same
+    order with the same properties, so a variant added to lsce without its oracle formulas fails."""
+    r = subprocess.run([lsce, "variants", "--json"], capture_output=True, text=True, timeout=60)
+    rows = json.loads(r.stdout) if r.returncode == 0 else []
+    ids = [row["id"] for row in rows if row.get("family", "softmax") == "softmax"]
+    t.ok(ids == VARIANTS, "catalog: lsce variants --json lists %s, the oracle %s" % (ids, VARIANTS))
+    # the sigmoid family (issue #15) has its oracle in tests/oracle_catalog.py
+    import oracle_catalog
+    sig = [row["id"] for row in rows if row.get("family") == "sigmoid"]
+    t.ok(sig == oracle_catalog.SIGMOID and len(sig) + len(ids) == len(rows),
+         "catalog: lsce's sigmoid family %s, tests/oracle_catalog.py %s" % (sig, oracle_catalog.SIGMOID))
+    for row in rows:
+        v = row["id"]
+        if v in sig:
+            t.ok(not row["needs_weights"] and not row["kl"] and row["min_K"] == 1 and row["weights_optional"],
+                 "catalog: %s: lsce says needs_weights=%s kl=%s min_K=%s" % (v, row["needs_weights"], row["kl"], row["min_K"]))
+            continue
+        t.ok(row["needs_weights"] == (v in WEIGHTED) and row["kl"] == (v in KL)
+             and row["min_K"] == MIN_K.get(v), "catalog: %s: lsce says needs_weights=%s kl=%s min_K=%s"
+             % (v, row["needs_weights"], row["kl"], row["min_K"]))
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: %s PATH/TO/lsce" % sys.argv[0])
         sys.exit(2)
     lsce = os.path.abspath(sys.argv[1])
     t = Tally()
+    catalog_matches(t, lsce)
     keep = os.environ.get("LSCE_TEST_KEEP")
     with tempfile.TemporaryDirectory() as tmp:
         d = keep or tmp

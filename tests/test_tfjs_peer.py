@@ -23,16 +23,10 @@ if not shutil.which("node") or not os.path.isdir(os.path.join(TFJS, "node_module
 
 LSCE = os.path.abspath(sys.argv[1])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_oracle import Tally  # noqa: E402
+from lsce_testlib import Tally, checker, runner  # noqa: E402
 T = Tally()
-
-
-def check(name, cond, detail=""):
-    T.ok(cond, f"{name}: {detail}")
-
-
-def lsce(args):
-    return subprocess.run([LSCE] + args, capture_output=True, text=True, timeout=300)
+check = checker(T)
+lsce = runner(LSCE)
 
 
 def node(args):

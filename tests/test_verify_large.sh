@@ -4,5 +4,5 @@
 # and runs `lsce verify` on it: every CPU row within its bounds there too (the fast certifier
 # settles these sizes).
 set -u
-"$1" "$2" --set large --out "$4" >/dev/null || { echo "generating the large set failed"; exit 1; }
+"$1" "$2" --set large --out "$4" --lsce "$3" >/dev/null || { echo "generating the large set failed"; exit 1; }
 exec "$3" verify --fixtures "$4"

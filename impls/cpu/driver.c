@@ -10,6 +10,7 @@
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
 #include "cpu/rowguard.h"
+#include "lsce/config.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -119,8 +120,8 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
    * buffer of K doubles per thread (rows up to LSCE_KEEP_MAX_K classes, so it stays in cache). */
   double *ebuf = NULL;
   int nbuf = rows_parallel ? threads : 1;
-  const char *keep = getenv("LSCE_KEEP"); /* LSCE_KEEP=0: recompute (tests compare the two) */
-  if (grad && k->stats_keep && !(keep && !strcmp(keep, "0")) && !slices_parallel &&
+  const int keep = lsce_config_get()->keep; /* LSCE_KEEP=0: recompute (tests compare the two) */
+  if (grad && k->stats_keep && keep && !slices_parallel &&
       (slice <= 0 || slice >= K) && K > 0 && K <= LSCE_KEEP_MAX_K)
     ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf); /* NULL: the exps are recomputed */
   if (rows_parallel) {

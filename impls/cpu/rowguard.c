@@ -13,6 +13,7 @@
 #include <string.h>
 #include "cpu/elem.h"
 #include "cpu/rowguard.h"
+#include "lsce/config.h"
 #include "lsce/reference.h"
 #include "lsce/ulp.h"
 
@@ -30,13 +31,9 @@ static double crel_params(const lsce_params *p) {
 /* the absolute floor of a few dozen double-double operations whose results are below 2^-969 */
 #define ABS_FLOOR 0x1p-1067
 
-static int ref_off = -1; /* -1: read LSCE_ROW_REFERENCE once */
+static int ref_off = -1; /* -1: as LSCE_ROW_REFERENCE was set (lsce/config.h) */
 int lsce_row_reference_disabled(void) {
-  if (ref_off < 0) {
-    const char *s = getenv("LSCE_ROW_REFERENCE");
-    ref_off = s && !strcmp(s, "0");
-  }
-  return ref_off;
+  return ref_off >= 0 ? ref_off : !lsce_config_get()->row_reference;
 }
 void lsce_row_reference_disable(int off) { ref_off = off ? 1 : 0; }
 

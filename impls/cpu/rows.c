@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/kernels.h"
+#include "lsce/config.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -26,9 +27,9 @@ static isa_t isa(void) {
 #ifndef LSCE_NO_AVX512
   if (best == ISA_AVX2 && lsce_cpu_has_avx512()) best = ISA_AVX512;
 #endif
-  const char *want = getenv("LSCE_ISA");
-  if (want && !strcmp(want, "scalar")) return ISA_SCALAR;
-  if (want && !strcmp(want, "avx2") && best > ISA_AVX2) return ISA_AVX2;
+  const int want = lsce_config_get()->isa; /* LSCE_ISA, as the caller set it (lsce/config.h) */
+  if (want == ISA_SCALAR) return ISA_SCALAR;
+  if (want == ISA_AVX2 && best > ISA_AVX2) return ISA_AVX2;
   return best;
 }
 
@@ -53,14 +54,6 @@ static lsce_kernels kernels(void) {
 
 lsce_kernels lsce_cpu_kernels(void) { return kernels(); }
 
-static int64_t env_i64(const char *name, int64_t dflt) {
-  const char *s = getenv(name);
-  if (!s || !*s) return dflt;
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  return (*end || v < 0) ? dflt : (int64_t)v;
-}
-
 int lsce_cpu_avx2(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   lsce_kernels k = kernels();
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
@@ -70,14 +63,15 @@ int lsce_cpu_threads(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
   lsce_kernels k = kernels();
   /* LSCE_THREADS or 2, never OMP_NUM_THREADS; capped at 256 (the CLI's LSCE_THREADS_CAP), since
    * thousands of threads crash the OpenMP runtime and cannot help */
-  int64_t threads = env_i64("LSCE_THREADS", 2);
+  const lsce_config *cf = lsce_config_get();
+  int64_t threads = cf->threads > 0 ? cf->threads : 2;
   if (threads > 256) threads = 256;
-  return lsce_cpu_drive(loss, grad, gdt, c, &k, (int)threads, env_i64("LSCE_SPLIT", 0));
+  return lsce_cpu_drive(loss, grad, gdt, c, &k, (int)threads, cf->split > 0 ? (int64_t)cf->split : 0);
 }
 
 int lsce_cpu_sharded(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   lsce_kernels k = kernels();
-  int64_t S = env_i64("LSCE_SHARDS", 4);
+  int64_t S = lsce_config_get()->shards > 0 ? (int64_t)lsce_config_get()->shards : 4;
   if (S < 1) S = 1;
   int64_t slice = (c->K + S - 1) / S;
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, slice < 1 ? 1 : slice);

@@ -32,6 +32,7 @@ static __device__ __forceinline__ void lsce_cu_st(__nv_bfloat16 *p, int64_t i, d
 static __device__ __forceinline__ void lsce_cu_st(__half *p, int64_t i, double g) { p[i] = __double2half(g); }
 
 #include "cuda/rowkern.h"
+#include "lsce/config.h"
 #include "lsce/cuda.h"
 
 /* GROUP threads per row; blockDim.x = LSCE_CU_THREADS */
@@ -262,9 +263,10 @@ static int enqueue_dt(lsce_dtype dt, double *L_d, void *g_d, const void *z_d, co
   }
 }
 
+/* a CUDA row's launch shape: its registry row's device argument (impls/registry.inc) */
 static int shape_of(const char *impl) {
-  return !strcmp(impl, "cuda_warp") ? LSCE_CU_SHAPE_WARP : !strcmp(impl, "cuda_split") ? LSCE_CU_SHAPE_SPLIT
-                                                                                       : LSCE_CU_SHAPE_BLOCK;
+  const lsce_impl *im = lsce_impl_find(impl);
+  return im ? im->devarg : LSCE_CU_SHAPE_BLOCK;
 }
 
 static size_t elem_size(lsce_dtype dt) { return dt == LSCE_DT_F32 ? 4 : 2; }
@@ -275,8 +277,7 @@ static int run(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int
   if (c->dtype == LSCE_DT_F64 || (grad && gdt != c->dtype)) return 2;
   const int64_t N = c->N, K = c->K;
   const size_t nz = (size_t)N * (size_t)K * elem_size(c->dtype), n1 = (size_t)(N ? N : 1);
-  const char *ip = getenv("LSCE_CUDA_INPLACE");
-  const int inplace = ip && !strcmp(ip, "1");
+  const int inplace = lsce_config_get()->cuda_inplace; /* LSCE_CUDA_INPLACE=1 (lsce/config.h) */
   void *z_d = NULL, *g_d = NULL;
   int64_t *t_d = NULL;
   double *w_d = NULL, *L_d = NULL, *Lrow = NULL;
@@ -307,14 +308,9 @@ out:
   return rc;
 }
 
-extern "C" int lsce_cuda_rowblock(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  return run(loss, grad, gdt, c, LSCE_CU_SHAPE_BLOCK);
-}
-extern "C" int lsce_cuda_warp(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  return run(loss, grad, gdt, c, LSCE_CU_SHAPE_WARP);
-}
-extern "C" int lsce_cuda_split(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
-  return run(loss, grad, gdt, c, LSCE_CU_SHAPE_SPLIT);
+/* every CUDA row of the registry (LSCE_CUDA_IMPL), its launch shape given by the row */
+extern "C" int lsce_cuda_run(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int shape) {
+  return run(loss, grad, gdt, c, shape);
 }
 
 /* ---- device-resident timing (CUDA events) for lsce-dev gpubench ---------------------------------- */

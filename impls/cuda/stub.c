@@ -11,9 +11,7 @@ const char *lsce_cuda_reason(void) { return reason; }
 int lsce_cuda_available(void) { return 0; }
 const char *lsce_isa_cuda(void) { return "none"; }
 static int no_device(double *l, void *g, lsce_dtype t, const lsce_call *c) { (void)l; (void)g; (void)t; (void)c; return 3; }
-int lsce_cuda_rowblock(double *l, void *g, lsce_dtype t, const lsce_call *c) { return no_device(l, g, t, c); }
-int lsce_cuda_warp(double *l, void *g, lsce_dtype t, const lsce_call *c) { return no_device(l, g, t, c); }
-int lsce_cuda_split(double *l, void *g, lsce_dtype t, const lsce_call *c) { return no_device(l, g, t, c); }
+int lsce_cuda_run(double *l, void *g, lsce_dtype t, const lsce_call *c, int shape) { (void)shape; return no_device(l, g, t, c); }
 int lsce_cuda_time(double *ms, double *loss, void *grad, const char *impl, const lsce_call *c, int fwdbwd, int reps) {
   (void)ms; (void)loss; (void)grad; (void)impl; (void)c; (void)fwdbwd; (void)reps;
   return 3;

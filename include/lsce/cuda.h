@@ -40,6 +40,9 @@ static inline size_t lsce_cuda_flush_bytes(size_t l2_bytes) {
   return 4 * l2_bytes > floor_bytes ? 4 * l2_bytes : floor_bytes;
 }
 
+/* Runs a CUDA row on the problem c with its launch shape (the registry row's device argument,
+ * impls/registry.inc): the entry point behind every LSCE_CUDA_IMPL row. */
+int lsce_cuda_run(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int shape);
 /* Device-resident timing of a CUDA row (cuda_rowblock, cuda_warp, cuda_split) on the problem c:
  * the inputs are uploaded once; each of reps + 1 samples (the first is a warm-up and dropped)
  * restores the logits from a pristine device copy (fwdbwd writes the gradient in place), writes a

@@ -8,7 +8,8 @@
  * Status codes are the command line's exit codes (LSCE_OK, LSCE_EINPUT = 2 for bad input,
  * LSCE_EINCOMPLETE = 3 when the work could not complete) and the messages are its error lines
  * without the "lsce: " prefix, with `logits`, `targets`, `weights`, `loss`, `grad` in place of the
- * file names (docs/cli.md "Errors and exit codes"). The library reads no environment variable.
+ * file names (docs/cli.md "Errors and exit codes"). The library reads no environment variable:
+ * the command line's LSCE_* knobs are set through lsce_set_config.
  * Link with `pkg-config --cflags --libs lsce`. */
 #ifndef LSCE_LSCE_H
 #define LSCE_LSCE_H
@@ -98,6 +99,15 @@ typedef struct {
 int lsce_check(const lsce_problem_t *p, const lsce_array *loss, const lsce_array *grad,
                int loss_dtype, int grad_dtype, double max_ulp, double max_grad_ulp,
                lsce_check_result *r, lsce_error *err);
+
+/* The run-time settings (lsce_config in lsce/types.h), the command line's LSCE_* environment knobs
+ * (docs/cli.md "Environment"), which liblsce never reads: lsce_config_default fills the values of an
+ * empty environment; lsce_set_config checks every field (LSCE_EINPUT naming the knob, nothing set)
+ * and sets them for every later call of the process (not while a call runs); lsce_get_config reads
+ * them back. */
+void lsce_config_default(lsce_config *c);
+int lsce_set_config(const lsce_config *c, lsce_error *err);
+void lsce_get_config(lsce_config *c);
 
 /* The library's version ("0.1.0") and the commit it was built from. */
 const char *lsce_library_version(void);

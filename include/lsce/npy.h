@@ -38,6 +38,13 @@ typedef struct {
 } lsce_npy;
 
 size_t lsce_dtype_size(lsce_dtype t);
+
+/* An lsce_npy over the caller's memory, read in place (never copied; lsce_npy_free frees nothing):
+ * dtype, ndim in 0..2, shape[k] for k < ndim, C order and native byte order. LSCE_EINPUT
+ * "<name>: ..." for an unsupported dtype or rank, a negative dimension, a size that overflows, or
+ * no data. With lsce_problem_validate it makes a problem of in-memory arrays (no files). */
+int lsce_npy_view(lsce_npy *a, lsce_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                  const char *name, lsce_err *err);
 const char *lsce_dtype_name(lsce_dtype t); /* "float64", "float32", "float16", "bfloat16", "int32", "int64" */
 
 /* Read `path` (mapped read-only when it is a regular file). On failure returns LSCE_EINPUT

@@ -85,6 +85,12 @@ int lsce_problem_load(lsce_problem *p, const char *logits_path, const char *targ
  * "targets", "weights" in liblsce) where lsce_problem_load uses the paths. Sets p->N and p->K. */
 int lsce_problem_validate(lsce_problem *p, const char *logits_name, const char *targets_name,
                           const char *weights_name, lsce_err *err);
+/* p (its options set) over in-memory arrays, no files: logits (N, K) of dtype ldt, int64 targets (N,),
+ * float64 weights (K,) or NULL, read in place (lsce_npy_view); with `own` set they are malloc'd
+ * buffers that the problem frees (lsce_problem_clear, which the caller calls on failure too).
+ * Validated as lsce_problem_load validates files, naming "logits", "targets", "weights". */
+int lsce_problem_from_memory(lsce_problem *p, lsce_dtype ldt, int64_t N, int64_t K, const void *logits,
+                             const int64_t *targets, const double *weights, int own, lsce_err *err);
 /* reference and run (and liblsce): LSCE_EINPUT when variant v takes no `opt` ("--weights",
  * "--pad-index"). */
 int lsce_variant_takes(int v, const char *opt, lsce_err *err);

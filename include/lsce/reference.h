@@ -47,7 +47,9 @@ typedef struct {
 } lsce_ref_result;
 
 void lsce_ref_opts_default(lsce_ref_opts *o);
-/* Reads LSCE_MAX_PRECISION (decimal, >= 16) into o->max_prec; LSCE_EINPUT on a bad value. */
+/* The configured LSCE_MAX_PRECISION (lsce/config.h: the command line validated it from the
+ * environment, cli/settings.c; liblsce's caller through lsce_set_config) into o->max_prec when set.
+ * Reads no environment; always LSCE_OK (the err argument stays for the callers' error paths). */
 int lsce_ref_opts_env(lsce_ref_opts *o, lsce_err *err);
 
 /* The problem's variant, smoothing and reduction. `who` names the subcommand in error lines. */

@@ -41,6 +41,7 @@ typedef struct {
   int (*available)(void);      /* 1 when the device (or ISA) is present */
   const char *(*isa)(void);    /* the code path chosen at run time */
   size_t (*workspace)(int64_t N, int64_t K); /* bytes it allocates, high-water mark */
+  int devarg;                  /* the device argument: a CUDA row's launch shape (0 elsewhere) */
 } lsce_impl;
 
 extern const lsce_impl lsce_impls[];

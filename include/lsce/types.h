@@ -1,5 +1,6 @@
-/* lsce/types.h: the two enumerations every layer and the public API (lsce/lsce.h) share: the array
- * dtypes and the status codes, which are the command line's exit codes (docs/cli.md "Errors and exit codes"). */
+/* lsce/types.h: what every layer and the public API (lsce/lsce.h) share: the array dtypes, the
+ * status codes, which are the command line's exit codes (docs/cli.md "Errors and exit codes"), and
+ * the run-time settings (lsce_config). */
 #ifndef LSCE_TYPES_H
 #define LSCE_TYPES_H
 
@@ -10,4 +11,20 @@ typedef enum {
 
 /* Exit codes of the contract. */
 enum { LSCE_OK = 0, LSCE_EFAIL = 1, LSCE_EINPUT = 2, LSCE_EINCOMPLETE = 3 };
+
+/* The run-time settings of the libraries, set through an API (lsce_set_config in liblsce; the
+ * command line reads its LSCE_* environment knobs once, docs/cli.md "Environment", and sets them):
+ * no library code reads the environment. lsce_config_default gives the values of an empty
+ * environment. */
+typedef struct {
+  int isa;            /* LSCE_ISA: -1 the widest the machine has, 0 scalar, 1 avx2, 2 avx512 (the
+                         widest the machine has up to the one asked) */
+  int threads;        /* LSCE_THREADS: cpu_threads' thread count in [1, 256]; 0: its default 2 */
+  long long split;    /* LSCE_SPLIT: classes per row slice in cpu_threads; 0: automatic */
+  long long shards;   /* LSCE_SHARDS: cpu_sharded's shard count; 0: its default 4 */
+  int keep;           /* LSCE_KEEP: 1 the SIMD rows keep a row's exps for its gradient, 0 recompute */
+  int row_reference;  /* LSCE_ROW_REFERENCE: 1 the exact rows may escalate a row to the reference */
+  int cuda_inplace;   /* LSCE_CUDA_INPLACE: 1 the CUDA rows write the gradient over the logits' copy */
+  long max_precision; /* LSCE_MAX_PRECISION: the reference's precision cap in bits; 0: 65536 */
+} lsce_config;
 #endif

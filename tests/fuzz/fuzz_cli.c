@@ -36,6 +36,8 @@
 
 #include "cli.h"
 #include "args.h"
+#include "lsce/config.h"
+#include "settings.h"
 #include "lsce/npy.h"
 #include "lsce/problem.h"
 #include "lsce/reference.h"
@@ -168,6 +170,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   setenv("LSCE_SPLIT", "3", 0);
   setenv("LSCE_SHARDS", "3", 0);
   setenv("LSCE_THREADS", "2", 0);
+  lsce_err serr; /* the knobs reach the libraries as the command line hands them over */
+  if (lsce_settings_load(&serr)) die(serr.line);
   for (int s = 0; s < F_NSLOT; s++) {
     slot_fd[s] = memfd_create("lsce-fuzz", 0);
     if (slot_fd[s] < 0) die("memfd_create failed");
@@ -246,11 +250,13 @@ static void run_impls(const lsce_problem *p) {
   size_t nl = (size_t)(p->reduction == LSCE_RED_NONE ? p->N : 1), ng = (size_t)(p->N * p->K);
   double *loss = malloc((nl ? nl : 1) * sizeof *loss), *grad = malloc((ng ? ng : 1) * sizeof *grad);
   if (!loss || !grad) die("out of memory");
-  const char *isa = getenv("LSCE_ISA");
+  const lsce_config saved = *lsce_config_get();
   for (int pass = 0; pass < 2; pass++) { /* the machine's ISA, then the scalar kernels */
     if (pass == 1) {
-      if (isa) break; /* the user chose one */
-      setenv("LSCE_ISA", "scalar", 1);
+      if (saved.isa >= 0) break; /* the user chose one (LSCE_ISA) */
+      lsce_config cf = saved;
+      cf.isa = 0;
+      lsce_config_set(&cf);
     }
     for (int k = 0; k < lsce_nimpls; k++) {
       const lsce_impl *im = &lsce_impls[k];
@@ -261,7 +267,7 @@ static void run_impls(const lsce_problem *p) {
       check_code(rc, im->name);
     }
   }
-  if (!isa) unsetenv("LSCE_ISA");
+  lsce_config_set(&saved);
   free(loss);
   free(grad);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include "cpu/rowguard.h"
 #include "lsce/certify.h"
+#include "lsce/config.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
 #include "lsce/registry.h"
@@ -174,7 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const lsce_impl *im = &lsce_impls[k];
     if (strcmp(im->device, "cpu") || strcmp(im->tier, "exact") || !lsce_impl_takes(im, dt) || !im->available()) continue;
     for (int a = 0; a < 3; a++) {
-      setenv("LSCE_ISA", isas[a], 1);
+      lsce_config cf = *lsce_config_get(); /* LSCE_ISA=isas[a] */
+      cf.isa = a;
+      lsce_config_set(&cf);
       lsce_row_counts cnt;
       if (lsce_invoke_counted(im, &p, loss, grad, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
       lsce_measure_t m;
@@ -193,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (im->isa == lsce_isa_scalar) break; /* one ISA is all a scalar row has */
     }
   }
-  unsetenv("LSCE_ISA");
+  { lsce_config cf = *lsce_config_get(); cf.isa = -1; lsce_config_set(&cf); }
   /* the fast certifier against the reference, where it claims its figure */
   const char *cf = getenv("LSCE_FUZZ_CERTIFIER");
   if (cf && !strcmp(cf, "1") && o.want_lo) {

@@ -1,0 +1,20 @@
+/* core/config.c: the process-wide run-time settings (lsce/config.h). Set before work starts (the
+ * command line once, at start-up); a caller that changes them between calls must not do so while
+ * a call runs. */
+#include "lsce/config.h"
+
+void lsce_config_default(lsce_config *c) {
+  c->isa = -1;
+  c->threads = 0;
+  c->split = 0;
+  c->shards = 0;
+  c->keep = 1;
+  c->row_reference = 1;
+  c->cuda_inplace = 0;
+  c->max_precision = 0;
+}
+
+static lsce_config C = {-1, 0, 0, 0, 1, 1, 0, 0};
+
+void lsce_config_set(const lsce_config *c) { C = *c; }
+const lsce_config *lsce_config_get(void) { return &C; }
