@@ -22,12 +22,16 @@ static const lsce_opt chk_opts[] = {
   {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
   {"--loss", 1}, {"--loss-file", 1},
   {"--grad", 1}, {"--dtype", 1}, {"--loss-dtype", 1}, {"--grad-dtype", 1}, {"--max-ulp", 1},
-  {"--max-grad-ulp", 1}, {"--json", 0}, {"--help", 0}};
+  {"--max-grad-ulp", 1}, {"--json", 0}, {"--help", 0},
+  /* issue #15 */
+  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1}};
 #define NOPTS ((int)(sizeof chk_opts / sizeof chk_opts[0]))
 
 static const char *chk_usage =
   "usage: lsce check PROBLEM (--loss X | --loss-file O.npy) [--grad G.npy] [--dtype T]\n"
   "                  [--loss-dtype T] [--grad-dtype T] [--max-ulp U] [--max-grad-ulp G] [--json]\n"
+  "PROBLEM also takes [--logit-scale S] [--softcap C] [--z-loss Z] [--sample-weights S.npy]\n"
+  "[--normalizer valid|rows|sample-weights|nonzero|N] and (N, K) soft targets (docs/cli.md).\n"
   "Measures a loss (and gradient) in ulps against the certified reference; exit 0 when within\n"
   "--max-ulp (default 1) and --max-grad-ulp (default 2), else 1, with the formulation it matches.\n";
 
@@ -105,6 +109,7 @@ int lsce_cmd_check(int argc, char **argv) {
     else if (!lsce_arg_given(&a, "--loss") && !lsce_arg_given(&a, "--loss-file"))
       rc = lsce_err_set(&err, LSCE_EINPUT, "--loss: missing required option (or --loss-file)");
   }
+  p.sample_weights_path = pa.sample_weights;
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   const int64_t N = p.N, K = p.K;
   const int64_t nloss = p.reduction == LSCE_RED_NONE ? N : 1;

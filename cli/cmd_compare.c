@@ -12,16 +12,21 @@
 #include "settings.h"
 #include "lsce/reference.h"
 #include "lsce/megatron.h"
+#include "lsce/ref_options.h"
 
 static const lsce_opt cmp_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--smoothing", 1}, {"--reduction", 1},
-  {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1}, {"--json", 0}, {"--help", 0}};
+  {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1}, {"--json", 0}, {"--help", 0},
+  /* issue #15 */
+  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1}};
 #define NOPTS ((int)(sizeof cmp_opts / sizeof cmp_opts[0]))
 
 static const char *cmp_usage =
   "usage: lsce compare --logits L.npy --targets T.npy [--weights W.npy] --smoothing E\n"
   "                    [--reduction mean|sum] [--ignore-index I] [--pad-index P]\n"
   "                    [--tp T [--rank R]] [--json]\n"
+  "                    [--logit-scale S] [--softcap C] [--z-loss Z] [--sample-weights S.npy]\n"
+  "                    [--normalizer valid|rows|sample-weights|nonzero|N]\n"
   "Prints every catalog variant's loss ('-' where the input cannot give it; k1-megatron needs\n"
   "--tp), then the exact identities between them (holds|fails). Exit 0 when every identity\n"
   "holds, 1 otherwise.\n";
@@ -261,9 +266,69 @@ static int identities(ident *out, lsce_problem *p) {
   }
   for (int kind = LSCE_IDENT_NONE + 1; kind < LSCE_IDENT_KINDS; kind++)
     for (int v = 0; v < LSCE_V_COUNT; v++)
-      if ((int)lsce_variants[v].ident == kind) n += identity(&out[n], p, v, e2, e2ok);
-  n += megatron_identities(&out[n], p);
+      if ((int)lsce_variants[v].ident == kind &&
+          (kind == LSCE_IDENT_RESCALE || !lsce_uses_options(p)) && !p->soft) /* the others assume the catalog's means */
+        n += identity(&out[n], p, v, e2, e2ok);
+  if (!lsce_uses_options(p) && !p->soft) n += megatron_identities(&out[n], p);
   mpq_clears(e2, q, NULL);
+  return n;
+}
+
+
+/* 1 unless p has soft targets other than 0 and 1 */
+static int soft_binary(const lsce_problem *p) {
+  for (int64_t i = 0; p->soft && i < p->N * p->K; i++) {
+    double t = lsce_npy_get_f(&p->targets, i);
+    if (t != 0 && t != 1) return 0;
+  }
+  return 1;
+}
+
+/* ---- issue #15's identities (docs/cli.md "Options of issue #15") ------------------------------- */
+/* bce-multilabel at e = bce at 2e (2e <= 1, binary or index targets); k on one-hot (N, K) soft
+ * targets = k on the index targets (index targets, no row ignored). Each side is computed on its
+ * own path: the sigmoid targets t' from their own formulas, the soft targets from a one-hot array
+ * built here. Returns the number of lines written to out. */
+static int identities15(ident *out, lsce_problem *p) {
+  int n = 0;
+  arb_t l, r, Ml, Mr;
+  arb_init(l); arb_init(r); arb_init(Ml); arb_init(Mr);
+  lsce_ref_flags fl, fr;
+  mpq_t e2;
+  mpq_init(e2);
+  mpq_add(e2, p->e, p->e);
+  if (mpq_cmp_ui(e2, 1, 1) <= 0 && soft_binary(p)) {
+    side(l, Ml, &fl, p, lsce_variant_find("bce-multilabel"), p->e, 0);
+    side(r, Mr, &fr, p, lsce_variant_find("bce"), e2, 0);
+    snprintf(out[n].name, sizeof out[n].name, "bce-multilabel=bce");
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+  }
+  int all_valid = !p->soft;
+  for (int64_t i = 0; i < p->N && all_valid; i++) all_valid = lsce_row_in_V(p, LSCE_V_K, i);
+  double *oh = all_valid ? calloc((size_t)(p->N * p->K > 0 ? p->N * p->K : 1), sizeof(double)) : NULL;
+  if (oh) {
+    for (int64_t i = 0; i < p->N; i++) oh[i * p->K + lsce_target(p, i)] = 1.0;
+    side(r, Mr, &fr, p, LSCE_V_K, p->e, 0);
+    lsce_npy keep = p->targets;
+    lsce_npy soft = keep;
+    soft.dtype = LSCE_DT_F64;
+    soft.ndim = 2;
+    soft.shape[0] = p->N;
+    soft.shape[1] = p->K;
+    soft.count = p->N * p->K;
+    soft.swap = 0;
+    soft.data = (const unsigned char *)oh;
+    p->targets = soft;
+    p->soft = 1;
+    side(l, Ml, &fl, p, LSCE_V_K, p->e, 0);
+    p->targets = keep;
+    p->soft = 0;
+    snprintf(out[n].name, sizeof out[n].name, "k-onehot=k");
+    judge(&out[n++], l, &fl, r, &fr, Ml, Mr);
+    free(oh);
+  }
+  mpq_clear(e2);
+  arb_clear(l); arb_clear(r); arb_clear(Ml); arb_clear(Mr);
   return n;
 }
 
@@ -283,6 +348,7 @@ int lsce_cmd_compare(int argc, char **argv) {
   if (!rc) rc = lsce_require(&a, "--logits", &err);
   if (!rc) rc = lsce_require(&a, "--targets", &err);
   if (!rc) rc = lsce_require(&a, "--smoothing", &err);
+  p.sample_weights_path = pa.sample_weights;
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   if (!rc && lsce_arg_given(&a, "--tp")) { /* k1-megatron's column: --tp against K and e */
     p.variant = LSCE_V_K1_MEGATRON;
@@ -292,7 +358,8 @@ int lsce_cmd_compare(int argc, char **argv) {
   double val[LSCE_V_COUNT];
   int have[LSCE_V_COUNT] = {0};
   for (int v = 0; v < LSCE_V_COUNT && !rc; v++) {
-    if (!available(&p, v)) continue;
+    if (!available(&p, v) || (p.soft && !lsce_variant_takes_soft(v))) continue;
+    if (p.soft && v == LSCE_V_BCE_MULTILABEL && !soft_binary(&p)) continue; /* binary targets only */
     p.variant = v;
     lsce_ref_result r;
     rc = lsce_reference(&r, &p, &ro, "compare", &err);
@@ -302,8 +369,9 @@ int lsce_cmd_compare(int argc, char **argv) {
     lsce_ref_result_free(&r);
   }
   p.variant = -1;
-  ident ids[LSCE_V_COUNT + 2]; /* a row's identity each, and k1-megatron's two */
+  ident ids[LSCE_V_COUNT + 4]; /* a row's identity each, k1-megatron's two and issue #15's two */
   int nid = rc ? 0 : identities(ids, &p);
+  if (!rc) nid += identities15(ids + nid, &p);
   if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
   int all = 1;
   for (int k = 0; k < nid; k++) all &= ids[k].holds;
@@ -329,7 +397,8 @@ int lsce_cmd_compare(int argc, char **argv) {
       fputs(", \"optimum\": ", stdout);
       p.variant = v;
       int yok = y >= 0 && !(lsce_variants[v].pad && y == p.pad_index);
-      if (have[v] && yok && opt && lsce_ref_optimum(opt, &p, y)) {
+      /* the optimum is the catalog's kappa / sum kappa: none for the sigmoid family or the options */
+      if (have[v] && yok && opt && !lsce_uses_options(&p) && lsce_ref_optimum(opt, &p, y)) {
         fputs("[", stdout);
         for (int64_t c = 0; c < p.K; c++) { if (c) fputs(", ", stdout); lsce_json_num(stdout, opt[c]); }
         fputs("]", stdout);

@@ -10,23 +10,30 @@
 #include "settings.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
+#include "lsce/ref_options.h"
 
 static const lsce_opt ref_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
   {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
-  {"--precision", 1}, {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
+  {"--precision", 1}, {"--out", 1}, {"--grad-out", 1}, {"--help", 0},
+  /* issue #15 */
+  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1}};
 #define NOPTS ((int)(sizeof ref_opts / sizeof ref_opts[0]))
 
 static const lsce_opt run_opts[] = {
   {"--impl", 1}, {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1},
   {"--smoothing", 1}, {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1},
-  {"--tp", 1}, {"--rank", 1}, {"--out", 1}, {"--grad-out", 1}, {"--help", 0}};
+  {"--tp", 1}, {"--rank", 1}, {"--out", 1}, {"--grad-out", 1}, {"--help", 0},
+  /* issue #15 */
+  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1}};
 #define NRUN ((int)(sizeof run_opts / sizeof run_opts[0]))
 
 static const char *run_usage =
   "usage: lsce run --impl NAME --logits L.npy --targets T.npy [--weights W.npy] --variant ID\n"
   "                --smoothing E [--reduction mean|sum|none] [--ignore-index I] [--pad-index P]\n"
-  "                [--tp T [--rank R]] [--out O.npy] [--grad-out G.npy]\n"
+  "                [--tp T [--rank R]] [--out O.npy] [--grad-out G.npy] [--logit-scale S]\n"
+  "                [--softcap C] [--z-loss Z] [--sample-weights S.npy]\n"
+  "                [--normalizer valid|rows|sample-weights|nonzero|N]\n"
   "Prints the implementation's loss converted exactly to float64 (see lsce impls).\n";
 
 static int check_impl(const char *name, const char *value, void *user, lsce_err *err) {
@@ -41,7 +48,8 @@ static const char *ref_usage =
   "usage: lsce reference --logits L.npy --targets T.npy [--weights W.npy] --variant ID\n"
   "                      --smoothing E [--reduction mean|sum|none] [--ignore-index I]\n"
   "                      [--pad-index P] [--tp T [--rank R]] [--precision BITS] [--out O.npy]\n"
-  "                      [--grad-out G.npy]\n"
+  "                      [--grad-out G.npy] [--logit-scale S] [--softcap C] [--z-loss Z]\n"
+  "                      [--sample-weights S.npy] [--normalizer valid|rows|sample-weights|nonzero|N]\n"
   "Prints the correctly rounded float64 loss (mean/sum: one line; none: N lines).\n"
   "--precision is the Ziv loop's starting precision (it changes the time, never an output).\n";
 
@@ -113,12 +121,15 @@ int lsce_cmd_reference(int argc, char **argv) {
   if (!rc && run) rc = lsce_require(&a, "--impl", &err);
   if (!rc) rc = lsce_problem_require(&a, &p, &err);
   if (!rc) rc = lsce_outputs_check(&a, &err);
+  p.sample_weights_path = pa.sample_weights;
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   lsce_ref_result r = {0};
   if (!rc && lsce_arg_given(&a, "--grad-out")) /* the gradient (and a float64 copy to write) */
     rc = lsce_check_memory(((double)p.N * (double)p.K) * (run ? 8.0 + 8.0 : 8.0 * 2), argv[1], &err);
   if (!rc && run) {
     rc = lsce_impl_usable(im, p.logits.dtype, &err);
+    if (!rc && lsce_options_first(&p)) /* no row computes an option of issue #15 yet */
+      rc = lsce_err_set(&err, LSCE_EINPUT, "--impl: %s does not take %s", im->name, lsce_options_first(&p));
     if (!rc) {
       r.nloss = p.reduction == LSCE_RED_NONE ? p.N : 1;
       r.loss = calloc((size_t)(r.nloss > 0 ? r.nloss : 1), sizeof(double));

@@ -5,6 +5,7 @@
 #include "args.h"
 #include "lsce/json.h"
 #include "lsce/variants.h"
+#include "lsce/problem.h"
 
 static const lsce_opt opts[] = {{"--json", 0}, {"--help", 0}};
 
@@ -51,6 +52,24 @@ int lsce_cmd_variants(int argc, char **argv) {
       fputs(", \"rhs\": ", stdout); lsce_json_str(stdout, d->ident_rhs >= 0 ? lsce_variants[d->ident_rhs].id : "ce");
       fputs("}", stdout);
     } else fputs("null", stdout);
+    /* issue #15: the options reference accepts for this variant (docs/formulations.md "Which option
+     * goes with which variant"), soft (N, K) targets, and weights that are optional */
+    int sig = !strcmp(d->family, "sigmoid");
+    printf(", \"soft_targets\": %s, \"weights_optional\": %s", lsce_variant_takes_soft(v) ? "true" : "false",
+           sig ? "true" : "false");
+    fputs(", \"options\": [", stdout);
+    int first = 1;
+    static const char *const opt15[] = {"--weights", "--pad-index", "--logit-scale", "--softcap", "--z-loss",
+                                        "--sample-weights", "--normalizer"};
+    for (int k = 0; k < 7; k++) {
+      int takes = k == 0 ? (d->needs_weights || sig) : k == 1 ? d->needs_pad_index
+                : k == 4 ? !sig : k == 6 ? d->weighting != LSCE_W_NLL : 1;
+      if (!takes) continue;
+      fputs(first ? "" : ", ", stdout);
+      lsce_json_str(stdout, opt15[k]);
+      first = 0;
+    }
+    fputs("]", stdout);
     fputs("}", stdout);
   }
   if (json) fputs("]\n", stdout);

@@ -13,6 +13,88 @@ int lsce_wants_help(const lsce_opt *opts, int nopts, int argc, char **argv, int 
   return 0;
 }
 
+/* ---- the options of issue #15 (docs/cli.md "Options of issue #15") ---------------------------- */
+int lsce_option15(const lsce_problem *p, const char *name) {
+  (void)p;
+  static const char *const names[] = {"--logit-scale", "--softcap", "--z-loss", "--sample-weights",
+                                      "--normalizer"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+    if (!strcmp(name, names[k])) return 1;
+  return 0;
+}
+
+/* the smoothing grammar without its [0, 1] bound, read exactly (lsce_parse_loss's decimal branch;
+ * a sign, a hex float, inf and nan are not decimals here) */
+static int parse_rational(mpq_t q, const char *s, const char *opt, lsce_err *err) {
+  lsce_err e2;
+  mpq_t h;
+  double d;
+  int fin = 0;
+  if (*s == '-' || strchr(s, 'x') || strchr(s, 'X') || strchr(s, 'n') || strchr(s, 'N'))
+    return lsce_err_set(err, LSCE_EINPUT, "%s: not a decimal number: '%s'", opt, s);
+  mpq_init(h);
+  int rc = lsce_parse_loss(q, &d, h, &fin, s, opt, &e2);
+  mpq_clear(h);
+  if (rc && strstr(e2.line, "significant")) return lsce_err_set(err, LSCE_EINPUT, "%s: more than 40 significant digits", opt);
+  if (rc || !fin) return lsce_err_set(err, LSCE_EINPUT, "%s: not a decimal number: '%s'", opt, s);
+  return LSCE_OK;
+}
+
+static int check_option15(lsce_problem_args *pa, lsce_problem *p, const char *name, const char *v,
+                          lsce_err *err) {
+  int rc;
+  if (!strcmp(name, "--logit-scale") || !strcmp(name, "--softcap")) {
+    int scale = name[2] == 'l';
+    mpq_ptr q = scale ? p->scale : p->softcap;
+    if ((rc = parse_rational(q, v, name, err))) return rc;
+    if (mpq_sgn(q) <= 0) return lsce_err_set(err, LSCE_EINPUT, "%s: %s must be > 0", name, v);
+    if (scale) p->has_scale = 1; else p->has_softcap = 1;
+  } else if (!strcmp(name, "--z-loss")) {
+    if ((rc = parse_rational(p->zloss, v, name, err))) return rc;
+    p->has_zloss = 1;
+  } else if (!strcmp(name, "--sample-weights")) {
+    pa->sample_weights = v;
+  } else if (!strcmp(name, "--normalizer")) {
+    static const char *const kinds[] = {"valid", "rows", "sample-weights", "nonzero"};
+    for (int k = 0; k < 4; k++)
+      if (!strcmp(v, kinds[k])) { p->normalizer = LSCE_NORM_VALID + k; return LSCE_OK; }
+    int64_t n = 0;
+    lsce_err e2;
+    if (*v < '0' || *v > '9' || lsce_parse_int64(&n, v, 0, name, &e2) || n < 1)
+      return lsce_err_set(err, LSCE_EINPUT,
+                          "--normalizer: must be valid, rows, sample-weights, nonzero or a positive integer, got '%s'", v);
+    p->normalizer = LSCE_NORM_COUNT;
+    p->normalizer_n = n;
+  }
+  return LSCE_OK;
+}
+
+/* reference and run: an option of issue #15 that variant v does not take (docs/formulations.md
+ * "Which option goes with which variant") */
+static int variant_takes15(const lsce_problem *p, int v, const char *opt, lsce_err *err) {
+  const lsce_variant *d = &lsce_variants[v];
+  int sigmoid = !strcmp(d->family, "sigmoid");
+  if (!strcmp(opt, "--z-loss") && sigmoid)
+    return lsce_err_set(err, LSCE_EINPUT, "--z-loss: variant %s takes no z-loss", d->id);
+  if (!strcmp(opt, "--normalizer") && d->weighting == LSCE_W_NLL)
+    return lsce_err_set(err, LSCE_EINPUT,
+                        "--normalizer: variant %s has two denominators and takes no normalizer", d->id);
+  (void)p;
+  return LSCE_OK;
+}
+
+/* every command: --normalizer only with a mean; sample-weights/nonzero need --sample-weights */
+static int normalizer_rules(const lsce_problem *p, const lsce_args *a, lsce_err *err) {
+  if (!lsce_arg_given(a, "--normalizer")) return LSCE_OK;
+  const char *v = lsce_arg(a, "--normalizer");
+  if (p->reduction != LSCE_RED_MEAN)
+    return lsce_err_set(err, LSCE_EINPUT, "--normalizer: only with --reduction mean");
+  if ((p->normalizer == LSCE_NORM_SAMPLE_WEIGHTS || p->normalizer == LSCE_NORM_NONZERO) &&
+      !lsce_arg_given(a, "--sample-weights"))
+    return lsce_err_set(err, LSCE_EINPUT, "--normalizer: %s needs --sample-weights", v);
+  return LSCE_OK;
+}
+
 static int check_value(lsce_problem_args *pa, lsce_problem *p, const char *name, const char *v,
                        lsce_extra_check extra, void *user, lsce_err *err) {
   if (!strcmp(name, "--variant")) {
@@ -43,6 +125,8 @@ static int check_value(lsce_problem_args *pa, lsce_problem *p, const char *name,
     if (b < 16 || b > pa->max_prec)
       return lsce_err_set(err, LSCE_EINPUT, "--precision: %s is outside [16, %ld]", v, pa->max_prec);
     pa->start_prec = (long)b;
+  } else if (lsce_option15(p, name)) {
+    return check_option15(pa, p, name, v, err);
   } else if (!strcmp(name, "--logits")) { pa->logits = v;
   } else if (!strcmp(name, "--targets")) { pa->targets = v;
   } else if (!strcmp(name, "--weights")) { pa->weights = v;
@@ -58,6 +142,7 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
   lsce_err perr;
   pa->start_prec = LSCE_DEFAULT_PRECISION;
   pa->logits = pa->targets = pa->weights = NULL;
+  pa->sample_weights = NULL;
   int prc = lsce_args_parse(a, opts, nopts, argc, argv, 2, pa->cmdname, &perr);
   /* values of the options before the first grammar error, in argv order */
   int idx[32], n;
@@ -82,7 +167,10 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
   if (strict && p->variant >= 0)
     for (int k = 0; k < n; k++) {
       int rc = lsce_variant_takes(p->variant, opts[idx[k]].name, err);
+      if (!rc) rc = variant_takes15(p, p->variant, opts[idx[k]].name, err);
       if (rc) return rc;
     }
-  return LSCE_OK;
+  p->ignore_given = lsce_arg_given(a, "--ignore-index");
+  p->pad_given = lsce_arg_given(a, "--pad-index");
+  return normalizer_rules(p, a, err);
 }

@@ -18,6 +18,7 @@ typedef struct {
   long start_prec;       /* --precision, default 64 */
   long max_prec;
   const char *logits, *targets, *weights;
+  const char *sample_weights; /* --sample-weights (issue #15) */
 } lsce_problem_args;
 
 /* Parses argv into a (with the command's option table), fills p's options (not its files).

@@ -9,6 +9,7 @@
 #include "lsce/megatron.h"
 #include "lsce/config.h"
 #include "lsce/reference.h"
+#include "lsce/ref_options.h"
 
 /* ---- per-problem exact constants ------------------------------------------------------------ */
 typedef struct {
@@ -779,6 +780,7 @@ int lsce_reference_local(lsce_ref_result *res, const lsce_problem *p, const lsce
 
 static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
                          const char *who, lsce_err *err) {
+  if (lsce_uses_options(p)) return lsce_reference_options(res, p, o, who, err); /* issue #15 */
   memset(res, 0, sizeof *res);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
@@ -906,6 +908,7 @@ void lsce_ref_result_free(lsce_ref_result *r) {
 
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
                          int ce_only, slong prec) {
+  if (lsce_uses_options(p)) { lsce_ref_options_total_ball(total, M, f, p, ce_only, prec); return; }
   ctx x;
   ctx_init(&x, p);
   scratch s;

@@ -6,6 +6,7 @@
 #include "cpu/elem.h"
 #include "lsce/cuda.h"
 #include "lsce/invoke.h"
+#include "lsce/ref_options.h"
 
 void *lsce_native_logits(const lsce_problem *p) {
   const int64_t n = p->N * p->K;
@@ -31,6 +32,10 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
 
 int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                         lsce_row_counts *counts, const char *who, lsce_err *err) {
+  /* no row computes an option of issue #15 or the sigmoid family yet: refuse, never compute the
+   * catalog's loss in its place */
+  if (lsce_options_first(p))
+    return lsce_err_set(err, LSCE_EINPUT, "--impl: %s does not take %s", im->name, lsce_options_first(p));
   const int64_t N = p->N, K = p->K;
   lsce_dtype dt = p->logits.dtype;
   size_t es = lsce_dtype_size(dt);

@@ -11,10 +11,12 @@
 #include "lsce/measure.h"
 #include "lsce/params.h"
 #include "lsce/ulp.h"
+#include "lsce/ref_options.h"
 
 int lsce_use_fast(const lsce_problem *p, int force) {
   /* the fast certifier has no k1-megatron form (impls/certify.c declines it): the reference decides */
   if (p->variant >= 0 && lsce_variant_needs_tp(p->variant)) return 0;
+  if (lsce_uses_options(p)) return 0; /* the fast certifier knows the catalog only */
   if (force) return force == 1;
   return p->N * p->K >= (1 << 20);
 }
@@ -29,10 +31,19 @@ typedef struct {
   double *u;        /* k1-megatron: the shard indicator (wv points to it) */
   lsce_params prm;
   double H;
+  double *M15, *sigma15; /* issue #15 problems: lsce_ref_options_floors (NULL otherwise) */
 } floors;
 
 static void floors_init(floors *f, const lsce_problem *p) {
   const int64_t N = p->N, K = p->K;
+  f->M15 = f->sigma15 = NULL;
+  if (lsce_uses_options(p)) {
+    f->M15 = calloc((size_t)(N > 0 ? N : 1), sizeof(double));
+    f->sigma15 = calloc((size_t)(N > 0 ? N : 1), sizeof(double));
+    f->t = NULL; f->w = NULL; f->wv = NULL; f->H = 0;
+    if (f->M15 && f->sigma15) lsce_ref_options_floors(f->M15, f->sigma15, p);
+    return;
+  }
   f->t = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
   f->w = p->has_weights ? malloc(sizeof(double) * (size_t)K) : NULL;
   for (int64_t i = 0; i < N; i++) f->t[i] = lsce_target(p, i);
@@ -43,10 +54,11 @@ static void floors_init(floors *f, const lsce_problem *p) {
   f->H = lsce_dd_to_d(f->prm.C);
 }
 
-static void floors_clear(floors *f) { free(f->t); free(f->w); free(f->u); }
+static void floors_clear(floors *f) { free(f->t); free(f->w); free(f->u); free(f->M15); free(f->sigma15); }
 
 /* M of loss i (none) or of the reduced loss, for a loss value L */
 static double loss_M(const floors *f, const lsce_problem *p, double L, int64_t i) {
+  if (f->M15) return fmax(fabs(L), f->M15[p->reduction == LSCE_RED_NONE ? i : 0]);
   if (p->reduction == LSCE_RED_NONE) return fabs(L) + (lsce_row_in_V(p, p->variant, i) ? 2 * f->H : 0);
   return fabs(L) + 2 * f->H * (double)f->prm.nV * lsce_dd_to_d(f->prm.inv_D);
 }
@@ -58,6 +70,7 @@ static double loss_tau(const floors *f, const lsce_problem *p, double L, int64_t
 
 /* sigma_i of gradient row i (0 outside V) */
 static double row_sigma(const floors *f, const lsce_problem *p, int64_t i) {
+  if (f->sigma15) return f->sigma15[i];
   if (!lsce_row_in_V(p, p->variant, i)) return 0;
   lsce_rowcoef rc = lsce_row_coef(&f->prm, f->t[i], f->wv);
   return (fabs(lsce_dd_to_d(rc.A)) + lsce_dd_to_d(rc.B) * lsce_dd_to_d(f->prm.U_all)) * lsce_dd_to_d(f->prm.inv_D);

@@ -21,7 +21,21 @@ typedef struct {
   int64_t tp, rank;     /* k1-megatron: --tp (0 when not given: T = 1) and --rank (default 0) */
   int validate_all;     /* validate every row whose target is not ignored (check, compare) */
   int nblocks, block;   /* lsce-mpi (nblocks > 1): validate only the logits of lsce_row_block's rows */
+  /* issue #15 (docs/formulations.md "Options and the sigmoid family"); all off by default */
+  int soft;             /* targets is (N, K) float32/float64 (soft targets; every row is in V) */
+  int has_scale, has_softcap, has_zloss; /* --logit-scale, --softcap, --z-loss given */
+  mpq_t scale, softcap, zloss;           /* their exact rationals (initialised by lsce_problem_init) */
+  int has_sw;           /* --sample-weights given */
+  lsce_npy sw;          /* (N,) float32/float64 */
+  int normalizer;       /* LSCE_NORM_* */
+  int64_t normalizer_n; /* LSCE_NORM_COUNT: the given count */
+  int ignore_given, pad_given; /* --ignore-index / --pad-index typed (soft targets refuse them) */
+  const char *sample_weights_path; /* lsce_problem_load reads it after the weights (NULL: none) */
 } lsce_problem;
+
+/* --normalizer: the mean's denominator (docs/formulations.md "Sample weights and the normalizer") */
+enum { LSCE_NORM_DEFAULT = 0, LSCE_NORM_VALID, LSCE_NORM_ROWS, LSCE_NORM_SAMPLE_WEIGHTS,
+       LSCE_NORM_NONZERO, LSCE_NORM_COUNT };
 
 void lsce_problem_init(lsce_problem *p);
 void lsce_problem_clear(lsce_problem *p);
@@ -32,6 +46,12 @@ static inline double lsce_logit(const lsce_problem *p, int64_t i, int64_t c) {
 }
 static inline double lsce_weight(const lsce_problem *p, int64_t c) {
   return p->has_weights ? lsce_npy_get_f(&p->weights, c) : 1.0;
+}
+static inline double lsce_soft_target(const lsce_problem *p, int64_t i, int64_t c) {
+  return lsce_npy_get_f(&p->targets, i * p->K + c);
+}
+static inline double lsce_sample_weight(const lsce_problem *p, int64_t i) {
+  return p->has_sw ? lsce_npy_get_f(&p->sw, i) : 1.0;
 }
 static inline int64_t lsce_target(const lsce_problem *p, int64_t i) {
   return lsce_npy_get_i(&p->targets, i);
@@ -50,6 +70,9 @@ static inline int lsce_row_in_V(const lsce_problem *p, int v, int64_t i) {
   int64_t t = lsce_target(p, i);
   return t != p->ignore_index && !(v >= 0 && lsce_variants[v].pad && t == p->pad_index);
 }
+
+/* 1 when variant v takes soft (N, K) targets (docs/formulations.md "Soft targets") */
+int lsce_variant_takes_soft(int v);
 
 /* Load the files (weights_path may be NULL) and check them in the contract's order: each file's
  * structure (logits, targets, weights), the cross-checks (targets length, weights length, K below

@@ -120,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lsce_row_reference_disable(h & 1);
   lsce_dtype dt = (lsce_dtype)((h >> 1) & 3);
   int variant = (int)(next(&s) % LSCE_V_COUNT);
+  /* the rows compute the softmax catalog only (issue #15's sigmoid family has no row yet) */
+  while (strcmp(lsce_variants[variant].family, "softmax")) variant = (variant + 1) % LSCE_V_COUNT;
   const lsce_variant *vd = &lsce_variants[variant];
   lsce_reduction red = (lsce_reduction)(next(&s) % 3);
   int64_t K = vd->min_K + (int64_t)(next(&s) % 5);

@@ -1,0 +1,22 @@
+/* lsce/ref_options.h: the reference for the options and the sigmoid family of issue #15
+ * (reference/ref_options.c; docs/formulations.md "Options and the sigmoid family"). lsce_reference
+ * hands a problem here when lsce_uses_options says so. */
+#ifndef LSCE_REF_OPTIONS_H
+#define LSCE_REF_OPTIONS_H
+#include "lsce/reference.h"
+
+/* 1 when p uses an option of issue #15 or a sigmoid-family variant */
+int lsce_uses_options(const lsce_problem *p);
+/* the first issue #15 feature p uses, as `run` names it ("--logit-scale", ..., "soft targets",
+ * "the sigmoid family"), or NULL */
+const char *lsce_options_first(const lsce_problem *p);
+/* lsce_reference for such a problem (every output correctly rounded, or LSCE_EINCOMPLETE); row
+ * blocks (o->row_hi >= 0) are not supported (LSCE_EINPUT). */
+int lsce_reference_options(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
+                           const char *who, lsce_err *err);
+/* lsce_ref_total_ball for such a problem (mean or sum) */
+void lsce_ref_options_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
+                                 int ce_only, slong prec);
+/* the ulp metric's magnitudes: Mloss (1 or N entries) and sigma (N entries) */
+void lsce_ref_options_floors(double *Mloss, double *sigma, const lsce_problem *p);
+#endif
