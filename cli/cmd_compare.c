@@ -45,6 +45,7 @@ static int available(const lsce_problem *p, int v) {
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
   if (lsce_variant_needs_tp(v) && p->tp < 1) return 0; /* --tp given and checked (lsce_megatron_check) */
+  if (lsce_variant_needs_tp(v) && (lsce_uses_options(p) || p->soft)) return 0; /* no form with issue #15's options */
   return p->K >= d->min_K;
 }
 

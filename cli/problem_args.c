@@ -170,6 +170,13 @@ int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a
       if (!rc) rc = variant_takes15(p, p->variant, opts[idx[k]].name, err);
       if (rc) return rc;
     }
+  /* k1-megatron has no form with issue #15's options (reference/ref_options.c computes the catalog's
+   * kappa, not the shard's): every command refuses the combination rather than compute another loss */
+  if (p->variant >= 0 && lsce_variant_needs_tp(p->variant))
+    for (int k = 0; k < n; k++)
+      if (lsce_option15(p, opts[idx[k]].name))
+        return lsce_err_set(err, LSCE_EINPUT, "%s: variant %s does not combine with it (no form with issue #15's options)",
+                            opts[idx[k]].name, lsce_variants[p->variant].id);
   p->ignore_given = lsce_arg_given(a, "--ignore-index");
   p->pad_given = lsce_arg_given(a, "--pad-index");
   return normalizer_rules(p, a, err);

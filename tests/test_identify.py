@@ -21,7 +21,8 @@ from lsce_testlib import Tally, catalog, checker, runner  # noqa: E402
 CATALOG = {row["id"]: row for row in catalog(LSCE)}
 # every softmax-family variant lsce has; each needs its numpy formula below (issue #15's sigmoid
 # family is not modelled by the diagnosis that identify runs: docs/cli.md "Options of issue #15")
-VARIANTS = [v for v, row in CATALOG.items() if row["family"] == "softmax"]
+# (k1-megatron, which needs --tp, is not fitted by identify: docs/cli.md)
+VARIANTS = [v for v, row in CATALOG.items() if row["family"] == "softmax" and not row.get("needs_tp")]
 T = Tally()
 check = checker(T)
 lsce = runner(LSCE)

@@ -697,7 +697,7 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
    * rank; at each of the e above whose e' = e V_p/(V_p-1) stays <= 1 */
   const int mega_claim = p->variant == LSCE_V_K1_MEGATRON;
   const int64_t cT = lsce_megatron_T(p->tp);
-  for (int64_t T = 1; T <= p->K / 2 && !rc; T++) {
+  for (int64_t T = 1; T <= p->K / 2 && !rc && !lsce_uses_options(p) && !p->soft; T++) { /* no #15 form */
     if (p->K % T != 0 || !((T >= 2 && T <= 16) || (mega_claim && T == cT))) continue;
     for (int64_t rk = 0; rk < T && !rc; rk++) {
       dvar *dv = &c.var[LSCE_V_K1_MEGATRON];

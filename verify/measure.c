@@ -37,6 +37,7 @@ typedef struct {
 static void floors_init(floors *f, const lsce_problem *p) {
   const int64_t N = p->N, K = p->K;
   f->M15 = f->sigma15 = NULL;
+  f->u = NULL;
   if (lsce_uses_options(p)) {
     f->M15 = calloc((size_t)(N > 0 ? N : 1), sizeof(double));
     f->sigma15 = calloc((size_t)(N > 0 ? N : 1), sizeof(double));
