@@ -36,6 +36,8 @@ void lsce_options_default(lsce_options *o) {
   memset(o, 0, sizeof *o);
   o->ignore_index = -100;
   o->pad_index = -1;
+  o->tp = 0;
+  o->rank = 0;
 }
 
 /* An lsce_npy that reads the caller's array in place (core/npy.c's lsce_npy_view). */
@@ -74,9 +76,25 @@ static int set_options(lsce_problem *p, const lsce_options *o, int has_weights, 
   if (!o->variant) return missing("--variant", err);
   if (!o->smoothing) return missing("--smoothing", err);
   if (lsce_variants[p->variant].needs_pad_index && p->pad_index < 0) return missing("--pad-index", err);
-  if (lsce_variant_needs_tp(p->variant)) /* no --tp/--rank in lsce_options yet (issue #17) */
-    return lsce_err_set(err, LSCE_EINPUT, "--variant: %s needs --tp, which liblsce does not take (use lsce)",
-                        lsce_variants[p->variant].id);
+  /* k1-megatron's --tp and --rank (issue #17), with the CLI's grammar and messages: a negative
+   * value gets the grammar's line for its text; tp = 0 means not given */
+  const int64_t tpv[2] = {o->tp, o->rank};
+  const char *tpn[2] = {"--tp", "--rank"};
+  for (int k = 0; k < 2; k++)
+    if (tpv[k] < 0) {
+      char s[32];
+      int64_t dummy;
+      snprintf(s, sizeof s, "%" PRId64, tpv[k]);
+      return lsce_parse_int64(&dummy, s, 0, tpn[k], err);
+    }
+  if (o->tp > 0 && (rc = lsce_variant_takes(p->variant, "--tp", err))) return rc;
+  if (o->rank > 0 && (rc = lsce_variant_takes(p->variant, "--rank", err))) return rc;
+  if (o->rank >= (o->tp > 0 ? o->tp : 1))
+    return lsce_err_set(err, LSCE_EINPUT, "--rank: %lld is outside [0, %lld) (the ranks of --tp)",
+                        (long long)o->rank, (long long)(o->tp > 0 ? o->tp : 1));
+  if (lsce_variant_needs_tp(p->variant) && o->tp == 0) return missing("--tp", err);
+  p->tp = o->tp;
+  p->rank = o->rank;
   return LSCE_OK;
 }
 

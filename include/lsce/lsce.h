@@ -44,6 +44,8 @@ typedef struct {
   const char *reduction;  /* "mean" (also when NULL), "sum" or "none" */
   int64_t ignore_index;   /* default -100 */
   int64_t pad_index;      /* the pad class P of k2-pad-kl; -1 when not given */
+  int64_t tp;             /* k1-megatron's tensor-parallel size T (--tp); 0 when not given */
+  int64_t rank;           /* k1-megatron's rank r in [0, T) (--rank); default 0 */
 } lsce_options;
 
 void lsce_options_default(lsce_options *o);

@@ -55,7 +55,8 @@ def _str(x, name):
 
 class _Problem:
     """An lsce_problem_t over the caller's arrays (kept alive here as long as the problem is)."""
-    def __init__(self, logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index):
+    def __init__(self, logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index,
+                 tp=None, rank=0):
         self.lib = _ffi.lib()
         self.h = ctypes.c_void_p()
         self.keep = []
@@ -68,6 +69,8 @@ class _Problem:
         o.reduction = _str(reduction, "reduction")
         o.ignore_index = int(ignore_index)
         o.pad_index = -1 if pad_index is None else int(pad_index)
+        o.tp = 0 if tp is None else int(tp)  # k1-megatron's --tp and --rank
+        o.rank = int(rank)
         err = _ffi.Error()
         if self.lib.lsce_problem_create(ctypes.byref(self.h), *arrs, ctypes.byref(o), ctypes.byref(err)):
             _raise(err)
@@ -102,19 +105,19 @@ class _Problem:
 
 
 def reference(logits, targets, *, variant, smoothing, weights=None, reduction="mean", ignore_index=-100,
-              pad_index=None, grad=False):
+              pad_index=None, tp=None, rank=0, grad=False):
     """The certified reference: the correctly rounded float64 loss (a float; a float64 array of N
     for reduction="none"), and with grad=True also the (N, K) float64 gradient: (loss, grad).
     Bit for bit what `lsce reference` prints and writes for the same arrays and options."""
-    p = _Problem(logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index)
+    p = _Problem(logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index, tp, rank)
     return p.outputs(lambda l, g, e: p.lib.lsce_reference_compute(p.h, l, g, e), grad)
 
 
 def run(impl, logits, targets, *, variant, smoothing, weights=None, reduction="mean", ignore_index=-100,
-        pad_index=None, grad=False):
+        pad_index=None, tp=None, rank=0, grad=False):
     """Registry row `impl` (see impls()) on the same problem, as `lsce run` does: its outputs
     converted exactly to float64."""
-    p = _Problem(logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index)
+    p = _Problem(logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index, tp, rank)
     name = _str(impl, "impl")
     return p.outputs(lambda l, g, e: p.lib.lsce_run(p.h, name, l, g, e), grad)
 
@@ -173,12 +176,12 @@ def _dtype_arg(x):
 
 
 def measure(logits, targets, loss, *, variant, smoothing, grad=None, weights=None, reduction="mean",
-            ignore_index=-100, pad_index=None, loss_dtype=None, grad_dtype=None, max_ulp=1.0,
+            ignore_index=-100, pad_index=None, tp=None, rank=0, loss_dtype=None, grad_dtype=None, max_ulp=1.0,
             max_grad_ulp=2.0):
     """`lsce check` on in-memory values: loss (a scalar for mean/sum, N values for none) and an
     optional (N, K) gradient, judged in loss_dtype / grad_dtype (default: the logits' dtype, as
     check's). Returns the CheckResult whatever the verdict."""
-    p = _Problem(logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index)
+    p = _Problem(logits, targets, weights, variant, smoothing, reduction, ignore_index, pad_index, tp, rank)
     L = p.array(loss, "loss")
     G = p.array(grad, "grad") if grad is not None else None
     r, err = _ffi.CheckResult(), _ffi.Error()

@@ -26,7 +26,8 @@ class Error(ctypes.Structure):
 
 class Options(ctypes.Structure):
     _fields_ = [("variant", ctypes.c_char_p), ("smoothing", ctypes.c_char_p), ("reduction", ctypes.c_char_p),
-                ("ignore_index", ctypes.c_int64), ("pad_index", ctypes.c_int64)]
+                ("ignore_index", ctypes.c_int64), ("pad_index", ctypes.c_int64),
+                ("tp", ctypes.c_int64), ("rank", ctypes.c_int64)]
 
 
 class CheckResult(ctypes.Structure):
