@@ -788,24 +788,8 @@ static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce
    * over instead of forming the total (lsce_ref_total forms it from every block's parts) */
   const int block = o->row_hi >= 0;
   const int64_t i0 = block ? o->row_lo : 0, i1 = block ? o->row_hi : N, nb = i1 - i0;
-  res->nloss = none ? nb : 1;
-  res->loss = calloc((size_t)(res->nloss > 0 ? res->nloss : 1), sizeof(double));
-  if (o->want_lo) {
-    res->loss_lo = calloc((size_t)(res->nloss > 0 ? res->nloss : 1), sizeof(double));
-    res->loss_rs = calloc((size_t)(res->nloss > 0 ? res->nloss : 1), 1);
-  }
-  if (o->want_grad && nb * K > 0) {
-    res->grad = calloc((size_t)(nb * K), sizeof(double));
-    if (o->want_lo) {
-      res->grad_lo = calloc((size_t)(nb * K), sizeof(double));
-      res->grad_rs = calloc((size_t)(nb * K), 1);
-    }
-  }
-  if (!res->loss || (o->want_lo && (!res->loss_lo || !res->loss_rs)) ||
-      (o->want_grad && nb * K > 0 && (!res->grad || (o->want_lo && (!res->grad_lo || !res->grad_rs))))) {
-    lsce_ref_result_free(res);
-    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory for the outputs", who);
-  }
+  int arc = lsce_ref_result_alloc(res, none ? nb : 1, o->want_grad ? nb * K : 0, o->want_lo, who, err);
+  if (arc) return arc;
   ctx x;
   ctx_init(&x, p);
   scratch s;
@@ -892,6 +876,26 @@ static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce
   ctx_clear(&x);
   if (status != LSCE_OK) lsce_ref_result_free(res);
   return status;
+}
+
+/* The outputs of a result: nloss losses and ngrad gradient entries (none when ngrad <= 0), with
+ * their low parts and rounding sides when want_lo; all or nothing (exit 3 when memory runs out). */
+int lsce_ref_result_alloc(lsce_ref_result *res, int64_t nloss, int64_t ngrad, int want_lo, const char *who,
+                          lsce_err *err) {
+  const size_t nl = (size_t)(nloss > 0 ? nloss : 1), ng = (size_t)(ngrad > 0 ? ngrad : 0);
+  res->nloss = nloss;
+  res->loss = calloc(nl, sizeof(double));
+  if (want_lo) { res->loss_lo = calloc(nl, sizeof(double)); res->loss_rs = calloc(nl, 1); }
+  if (ng) {
+    res->grad = calloc(ng, sizeof(double));
+    if (want_lo) { res->grad_lo = calloc(ng, sizeof(double)); res->grad_rs = calloc(ng, 1); }
+  }
+  if (!res->loss || (want_lo && (!res->loss_lo || !res->loss_rs)) ||
+      (ng && (!res->grad || (want_lo && (!res->grad_lo || !res->grad_rs))))) {
+    lsce_ref_result_free(res);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory for the outputs", who);
+  }
+  return LSCE_OK;
 }
 
 void lsce_ref_result_free(lsce_ref_result *r) {

@@ -591,19 +591,8 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
                         lsce_variants[p->variant].id);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
-  res->nloss = none ? N : 1;
-  size_t nl = (size_t)(res->nloss > 0 ? res->nloss : 1);
-  res->loss = calloc(nl, sizeof(double));
-  if (o->want_lo) { res->loss_lo = calloc(nl, sizeof(double)); res->loss_rs = calloc(nl, 1); }
-  if (o->want_grad && N * K > 0) {
-    res->grad = calloc((size_t)(N * K), sizeof(double));
-    if (o->want_lo) { res->grad_lo = calloc((size_t)(N * K), sizeof(double)); res->grad_rs = calloc((size_t)(N * K), 1); }
-  }
-  if (!res->loss || (o->want_lo && (!res->loss_lo || !res->loss_rs)) ||
-      (o->want_grad && N * K > 0 && (!res->grad || (o->want_lo && (!res->grad_lo || !res->grad_rs))))) {
-    lsce_ref_result_free(res);
-    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory for the outputs", who);
-  }
+  int arc = lsce_ref_result_alloc(res, none ? N : 1, o->want_grad ? N * K : 0, o->want_lo, who, err);
+  if (arc) return arc;
   octx x;
   octx_init(&x, p);
   rowbuf rb;

@@ -59,6 +59,10 @@ int lsce_reference(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opt
  * that certify rows of their own, on one rank alone). */
 int lsce_reference_local(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
                          const char *who, lsce_err *err);
+/* Allocates a result's outputs (nloss losses, ngrad gradient entries; low parts with want_lo);
+ * LSCE_EINCOMPLETE "<who>: out of memory for the outputs" with nothing allocated. */
+int lsce_ref_result_alloc(lsce_ref_result *res, int64_t nloss, int64_t ngrad, int want_lo, const char *who,
+                          lsce_err *err);
 void lsce_ref_result_free(lsce_ref_result *r);
 
 /* The reduced loss (mean or sum) as a ball at working precision `prec`, and M, an upper bound on
