@@ -122,6 +122,7 @@ void gb_statistic(gb_bench *b, gb_stat stat) {
 }
 
 int gb_keep_running(gb_state *s) { return S(s).KeepRunning() ? 1 : 0; }
+int64_t gb_max_iterations(gb_state *s) { return (int64_t)S(s).max_iterations; }
 int64_t gb_range(gb_state *s, int i) { return S(s).range(static_cast<std::size_t>(i)); }
 int64_t gb_iterations_done(gb_state *s) { return static_cast<int64_t>(S(s).iterations()); }
 void gb_set_iteration_time(gb_state *s, double seconds) { S(s).SetIterationTime(seconds); }

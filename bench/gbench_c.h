@@ -79,6 +79,7 @@ void gb_statistic(gb_bench *b, gb_stat stat);
 int gb_keep_running(gb_state *s);   /* 1 while another iteration should run */
 int64_t gb_range(gb_state *s, int i); /* argument i of this instance */
 int64_t gb_iterations_done(gb_state *s); /* iterations run so far (the total after the loop) */
+int64_t gb_max_iterations(gb_state *s);  /* the iterations this invocation will run (sizing: 1 first) */
 /* REQUIRES: manual time; once per iteration. */
 void gb_set_iteration_time(gb_state *s, double seconds);
 void gb_pause_timing(gb_state *s);

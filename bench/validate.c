@@ -96,6 +96,7 @@ int lsce_validate(lsce_val_result *out, const lsce_impl *im, const lsce_bench_in
                   void *grad) {
   const int64_t N = in->N, K = in->K;
   out->loss_ulp = out->grad_ulp = out->call_s = 0;
+  memset(&out->counts, 0, sizeof out->counts);
   out->msg[0] = '\0';
   ref_entry *r = reference_for(in, out->msg, sizeof out->msg);
   if (!r) return 2;
@@ -113,6 +114,7 @@ int lsce_validate(lsce_val_result *out, const lsce_impl *im, const lsce_bench_in
   lsce_params prm;
   lsce_params_init(&prm, LSCE_V_K, LSCE_RED_NONE, e, N, K, in->targets, NULL, -100, -1);
   mpq_clear(e);
+  prm.counts = &out->counts;
   lsce_call call = {.logits = in->logits, .dtype = in->dt, .N = N, .K = K, .targets = in->targets,
                     .weights = NULL, .prm = &prm, .dd = in->dt == LSCE_DT_F64};
   /* poison what is checked, so an unwritten element fails */

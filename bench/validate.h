@@ -5,11 +5,13 @@
 #ifndef LSCE_BENCH_VALIDATE_H
 #define LSCE_BENCH_VALIDATE_H
 #include "inputs.h"
+#include "lsce/params.h"
 #include "lsce/registry.h"
 
 typedef struct {
   double loss_ulp, grad_ulp;   /* worst over the sampled rows (grad_ulp 0 without a gradient) */
   double call_s;               /* wall time of the row's call on the full input */
+  lsce_row_counts counts;      /* the rows each rung of the row's ladder settled in that call */
   char msg[640];               /* why it failed, one line (empty on a pass) */
 } lsce_val_result;
 

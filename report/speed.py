@@ -175,8 +175,9 @@ def sweep_markdown(b, path, style, save):
             "shared: load average (1/5/15 min) %s at the start and %s at the end, so a point can "
             "be slower than the row is; the probes of the same run (dotted) were measured under "
             "the same load. Shapes whose logits and gradient do not fit 8 GiB are not run "
-            "(float32 65536 x 32000), and a row whose validation call took over "
-            "`LSCE_BENCH_MAX_CALL_S` is reported as not timed (listed below the table)." % (
+            "(float32 65536 x 32000). A row's validation call is its first timed iteration (a row "
+            "whose one call lasts the minimum time is timed by that call, reduction none); a row "
+            "that could not be timed is listed below the table." % (
                 path, K_SWEEP_N, K_SWEEP_N_LARGE, K_SWEEP_LARGE,
                 " and ".join(str(k) for k in N_SWEEP_K), ctx.get("torch_threads", "?"),
                 "%.0f" % ctx["bench_wall_s"] if isinstance(ctx.get("bench_wall_s"), (int, float))
