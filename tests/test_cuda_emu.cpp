@@ -10,7 +10,11 @@
  * on the committed fixtures (every variant, smoothing and reduction of the manifest; float64 cases
  * are not CUDA inputs), on random rows and on adversarial rows (gaps of 100 and 10^4, -inf masks
  * up to whole rows and the target, ties across threads, K = 1, K = 2, K = 70000 (3 slices),
- * N = 70000 (split rows beyond gridDim.y's 65535)). Checked bit for bit:
+ * N = 70000 (split rows beyond gridDim.y's 65535)). Both sides check every row with the same bound
+ * (impls/rowbound.h; the emulated rows on the "device", rowkern.h lsce_cu_row_guard) and send the rows
+ * it refuses up the same ladder (cpu/rowguard.h; lsce_guard_device_rows for the emulated rows), so the
+ * calls with escalated rows are compared too, and calls whose ladder counts differ are counted and
+ * printed. Checked bit for bit:
  *   - the merged statistics that are exact in any order: m, jm (first index of the maximum),
  *     Kf, n_eq, n_mask_u, y_masked, P_finite, z_y;
  *   - every gradient entry in the output dtype (float32, bfloat16, float16);
