@@ -138,13 +138,12 @@ LSCE_CU_HD void lsce_cu_zero_sweep(T *grad, int64_t i, int64_t K, int64_t c0, in
   for (int64_t j = c0; j < c1; j += step) lsce_cu_st(grad, i * K + j, 0.0);
 }
 
-/* The row's loss as a double-double pair Lrow[s i], Lrow[s i + 1] (s = 2, or LSCE_CU_RSTRIDE for the
- * guarded rows). */
-LSCE_CU_HD void lsce_cu_row_loss(double *Lrow, int64_t i, const lsce_params *p, const lsce_rowcoef *rc,
-                                 const lsce_rowstats *st, int s = 2) {
+/* The row's loss as a double-double pair R[4i], R[4i + 1]. */
+LSCE_CU_HD void lsce_cu_row_loss(double *R, int64_t i, const lsce_params *p, const lsce_rowcoef *rc,
+                                 const lsce_rowstats *st) {
   lsce_dd L = lsce_row_loss(p, rc, st);
-  Lrow[s * i] = L.hi;
-  Lrow[s * i + 1] = L.lo;
+  R[LSCE_CU_RSTRIDE * i] = L.hi;
+  R[LSCE_CU_RSTRIDE * i + 1] = L.lo;
 }
 
 /* Row i's own check, on the device, once its loss R[4i], R[4i + 1] and (has_grad) its gradient are
@@ -213,7 +212,7 @@ LSCE_CU_HD double lsce_cu_rowgroup_finish(double *R, T *grad, const T *row, int6
     return 0;
   }
   lsce_rowcoef rc = lsce_row_coef(p, y, w);
-  if (lane == 0) lsce_cu_row_loss(R, i, p, &rc, st, LSCE_CU_RSTRIDE);
+  if (lane == 0) lsce_cu_row_loss(R, i, p, &rc, st);
   if (!grad) return 0;
   lsce_gradcoef g = lsce_grad_coef(p, &rc, st, y, w, lsce_cu_weighted_u(p));
   return lsce_cu_grad_sweep<T>(grad, row, i, K, lane, K, group, &g, st->m, p, w);
@@ -236,7 +235,7 @@ LSCE_CU_HD void lsce_cu_split_merge(double *R, lsce_gradcoef *gc, double *mrow, 
   for (int b = 0; b < parts; b++) lsce_stats_merge(&st, &part[i * parts + b], 0);
   st_out[i] = st;
   lsce_rowcoef rc = lsce_row_coef(p, y, w);
-  lsce_cu_row_loss(R, i, p, &rc, &st, LSCE_CU_RSTRIDE);
+  lsce_cu_row_loss(R, i, p, &rc, &st);
   gc[i] = lsce_grad_coef(p, &rc, &st, y, w, lsce_cu_weighted_u(p));
   mrow[i] = st.m;
 }
@@ -254,6 +253,22 @@ LSCE_CU_HD double lsce_cu_split_grad(T *grad, const T *z, const lsce_gradcoef *g
   return lsce_cu_grad_sweep<T>(grad, z + i * K, i, K, c0 + tid, c1, threads, &g, mrow[i], p, w);
 }
 
+/* The gradient half of lsce_cu_row_guard for one slice of row i's columns (cuda_nccl_vocab: a rank's
+ * shard), gmax the largest |g_j| of that slice: 1 when the bound vouches for the slice. Sound for
+ * the whole row when every slice passes: a slice's entries are within Eg(gmax_s) + ulp_T(x_j)/2
+ * <= Eg(gmax_s) + ulp_T(gmax_s)/2 of their exact values (Eg's gmax term is each entry's own last
+ * rounding, g_u |g_j| <= g_u gmax_s), and the row's normwise unit ulp_T(max(max_j |r_j|, tau)) is
+ * at least that of the slice, ulp_T(max(gmax_s - Eg, tau)), which lsce_guard_ok divides by. */
+LSCE_CU_HD int lsce_cu_grad_ok(int64_t K, int64_t y, const lsce_rowstats *st, double gmax, const lsce_params *p,
+                               const double *w, lsce_cu_bounds b) {
+  lsce_rowcoef rc = lsce_row_coef(p, y, w);
+  lsce_gradcoef g = lsce_grad_coef(p, &rc, st, y, w, lsce_cu_weighted_u(p));
+  int ok_l, ok_g;
+  lsce_guard_fast(&ok_l, &ok_g, p, K, 0, &rc, st, &g, lsce_dd_from(0.0), gmax, 0.0, 0.0, LSCE_DT_F32,
+                  (lsce_dtype)b.dtype, b.loss_ulp, b.grad_ulp);
+  return ok_g;
+}
+
 /* Split rows, fourth kernel: row i's guard (lsce_cu_row_guard) from its merged statistics st[i] and,
  * with a gradient, the largest of its blocks' maxima gpart[i parts + b]. */
 LSCE_CU_HD void lsce_cu_split_guard(double *R, const lsce_rowstats *st, const double *gpart, int64_t i, int64_t K,
@@ -266,20 +281,4 @@ LSCE_CU_HD void lsce_cu_split_guard(double *R, const lsce_rowstats *st, const do
   lsce_cu_row_guard(R, i, K, y, &st[i], has_grad, gmax, p, w, b);
 }
 
-/* Host: the loss from the row pairs, per row (reduction none) or reduced in double-double in row
- * order (deterministic, as the CPU driver does). */
-inline void lsce_cu_reduce_loss(double *loss, const double *Lrow, int64_t N, const lsce_params *p) {
-  if (p->reduction == 2) {
-    for (int64_t i = 0; i < N; i++) loss[i] = Lrow[2 * i] + Lrow[2 * i + 1];
-    return;
-  }
-  lsce_dd tot = lsce_dd_from(0.0);
-  int inf = 0;
-  for (int64_t i = 0; i < N; i++) {
-    if (isinf(Lrow[2 * i])) inf = 1;
-    else tot = lsce_dd_add(tot, lsce_dd_make(Lrow[2 * i], Lrow[2 * i + 1]));
-  }
-  lsce_dd r = lsce_dd_mul(tot, p->inv_D);
-  loss[0] = p->nan_mean ? NAN : inf ? INFINITY : r.hi + r.lo;
-}
 #endif
