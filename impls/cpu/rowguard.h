@@ -2,7 +2,9 @@
  *
  * Next to each row result the rows compute a rigorous a-posteriori bound E on |computed - exact|
  * from the magnitudes they actually handled (the row statistics s1, t, Uf and the coefficient
- * terms c log1p(s1), A (m - z_y), B t, C), using the error constants below. When E cannot
+ * terms c log1p(s1), A (m - z_y), B t, C), using the error constants of impls/rowbound.h (the
+ * bound's code, shared with the CUDA rows, which check themselves on the device and climb this
+ * ladder on the host: lsce_guard_device_rows). When E cannot
  * guarantee the row's declared ulp bound (the registry's, lsce_target_bounds) for the loss or for
  * the row-normwise gradient, the row climbs a ladder (rowguard.c):
  *   1. the fast path (the row kernels and the combiner, unchanged);
@@ -14,7 +16,7 @@
  *      instead, and keeps its safe-path value.
  * The counts of rows that climbed are returned through lsce_params.counts.
  *
- * Error constants: relative errors of the exps each path uses. LSCE_EXP_REL_SIMD and LSCE_EXP_REL_TAB
+ * Error constants (impls/rowbound.h): relative errors of the exps each path uses. LSCE_EXP_REL_SIMD and LSCE_EXP_REL_TAB
  * are the claims tests/test_simd_exp.c checks against MPFR for simd.h's vd_exp and vd_exp_tab; the
  * exp error is a parameter of the bound: the kernels record the one they used in
  * lsce_rowstats.exp_rel (0: LSCE_EXP_REL_SIMD), so a row of the cheaper first pass
