@@ -23,7 +23,7 @@ const lsce_impl lsce_impls[] = {
 #define LSCE_IMPL(name, dev, dt, tier, bounds, fn, av, isa, ws) \
   {#name, dev, dt, tier, {bounds}, fn, av, isa, ws, 0},
 #define LSCE_CUDA_IMPL(name, dt, tier, bounds, shape) \
-  {#name, "cuda", dt, tier, {bounds}, lsce_row_##name, lsce_cuda_available, lsce_isa_cuda, lsce_ws_rows, shape},
+  {#name, "cuda", dt, tier, {bounds}, lsce_row_##name, lsce_cuda_available, lsce_isa_cuda, lsce_ws_rows_cuda, shape},
 #include "registry.inc"
 #undef LSCE_IMPL
 #undef LSCE_CUDA_IMPL

@@ -8,23 +8,7 @@
 #include "lsce/dd.h"
 #include "lsce/ulp.h"
 
-int lsce_ulp_prec(lsce_dtype t) {
-  switch (t) {
-  case LSCE_DT_F32: return 24;
-  case LSCE_DT_F16: return 11;
-  case LSCE_DT_BF16: return 8;
-  default: return 53;
-  }
-}
-
-static double min_sub(lsce_dtype t) {
-  switch (t) {
-  case LSCE_DT_F32: return ldexp(1.0, -149);
-  case LSCE_DT_F16: return ldexp(1.0, -24);
-  case LSCE_DT_BF16: return ldexp(1.0, -133);
-  default: return ldexp(1.0, -1074);
-  }
-}
+int lsce_ulp_prec(lsce_dtype t) { return lsce_ulp_prec_hd(t); }
 
 double lsce_inf_threshold(lsce_dtype t) {
   switch (t) {
@@ -35,15 +19,7 @@ double lsce_inf_threshold(lsce_dtype t) {
   }
 }
 
-double lsce_ulp_of(double x, lsce_dtype t) {
-  x = fabs(x);
-  double ms = min_sub(t);
-  if (!(x > 0) || !isfinite(x)) return isfinite(x) ? ms : INFINITY;
-  int e;
-  frexp(x, &e); /* x in [2^(e-1), 2^e) */
-  double u = ldexp(1.0, e - lsce_ulp_prec(t));
-  return u < ms ? ms : u;
-}
+double lsce_ulp_of(double x, lsce_dtype t) { return lsce_ulp_of_hd(x, t); }
 
 /* sign of |r| - |hi|: r - hi is lo + rest, with rest below half an ulp of lo */
 static int mag_dir(double hi, double lo, int rs) {
@@ -62,10 +38,7 @@ double lsce_ulp_of_exact(double hi, double lo, int rs, lsce_dtype t) {
   return lsce_ulp_of(hi, t);
 }
 
-double lsce_tau(double magnitude, lsce_dtype t) {
-  if (!isfinite(magnitude)) return 0.0;
-  return ldexp(fabs(magnitude), -(lsce_ulp_prec(t) + 3));
-}
+double lsce_tau(double magnitude, lsce_dtype t) { return lsce_tau_hd(magnitude, t); }
 
 double lsce_round_to(double x, lsce_dtype t) {
   switch (t) {

@@ -42,9 +42,10 @@ struct emu_capture {
 template <typename T>
 inline void emu_rowgroup_kernel(int G, int64_t blocks, int threads, double *Lrow, T *grad, const T *z,
                                 const int64_t *tg, const double *w, const lsce_params *p, int64_t N, int64_t K,
-                                emu_capture cap) {
+                                lsce_cu_bounds bnd, emu_capture cap) {
   const int groups = threads / G;
   std::vector<lsce_rowstats> sh(threads), st(groups);
+  std::vector<double> gm(threads);
   std::vector<int> active(groups);
   for (int64_t bx = 0; bx < blocks; bx++)
     for (int64_t base = bx * groups; base < N; base += blocks * groups) {
@@ -61,7 +62,13 @@ inline void emu_rowgroup_kernel(int G, int64_t blocks, int threads, double *Lrow
       for (int tid = 0; tid < threads; tid++) {
         const int lane = tid % G, grp = tid / G;
         const int64_t i = base + grp;
-        if (i < N) lsce_cu_rowgroup_finish<T>(Lrow, grad, z + i * K, i, K, lane, G, active[grp], tg[i], &st[grp], p, w);
+        gm[tid] = i < N ? lsce_cu_rowgroup_finish<T>(Lrow, grad, z + i * K, i, K, lane, G, active[grp], tg[i], &st[grp], p, w) : 0;
+      }
+      for (int off = G / 2; off > 0; off /= 2)
+        for (int tid = 0; tid < threads; tid++) lsce_cu_max_step(&gm[(tid / G) * G], tid % G, off);
+      for (int grp = 0; grp < groups; grp++) {
+        const int64_t i = base + grp;
+        if (i < N && active[grp]) lsce_cu_row_guard(Lrow, i, K, tg[i], &st[grp], grad != NULL, gm[grp * G], p, w, bnd);
       }
     }
 }
@@ -85,23 +92,39 @@ inline void emu_split_stats_kernel(int64_t gx, int64_t gy, int threads, lsce_row
 /* split_merge_kernel: a grid-stride loop over rows */
 inline void emu_split_merge_kernel(int64_t blocks, int threads, double *Lrow, lsce_gradcoef *gc, double *mrow,
                                    const lsce_rowstats *part, const int64_t *tg, const double *w, const lsce_params *p,
-                                   int64_t N, int parts, emu_capture cap) {
+                                   int64_t N, int parts, lsce_rowstats *st, emu_capture cap) {
   for (int64_t b = 0; b < blocks; b++)
     for (int tid = 0; tid < threads; tid++)
       for (int64_t i = b * threads + tid; i < N; i += blocks * threads) {
-        lsce_cu_split_merge(Lrow, gc, mrow, part, i, parts, tg[i], p, w, cap.st ? &cap.st[i] : NULL);
-        if (cap.st && lsce_params_in_V(p, tg[i])) cap.has[i] = 1;
+        lsce_cu_split_merge(Lrow, gc, mrow, part, i, parts, tg[i], p, w, st);
+        if (cap.st && lsce_params_in_V(p, tg[i])) { cap.st[i] = st[i]; cap.has[i] = 1; }
       }
+}
+
+/* split_guard_kernel: a grid-stride loop over rows */
+inline void emu_split_guard_kernel(int64_t blocks, int threads, double *Lrow, const lsce_rowstats *st, const double *gpart,
+                                   const int64_t *tg, const double *w, const lsce_params *p, int64_t N, int64_t K,
+                                   int parts, int has_grad, lsce_cu_bounds bnd) {
+  for (int64_t b = 0; b < blocks; b++)
+    for (int tid = 0; tid < threads; tid++)
+      for (int64_t i = b * threads + tid; i < N; i += blocks * threads)
+        lsce_cu_split_guard(Lrow, st, gpart, i, K, parts, has_grad, tg[i], p, w, bnd);
 }
 
 /* split_grad_kernel<T>: grid (gx = parts, gy), blocks looping over rows */
 template <typename T>
 inline void emu_split_grad_kernel(int64_t gx, int64_t gy, int threads, T *grad, const T *z, const lsce_gradcoef *gc,
                                   const double *mrow, const double *w, const lsce_params *p, int64_t N, int64_t K,
-                                  int parts) {
+                                  int parts, double *gpart) {
+  std::vector<double> gm(threads);
   for (int64_t by = 0; by < gy; by++)
     for (int64_t bx = 0; bx < gx; bx++)
-      for (int64_t i = by; i < N; i += gy)
-        for (int tid = 0; tid < threads; tid++) lsce_cu_split_grad<T>(grad, z, gc, mrow, i, K, parts, (int)bx, tid, threads, p, w);
+      for (int64_t i = by; i < N; i += gy) {
+        for (int tid = 0; tid < threads; tid++)
+          gm[tid] = lsce_cu_split_grad<T>(grad, z, gc, mrow, i, K, parts, (int)bx, tid, threads, p, w);
+        for (int off = threads / 2; off > 0; off /= 2)
+          for (int tid = 0; tid < threads; tid++) lsce_cu_max_step(gm.data(), tid, off);
+        gpart[i * parts + bx] = gm[0];
+      }
 }
 #endif

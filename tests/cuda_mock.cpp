@@ -53,14 +53,15 @@ static bool emulate_typed(const std::string &n, dim3 g, dim3 b, void **a) {
   if (n.find("rowgroup_kernel") != std::string::npos) {
     const int G = n.find("Li32E") != std::string::npos ? 32 : 256;
     emu_rowgroup_kernel<T>(G, g.x, (int)b.x, *(double **)a[0], *(T **)a[1], *(const T **)a[2], *(const int64_t **)a[3],
-                           *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6], *(int64_t *)a[7], none);
+                           *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6], *(int64_t *)a[7],
+                           *(lsce_cu_bounds *)a[8], none);
   } else if (n.find("split_stats_kernel") != std::string::npos) {
     emu_split_stats_kernel<T>(g.x, g.y, (int)b.x, *(lsce_rowstats **)a[0], *(const T **)a[1], *(const int64_t **)a[2],
                               *(const double **)a[3], (const lsce_params *)a[4], *(int64_t *)a[5], *(int64_t *)a[6], *(int *)a[7]);
   } else if (n.find("split_grad_kernel") != std::string::npos) {
     emu_split_grad_kernel<T>(g.x, g.y, (int)b.x, *(T **)a[0], *(const T **)a[1], *(const lsce_gradcoef **)a[2],
                              *(const double **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
-                             *(int64_t *)a[7], *(int *)a[8]);
+                             *(int64_t *)a[7], *(int *)a[8], *(double **)a[9]);
   } else {
     return false;
   }
@@ -75,7 +76,13 @@ static bool emulate(const void *stub, dim3 g, dim3 b, void **a) {
     const emu_capture none = {NULL, NULL};
     emu_split_merge_kernel(g.x, (int)b.x, *(double **)a[0], *(lsce_gradcoef **)a[1], *(double **)a[2],
                            *(const lsce_rowstats **)a[3], *(const int64_t **)a[4], *(const double **)a[5],
-                           (const lsce_params *)a[6], *(int64_t *)a[7], *(int *)a[8], none);
+                           (const lsce_params *)a[6], *(int64_t *)a[7], *(int *)a[8], *(lsce_rowstats **)a[9], none);
+    return true;
+  }
+  if (n.find("split_guard_kernel") != std::string::npos) {
+    emu_split_guard_kernel(g.x, (int)b.x, *(double **)a[0], *(const lsce_rowstats **)a[1], *(const double **)a[2],
+                           *(const int64_t **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
+                           *(int64_t *)a[7], *(int *)a[8], *(int *)a[9], *(lsce_cu_bounds *)a[10]);
     return true;
   }
   if (n.find("kernelIf") != std::string::npos) return emulate_typed<float>(n, g, b, a);

@@ -6,6 +6,7 @@
 #ifndef LSCE_CPU_KERNELS_H
 #define LSCE_CPU_KERNELS_H
 #include "combiner.h"
+#include "rowbound.h"
 #include "lsce/registry.h"
 
 typedef void (*lsce_stats_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
@@ -20,8 +21,7 @@ typedef double (*lsce_grad_reuse_kern)(void *grad, lsce_dtype gdt, const lsce_ca
                                      int64_t c0, int64_t c1, const lsce_gradcoef *g, double m,
                                      const double *e);
 
-/* max of two |g| figures; a NaN in either gives NaN */
-static inline double lsce_gmax2(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+/* lsce_gmax2, the max of two |g| figures (a NaN in either gives NaN): impls/rowbound.h */
 
 typedef struct {
   lsce_stats_kern stats;

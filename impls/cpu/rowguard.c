@@ -1,7 +1,8 @@
 /* impls/cpu/rowguard.c: the exact CPU rows' a-posteriori error bounds and their escalation ladder
  * (rowguard.h): the bound of the fast path's loss and gradient of a row, the acceptance test against
  * the declared ulp bound, the safe path (scaled double-double, cancellation-free), the certified
- * reference for one row, and the reduction's check. Each bound's argument is written beside it.
+ * reference for one row, and the reduction's check. Each bound's argument is written beside it
+ * (the fast path's bounds and the acceptance test: impls/rowbound.h, shared with the CUDA rows).
  *
  * Notation: u = 2^-53 (double), U = 2^-104 (one double-double operation, relative), K the classes
  * of the row. All bounds are first order in u and U; every figure is multiplied by (1 + 2^-20) at
@@ -17,19 +18,10 @@
 #include "lsce/reference.h"
 #include "lsce/ulp.h"
 
-#define SLACK (1.0 + 0x1p-20)
-
-/* A double-double coefficient rounded from its exact value (or formed by a few double-double
- * operations) is within U |x| + 2^-1073 of it: below 2^-969 the low part, and below 2^-1022 the high
- * part, are subnormal. crel(x) is the second term relative to |x|: it makes subnormal coefficients
- * (a weight of 1e-310, 1/D for D = sum w near DBL_MAX) count in the bounds. */
-static double crel(double x) { return x != 0 ? 0x1p-1073 / fabs(x) : 0.0; }
-/* the factors inside A, B and 1/D (nll_scale = 1/W may be subnormal while A = a w_y / W is not) */
-static double crel_params(const lsce_params *p) {
-  return crel(lsce_dd_to_d(p->nll_scale)) + crel(lsce_dd_to_d(p->smooth_scale)) + crel(lsce_dd_to_d(p->inv_D));
-}
-/* the absolute floor of a few dozen double-double operations whose results are below 2^-969 */
-#define ABS_FLOOR 0x1p-1067
+/* The bounds' constants and helpers of impls/rowbound.h under this file's short names */
+#define SLACK LSCE_SLACK
+#define ABS_FLOOR LSCE_ABS_FLOOR
+#define crel lsce_crel
 
 static int ref_off = -1; /* -1: as LSCE_ROW_REFERENCE was set (lsce/config.h) */
 int lsce_row_reference_disabled(void) {
@@ -40,159 +32,7 @@ void lsce_row_reference_disable(int off) { ref_off = off ? 1 : 0; }
 lsce_dtype lsce_guard_loss_dtype(lsce_dtype logits) { return logits == LSCE_DT_F64 ? LSCE_DT_F64 : LSCE_DT_F32; }
 lsce_bound lsce_guard_bound(lsce_dtype logits) { return lsce_target_bounds[logits <= LSCE_DT_BF16 ? logits : 0]; }
 
-static double max_finite(lsce_dtype t) {
-  switch (t) {
-  case LSCE_DT_F32: return FLT_MAX;
-  case LSCE_DT_F16: return 65504.0;
-  case LSCE_DT_BF16: return ldexp(255.0, 120);
-  default: return DBL_MAX;
-  }
-}
-
-/* The metric (docs/accuracy.md): err = |y - r| / ulp_T(max(|r|, tau)), y = RN_T(x). With |x - r| <= E:
- * |y - r| <= |y - x| + E <= ulp_T(x)/2 + E (ulp_T of x's binade, the subnormal spacing below), and
- * |r| >= |x| - E, so, ulp_T being nondecreasing, the denominator is at least ulp_T(max(|x| - E, tau)).
- * Near the overflow threshold the rounding may go to an infinity either way: refused. */
-int lsce_guard_ok(double x, double E, double tau, lsce_dtype T, double bound) {
-  if (!(E >= 0) || !isfinite(E) || !isfinite(x)) return 0;
-  if (fabs(x) + E >= max_finite(T)) return 0;
-  double lo = fabs(x) - E;
-  if (lo < tau) lo = tau;
-  return E + 0.5 * lsce_ulp_of(x, T) <= bound * lsce_ulp_of(lo, T) * (1.0 - 0x1p-30);
-}
-
-/* tau = 2^-(p+3) M, M = |L| + 2 H for one KL row (H = C), |L| for the others (verify/measure.c); a
- * lower bound from |L| >= Lmin. */
-double lsce_guard_tau_row(const lsce_params *p, double Lmin, lsce_dtype T) {
-  double H = p->kl ? fabs(lsce_dd_to_d(p->C)) : 0.0;
-  return lsce_tau((Lmin > 0 ? Lmin : 0) + 2 * H, T) * (1 - 0x1p-40);
-}
-/* sigma_i = (|A_i| + B U_all) / D */
-double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dtype G) {
-  double s = (fabs(lsce_dd_to_d(rc->A)) + fabs(lsce_dd_to_d(rc->B)) * lsce_dd_to_d(p->U_all)) * lsce_dd_to_d(p->inv_D);
-  return lsce_tau(s, G) * (1 - 0x1p-40);
-}
-
-/* The fast statistics' error model (the kernels of online.c, simd_kernels.inc, twopass.c and the
- * merge of combiner.h):
- *  s1 = sum of exps (>= 0 terms). Each exp(z_j - m) is within e_rel of its exact value (narrow
- *    logits: the exp's own error and 746 u from forming z - m in double; float64: the double-double
- *    exp of the exact pair z - m). Each rebase to a larger maximum (online step or merge) multiplies
- *    the partial sum by one such exp and adds 1 (2 roundings); the sum of K terms of one sign in
- *    double (recursive or per lane, then the lanes) is within (K + 2) u relative. Hence
- *    s1_rel = (1 + nreb)(e_rel + 3 u) + (K + 4) u. Exps below 2^-1020 (0, or subnormal) add at most
- *    2^-1020 each: abs = K 2^-1020.
- *  t = sum u_c (z_c - m) (<= 0 terms): each term 2 roundings, the sum (K + 2) u, each rebase adds
- *    Uf (m_old - m_new) with Uf's own error: t_rel = (K + 4 + 3 nreb) u + uf_rel; the pad's term,
- *    added then removed by the SIMD kernels, is accounted by the caller (t_mag).
- *  Uf: K terms >= 0: (K + 2) u.
- * With double-double sums (float64 logits) u becomes U in every sum, and e_rel = LSCE_EXP_REL_DD (or
- * the exp the kernels recorded, st->exp_rel: LSCE_EXP_REL_F64 for the float64 first pass). */
-lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) {
-  lsce_stat_err se;
-  double K = (double)c->K, nreb = (double)st->nreb;
-  double u = c->dd ? LSCE_U_DD : LSCE_U53;
-  /* the exp the kernels recorded (st->exp_rel, e.g. LSCE_EXP_REL_TAB), never below vd_exp's, which
-   * also covers glibc's exp of the scalar remainders and of merges */
-  double er = st->exp_rel > LSCE_EXP_REL_SIMD ? st->exp_rel - LSCE_EXP_REL_SIMD : 0.0;
-  se.e_rel = c->dd ? (st->exp_rel > 0 ? st->exp_rel : LSCE_EXP_REL_DD) : LSCE_EXP_REL_NARROW + er;
-  /* the float64 first pass (simd_kernels.inc stats_f64, st->exp_rel set with c->dd) sums s1 and t per
-   * lane as pairs: (n^2 + 2n) u^2 relative besides the double-double steps, n <= K per lane */
-  double pair = c->dd && st->exp_rel > 0 ? (K * K + 2 * K) * LSCE_U53 * LSCE_U53 * (1 + 0x1p-40) : 0.0;
-  se.uf_rel = (K + 2) * u;
-  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u + pair;
-  se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
-  se.abs = K * LSCE_EXP_ABS;
-  se.g_u = c->dd ? LSCE_U_DD : LSCE_U53;
-  return se;
-}
-
-/* |log1p(s1) - log1p(s1_exact)| with |s1 - s1_exact| <= ds: log1p is 1/(1+x)-Lipschitz on
- * [s1 - ds, inf); the double-double log1p adds LOG1P_REL of its value. */
-static double dls_of(double s1, double ds, double ls) {
-  double den = 1 + s1 - ds;
-  if (!(den > 0)) return INFINITY;
-  return ds / den + LSCE_LOG1P_REL_DD * ls;
-}
-
-/* The fast loss (tpad, upad: |u_P (z_P - m)| and u_P for a finite pad class, else 0)
- * L = c log1p(s1) + A (m - z_y) - B t - C, c = [y finite] A + B Uf (combiner.h), each
- * operation in double-double. With the statistics' errors ds, dt, dUf:
- *   |dL| <= |c| dls + |B| dUf (ls + dls) + |B| dt + 8 U (|c| ls + |A| |m - z_y| + |B| |t| + |C|),
- * the last term the roundings of the combination and of A, B, C themselves (each within U of its
- * exact rational). The terms |A| |m - z_y| and |B| |t| are what cancels in the K-1 family at e = 1:
- * the bound grows with them, not with |L|. */
-double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc, const lsce_rowstats *st,
-                           const lsce_stat_err *se, double tpad, double upad) {
-  int yf = !st->y_masked;
-  double A = fabs(lsce_dd_to_d(rc->A)), B = fabs(lsce_dd_to_d(rc->B));
-  double s1 = lsce_dd_to_d(st->s1), t = fabs(lsce_dd_to_d(st->t)), Uf = fabs(lsce_dd_to_d(st->Uf));
-  double ls = log1p(s1) * (1 + 0x1p-50);
-  /* the pad's terms, added and removed again by the SIMD kernels: the sums' magnitudes before that */
-  double tmag = t + tpad;
-  Uf += upad;
-  double ds = se->s1_rel * s1 + se->abs;
-  double dls = dls_of(s1, ds, ls);
-  double cabs = B * Uf + (yf ? A : 0);
-  double dUf = se->uf_rel * Uf + se->abs;
-  double dt = se->t_rel * tmag + se->abs;
-  double dzy = yf ? fabs(st->m - st->zy) * (1 + LSCE_U53) : 0;
-  double C = fabs(lsce_dd_to_d(p->C));
-  double cr = crel(A) + crel(B) + crel(lsce_dd_to_d(rc->A) + lsce_dd_to_d(rc->B) * Uf) + crel_params(p);
-  /* A = a w_y (or a w_y / W) that underflowed to 0 while the exact A > 0 (rc->A_pos): crel(A) is 0,
-   * but A is off by up to 2^-1073, which A (m - z_y) and A log1p(s1) multiply (a fuzz finding:
-   * 1e-4 2^-1074 times a gap of 1.7e300) */
-  double Afl = (A == 0 && rc->A_pos) ? 0x1p-1073 : 0.0;
-  double E = cabs * dls + B * dUf * (ls + dls) + B * dt + (8 * LSCE_U_DD + cr) * (cabs * ls + A * dzy + B * t + C) +
-             Afl * (dzy + ls + dls) + ABS_FLOOR;
-  E *= SLACK;
-  return isnan(E) ? INFINITY : E;
-}
-
-/* The fast gradient: g_j = alpha_rs e_j - kappa_j / D (j != jm), alpha_rs = alpha / (D s), s = 1 + s1;
- * g_jm = ((alpha - kappa_jm) - alpha s1 / s) / D (combiner.h). alpha = A + B U_all is formed in
- * double-double from the exact-rounded A, B, U_all: within 4 U (|A| + B U_all). 1/s: relative
- * ds / (1 + s1 - ds) =: rs. For j != jm, e_j <= min(1, s1 + ds) =: emax (s1 sums them all), and the
- * exp is within e_rel, so with kmax the largest kappa_j over j != jm:
- *   |dg_j| <= emax (alpha_rs (rs + 8 U + g_u + e_rel) + 4 U (|A| + B U_all) / (D s))
- *             + 3 g_u kmax / D + g_u gmax
- * (g_u: the double roundings of alpha_rs, kappa_j / D, B/D * w_j and the fma, narrow logits; U with
- * double-double arithmetic), and at jm
- *   |dg_jm| <= (alpha ds/(s - ds) + 8 U (alpha + kappa_jm + |A| + B U_all)) / D + g_u |g_jm|.
- * The bound is the sum of the two. Non-finite coefficients (weights near DBL_MAX) give +inf. */
-double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const lsce_gradcoef *g,
-                           const lsce_rowstats *st, const lsce_stat_err *se, double gmax) {
-  if (g->nan) return 0.0;
-  double A = fabs(lsce_dd_to_d(rc->A)), B = fabs(lsce_dd_to_d(rc->B));
-  double Uall = lsce_dd_to_d(p->U_all), invD = lsce_dd_to_d(p->inv_D);
-  double alpha = fabs(lsce_dd_to_d(rc->alpha));
-  double s1 = lsce_dd_to_d(st->s1), s = 1 + s1;
-  double ds = se->s1_rel * s1 + se->abs;
-  if (!(s - ds > 0)) return INFINITY;
-  double rs = ds / (s - ds);
-  double emax = s1 + ds < 1 ? s1 + ds : 1;
-  double ars = fabs(g->alpha_rs);
-  double umax = lsce_weighted_u(p) ? p->umax : 1.0;
-  double ky = A + B * rc->uy;
-  double koff = B * umax; /* kappa_j of a class j != y */
-  double kmax = st->jm == g->y ? koff : (ky > koff ? ky : koff);
-  double kjm = st->jm == g->y ? ky : koff;
-  double Eg = emax * (ars * (rs + 8 * LSCE_U_DD + se->g_u + se->e_rel) + 4 * LSCE_U_DD * (A + B * Uall) * invD / s) +
-              3 * se->g_u * kmax * invD + se->g_u * gmax;
-  double jm = fabs(lsce_dd_to_d(g->jm_val));
-  double Ejm = (alpha * rs + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
-  double cr = crel(A) + crel(B) + crel(invD) + crel(ars) + crel(alpha) + crel_params(p);
-  /* an underflowed A (see lsce_guard_loss_err): kappa_y and alpha each off by up to 2^-1073 */
-  double Afl = (A == 0 && rc->A_pos) ? 0x1p-1073 : 0.0;
-  /* kappa_j / D = [A/D at y] + (B/D) u_j (lsce_kappa_D): where A/D or B/D lies below 2^-969 its low
-   * part is lost (and its high part may be subnormal or 0), an absolute 2^-1073 that u_j <= umax
-   * multiplies (a fuzz finding: B/D = 4.7e-312 times w = 5.3e304, 1745 ulp accepted) */
-  double AD = fabs(lsce_dd_to_d(g->A_D)), BD = fabs(lsce_dd_to_d(g->B_D));
-  double Dfl = (AD < 0x1p-969 && (A > 0 || rc->A_pos) ? 0x1p-1073 : 0.0) + (BD < 0x1p-969 && B > 0 ? 0x1p-1073 * umax : 0.0);
-  double E = (Eg + Ejm + cr * (ars + (kmax + alpha) * invD) + 2 * Afl * invD + Dfl + ABS_FLOOR) * SLACK;
-  if (!isfinite(ars) || !isfinite(kmax * invD) || !isfinite(alpha) || !isfinite(gmax) || isnan(E)) return INFINITY;
-  return E;
-}
+lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) { return lsce_stat_err_of(c->K, c->dd, st); }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Rung 2: the safe path. */
@@ -338,7 +178,7 @@ int lsce_row_safe(lsce_dd *Lout, double *Eout, void *grad, lsce_dtype gdt, const
       if (p->kl) L = lsce_dd_sub(L, dd_scale(p->C, sc));
       double cv = fabs(lsce_dd_to_d(cS)), Bv = fabs(lsce_dd_to_d(Bs)), dyv = fabs(lsce_dd_to_d(dy));
       double tv = fabs(lsce_dd_to_d(tS)), kv = fabs(lsce_dd_to_d(kyf)), Cv = fabs(lsce_dd_to_d(p->C));
-      double dls = dls_of(s1v, ds, lsv * (1 + 0x1p-50));
+      double dls = lsce_dls_of(s1v, ds, lsv * (1 + 0x1p-50));
       double dc = 4 * LSCE_U_DD * cv + (yf ? kerr : 0) + Bv * ((Kd + 2) * LSCE_U_DD * fabs(lsce_dd_to_d(Uy)) + Kd * 0x1p-1074);
       double dt = (2 * Kd + 4) * LSCE_U_DD * tv + absl;
       double Es = cv * dls * sc + dc * (lsv + dls) * sc + (yf ? kerr : 0) * dyv + Bv * dt +
@@ -609,38 +449,27 @@ static double fast_check(int *ok_l, int *ok_g, const lsce_call *c, int64_t i, co
                          const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax, int want_g,
                          lsce_dtype gdt) {
   const lsce_params *p = c->prm;
-  const int none = p->reduction == LSCE_RED_NONE;
   const lsce_bound bnd = lsce_guard_bound(c->dtype);
   const lsce_dtype LT = lsce_guard_loss_dtype(c->dtype);
+  double tpad, upad;
+  lsce_guard_pad(&tpad, &upad, p, st, st->P_finite && p->pad_index >= 0 ? lsce_ld(c->logits, c->dtype, i * c->K + p->pad_index) : 0.0,
+                 c->weights && p->pad_index >= 0 ? c->weights[p->pad_index] : 1.0);
+  const int cert = c->loss_lo || c->grad_lo;
+  if (!cert) /* the rows' own check (rowbound.h), the one the CUDA rows run on the device */
+    return lsce_guard_fast(ok_l, ok_g, p, c->K, c->dd, rc, st, want_g ? g : NULL, L, gmax, tpad, upad, LT, gdt,
+                           bnd.loss_ulp, bnd.grad_ulp);
   lsce_stat_err se = lsce_stat_err_fast(c, st);
-  double tpad = 0, upad = 0;
-  if (st->P_finite && p->pad_index >= 0) {
-    const int wu = lsce_weighted_u(p);
-    upad = wu ? c->weights[p->pad_index] : 1.0;
-    tpad = upad * fabs(lsce_ld(c->logits, c->dtype, i * c->K + p->pad_index) - st->m) * (1 + 0x1p-50);
-  }
   lsce_dd Lx;
   double E = lsce_row_loss_exact(&Lx, p, rc, st) ? 0.0 : lsce_guard_loss_err(p, rc, st, &se, tpad, upad);
-  *ok_l = 1;
+  /* verify's fast certifier keeps hi + lo and claims 2^-80 of the magnitudes (lsce/certify.h):
+   * a row stays on the fast path when its bound is within 2^-80 of its value (or floor) */
+  double lo = fabs(L.hi) - E, tl = lsce_guard_tau_row(p, lo, LSCE_DT_F64);
+  *ok_l = (isinf(L.hi) && E == 0.0) || (isfinite(L.hi) && E <= 0x1p-80 * (lo > tl ? lo : tl));
   *ok_g = 1;
-  const int cert = c->loss_lo || c->grad_lo;
-  if (cert) {
-    /* verify's fast certifier keeps hi + lo and claims 2^-80 of the magnitudes (lsce/certify.h):
-     * a row stays on the fast path when its bound is within 2^-80 of its value (or floor) */
-    double lo = fabs(L.hi) - E, tl = lsce_guard_tau_row(p, lo, LSCE_DT_F64);
-    *ok_l = (isinf(L.hi) && E == 0.0) || (isfinite(L.hi) && E <= 0x1p-80 * (lo > tl ? lo : tl));
-    if (want_g && !g->nan) {
-      double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax), lg = gmax - Eg;
-      double tg = lsce_guard_tau_grad(p, rc, LSCE_DT_F64);
-      *ok_g = isfinite(gmax) && Eg <= 0x1p-80 * (lg > tg ? lg : tg);
-    }
-  } else {
-    if (none && !(isinf(L.hi) && E == 0.0))
-      *ok_l = lsce_guard_ok(L.hi, E, lsce_guard_tau_row(p, fabs(L.hi) - E, LT), LT, bnd.loss_ulp);
-    if (want_g && !g->nan) {
-      double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax);
-      *ok_g = lsce_guard_ok(gmax, Eg, lsce_guard_tau_grad(p, rc, gdt), gdt, bnd.grad_ulp);
-    }
+  if (want_g && !g->nan) {
+    double Eg = lsce_guard_grad_err(p, rc, g, st, &se, gmax), lg = gmax - Eg;
+    double tg = lsce_guard_tau_grad(p, rc, LSCE_DT_F64);
+    *ok_g = isfinite(gmax) && Eg <= 0x1p-80 * (lg > tg ? lg : tg);
   }
   return E;
 }
@@ -652,14 +481,12 @@ int lsce_guard_fast_ok(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce
   return ok_l && ok_g;
 }
 
-void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
-                    int64_t i, const lsce_rowcoef *rc, const lsce_rowstats *st, const lsce_gradcoef *g,
-                    lsce_dd L, double gmax) {
-  const lsce_params *p = c->prm;
-  const int none = p->reduction == LSCE_RED_NONE;
-  int ok_l, ok_g;
-  lsce_dd Lx;
-  double E = fast_check(&ok_l, &ok_g, c, i, rc, st, g, L, gmax, grad != NULL, gdt);
+void lsce_guard_escalate(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                         int64_t i, lsce_dd L, double E, int ok_l, int ok_g) {
+  const int none = c->prm->reduction == LSCE_RED_NONE;
+  /* the fast bound E is 0 exactly for the rows lsce_row_loss_exact decides (+inf, or 0), and at
+   * least LSCE_ABS_FLOOR for every other row (rowbound.h lsce_guard_fast) */
+  const int exact = E == 0.0;
   unsigned char lv = 0;
   if (!ok_l || !ok_g) {
     lv = 1;
@@ -669,7 +496,7 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
     L = Ls;
     E = Es;
     /* an overflow to +inf of L_i alone is not the reduction's infinity: only the exact ones are */
-    if (!none && isinf(L.hi) && !lsce_row_loss_exact(&Lx, p, rc, st)) E = INFINITY;
+    if (!none && isinf(L.hi) && !exact) E = INFINITY;
     if (none && !(r & 1)) lv |= 2;
     if (!ok_g && !(r & 2)) lv |= 4;
   }
@@ -677,6 +504,35 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
   Lrow[3 * i + 1] = L.lo;
   Lrow[3 * i + 2] = E;
   lvl[i] = lv;
+}
+
+void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                    int64_t i, const lsce_rowcoef *rc, const lsce_rowstats *st, const lsce_gradcoef *g,
+                    lsce_dd L, double gmax) {
+  int ok_l, ok_g;
+  double E = fast_check(&ok_l, &ok_g, c, i, rc, st, g, L, gmax, grad != NULL, gdt);
+  lsce_guard_escalate(Lrow, lvl, grad, gdt, c, i, L, E, ok_l, ok_g);
+}
+
+int lsce_guard_device_rows(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const double *R) {
+  const int64_t N = c->N;
+  double *Lrow = malloc(sizeof(double) * 3 * (size_t)(N > 0 ? N : 1));
+  unsigned char *lvl = malloc((size_t)(N > 0 ? N : 1));
+  if (!Lrow || !lvl) { free(Lrow); free(lvl); return 1; }
+  for (int64_t i = 0; i < N; i++) {
+    if (!lsce_params_in_V(c->prm, c->targets[i])) { /* loss 0; the device wrote its gradient's zeros */
+      Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0.0;
+      lvl[i] = 0;
+      continue;
+    }
+    const int f = (int)R[4 * i + 3];
+    lsce_guard_escalate(Lrow, lvl, grad, gdt, c, i, lsce_dd_make(R[4 * i], R[4 * i + 1]), R[4 * i + 2],
+                        !(f & LSCE_GUARD_LOSS_BAD), !(f & LSCE_GUARD_GRAD_BAD));
+  }
+  lsce_guard_finish(loss, grad, gdt, c, Lrow, lvl);
+  free(lvl);
+  free(Lrow);
+  return 0;
 }
 
 /* Is row i's loss within 2^-(p+6) of itself? (what a reduction asks of the rows it escalates) */

@@ -2,7 +2,9 @@
  *
  * Next to each row result the rows compute a rigorous a-posteriori bound E on |computed - exact|
  * from the magnitudes they actually handled (the row statistics s1, t, Uf and the coefficient
- * terms c log1p(s1), A (m - z_y), B t, C), using the error constants below. When E cannot
+ * terms c log1p(s1), A (m - z_y), B t, C), using the error constants of impls/rowbound.h (the
+ * bound's code, shared with the CUDA rows, which check themselves on the device and climb this
+ * ladder on the host: lsce_guard_device_rows). When E cannot
  * guarantee the row's declared ulp bound (the registry's, lsce_target_bounds) for the loss or for
  * the row-normwise gradient, the row climbs a ladder (rowguard.c):
  *   1. the fast path (the row kernels and the combiner, unchanged);
@@ -14,7 +16,7 @@
  *      instead, and keeps its safe-path value.
  * The counts of rows that climbed are returned through lsce_params.counts.
  *
- * Error constants: relative errors of the exps each path uses. LSCE_EXP_REL_SIMD and LSCE_EXP_REL_TAB
+ * Error constants (impls/rowbound.h): relative errors of the exps each path uses. LSCE_EXP_REL_SIMD and LSCE_EXP_REL_TAB
  * are the claims tests/test_simd_exp.c checks against MPFR for simd.h's vd_exp and vd_exp_tab; the
  * exp error is a parameter of the bound: the kernels record the one they used in
  * lsce_rowstats.exp_rel (0: LSCE_EXP_REL_SIMD), so a row of the cheaper first pass
@@ -25,29 +27,15 @@
 #ifndef LSCE_CPU_ROWGUARD_H
 #define LSCE_CPU_ROWGUARD_H
 #include "combiner.h"
+#include "rowbound.h"
 #include "lsce/registry.h"
+#ifdef __cplusplus
+extern "C" { /* the CUDA rows' host code (impls/cuda/rowblock.cu) calls the ladder */
+#endif
 
-#define LSCE_U53 0x1p-53
-#define LSCE_U_DD 0x1p-104        /* one double-double operation, relative */
-#define LSCE_EXP_REL_SIMD 0x1p-46 /* simd.h vd_exp on [-708, 0] (tests/test_simd_exp.c) */
-#define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
-#define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
-#define LSCE_EXP_REL_LIBM 0x1p-52 /* glibc exp: below 1 ulp of double */
-#define LSCE_EXP_REL_DD 0x1p-97   /* dd.h lsce_dd_exp (table 2^-98, series 2^-94 on the device only) */
-#define LSCE_LOG1P_REL_DD 0x1p-89 /* dd.h lsce_dd_log1p (tests/test_dd.c: 2^-90) */
-/* exp of a narrow logit difference formed in double: the exp's own error and 746 u of the argument */
-#define LSCE_EXP_REL_NARROW (LSCE_EXP_REL_SIMD + 746.0 * LSCE_U53)
-/* exp results below this are 0 or subnormal in some path: an absolute error per term */
-#define LSCE_EXP_ABS 0x1p-1020
-
-/* What a path's statistics of one row may be off by, relative to their computed values. */
-typedef struct {
-  double s1_rel, t_rel, uf_rel; /* s1 (sum of exps), t (sum of u (z - m)), Uf (sum of u) */
-  double abs;                   /* absolute floor added to s1, t and Uf (underflowed terms) */
-  double e_rel;                 /* one exp(z_j - m) of the gradient sweep */
-  double g_u;                   /* the unit of the gradient's final double operations (2^-53, or 2^-104 for dd) */
-} lsce_stat_err;
-
+/* The error constants, the statistics' error model (lsce_stat_err), the bounds of the fast loss and
+ * gradient and the acceptance test are impls/rowbound.h: inline host+device functions, so the CUDA
+ * rows (impls/cuda/rowkern.h) run the same code next to each row. */
 /* The error model of the fast statistics of row i (st->nreb rebases, K classes) on call c. */
 lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st);
 
@@ -56,22 +44,9 @@ lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st);
 int lsce_guard_fast_ok(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
                        const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax);
 
-/* E for lsce_row_loss's value L (absolute). +inf when the terms themselves overflowed. */
-double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc, const lsce_rowstats *st,
-                           const lsce_stat_err *se, double tpad, double upad);
-/* E for every fast gradient entry of the row (absolute, before rounding to the output dtype). */
-double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const lsce_gradcoef *g,
-                           const lsce_rowstats *st, const lsce_stat_err *se, double gmax);
-
-/* Does a value x (a double, before rounding to T), within E of the exact value, meet `bound` ulps of
- * T under the metric of docs/accuracy.md (ulp of max(|exact|, tau))? */
-int lsce_guard_ok(double x, double E, double tau, lsce_dtype T, double bound);
 /* The loss dtype of the bounds (float64 for float64 logits, else float32) and the declared bounds. */
 lsce_dtype lsce_guard_loss_dtype(lsce_dtype logits);
 lsce_bound lsce_guard_bound(lsce_dtype logits);
-/* tau of one row's loss (none) and of a gradient row (docs/accuracy.md cancellation floors). */
-double lsce_guard_tau_row(const lsce_params *p, double Lmin, lsce_dtype T);
-double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dtype G);
 
 /* Rung 2: row i in scaled double-double, cancellation-free. Writes L (hi, lo) times post 2^post_e (1,
  * or 1/D = inv_D_m 2^inv_D_e for a reduction) and its bound E (when L is not NULL) and, when grad is not NULL, the gradient row in gdt. Returns a bit set: 1 the loss
@@ -97,7 +72,20 @@ void lsce_guard_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt
  * certifier (c->loss_lo set) the ladder stops at the safe path, which writes both parts. */
 void lsce_guard_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, double *Lrow,
                        unsigned char *lvl);
+/* lsce_guard_row after its check: the check's verdicts ok_l, ok_g and the fast loss L with its bound
+ * E (0: decided exactly); climbs to the safe path when either fails. */
+void lsce_guard_escalate(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                         int64_t i, lsce_dd L, double E, int ok_l, int ok_g);
+/* The ladder for rows checked on a device (the CUDA rows, impls/cuda/rowkern.h lsce_cu_row_guard):
+ * R[4i..4i+3] = (hi, lo, E, flags) of each row, flags LSCE_GUARD_LOSS_BAD | LSCE_GUARD_GRAD_BAD (as
+ * a double) where the device's lsce_guard_fast refused the row; grad the device's gradient, copied
+ * to the host. The refused rows climb the CPU rows' ladder (safe path, reference, flagged), then
+ * lsce_guard_finish writes loss[] and the counts. Returns 0, or 1 when out of memory. */
+int lsce_guard_device_rows(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const double *R);
 /* Rung 3 is off: LSCE_ROW_REFERENCE=0, or set by lsce_row_reference_disable (tests, the fuzzer). */
 int lsce_row_reference_disabled(void);
 void lsce_row_reference_disable(int off);
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -85,6 +85,9 @@ int lsce_cpu_sharded(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
 size_t lsce_ws_rows(int64_t N, int64_t K) { (void)K; return (size_t)(N > 0 ? N : 1) * 2 * sizeof(double); }
 /* the CPU drivers: a row's loss, lo and error bound, and its escalation level (rowguard.h) */
 size_t lsce_ws_rows_guard(int64_t N, int64_t K) { (void)K; return (size_t)(N > 0 ? N : 1) * (3 * sizeof(double) + 1); }
+/* the CUDA rows' host side: each row's (hi, lo, bound, flags) from the device, and the ladder's
+ * (hi, lo, bound, level) (impls/cuda/rowblock.cu, cpu/rowguard.h lsce_guard_device_rows) */
+size_t lsce_ws_rows_cuda(int64_t N, int64_t K) { return (size_t)(N > 0 ? N : 1) * 4 * sizeof(double) + lsce_ws_rows_guard(N, K); }
 /* plus the kept exps of a row per thread (driver.c), for up to 2 threads, when a gradient is asked */
 size_t lsce_ws_rows_keep(int64_t N, int64_t K) {
   return lsce_ws_rows_guard(N, K) + (K > 0 && K <= LSCE_KEEP_MAX_K ? (size_t)K * 2 * sizeof(double) : 0);

@@ -8,7 +8,12 @@
  *      statistics of a row merged in rank (= class) order with lsce_stats_merge, as cpu_sharded and
  *      mpi_vocab_parallel merge theirs, and the loss and gradient coefficients formed by the shared
  *      combiner (impls/combiner.h);
- *   3. each rank writes the gradient of its own columns; the host copies the column blocks back.
+ *   3. each rank writes the gradient of its own columns; the host copies the column blocks back;
+ *   4. the rows' own bound (issue #11, impls/rowbound.h through rowkern.h): the merge checks each
+ *      row's loss (lsce_cu_row_guard, gradient off), every rank its shard of the row's gradient
+ *      (lsce_cu_grad_ok on the shard's largest |g_j|); the host ORs the ranks' verdicts into the
+ *      row's flags and sends the flagged rows up the CPU rows' ladder (cpu/rowguard.h
+ *      lsce_guard_device_rows: safe path, reference or flagged, the checked reduction, the counts).
  * Accuracy: the statistics are accumulated and combined exactly as the other CUDA rows' (double
  * sums, double-double combination, the same merge), so the row declares their bounds (loss 1 ulp
  * float32, gradient 2 ulp float32 / 1 ulp bf16, fp16: docs/accuracy.md); `lsce verify` measures it.
@@ -26,6 +31,7 @@
 
 #include "cuda/elem_cu.h"
 #include "cuda/rowkern.h"
+#include "cpu/rowguard.h"
 #include "lsce/cuda.h"
 #include "lsce/problem.h"
 
@@ -126,40 +132,65 @@ shard_stats_kernel(lsce_rowstats *st, const T *zs, const int64_t *tg, const doub
   }
 }
 
-/* Row i: the P gathered partials (layout [rank][row]) merged in rank order; loss pair, gradient
- * coefficients and maximum (NaN marks a row outside V), as lsce_cu_split_merge forms them. */
-__global__ void rank_merge_kernel(double *Lrow, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *all,
-                                  const int64_t *tg, const double *w, lsce_params prm, int64_t N, int P) {
+/* Row i: the P gathered partials (layout [rank][row]) merged in rank order; loss pair R[4i], R[4i + 1],
+ * gradient coefficients, maximum (NaN marks a row outside V) and merged statistics mst[i], as
+ * lsce_cu_split_merge forms them; then the loss's own check (R[4i + 2], R[4i + 3]). */
+__global__ void rank_merge_kernel(double *R, lsce_gradcoef *gc, double *mrow, lsce_rowstats *mst, const lsce_rowstats *all,
+                                  const int64_t *tg, const double *w, lsce_params prm, int64_t N, int64_t K, int P,
+                                  lsce_cu_bounds bnd) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t y = tg[i];
-    if (!lsce_params_in_V(&prm, y)) { Lrow[2 * i] = Lrow[2 * i + 1] = 0; mrow[i] = NAN; continue; }
+    if (!lsce_params_in_V(&prm, y)) {
+      for (int k = 0; k < LSCE_CU_RSTRIDE; k++) R[LSCE_CU_RSTRIDE * i + k] = 0;
+      mrow[i] = NAN;
+      continue;
+    }
     lsce_rowstats st;
     lsce_stats_empty(&st);
     for (int b = 0; b < P; b++) lsce_stats_merge(&st, &all[(int64_t)b * N + i], 0);
+    mst[i] = st;
     lsce_rowcoef rc = lsce_row_coef(&prm, y, w);
-    lsce_cu_row_loss(Lrow, i, &prm, &rc, &st);
+    lsce_cu_row_loss(R, i, &prm, &rc, &st);
     gc[i] = lsce_grad_coef(&prm, &rc, &st, y, w, lsce_weighted_u(&prm));
     mrow[i] = st.m;
+    lsce_cu_row_guard(R, i, K, y, &st, 0, 0.0, &prm, w, bnd); /* the loss; each shard checks its gradient */
   }
 }
 
-/* The gradient of the shard's columns: gs (N x (c1 - c0)) from zs, one block per row. */
+/* The gradient of the shard's columns: gs (N x (c1 - c0)) from zs, one block per row; the shard's
+ * largest |g_j| (a shared-memory max tree) checked against the row's bound: gflag[i] =
+ * LSCE_GUARD_GRAD_BAD where it cannot vouch for the shard, else 0. */
 template <typename T>
 __global__ void __launch_bounds__(LSCE_CU_THREADS)
-shard_grad_kernel(T *gs, const T *zs, const lsce_gradcoef *gc, const double *mrow, const double *w,
-                  lsce_params prm, int64_t N, int64_t c0, int64_t c1) {
+shard_grad_kernel(T *gs, const T *zs, const lsce_gradcoef *gc, const double *mrow, const lsce_rowstats *mst,
+                  int *gflag, const int64_t *tg, const double *w, lsce_params prm, int64_t N, int64_t K,
+                  int64_t c0, int64_t c1, lsce_cu_bounds bnd) {
+  __shared__ double gm[LSCE_CU_THREADS];
   const int64_t Ks = c1 - c0;
   const int wu = lsce_weighted_u(&prm);
   for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
     const double m = mrow[i];
+    double gl = 0;
     for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
       const int64_t k = i * Ks + (j - c0);
       if (m != m) { lsce_cu_st(gs, k, 0.0); continue; }
       lsce_gradcoef g = gc[i];
       double v = lsce_cu_ld(zs, k);
       double e = v == -INFINITY ? 0.0 : exp(v - m);
-      lsce_cu_st(gs, k, lsce_grad_entry_d(&g, j, e, wu ? w[j] : 1.0, prm.pad_index));
+      double gj = lsce_grad_entry_d(&g, j, e, wu ? w[j] : 1.0, prm.pad_index);
+      double a = fabs(gj);
+      if (a > gl || a != a) gl = a; /* a NaN sticks */
+      lsce_cu_st(gs, k, gj);
     }
+    gm[threadIdx.x] = gl;
+    for (int off = blockDim.x / 2; off > 0; off /= 2) {
+      __syncthreads();
+      lsce_cu_max_step(gm, threadIdx.x, off);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0)
+      gflag[i] = m != m || lsce_cu_grad_ok(K, tg[i], &mst[i], gm[0], &prm, w, bnd) ? 0 : LSCE_GUARD_GRAD_BAD;
+    __syncthreads(); /* gm[] is rewritten by the next row */
   }
 }
 
@@ -180,23 +211,26 @@ static int fail_cu(cudaError_t e, const char *what) {
 typedef struct {
   void *zs, *gs;
   int64_t *t;
-  double *w, *Lrow, *mrow;
-  lsce_rowstats *st, *all;
+  double *w, *Lrow, *mrow; /* Lrow: LSCE_CU_RSTRIDE words per row (hi, lo, bound, flags) */
+  lsce_rowstats *st, *all, *mst;
   lsce_gradcoef *gc;
+  int *gflag;
   cudaStream_t s;
 } rank_buf;
 
 template <typename T>
 static int launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
   const unsigned blocks = (unsigned)(N < 65535 * 16 ? (N > 0 ? N : 1) : 65535 * 16);
+  const lsce_bound bd = lsce_guard_bound(c->dtype);
+  const lsce_cu_bounds bnd = {bd.loss_ulp, bd.grad_ulp, (int)c->dtype};
   if (stage == 0 && c1 > c0) /* (an empty shard's statistics are uploaded empty) */
     shard_stats_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>(b->st, (const T *)b->zs, b->t, b->w, *c->prm, N, c0, c1);
   if (stage == 1)
     rank_merge_kernel<<<(unsigned)lsce_cu_merge_blocks(N), LSCE_CU_MERGE_THREADS, 0, b->s>>>(
-        b->Lrow, b->gc, b->mrow, b->all, b->t, b->w, *c->prm, N, P);
+        b->Lrow, b->gc, b->mrow, b->mst, b->all, b->t, b->w, *c->prm, N, c->K, P, bnd);
   if (stage == 2 && c1 > c0)
-    shard_grad_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>((T *)b->gs, (const T *)b->zs, b->gc, b->mrow, b->w,
-                                                              *c->prm, N, c0, c1);
+    shard_grad_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>((T *)b->gs, (const T *)b->zs, b->gc, b->mrow, b->mst,
+                                                              b->gflag, b->t, b->w, *c->prm, N, c->K, c0, c1, bnd);
   return cudaGetLastError() == cudaSuccess ? 0 : 3;
 }
 
@@ -216,9 +250,10 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
   const size_t es = c->dtype == LSCE_DT_F32 ? 4 : 2;
   rank_buf b[MAXR];
   memset(b, 0, sizeof b);
-  double *Lrow = (double *)malloc(sizeof(double) * 2 * (size_t)n1);
+  double *Lrow = (double *)malloc(sizeof(double) * LSCE_CU_RSTRIDE * (size_t)n1);
+  int *gflag = grad ? (int *)malloc(sizeof(int) * (size_t)n1) : NULL;
   lsce_rowstats *empty = K < P ? (lsce_rowstats *)malloc(sizeof(lsce_rowstats) * (size_t)n1) : NULL;
-  int rc = Lrow && (K >= P || empty) ? 0 : 3;
+  int rc = Lrow && (!grad || gflag) && (K >= P || empty) ? 0 : 3;
   if (rc) lsce_cuda_set_reason(LSCE_CUDA_ERROR, "cuda_nccl_vocab: out of host memory");
   for (int64_t i = 0; empty && i < N; i++) lsce_stats_empty(&empty[i]);
   for (int r = 0; r < P && !rc; r++) {
@@ -231,7 +266,9 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
     if (grad) CK(cudaMalloc(&b[r].gs, nz ? nz : 1), "cudaMalloc(gradient shard)");
     CK(cudaMalloc(&b[r].t, sizeof(int64_t) * (size_t)n1), "cudaMalloc(targets)");
     if (c->weights) CK(cudaMalloc(&b[r].w, sizeof(double) * (size_t)(K ? K : 1)), "cudaMalloc(weights)");
-    CK(cudaMalloc(&b[r].Lrow, sizeof(double) * 2 * (size_t)n1), "cudaMalloc(row losses)");
+    CK(cudaMalloc(&b[r].Lrow, sizeof(double) * LSCE_CU_RSTRIDE * (size_t)n1), "cudaMalloc(row losses)");
+    CK(cudaMalloc(&b[r].mst, sizeof(lsce_rowstats) * (size_t)n1), "cudaMalloc(merged statistics)");
+    if (grad) CK(cudaMalloc(&b[r].gflag, sizeof(int) * (size_t)n1), "cudaMalloc(gradient verdicts)");
     CK(cudaMalloc(&b[r].mrow, sizeof(double) * (size_t)n1), "cudaMalloc(row maxima)");
     CK(cudaMalloc(&b[r].st, sizeof(lsce_rowstats) * (size_t)n1), "cudaMalloc(shard statistics)");
     CK(cudaMalloc(&b[r].all, sizeof(lsce_rowstats) * (size_t)n1 * (size_t)P), "cudaMalloc(gathered statistics)");
@@ -270,21 +307,30 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
     lsce_row_block(K, r, P, &c0, &c1);
     CK(cudaSetDevice(r), "cudaSetDevice");
     CK(cudaStreamSynchronize(b[r].s), "kernel execution");
-    if (r == 0 && N) CK(cudaMemcpy(Lrow, b[r].Lrow, sizeof(double) * 2 * (size_t)N, cudaMemcpyDeviceToHost), "cudaMemcpy(row losses)");
-    if (grad && N && c1 > c0)
+    if (r == 0 && N) CK(cudaMemcpy(Lrow, b[r].Lrow, sizeof(double) * LSCE_CU_RSTRIDE * (size_t)N, cudaMemcpyDeviceToHost), "cudaMemcpy(row losses)");
+    if (grad && N && c1 > c0) {
       CK(cudaMemcpy2D((char *)grad + (size_t)c0 * es, (size_t)K * es, b[r].gs, (size_t)(c1 - c0) * es,
                       (size_t)(c1 - c0) * es, (size_t)N, cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient shard)");
+      CK(cudaMemcpy(gflag, b[r].gflag, sizeof(int) * (size_t)N, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient verdicts)");
+      for (int64_t i = 0; i < N; i++) /* the row's flags: its loss's (rank 0, copied first) and every shard's */
+        Lrow[LSCE_CU_RSTRIDE * i + 3] = (double)((int)Lrow[LSCE_CU_RSTRIDE * i + 3] | gflag[i]);
+    }
   }
-  if (!rc) lsce_cu_reduce_loss(loss, Lrow, N, c->prm);
+  if (!rc && lsce_guard_device_rows(loss, grad, c->dtype, c, Lrow)) {
+    lsce_cuda_set_reason(LSCE_CUDA_ERROR, "cuda_nccl_vocab: out of host memory (the rows' guard)");
+    rc = 3;
+  }
 out:
   for (int r = 0; r < P; r++) {
     if (cudaSetDevice(r) != cudaSuccess) { cudaGetLastError(); continue; }
     cudaFree(b[r].zs); cudaFree(b[r].gs); cudaFree(b[r].t); cudaFree(b[r].w); cudaFree(b[r].Lrow);
-    cudaFree(b[r].mrow); cudaFree(b[r].st); cudaFree(b[r].all); cudaFree(b[r].gc);
+    cudaFree(b[r].mrow); cudaFree(b[r].st); cudaFree(b[r].all); cudaFree(b[r].gc); cudaFree(b[r].mst);
+    cudaFree(b[r].gflag);
     if (b[r].s) cudaStreamDestroy(b[r].s);
   }
   cudaSetDevice(0);
   free(Lrow);
+  free(gflag);
   free(empty);
   return rc;
 }

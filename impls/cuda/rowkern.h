@@ -4,8 +4,10 @@
  * decomposition (every thread's strided partial statistics, the shared-memory tree in its level
  * order, the split rows' slice partials merged in slice order, the row-chunk loops), so everything
  * but the launch itself is tested on the CPU. No accuracy claim of its own: every number goes
- * through the shared combiner (impls/combiner.h); this file only decides which thread sees which
- * class and in what order partial statistics merge.
+ * through the shared combiner (impls/combiner.h), and every row's own error bound through
+ * impls/rowbound.h, the code the exact CPU rows check themselves with (lsce_cu_row_guard: each row
+ * reports (hi, lo, E, flags), and the host runs the CPU rows' ladder on the rows it flags); this
+ * file only decides which thread sees which class and in what order partial statistics merge.
  *
  * The including file declares, before including this header, for each element type T it uses:
  *   double lsce_cu_ld(const T *p, int64_t i);        the exact double of p[i]
@@ -15,6 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 #include "combiner.h"
+#include "rowbound.h"
 
 #if defined(__CUDACC__)
 #define LSCE_CU_HD __host__ __device__ __forceinline__
@@ -61,6 +64,14 @@ LSCE_CU_HD void lsce_cu_slice(int64_t K, int parts, int b, int64_t *c0, int64_t 
   *c0 = (int64_t)b * slice;
   *c1 = *c0 + slice < K ? *c0 + slice : K;
 }
+
+/* The guarded rows' outputs: R[4i..4i+3] = (hi, lo, E, flags) of row i (cpu/rowguard.h
+ * lsce_guard_device_rows), and the declared bounds the device checks them against. */
+enum { LSCE_CU_RSTRIDE = 4 };
+typedef struct {
+  double loss_ulp, grad_ulp; /* lsce_guard_bound(dtype): the loss in float32, the gradient in dtype */
+  int dtype;                 /* the logits' (and the gradient's) lsce_dtype */
+} lsce_cu_bounds;
 
 LSCE_CU_HD int lsce_cu_weighted_u(const lsce_params *p) {
   return lsce_weighted_u(p);
@@ -116,96 +127,158 @@ LSCE_CU_HD void lsce_cu_tree_step(lsce_rowstats *sh, int lane, int off) {
   if (lane < off) lsce_stats_merge(&sh[lane], &sh[lane + off], 0);
 }
 
+/* The same tree over the threads' largest |g_j| (lsce_gmax2: order-free, NaN sticks). */
+LSCE_CU_HD void lsce_cu_max_step(double *gm, int lane, int off) {
+  if (lane < off) gm[lane] = lsce_gmax2(gm[lane], gm[lane + off]);
+}
+
 /* A row outside V: loss 0, gradient 0 (classes c0, c0 + step, ... < c1). */
 template <typename T>
 LSCE_CU_HD void lsce_cu_zero_sweep(T *grad, int64_t i, int64_t K, int64_t c0, int64_t c1, int64_t step) {
   for (int64_t j = c0; j < c1; j += step) lsce_cu_st(grad, i * K + j, 0.0);
 }
 
-/* The row's loss as a double-double pair Lrow[2i], Lrow[2i + 1]. */
-LSCE_CU_HD void lsce_cu_row_loss(double *Lrow, int64_t i, const lsce_params *p, const lsce_rowcoef *rc,
+/* The row's loss as a double-double pair R[4i], R[4i + 1]. */
+LSCE_CU_HD void lsce_cu_row_loss(double *R, int64_t i, const lsce_params *p, const lsce_rowcoef *rc,
                                  const lsce_rowstats *st) {
   lsce_dd L = lsce_row_loss(p, rc, st);
-  Lrow[2 * i] = L.hi;
-  Lrow[2 * i + 1] = L.lo;
+  R[LSCE_CU_RSTRIDE * i] = L.hi;
+  R[LSCE_CU_RSTRIDE * i + 1] = L.lo;
+}
+
+/* Row i's own check, on the device, once its loss R[4i], R[4i + 1] and (has_grad) its gradient are
+ * written: R[4i + 2] = E, the loss's bound, R[4i + 3] = the flags (LSCE_GUARD_LOSS_BAD,
+ * LSCE_GUARD_GRAD_BAD) of what the bound cannot vouch for. It is lsce_guard_fast of impls/rowbound.h,
+ * the check of the exact CPU rows, with their error model, which covers these rows term by term:
+ *   - the statistics st are formed by the same code as cpu_online's, lsce_online_push in double
+ *     (o->dd = 0) over each thread's strided classes and lsce_stats_merge (double exp of the rebase)
+ *     over the tree and the slices: every exp(z - m) and rebase factor is within e_rel of its exact
+ *     value (libdevice's exp: 1 ulp = 2^-52, inside the 2^-46 of LSCE_EXP_REL_NARROW; the argument
+ *     z - m of two narrow logits formed in double: its 746 u), each thread's sum of n <= K terms of
+ *     one sign is within (n + 2) u, and the tree's double-double merges add U each, inside the
+ *     (K + 4) u and 3 u per rebase of s1_rel; st->nreb counts every rebase (online steps and merges);
+ *   - the loss is lsce_row_loss in double-double (the combiner's 8 U terms), so E takes the
+ *     magnitudes the row handled, |A (m - z_y)| and |B t| among them, not |L|;
+ *   - the gradient entries are lsce_grad_entry_d with e = exp(z_j - m) in double and one rounding to
+ *     T, as cpu_online's (g_u = u); gmax is the largest |g_j| the row's threads formed before that
+ *     rounding, the max over their partial maxima (lsce_cu_max_step);
+ *   - tpad = upad = 0: lsce_online_push leaves the pad class out of t and Uf (j != P), so no pad
+ *     term is added and removed (that term is the SIMD kernels').
+ * The loss dtype of the narrow rows is float32, the gradient's the logits' (lsce_guard_loss_dtype). */
+LSCE_CU_HD void lsce_cu_row_guard(double *R, int64_t i, int64_t K, int64_t y, const lsce_rowstats *st,
+                                  int has_grad, double gmax, const lsce_params *p, const double *w,
+                                  lsce_cu_bounds b) {
+  lsce_rowcoef rc = lsce_row_coef(p, y, w);
+  lsce_gradcoef g;
+  if (has_grad) g = lsce_grad_coef(p, &rc, st, y, w, lsce_cu_weighted_u(p));
+  int ok_l, ok_g;
+  const lsce_dd L = lsce_dd_make(R[LSCE_CU_RSTRIDE * i], R[LSCE_CU_RSTRIDE * i + 1]);
+  double E = lsce_guard_fast(&ok_l, &ok_g, p, K, 0, &rc, st, has_grad ? &g : NULL, L, gmax, 0.0, 0.0, LSCE_DT_F32,
+                             (lsce_dtype)b.dtype, b.loss_ulp, b.grad_ulp);
+  R[LSCE_CU_RSTRIDE * i + 2] = E;
+  R[LSCE_CU_RSTRIDE * i + 3] = (double)((ok_l ? 0 : LSCE_GUARD_LOSS_BAD) | (ok_g ? 0 : LSCE_GUARD_GRAD_BAD));
 }
 
 /* Gradient entries j = c0, c0 + step, ... < c1 of row i (row = its logits), each logit read
- * before the (possibly in-place) write of the same element by the same thread. */
+ * before the (possibly in-place) write of the same element by the same thread. Returns the largest
+ * |g_j| formed before the rounding to T (NaN when any was). */
 template <typename T>
-LSCE_CU_HD void lsce_cu_grad_sweep(T *grad, const T *row, int64_t i, int64_t K, int64_t c0, int64_t c1,
+LSCE_CU_HD double lsce_cu_grad_sweep(T *grad, const T *row, int64_t i, int64_t K, int64_t c0, int64_t c1,
                                    int64_t step, const lsce_gradcoef *g, double m, const lsce_params *p,
                                    const double *w) {
   const int wu = lsce_cu_weighted_u(p);
+  double gmax = 0;
   for (int64_t j = c0; j < c1; j += step) {
     double v = lsce_cu_ld(row, j);
     double e = v == -INFINITY ? 0.0 : exp(v - m);
-    lsce_cu_st(grad, i * K + j, lsce_grad_entry_d(g, j, e, wu ? w[j] : 1.0, p->pad_index));
+    double gj = lsce_grad_entry_d(g, j, e, wu ? w[j] : 1.0, p->pad_index);
+    double a = fabs(gj);
+    if (a > gmax || a != a) gmax = a; /* a NaN sticks */
+    lsce_cu_st(grad, i * K + j, gj);
   }
+  return gmax;
 }
 
 /* After a rowgroup's tree: row i (active: in V) with merged statistics st, thread `lane` of
- * `group`. Lane 0 writes the loss; every lane writes its strided gradient entries. */
+ * `group`. Lane 0 writes the loss R[4i], R[4i + 1] (all four words of a row outside V: 0); every
+ * lane writes its strided gradient entries and returns their largest |g_j| (0 without). */
 template <typename T>
-LSCE_CU_HD void lsce_cu_rowgroup_finish(double *Lrow, T *grad, const T *row, int64_t i, int64_t K,
-                                        int lane, int group, int active, int64_t y,
-                                        const lsce_rowstats *st, const lsce_params *p, const double *w) {
+LSCE_CU_HD double lsce_cu_rowgroup_finish(double *R, T *grad, const T *row, int64_t i, int64_t K,
+                                          int lane, int group, int active, int64_t y,
+                                          const lsce_rowstats *st, const lsce_params *p, const double *w) {
   if (!active) {
-    if (lane == 0) { Lrow[2 * i] = 0; Lrow[2 * i + 1] = 0; }
+    if (lane == 0) for (int k = 0; k < LSCE_CU_RSTRIDE; k++) R[LSCE_CU_RSTRIDE * i + k] = 0;
     if (grad) lsce_cu_zero_sweep<T>(grad, i, K, lane, K, group);
-    return;
+    return 0;
   }
   lsce_rowcoef rc = lsce_row_coef(p, y, w);
-  if (lane == 0) lsce_cu_row_loss(Lrow, i, p, &rc, st);
-  if (grad) {
-    lsce_gradcoef g = lsce_grad_coef(p, &rc, st, y, w, lsce_cu_weighted_u(p));
-    lsce_cu_grad_sweep<T>(grad, row, i, K, lane, K, group, &g, st->m, p, w);
-  }
+  if (lane == 0) lsce_cu_row_loss(R, i, p, &rc, st);
+  if (!grad) return 0;
+  lsce_gradcoef g = lsce_grad_coef(p, &rc, st, y, w, lsce_cu_weighted_u(p));
+  return lsce_cu_grad_sweep<T>(grad, row, i, K, lane, K, group, &g, st->m, p, w);
 }
 
-/* Split rows, second kernel: row i's `parts` slice statistics merged in slice order; the loss,
- * the gradient coefficients gc[i] and the maximum mrow[i] (NaN marks a row outside V). st_out
- * (NULL on the device) receives the merged statistics for the emulation's checks. */
-LSCE_CU_HD void lsce_cu_split_merge(double *Lrow, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *part,
+/* Split rows, second kernel: row i's `parts` slice statistics merged in slice order; the loss
+ * R[4i], R[4i + 1] (all four words 0 outside V), the gradient coefficients gc[i] and the maximum
+ * mrow[i] (NaN marks a row outside V). st_out[i] receives the merged statistics (the guard kernel's,
+ * and the emulation's checks). */
+LSCE_CU_HD void lsce_cu_split_merge(double *R, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *part,
                                     int64_t i, int parts, int64_t y, const lsce_params *p, const double *w,
                                     lsce_rowstats *st_out) {
-  if (!lsce_params_in_V(p, y)) { Lrow[2 * i] = Lrow[2 * i + 1] = 0; mrow[i] = NAN; return; }
+  if (!lsce_params_in_V(p, y)) {
+    for (int k = 0; k < LSCE_CU_RSTRIDE; k++) R[LSCE_CU_RSTRIDE * i + k] = 0;
+    mrow[i] = NAN;
+    return;
+  }
   lsce_rowstats st;
   lsce_stats_empty(&st);
   for (int b = 0; b < parts; b++) lsce_stats_merge(&st, &part[i * parts + b], 0);
-  if (st_out) *st_out = st;
+  st_out[i] = st;
   lsce_rowcoef rc = lsce_row_coef(p, y, w);
-  lsce_cu_row_loss(Lrow, i, p, &rc, &st);
+  lsce_cu_row_loss(R, i, p, &rc, &st);
   gc[i] = lsce_grad_coef(p, &rc, &st, y, w, lsce_cu_weighted_u(p));
   mrow[i] = st.m;
 }
 
-/* Split rows, third kernel: block b's slice of row i, thread `tid` of `threads`. */
+/* Split rows, third kernel: block b's slice of row i, thread `tid` of `threads`; returns the
+ * largest |g_j| it formed (0 outside V). */
 template <typename T>
-LSCE_CU_HD void lsce_cu_split_grad(T *grad, const T *z, const lsce_gradcoef *gc, const double *mrow,
+LSCE_CU_HD double lsce_cu_split_grad(T *grad, const T *z, const lsce_gradcoef *gc, const double *mrow,
                                    int64_t i, int64_t K, int parts, int b, int tid, int threads,
                                    const lsce_params *p, const double *w) {
   int64_t c0, c1;
   lsce_cu_slice(K, parts, b, &c0, &c1);
-  if (mrow[i] != mrow[i]) { lsce_cu_zero_sweep<T>(grad, i, K, c0 + tid, c1, threads); return; }
+  if (mrow[i] != mrow[i]) { lsce_cu_zero_sweep<T>(grad, i, K, c0 + tid, c1, threads); return 0; }
   lsce_gradcoef g = gc[i];
-  lsce_cu_grad_sweep<T>(grad, z + i * K, i, K, c0 + tid, c1, threads, &g, mrow[i], p, w);
+  return lsce_cu_grad_sweep<T>(grad, z + i * K, i, K, c0 + tid, c1, threads, &g, mrow[i], p, w);
 }
 
-/* Host: the loss from the row pairs, per row (reduction none) or reduced in double-double in row
- * order (deterministic, as the CPU driver does). */
-inline void lsce_cu_reduce_loss(double *loss, const double *Lrow, int64_t N, const lsce_params *p) {
-  if (p->reduction == 2) {
-    for (int64_t i = 0; i < N; i++) loss[i] = Lrow[2 * i] + Lrow[2 * i + 1];
-    return;
-  }
-  lsce_dd tot = lsce_dd_from(0.0);
-  int inf = 0;
-  for (int64_t i = 0; i < N; i++) {
-    if (isinf(Lrow[2 * i])) inf = 1;
-    else tot = lsce_dd_add(tot, lsce_dd_make(Lrow[2 * i], Lrow[2 * i + 1]));
-  }
-  lsce_dd r = lsce_dd_mul(tot, p->inv_D);
-  loss[0] = p->nan_mean ? NAN : inf ? INFINITY : r.hi + r.lo;
+/* The gradient half of lsce_cu_row_guard for one slice of row i's columns (cuda_nccl_vocab: a rank's
+ * shard), gmax the largest |g_j| of that slice: 1 when the bound vouches for the slice. Sound for
+ * the whole row when every slice passes: a slice's entries are within Eg(gmax_s) + ulp_T(x_j)/2
+ * <= Eg(gmax_s) + ulp_T(gmax_s)/2 of their exact values (Eg's gmax term is each entry's own last
+ * rounding, g_u |g_j| <= g_u gmax_s), and the row's normwise unit ulp_T(max(max_j |r_j|, tau)) is
+ * at least that of the slice, ulp_T(max(gmax_s - Eg, tau)), which lsce_guard_ok divides by. */
+LSCE_CU_HD int lsce_cu_grad_ok(int64_t K, int64_t y, const lsce_rowstats *st, double gmax, const lsce_params *p,
+                               const double *w, lsce_cu_bounds b) {
+  lsce_rowcoef rc = lsce_row_coef(p, y, w);
+  lsce_gradcoef g = lsce_grad_coef(p, &rc, st, y, w, lsce_cu_weighted_u(p));
+  int ok_l, ok_g;
+  lsce_guard_fast(&ok_l, &ok_g, p, K, 0, &rc, st, &g, lsce_dd_from(0.0), gmax, 0.0, 0.0, LSCE_DT_F32,
+                  (lsce_dtype)b.dtype, b.loss_ulp, b.grad_ulp);
+  return ok_g;
 }
+
+/* Split rows, fourth kernel: row i's guard (lsce_cu_row_guard) from its merged statistics st[i] and,
+ * with a gradient, the largest of its blocks' maxima gpart[i parts + b]. */
+LSCE_CU_HD void lsce_cu_split_guard(double *R, const lsce_rowstats *st, const double *gpart, int64_t i, int64_t K,
+                                    int parts, int has_grad, int64_t y, const lsce_params *p, const double *w,
+                                    lsce_cu_bounds b) {
+  if (!lsce_params_in_V(p, y)) return; /* the merge wrote its four zeros */
+  double gmax = 0;
+  if (has_grad)
+    for (int k = 0; k < parts; k++) gmax = lsce_gmax2(gmax, gpart[i * parts + k]);
+  lsce_cu_row_guard(R, i, K, y, &st[i], has_grad, gmax, p, w, b);
+}
+
 #endif

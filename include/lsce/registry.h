@@ -53,6 +53,7 @@ const char *lsce_isa_scalar(void);
 size_t lsce_no_workspace(int64_t N, int64_t K);
 size_t lsce_ws_rows(int64_t N, int64_t K);    /* the drivers' per-row loss buffer */
 size_t lsce_ws_rows_guard(int64_t N, int64_t K); /* the CPU rows' (hi, lo, bound, level) per row */
+size_t lsce_ws_rows_cuda(int64_t N, int64_t K);  /* the CUDA rows' host side: the device's 4 words and the ladder's */
 size_t lsce_ws_rows_keep(int64_t N, int64_t K); /* that and the kept exps of a row (2 threads) */
 const char *lsce_isa_cpu(void);               /* "avx512", "avx2" or "scalar" (LSCE_ISA caps) */
 int lsce_vocab_available(void);               /* lsce-mpi registered its communicator */

@@ -4,7 +4,30 @@
  * ulp_T is taken of r itself: when |hi| is a power of two and |r| < |hi|, the binade below. */
 #ifndef LSCE_ULP_H
 #define LSCE_ULP_H
+#include "lsce/dd.h"
 #include "lsce/npy.h"
+
+/* The same metric pieces as inline host+device functions (LSCE_HD, lsce/dd.h), for the rows' own
+ * error bounds in device code (impls/rowbound.h); lsce_ulp_prec, lsce_ulp_of and lsce_tau below are
+ * these. */
+LSCE_HD int lsce_ulp_prec_hd(lsce_dtype t) {
+  return t == LSCE_DT_F32 ? 24 : t == LSCE_DT_F16 ? 11 : t == LSCE_DT_BF16 ? 8 : 53;
+}
+/* ulp_T(|x|), never below T's smallest subnormal (2^-149, 2^-24, 2^-133, 2^-1074) */
+LSCE_HD double lsce_ulp_of_hd(double x, lsce_dtype t) {
+  x = fabs(x);
+  double ms = t == LSCE_DT_F32 ? 0x1p-149 : t == LSCE_DT_F16 ? 0x1p-24 : t == LSCE_DT_BF16 ? 0x1p-133 : 0x1p-1074;
+  if (!(x > 0) || !isfinite(x)) return isfinite(x) ? ms : INFINITY;
+  int e;
+  frexp(x, &e); /* x in [2^(e-1), 2^e) */
+  double u = ldexp(1.0, e - lsce_ulp_prec_hd(t));
+  return u < ms ? ms : u;
+}
+/* 2^-(p+3) * magnitude (0 for a non-finite one) */
+LSCE_HD double lsce_tau_hd(double magnitude, lsce_dtype t) {
+  if (!isfinite(magnitude)) return 0.0;
+  return ldexp(fabs(magnitude), -(lsce_ulp_prec_hd(t) + 3));
+}
 
 /* p = 53, 24, 11, 8 and the smallest subnormal for F64, F32, F16, BF16. */
 int lsce_ulp_prec(lsce_dtype t);
