@@ -57,6 +57,10 @@ int lsce_guard_ok(double x, double E, double tau, lsce_dtype T, double bound) {
   if (!(E >= 0) || !isfinite(E) || !isfinite(x)) return 0;
   if (fabs(x) + E >= max_finite(T)) return 0;
   double lo = fabs(x) - E;
+  /* For T = float64 the rows pass x already rounded to T (a double-double's high part, a gradient
+   * entry rounded once): E bounds the value before that rounding, so |r| >= |x| - ulp(x)/2 - E
+   * (that value may lie below a power of two that x reached by rounding up) */
+  if (T == LSCE_DT_F64) lo -= 0.5 * lsce_ulp_of(x, T);
   if (lo < tau) lo = tau;
   return E + 0.5 * lsce_ulp_of(x, T) <= bound * lsce_ulp_of(lo, T) * (1.0 - 0x1p-30);
 }
@@ -104,6 +108,15 @@ lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) {
   se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
   se.abs = K * LSCE_EXP_ABS;
   se.g_u = c->dd ? LSCE_U_DD : LSCE_U53;
+  se.g_abs = 0.0;
+  if (c->dd && st->exp_rel > 0) {
+    /* float64 first-pass statistics: the gradient may come from the vector sweep
+     * (simd_kernels.inc grad_f64, whose error is argued there): its double arithmetic stays within
+     * 2^-102 (alpha_rs e_j + 3 kappa_j / D), covered by g_u = 2^-100, and its exp is within
+     * st->exp_rel (e_rel above) plus LSCE_EXP_ABS absolute */
+    se.g_u = 0x1p-100;
+    se.g_abs = LSCE_EXP_ABS;
+  }
   return se;
 }
 
@@ -179,6 +192,9 @@ double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const l
   double kjm = st->jm == g->y ? ky : koff;
   double Eg = emax * (ars * (rs + 8 * LSCE_U_DD + se->g_u + se->e_rel) + 4 * LSCE_U_DD * (A + B * Uall) * invD / s) +
               3 * se->g_u * kmax * invD + se->g_u * gmax;
+  /* the vector float64 sweep (se->g_abs): an exp off by LSCE_EXP_ABS absolute (underflow), times
+   * alpha_rs, and its five operations off by 2^-1075 each where they are subnormal */
+  if (se->g_abs > 0) Eg += se->g_abs * ars + 0x1p-1072;
   double jm = fabs(lsce_dd_to_d(g->jm_val));
   double Ejm = (alpha * rs + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
   double cr = crel(A) + crel(B) + crel(invD) + crel(ars) + crel(alpha) + crel_params(p);

@@ -46,6 +46,8 @@ typedef struct {
   double abs;                   /* absolute floor added to s1, t and Uf (underflowed terms) */
   double e_rel;                 /* one exp(z_j - m) of the gradient sweep */
   double g_u;                   /* the unit of the gradient's final double operations (2^-53, or 2^-104 for dd) */
+  double g_abs;                 /* an absolute error of one exp of the gradient sweep, times alpha_rs (the float64
+                                 * first pass's vector sweep: LSCE_EXP_ABS; 0 otherwise) */
 } lsce_stat_err;
 
 /* The error model of the fast statistics of row i (st->nreb rebases, K classes) on call c. */
