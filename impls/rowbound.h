@@ -40,6 +40,8 @@ typedef struct {
   double abs;                   /* absolute floor added to s1, t and Uf (underflowed terms) */
   double e_rel;                 /* one exp(z_j - m) of the gradient sweep */
   double g_u;                   /* the unit of the gradient's final double operations (2^-53, or 2^-104 for dd) */
+  double g_abs;                 /* an absolute error of one exp of the gradient sweep, times alpha_rs (the float64
+                                 * first pass's vector sweep: LSCE_EXP_ABS; 0 otherwise) */
 } lsce_stat_err;
 
 
@@ -70,6 +72,10 @@ LSCE_HD int lsce_guard_ok(double x, double E, double tau, lsce_dtype T, double b
   if (!(E >= 0) || !isfinite(E) || !isfinite(x)) return 0;
   if (fabs(x) + E >= lsce_guard_max_finite(T)) return 0;
   double lo = fabs(x) - E;
+  /* For T = float64 the rows pass x already rounded to T (a double-double's high part, a gradient
+   * entry rounded once): E bounds the value before that rounding, so |r| >= |x| - ulp(x)/2 - E
+   * (that value may lie below a power of two that x reached by rounding up) */
+  if (T == LSCE_DT_F64) lo -= 0.5 * lsce_ulp_of_hd(x, T);
   if (lo < tau) lo = tau;
   return E + 0.5 * lsce_ulp_of_hd(x, T) <= bound * lsce_ulp_of_hd(lo, T) * (1.0 - 0x1p-30);
 }
@@ -120,6 +126,15 @@ LSCE_HD lsce_stat_err lsce_stat_err_of(int64_t K_, int dd, const lsce_rowstats *
   se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
   se.abs = K * LSCE_EXP_ABS;
   se.g_u = dd ? LSCE_U_DD : LSCE_U53;
+  se.g_abs = 0.0;
+  if (dd && st->exp_rel > 0) {
+    /* float64 first-pass statistics: the gradient may come from the vector sweep
+     * (simd_kernels.inc grad_f64, whose error is argued there): its double arithmetic stays within
+     * 2^-102 (alpha_rs e_j + 3 kappa_j / D), covered by g_u = 2^-100, and its exp is within
+     * st->exp_rel (e_rel above) plus LSCE_EXP_ABS absolute */
+    se.g_u = 0x1p-100;
+    se.g_abs = LSCE_EXP_ABS;
+  }
   return se;
 }
 
@@ -195,6 +210,9 @@ LSCE_HD double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc,
   double kjm = st->jm == g->y ? ky : koff;
   double Eg = emax * (ars * (rs + 8 * LSCE_U_DD + se->g_u + se->e_rel) + 4 * LSCE_U_DD * (A + B * Uall) * invD / s) +
               3 * se->g_u * kmax * invD + se->g_u * gmax;
+  /* the vector float64 sweep (se->g_abs): an exp off by LSCE_EXP_ABS absolute (underflow), times
+   * alpha_rs, and its five operations off by 2^-1075 each where they are subnormal */
+  if (se->g_abs > 0) Eg += se->g_abs * ars + 0x1p-1072;
   double jm = fabs(lsce_dd_to_d(g->jm_val));
   double Ejm = (alpha * rs + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
   double cr = lsce_crel(A) + lsce_crel(B) + lsce_crel(invD) + lsce_crel(ars) + lsce_crel(alpha) + lsce_crel_params(p);

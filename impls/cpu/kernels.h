@@ -64,6 +64,10 @@ LSCE_SIMD_DECLARE(tab_avx2)
 LSCE_SIMD_DECLARE(tab_avx512)
 void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
+/* simd_round16.h's double -> bfloat16 (bf16 != 0) / float16 rounding over an array (n a multiple of
+ * 2W), for tests/test_round16.c (avx2.c, avx512.c) */
+void lsce_round16_array_avx2(const double *x, uint16_t *y, int64_t n, int bf16);
+void lsce_round16_array_avx512(const double *x, uint16_t *y, int64_t n, int bf16);
 
 /* The kernels cpu_avx2/cpu_threads/cpu_sharded run: the widest ISA here that LSCE_ISA allows. */
 lsce_kernels lsce_cpu_kernels(void);
