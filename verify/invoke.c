@@ -79,8 +79,10 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
 
 /* the exact CPU rows compute issue #15's options (impls/cpu/optrows.c); the CUDA and MPI rows refuse
  * them (exit 2), whether or not their device is here */
+int lsce_impl_computes_options(const lsce_impl *im) { return !strcmp(im->device, "cpu"); }
+
 int lsce_impl_takes_options(const lsce_impl *im, const lsce_problem *p, lsce_err *err) {
-  if (lsce_options_first(p) && strcmp(im->device, "cpu"))
+  if (lsce_options_first(p) && !lsce_impl_computes_options(im))
     return lsce_err_set(err, LSCE_EINPUT, "--impl: %s does not take %s", im->name, lsce_options_first(p));
   return LSCE_OK;
 }
