@@ -82,11 +82,12 @@ static double transform(const octx *o, double z, double *dx, double *ch, double 
   }
   double a = y / k->C;
   double x = k->C * tanh(a);
-  *dx = 16 * U * fabs(x) + 0x1p-1070;
+  *dx = 16 * U * fabs(x) + (k->C + 1) * 0x1p-1068; /* a subnormal tanh: C times a few 2^-1074 */
   if (z == 0) { *dch = k->has_scale ? 2 * U * k->S : 0.0; return x; } /* sech 0 = 1 */
   double E = exp(-2 * fabs(a)), d = 1 + E;
   *ch = k->S * (4 * E / (d * d));
-  *dch = (12 * fabs(a) + 20) * U * *ch + 0x1p-1070;
+  /* E subnormal or 0 (|a| > 354): within 2^-1074 absolutely, times 4 S */
+  *dch = (12 * fabs(a) + 20) * U * *ch + k->S * 0x1p-1068;
   return x;
 }
 
@@ -181,6 +182,8 @@ static double kappas(const octx *o, int64_t i, const obuf *b, double f) {
  * ds; ls = log1p(s1) within ds / (1 + s1 - ds) + LIBM2 ls.
  * The terms t_c = RN(RN(m - x_c) + ls) are within 2 u t_c of (m - x_c + ls) and ls's error; the
  * products with kappa' (KREL + u) and their sum ((K + 2) u, all >= 0): CE (KREL + (K + 6) u) + Ksum dls.
+ * A kappa' below 2^-1022 (tiny weights or s_i / D) has an absolute error of a few 2^-1074 instead
+ * of KREL: 2^-1070 per coefficient, added to the loss (times its term), to Ksum and to each A_j.
  * KL: + sum kappa'_c log q_c, each within kappa'_c (|log q_c| (KREL + 3 u) + 3 u) (q_c's own 2 u
  * moves its log by 2 u), their sum (K + 2) u of sum |.|.
  * The z part zq s_i lse^2: lse within dL = dX + dls + u |lse|; its square 2 |lse| dL + dL^2, the
@@ -227,7 +230,7 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
       double h = b->kap[c] * b->lq[c];
       H += h;
       Habs += fabs(h);
-      EH += b->kap[c] * (fabs(b->lq[c]) * (KREL + 3 * U) + 3 * U);
+      EH += b->kap[c] * (fabs(b->lq[c]) * (KREL + 3 * U) + 3 * U) + 0x1p-1070 * fabs(b->lq[c]);
     }
   }
   double Z = 0, EZ = 0;
@@ -248,8 +251,8 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
   /* the gradient */
   const double zc = k->has_z ? 2 * k->zq * s * lse : 0.0;
   const double Kz = Ksum + zc;
-  const double dKz = (Ksum * (KREL + ((double)K + 2) * U) + fabs(zc) * 4 * U + (k->has_z ? 2 * k->zq * s * dL : 0) +
-                      U * fabs(Kz)) * SL;
+  const double dKz = (Ksum * (KREL + ((double)K + 2) * U) + (double)K * 0x1p-1070 + fabs(zc) * 4 * U +
+                      (k->has_z ? 2 * k->zq * s * dL : 0) + U * fabs(Kz)) * SL;
   const double is = 1.0 / (1.0 + s1);
   const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 2 * U;
   /* sigma_i (the metric's floor, lsce_ref_options_floors) from below: max_j x'_j (Ksum + 2 zq s |lse|),
@@ -259,7 +262,7 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
   double tau = sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, o->gdt) * (1 - 0x1p-40) : 0.0;
   for (int64_t j = 0; j < K; j++) {
     double A, dA;
-    if (b->x[j] == -INFINITY) { A = -b->kap[j]; dA = KREL * b->kap[j]; }
+    if (b->x[j] == -INFINITY) { A = -b->kap[j]; dA = KREL * b->kap[j] + 0x1p-1070; }
     else {
       double e = j == st.jm ? 1.0 : exp(b->x[j] - m);
       double pj = e * is;
@@ -267,7 +270,7 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
       if (!(rho <= 0.5)) { out->gok = 0; rho = INFINITY; }
       rho *= 1 + rho;
       A = Kz * pj - b->kap[j];
-      dA = fabs(Kz) * pj * rho + pj * dKz + U * fabs(Kz * pj) + KREL * b->kap[j] + U * fabs(A);
+      dA = fabs(Kz) * pj * rho + pj * dKz + U * fabs(Kz * pj) + KREL * b->kap[j] + 0x1p-1070 + U * fabs(A);
     }
     double g = b->ch[j] * A;
     double dg = (b->ch[j] * dA + b->dch[j] * fabs(A) + U * fabs(g)) * SL;
@@ -287,7 +290,9 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
  * The gradient, x'(z) w_c s_i / D (sigma(x) - t'): for x >= 0 as (1 - t') - sigma(-x), for x < 0 as
  * sigma(x) - t', with the small sigmoid sg = E / (1 + E) within 5 u sg; the transform moves it by at
  * most dx sg (1 - sg) + dx^2 / 10 (|sigma''| < 1/10); so D = A1 - sg is within KREL A1 + 5 u sg +
- * dx sg + dx^2 / 10 + u |D|, and g = RN(RN(wf D) x') within |wf| (x' dD + dx' |D|) + (KREL + 2 u) |g|. */
+ * dx sg + dx^2 / 10 + u |D|, and g = RN(RN(wf D) x') within |wf| (x' dD + dx' |D|) + (KREL + 2 u) |g|.
+ * A wf below 2^-1022 has an absolute error of a few 2^-1074 instead of KREL: 2^-1070 times the
+ * element (loss) and times x' |D| (gradient), added. */
 static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad, double s) {
   const lsce_problem *p = o->p;
   const lsce_opt_consts *k = &o->k;
@@ -315,7 +320,7 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
     if (x == -INFINITY) {
       if (tp > 0) inf = 1;
       g = -(wf * tp) * ch;
-      dg = (KREL + 3 * U) * fabs(g) + wf * tp * dch;
+      dg = (KREL + 3 * U) * fabs(g) + wf * tp * dch + 0x1p-1070 * ch;
     } else {
       double a = fabs(x), E = exp(-a), l1 = log1p(E);
       double spx = x >= 0 ? a + l1 : l1, spm = x >= 0 ? l1 : a + l1; /* softplus(x), softplus(-x) */
@@ -326,10 +331,10 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
       double dD = KREL * A1 + 5 * U * sg + dx * sg + dx * dx / 10 + U * fabs(D);
       double eel = el * (KREL + 10 * U) + dx * (fabs(D) + dD + dx / 4);
       R += wf * el;
-      ER += wf * eel + wf * el * KREL;
+      ER += wf * eel + wf * el * KREL + 0x1p-1070 * (el + eel);
       if (grad) {
         g = (wf * D) * ch;
-        dg = wf * (ch * dD + dch * fabs(D)) + (KREL + 2 * U) * fabs(g);
+        dg = wf * (ch * dD + dch * fabs(D)) + (KREL + 2 * U) * fabs(g) + 0x1p-1070 * ch * (fabs(D) + dD);
       }
     }
     if (grad) {
