@@ -127,9 +127,11 @@ int lsce_cmd_reference(int argc, char **argv) {
   if (!rc && lsce_arg_given(&a, "--grad-out")) /* the gradient (and a float64 copy to write) */
     rc = lsce_check_memory(((double)p.N * (double)p.K) * (run ? 8.0 + 8.0 : 8.0 * 2), argv[1], &err);
   if (!rc && run) {
-    rc = lsce_impl_usable(im, p.logits.dtype, &err);
-    if (!rc && lsce_options_first(&p)) /* no row computes an option of issue #15 yet */
-      rc = lsce_err_set(&err, LSCE_EINPUT, "--impl: %s does not take %s", im->name, lsce_options_first(&p));
+    /* the dtype first, then issue #15's options (the CPU rows compute them, the others refuse them:
+     * exit 2 whether or not their device is here), then the device (docs/cli.md) */
+    if (!lsce_impl_takes(im, p.logits.dtype)) rc = lsce_impl_usable(im, p.logits.dtype, &err);
+    if (!rc) rc = lsce_impl_takes_options(im, &p, &err);
+    if (!rc) rc = lsce_impl_usable(im, p.logits.dtype, &err);
     if (!rc) {
       r.nloss = p.reduction == LSCE_RED_NONE ? p.N : 1;
       r.loss = calloc((size_t)(r.nloss > 0 ? r.nloss : 1), sizeof(double));

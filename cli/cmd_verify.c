@@ -23,6 +23,7 @@
 #include "lsce/certify.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
+#include "lsce/ref_options.h"
 #include "lsce_version.h"
 
 #ifndef LSCE_FIXTURES_DIR
@@ -193,6 +194,42 @@ static int check_loaded(const mctx *m, const lsce_jval *c, const lsce_problem *p
   return LSCE_OK;
 }
 
+/* issue #15: "options", an array of strings read pairwise as the command line's --logit-scale,
+ * --softcap, --z-loss and --normalizer (their values exactly as typed); files.sample_weights is
+ * --sample-weights. Soft targets come from a 2-D targets file. */
+static int case_options(const mctx *m, const lsce_jval *c, lsce_problem *p) {
+  const lsce_jval *o = lsce_json_get(c, "options");
+  if (!o || o->t == LSCE_J_NULL) return LSCE_OK;
+  if (o->t != LSCE_J_ARR || o->n % 2) return bad(m, "\"options\" must be an array of option, value strings");
+  for (int k = 0; k < o->n; k += 2) {
+    if (o->items[k].t != LSCE_J_STR || o->items[k + 1].t != LSCE_J_STR || !strcmp(o->items[k].str, "--sample-weights"))
+      return bad(m, "\"options\" must be an array of option, value strings (sample weights: files.sample_weights)");
+    lsce_problem_args pa = {.cmd = LSCE_CMD_REFERENCE, .cmdname = "verify"};
+    lsce_err e2;
+    if (lsce_problem_option15(&pa, p, o->items[k].str, o->items[k + 1].str, &e2))
+      return bad(m, "options: %s", e2.line);
+  }
+  return LSCE_OK;
+}
+
+/* the rules of reference and run for the case's variants and reductions (docs/cli.md) */
+static int check_options(const mctx *m, const lsce_jval *c, const lsce_problem *p) {
+  const lsce_jval *vars = lsce_json_get(c, "variants"), *reds = lsce_json_get(c, "reductions");
+  for (int vi = 0; vi < vars->n; vi++) {
+    int v = lsce_variant_find(vars->items[vi].str);
+    const lsce_variant *d = &lsce_variants[v];
+    if (p->soft && !lsce_variant_takes_soft(v)) return bad(m, "variant %s takes no soft (N, K) targets", d->id);
+    if (p->has_zloss && !strcmp(d->family, "sigmoid")) return bad(m, "variant %s takes no z-loss", d->id);
+    if (p->normalizer != LSCE_NORM_DEFAULT && d->weighting == LSCE_W_NLL)
+      return bad(m, "variant %s takes no normalizer", d->id);
+  }
+  for (int ri = 0; ri < reds->n && p->normalizer != LSCE_NORM_DEFAULT; ri++)
+    if (strcmp(reds->items[ri].str, "mean")) return bad(m, "--normalizer: only with reduction mean");
+  if ((p->normalizer == LSCE_NORM_SAMPLE_WEIGHTS || p->normalizer == LSCE_NORM_NONZERO) && !p->has_sw)
+    return bad(m, "--normalizer: needs files.sample_weights");
+  return LSCE_OK;
+}
+
 /* Runs every selected implementation on one manifest case. */
 static int run_case(state *s, const char *dir, const lsce_jval *c, int index, const lsce_impl *only, lsce_err *err) {
   char num[32];
@@ -213,22 +250,33 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
                   *reds = lsce_json_get(c, "reductions");
   lsce_problem p;
   lsce_problem_init(&p);
-  char L[LSCE_PATH_MAX], T[LSCE_PATH_MAX], W[LSCE_PATH_MAX];
+  char L[LSCE_PATH_MAX], T[LSCE_PATH_MAX], W[LSCE_PATH_MAX], SW[LSCE_PATH_MAX];
   if ((rc = int_member(&m, c, "ignore_index", -0x1p53, 0, &p.ignore_index)) ||
       (rc = int_member(&m, c, "pad_index", 0, 1, &p.pad_index)) ||
       (rc = file_member(&m, files, "logits", 1, L, sizeof L)) ||
       (rc = file_member(&m, files, "targets", 1, T, sizeof T)) ||
       (rc = file_member(&m, files, "weights", 0, W, sizeof W)) ||
-      (rc = lsce_problem_load(&p, L, T, W[0] ? W : NULL, err)) || (rc = check_loaded(&m, c, &p))) {
+      (rc = file_member(&m, files, "sample_weights", 0, SW, sizeof SW)) || (rc = case_options(&m, c, &p)) ||
+      (p.sample_weights_path = SW[0] ? SW : NULL, 0) ||
+      (rc = lsce_problem_load(&p, L, T, W[0] ? W : NULL, err)) || (rc = check_loaded(&m, c, &p)) ||
+      (rc = check_options(&m, c, &p))) {
     lsce_problem_clear(&p);
     return rc;
   }
   lsce_dtype dt = p.logits.dtype;
   int any = 0;
+  /* issue #15: a case with options (or a sigmoid variant) runs only the rows that compute them; the
+   * others refuse them (lsce_impl_takes_options) and are not run, not counted */
+  int opt15 = 0;
+  for (int vi = 0; vi < vars->n; vi++) {
+    p.variant = lsce_variant_find(vars->items[vi].str);
+    if (lsce_uses_options(&p)) opt15 = 1;
+  }
   for (int k = 0; k < lsce_nimpls; k++) {
     const lsce_impl *im = &lsce_impls[k];
     if (only && im != only) continue;
     if (!lsce_impl_takes(im, dt)) continue; /* not run, not counted */
+    if (opt15 && !lsce_impl_computes_options(im)) continue;
     agg *g = agg_get(s, im->name, regime);
     if (!g) { lsce_problem_clear(&p); return lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory"); }
     if (!im->available()) g->skipped = 1; else any = 1;
@@ -276,6 +324,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
         for (int k = 0; !rc && k < lsce_nimpls; k++) {
           const lsce_impl *im = &lsce_impls[k];
           if ((only && im != only) || !lsce_impl_takes(im, dt) || !im->available()) continue;
+          if (opt15 && !lsce_impl_computes_options(im)) continue; /* refuses the options (see above) */
           agg *g = agg_get(s, im->name, regime);
           lsce_row_counts cnt;
           if ((rc = lsce_invoke_counted(im, &p, loss, grad, &cnt, "verify", err))) break;

@@ -19,7 +19,9 @@
 static const lsce_opt dev_opts[] = {
   {"--logits", 1}, {"--targets", 1}, {"--weights", 1}, {"--variant", 1}, {"--smoothing", 1},
   {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
-  {"--precision", 1}, {"--grad", 0}, {"--grad-rows", 1}, {"--help", 0}};
+  {"--precision", 1}, {"--grad", 0}, {"--grad-rows", 1}, {"--help", 0},
+  /* issue #15's options (the options fixture set's goldens) */
+  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1}};
 #define NOPTS ((int)(sizeof dev_opts / sizeof dev_opts[0]))
 
 int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *err);
@@ -57,6 +59,7 @@ int main(int argc, char **argv) {
   pa.max_prec = ro.max_prec;
   if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, dev_opts, NOPTS, argc, argv, NULL, NULL, &err);
   if (!rc) rc = lsce_problem_require(&a, &p, &err);
+  p.sample_weights_path = pa.sample_weights;
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
   lsce_ref_result r = {0};
   if (!rc) {

@@ -69,6 +69,11 @@ static int check_option15(lsce_problem_args *pa, lsce_problem *p, const char *na
   return LSCE_OK;
 }
 
+int lsce_problem_option15(lsce_problem_args *pa, lsce_problem *p, const char *name, const char *v, lsce_err *err) {
+  if (!lsce_option15(p, name)) return lsce_err_set(err, LSCE_EINPUT, "%s: not an option of issue #15", name);
+  return check_option15(pa, p, name, v, err);
+}
+
 /* reference and run: an option of issue #15 that variant v does not take (docs/formulations.md
  * "Which option goes with which variant") */
 static int variant_takes15(const lsce_problem *p, int v, const char *opt, lsce_err *err) {

@@ -27,6 +27,9 @@ typedef struct {
 int lsce_problem_args_parse(lsce_problem_args *pa, lsce_problem *p, lsce_args *a,
                             const lsce_opt *opts, int nopts, int argc, char **argv,
                             lsce_extra_check extra, void *user, lsce_err *err);
+/* One option of issue #15 (--logit-scale, --softcap, --z-loss, --normalizer; --sample-weights sets
+ * pa->sample_weights) read into p exactly as the command line reads it (verify's manifest "options"). */
+int lsce_problem_option15(lsce_problem_args *pa, lsce_problem *p, const char *name, const char *v, lsce_err *err);
 /* 1 when "--help" appears as an option (not as a value) in argv[first..). */
 int lsce_wants_help(const lsce_opt *opts, int nopts, int argc, char **argv, int first);
 #endif

@@ -797,3 +797,58 @@ void lsce_ref_options_floors(double *Mloss, double *sigma, const lsce_problem *p
   rowbuf_clear(&rb);
   octx_clear(&x);
 }
+
+/* lsce_opt_consts (lsce/ref_options.h): the same rationals as octx, each rounded by mpq_get_d. */
+void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p) {
+  octx x;
+  octx_init(&x, p);
+  const lsce_variant *d = &lsce_variants[p->variant];
+  memset(k, 0, sizeof *k);
+  k->sig = x.sig;
+  k->has_z = x.has_z;
+  k->nan_mean = x.nan_mean;
+  k->kl = d->kl;
+  k->weighting = d->weighting;
+  k->pad = d->pad;
+  k->soft = p->soft;
+  k->has_scale = p->has_scale;
+  k->has_cap = p->has_softcap;
+  k->S = p->has_scale ? mpq_get_d(p->scale) : 1.0;
+  k->C = p->has_softcap ? mpq_get_d(p->softcap) : 0.0;
+  mpq_t t, u;
+  mpq_inits(t, u, NULL);
+  if (mpq_sgn(x.Dn) != 0) { mpq_inv(t, x.Dn); k->inv_Dn = mpq_get_d(t); }
+  if (x.has_z) {
+    if (p->reduction == LSCE_RED_NONE || mpq_sgn(x.Dz) == 0) mpq_set(t, p->zloss);
+    else mpq_div(t, p->zloss, x.Dz);
+    k->zq = mpq_get_d(t);
+  }
+  k->a = mpq_get_d(x.a);
+  k->b = mpq_get_d(x.b);
+  if (!x.sig) {
+    k->qt = mpq_get_d(x.qt);
+    k->qo = mpq_get_d(x.qo);
+    mpq_sub(t, x.qt, x.qo);
+    k->qd = mpq_get_d(t);
+  }
+  /* (al, be): (1-e, e/K) for soft softmax targets and bce-softmax-target, (1-e, e/2) for bce,
+   * (1-2e, e) for bce-multilabel */
+  mpq_t al, be;
+  mpq_inits(al, be, NULL);
+  mpq_set_ui(al, 1, 1);
+  if (p->variant == LSCE_V_BCE_MULTILABEL) { mpq_sub(al, al, p->e); mpq_sub(al, al, p->e); mpq_set(be, p->e); }
+  else {
+    mpq_sub(al, al, p->e);
+    mpq_set_si(u, p->variant == LSCE_V_BCE ? 2 : (long)p->K, 1);
+    mpq_div(be, p->e, u);
+  }
+  mpq_set_ui(t, 1, 1);
+  mpq_sub(t, t, al);
+  mpq_sub(t, t, be);
+  k->al = mpq_get_d(al);
+  k->be = mpq_get_d(be);
+  k->ga = mpq_get_d(t);
+  k->neg = mpq_sgn(al) < 0 || mpq_sgn(be) < 0 || mpq_sgn(t) < 0;
+  mpq_clears(al, be, t, u, NULL);
+  octx_clear(&x);
+}

@@ -233,7 +233,7 @@ def main():
     ap.add_argument("lsce_dev")
     ap.add_argument("lsce")
     ap.add_argument("fixtures")
-    ap.add_argument("--set", choices=["small", "large", "megatron", "adversarial"], default=None,
+    ap.add_argument("--set", choices=["small", "large", "megatron", "adversarial", "options"], default=None,
                     help="the set the manifest must hold (default: whatever it says)")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("LSCE_TEST_JOBS", "0")) or os.cpu_count() or 2)
     ap.add_argument("--no-determinism", action="store_true", help="skip step 2")

@@ -32,10 +32,11 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
 
 int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                         lsce_row_counts *counts, const char *who, lsce_err *err) {
-  /* no row computes an option of issue #15 or the sigmoid family yet: refuse, never compute the
-   * catalog's loss in its place */
-  if (lsce_options_first(p))
-    return lsce_err_set(err, LSCE_EINPUT, "--impl: %s does not take %s", im->name, lsce_options_first(p));
+  /* issue #15's options and the sigmoid family: the exact CPU rows compute them (impls/cpu/optrows.c,
+   * through call.opt); every other row refuses them, never computing the catalog's loss in their place */
+  const int opts = lsce_options_first(p) != NULL;
+  int orc = lsce_impl_takes_options(im, p, err);
+  if (orc) return orc;
   const int64_t N = p->N, K = p->K;
   lsce_dtype dt = p->logits.dtype;
   size_t es = lsce_dtype_size(dt);
@@ -50,10 +51,11 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
     free(t); free(w); free(zcopy); free(g);
     return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
   }
-  for (int64_t i = 0; i < N; i++) t[i] = lsce_target(p, i);
+  for (int64_t i = 0; i < N; i++) t[i] = opts ? 0 : lsce_target(p, i); /* soft targets have no index */
   if (w) for (int64_t c = 0; c < K; c++) w[c] = lsce_weight(p, c);
   lsce_params prm;
-  lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, w, p->ignore_index, p->pad_index);
+  if (opts) memset(&prm, 0, sizeof prm); /* the options path reads the problem itself (call.opt) */
+  else lsce_params_init(&prm, p->variant, p->reduction, p->e, N, K, t, w, p->ignore_index, p->pad_index);
   double *u = NULL; /* k1-megatron: rank r's shard indicator as the call's weights */
   if (lsce_params_shard_call(&prm, p->tp, p->rank, &u)) {
     free(t); free(w); free(zcopy); free(g);
@@ -61,7 +63,7 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
   }
   if (counts) { memset(counts, 0, sizeof *counts); prm.counts = counts; }
   lsce_call call = {z, dt, N, K, t, u ? u : lsce_variants[p->variant].weighting != LSCE_W_NONE ? w : NULL, &prm,
-                    dt == LSCE_DT_F64, NULL, NULL};
+                    dt == LSCE_DT_F64, NULL, NULL, opts ? p : NULL};
   int64_t nloss = p->reduction == LSCE_RED_NONE ? N : 1;
   for (int64_t i = 0; i < nloss; i++) loss[i] = NAN;
   if (g) memset(g, 0x88, es * (size_t)(N * K));
@@ -72,6 +74,16 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
   if (rc && !strcmp(im->device, "cuda")) /* the CUDA rows say why: no device, old driver, memory */
     return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d): %s", im->name, rc, lsce_cuda_reason());
   if (rc) return lsce_err_set(err, LSCE_EINCOMPLETE, "--impl: %s failed (status %d)", im->name, rc);
+  return LSCE_OK;
+}
+
+/* the exact CPU rows compute issue #15's options (impls/cpu/optrows.c); the CUDA and MPI rows refuse
+ * them (exit 2), whether or not their device is here */
+int lsce_impl_computes_options(const lsce_impl *im) { return !strcmp(im->device, "cpu"); }
+
+int lsce_impl_takes_options(const lsce_impl *im, const lsce_problem *p, lsce_err *err) {
+  if (lsce_options_first(p) && !lsce_impl_computes_options(im))
+    return lsce_err_set(err, LSCE_EINPUT, "--impl: %s does not take %s", im->name, lsce_options_first(p));
   return LSCE_OK;
 }
 

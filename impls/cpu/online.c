@@ -9,6 +9,7 @@
 #endif
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
+#include "cpu/optrows.h"
 
 void lsce_stats_online(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1) {
   const lsce_params *p = c->prm;
@@ -53,6 +54,7 @@ double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t 
 
 #ifndef LSCE_ONLINE_FMA
 int lsce_cpu_online(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 1, 1, 0); /* issue #15: one online pass */
   const lsce_kernels k = {lsce_stats_online, lsce_grad_scalar, NULL, NULL, NULL, NULL};
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/kernels.h"
+#include "cpu/optrows.h"
 #include "lsce/config.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -60,6 +61,7 @@ static lsce_kernels kernels(void) {
 lsce_kernels lsce_cpu_kernels(void) { return kernels(); }
 
 int lsce_cpu_avx2(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 0, 1, 0); /* issue #15: optrows.c's scalar two passes */
   lsce_kernels k = kernels();
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
 }
@@ -71,6 +73,7 @@ int lsce_cpu_threads(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
   const lsce_config *cf = lsce_config_get();
   int64_t threads = cf->threads > 0 ? cf->threads : 2;
   if (threads > 256) threads = 256;
+  if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 0, (int)threads, 0); /* issue #15: rows over threads */
   return lsce_cpu_drive(loss, grad, gdt, c, &k, (int)threads, cf->split > 0 ? (int64_t)cf->split : 0);
 }
 
@@ -79,6 +82,7 @@ int lsce_cpu_sharded(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
   int64_t S = lsce_config_get()->shards > 0 ? (int64_t)lsce_config_get()->shards : 4;
   if (S < 1) S = 1;
   int64_t slice = (c->K + S - 1) / S;
+  if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 0, 1, slice < 1 ? 1 : slice); /* issue #15: S shards */
   return lsce_cpu_drive(loss, grad, gdt, c, &k, 1, slice < 1 ? 1 : slice);
 }
 

@@ -9,6 +9,7 @@
 #include "combiner.h"
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
+#include "cpu/optrows.h"
 #include "cpu/rowguard.h"
 #include "lsce/registry.h"
 
@@ -45,6 +46,7 @@ static void row_stats(lsce_rowstats *st, const void *z, lsce_dtype dt, int64_t b
 }
 
 int lsce_cpu_twopass(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 0, 1, 0); /* issue #15: two passes */
   const lsce_params *p = c->prm;
   const int64_t N = c->N, K = c->K;
   const int weighted_u = lsce_weighted_u(p);

@@ -19,4 +19,21 @@ void lsce_ref_options_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const 
                                  int ce_only, slong prec);
 /* the ulp metric's magnitudes: Mloss (1 or N entries) and sigma (N entries) */
 void lsce_ref_options_floors(double *Mloss, double *sigma, const lsce_problem *p);
+
+/* The problem's constants for the CPU rows' options path (impls/cpu/optrows.c), each the exact
+ * rational of the reference (the same octx) converted by mpq_get_d: truncation, so every field is
+ * within 2^-52 relative of its exact value (2 u, u = 2^-53), and nonnegative where the exact one is. */
+typedef struct {
+  int sig, has_z, nan_mean, kl, weighting, pad, soft;
+  int has_scale, has_cap;
+  double S, C;          /* logit scale (1 when off) and soft cap (0 when off) */
+  double inv_Dn;        /* 1 / D_norm (1 for sum, none and k-nll-weighted) */
+  double zq;            /* Z / D_z (mean, sum) or Z (none); 0 without a z term */
+  double a, b;          /* k-nll-weighted: the NLL part's and the smoothing part's factors (else 1) */
+  double qt, qo, qd;    /* index targets: q_y, q_c, q_y - q_c (catalog; k-nll-weighted's qt - qo = 1 - e) */
+  double al, be, ga;    /* soft / sigmoid targets: t' = al t + be, 1 - t' = al (1 - t) + ga (exact
+                         * rationals; ga = 1 - al - be) */
+  int neg;              /* 1 when al, be or ga is negative (the rows then defer to the reference) */
+} lsce_opt_consts;
+void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p);
 #endif

@@ -23,6 +23,9 @@ typedef struct {
   const lsce_params *prm;   /* variant coefficients and the O(N) pre-pass (D, W, |V|) */
   int dd;                   /* double-double exp and sums (float64 inputs; the fast certifier) */
   double *loss_lo, *grad_lo; /* the fast certifier only: the low parts of loss and float64 gradient */
+  /* issue #15: the lsce_problem (lsce/problem.h) when it uses an option or the sigmoid family
+   * (lsce_invoke sets it; the exact CPU rows compute it, impls/cpu/optrows.h), else NULL */
+  const void *opt;
 } lsce_call;
 
 /* Outputs: loss has 1 (mean, sum) or N (none) entries, accumulated and returned in double.
