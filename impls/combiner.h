@@ -37,13 +37,14 @@ typedef struct {
   double zy;         /* z_y (when finite) */
   int64_t nreb;      /* rebases to a larger maximum (online steps, merges): the error model counts them */
   double exp_rel;    /* the largest relative error of one exp the kernels used (0: the path's default, cpu/rowguard.h) */
+  double reb_rel;    /* that of the exps of the rebases counted in nreb, when smaller (0: exp_rel's) */
 } lsce_rowstats;
 
 LSCE_HD void lsce_stats_empty(lsce_rowstats *st) {
   st->m = -INFINITY; st->jm = -1;
   st->s1 = lsce_dd_from(0.0); st->t = lsce_dd_from(0.0); st->Uf = lsce_dd_from(0.0);
   st->Kf = 0; st->n_eq = 0; st->n_mask_u = 0; st->y_masked = 0; st->P_finite = 0; st->zy = 0.0;
-  st->nreb = 0; st->exp_rel = 0.0;
+  st->nreb = 0; st->exp_rel = 0.0; st->reb_rel = 0.0;
 }
 
 /* Merge b into a (statistics of disjoint class slices). Rebasing to the larger maximum M: s1 gains
@@ -55,6 +56,7 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->zy += b->zy; /* only the slice holding y sets it */
   a->nreb += b->nreb;
   if (b->exp_rel > a->exp_rel) a->exp_rel = b->exp_rel;
+  a->reb_rel = 0.0; /* the merged rebases: counted at exp_rel */
   if (b->Kf == 0) return;
   if (a->Kf == 0) {
     a->m = b->m; a->jm = b->jm; a->s1 = b->s1; a->t = b->t; a->Uf = b->Uf;
@@ -80,9 +82,25 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->Kf += b->Kf;
 }
 
+/* exp(d.hi + d.lo) of an exact pair d = z - m (two_sum: d.hi <= 0, |d.lo| <= ulp(d.hi)/2), in
+ * double: libm's exp of d.hi times (1 + d.lo), the float64 first pass of the scalar CPU rows. With
+ * e = exp(d.hi)(1 + a), |a| <= 2^-52 (glibc, LSCE_EXP_REL_LIBM), the exact value is
+ * exp(d.hi)(1 + d.lo + r), |r| <= d.lo^2 < 2^-86 (|d.lo| <= 2^-53 746 < 2^-43.4 where exp(d.hi) is
+ * not 0); e + e d.lo rounds twice: the product's rounding is 2^-53 |e d.lo| < 2^-96 e, the sum's
+ * 2^-53. In all: relative error below 2^-52 + 2^-53 + 2^-85 (cpu/rowguard.h LSCE_EXP_REL_PAIR) where
+ * the result is normal; below 2^-1022 (d.hi < -708.3) each rounding is an absolute 2^-1075 and
+ * d.hi < -746 gives 0 (exact value below 2^-1076), within the rows' LSCE_EXP_ABS per term. */
+LSCE_HD double lsce_exp_pair(lsce_dd d) {
+  if (!(d.hi > -746.0)) return 0.0; /* also d.hi = -inf (z - m overflowed), whose d.lo is NaN */
+  double e = exp(d.hi);
+  return e + e * d.lo;
+}
+
 /* The online softmax over one row's classes, one class at a time (CPU and CUDA share it): a
  * running maximum m, s1 rescaled by exp(m_old - m_new) when it grows, t rebased by
- * Uf (m_old - m_new). In double (narrow inputs: error about K 2^-53) or double-double (dd). */
+ * Uf (m_old - m_new). In double (narrow inputs: error about K 2^-53) or double-double (dd 1), or
+ * double-double sums of the double exp lsce_exp_pair (dd 2: the scalar rows' float64 first pass;
+ * its rebases keep the double-double exp). */
 typedef struct {
   double m, s1, t, Uf;
   lsce_dd s1d, td, Ufd;
@@ -114,6 +132,8 @@ LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64
       o->nreb++;
       if (o->dd) {
         lsce_dd d = lsce_two_sum(o->m, -v);
+        /* dd 2 too: a rebase multiplies all of s1 by its exp, so its error counts once per rebase
+         * (cpu/rowguard.h): the double-double exp keeps it at LSCE_EXP_REL_DD (st->reb_rel) */
         o->s1d = lsce_dd_mul(lsce_dd_add_d(o->s1d, 1.0), lsce_dd_exp(d));
         o->td = lsce_dd_add(o->td, lsce_dd_mul(o->Ufd, d));
       } else {
@@ -125,11 +145,16 @@ LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64
     o->m = v; o->jm = j; o->n_eq = 1;
   } else {
     if (v == o->m) o->n_eq++;
-    if (o->dd) o->s1d = lsce_dd_add(o->s1d, lsce_dd_exp(lsce_two_sum(v, -o->m)));
+    if (o->dd == 2) o->s1d = lsce_dd_add_d(o->s1d, lsce_exp_pair(lsce_two_sum(v, -o->m)));
+    else if (o->dd) o->s1d = lsce_dd_add(o->s1d, lsce_dd_exp(lsce_two_sum(v, -o->m)));
     else o->s1 += exp(v - o->m);
   }
   if (inS) {
-    if (o->dd) { o->td = lsce_dd_add(o->td, lsce_dd_mul_d(lsce_two_sum(v, -o->m), u)); o->Ufd = lsce_dd_add_d(o->Ufd, u); }
+    if (o->dd) { /* u = 1 skips lsce_dd_mul_d, which would return the pair unchanged */
+      lsce_dd d = lsce_two_sum(v, -o->m);
+      o->td = lsce_dd_add(o->td, u == 1.0 ? d : lsce_dd_mul_d(d, u));
+      o->Ufd = lsce_dd_add_d(o->Ufd, u);
+    }
     else { o->t += u * (v - o->m); o->Uf += u; }
   }
 }

@@ -80,7 +80,8 @@ double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc, lsce_dt
  *    exp of the exact pair z - m). Each rebase to a larger maximum (online step or merge) multiplies
  *    the partial sum by one such exp and adds 1 (2 roundings); the sum of K terms of one sign in
  *    double (recursive or per lane, then the lanes) is within (K + 2) u relative. Hence
- *    s1_rel = (1 + nreb)(e_rel + 3 u) + (K + 4) u. Exps below 2^-1020 (0, or subnormal) add at most
+ *    s1_rel = (1 + nreb)(e_rel + 3 u) + (K + 4) u, or (e_rel + 3 u) + nreb (reb_rel + 3 u) + (K + 4) u
+ *    where the rebases' exps are the more accurate (lsce_rowstats.reb_rel). Exps below 2^-1020 (0, or subnormal) add at most
  *    2^-1020 each: abs = K 2^-1020.
  *  t = sum u_c (z_c - m) (<= 0 terms): each term 2 roundings, the sum (K + 2) u, each rebase adds
  *    Uf (m_old - m_new) with Uf's own error: t_rel = (K + 4 + 3 nreb) u + uf_rel; the pad's term,
@@ -100,7 +101,10 @@ lsce_stat_err lsce_stat_err_fast(const lsce_call *c, const lsce_rowstats *st) {
    * lane as pairs: (n^2 + 2n) u^2 relative besides the double-double steps, n <= K per lane */
   double pair = c->dd && st->exp_rel > 0 ? (K * K + 2 * K) * LSCE_U53 * LSCE_U53 * (1 + 0x1p-40) : 0.0;
   se.uf_rel = (K + 2) * u;
-  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u + pair;
+  /* the rebases' exps: st->reb_rel where the kernels recorded a smaller one (online.c's float64 first
+   * pass rebases with the double-double exp), else e_rel */
+  double eb = st->reb_rel > 0 && st->reb_rel < se.e_rel ? st->reb_rel : se.e_rel;
+  se.s1_rel = (se.e_rel + 3 * u) + nreb * (eb + 3 * u) + (K + 4) * u + pair;
   se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
   se.abs = K * LSCE_EXP_ABS;
   se.g_u = c->dd ? LSCE_U_DD : LSCE_U53;
