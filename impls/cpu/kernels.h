@@ -43,7 +43,7 @@ double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t 
 void lsce_stats_online_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 double lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                           int64_t c1, const lsce_gradcoef *g, double m);
-/* The scalar rows' float64 first pass (online.c, twopass.c): the double exp lsce_exp_pair of the
+/* The scalar rows' float64 first pass (online.c, twopass.c): the exp lsce_exp_pair of the
  * exact pair z - m (LSCE_EXP_REL_PAIR in lsce_rowstats.exp_rel), double-double sums; their accurate
  * twins above (double-double exp) are the driver's accurate rung. Narrow inputs: the same as those. */
 void lsce_stats_online_first(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);

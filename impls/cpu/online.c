@@ -4,8 +4,8 @@
  * double-double. The gradient is a second sweep. Two kernel pairs:
  *   lsce_stats_online / lsce_grad_scalar: float64 with the double-double exp (the accurate kernels,
  *     also the scalar fallback of the SIMD kernels and verify's fast certifier);
- *   lsce_stats_online_first / lsce_grad_scalar_first: float64 of an ordinary call with the double exp
- *     lsce_exp_pair of the exact pair z - m (combiner.h, LSCE_EXP_REL_PAIR, recorded in
+ *   lsce_stats_online_first / lsce_grad_scalar_first: float64 of an ordinary call with the cheaper
+ *     exp lsce_exp_pair of the exact pair z - m (combiner.h, LSCE_EXP_REL_PAIR = 2^-58, recorded in
  *     lsce_rowstats.exp_rel so the row's bound carries it); a row whose bound then falls short is
  *     recomputed by the accurate pair (driver.c's accurate rung). Narrow inputs: the same code.
  * cpu_online runs the first pair over lsce_cpu_drive with one thread, compiled for AVX2+FMA
@@ -56,11 +56,9 @@ static inline double grad_mode(void *grad, lsce_dtype gdt, const lsce_call *c, i
   for (int64_t j = c0; j < c1; j++) {
     double v = lsce_ld(c->logits, c->dtype, i * K + j);
     double uj = wu ? c->weights[j] : 1.0, gj;
-    if (mode == 2) {
-      double e = v == -INFINITY ? 0.0 : lsce_exp_pair(lsce_two_sum(v, -m));
-      gj = lsce_grad_entry_dd(g, j, lsce_dd_from(e), uj, p->pad_index);
-    } else if (mode) {
-      lsce_dd e = v == -INFINITY ? lsce_dd_from(0.0) : lsce_dd_exp(lsce_two_sum(v, -m));
+    if (mode) {
+      lsce_dd d = lsce_two_sum(v, -m);
+      lsce_dd e = v == -INFINITY ? lsce_dd_from(0.0) : mode == 2 ? lsce_exp_pair(d) : lsce_dd_exp(d);
       if (c->grad_lo) { /* the certifier keeps both parts */
         lsce_dd r = lsce_grad_entry_dd2(g, j, e, uj, p->pad_index);
         ((double *)grad)[i * K + j] = r.hi;

@@ -3,8 +3,9 @@
  * shared combiner forms the loss, a last sweep writes the gradient (online.c's gradient kernels).
  * The rows run over lsce_cpu_drive with one thread, so every row is checked against its own error
  * bound and escalated when needed (rowguard.h):
- *   float64 logits: a first pass with the double exp lsce_exp_pair of the exact pair z - m
- *     (combiner.h, LSCE_EXP_REL_PAIR, recorded in lsce_rowstats.exp_rel), double-double sums; a row
+ *   float64 logits: a first pass with lsce_exp_pair (combiner.h: exp of the exact pair z - m as a
+ *     pair, a table and a polynomial in double, within LSCE_EXP_REL_PAIR = 2^-58, recorded in
+ *     lsce_rowstats.exp_rel) instead of the double-double exp, double-double sums; a row
  *     whose bound falls short is recomputed with the double-double exp (lsce_stats_twopass,
  *     lsce_grad_scalar: driver.c's accurate rung), then climbs the ladder;
  *   narrow logits: libm exp of z - m formed in double (LSCE_EXP_REL_NARROW covers both), summed as
@@ -49,8 +50,7 @@ static inline void stats_mode(lsce_rowstats *st, const lsce_call *c, int64_t i, 
     if (v == st->m) st->n_eq++;
     lsce_dd d = lsce_two_sum(v, -st->m); /* z_j - m exactly, <= 0 */
     if (j != st->jm) {
-      if (mode == 2) st->s1 = lsce_dd_add_d(st->s1, lsce_exp_pair(d));
-      else if (mode == 1) st->s1 = lsce_dd_add(st->s1, lsce_dd_exp(d));
+      if (mode) st->s1 = lsce_dd_add(st->s1, mode == 2 ? lsce_exp_pair(d) : lsce_dd_exp(d));
       else st->s1 = lsce_dd_add_d(st->s1, exp(d.hi));
     }
     if (j == p->pad_index) continue;
