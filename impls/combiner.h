@@ -122,14 +122,7 @@ LSCE_HD lsce_dd lsce_exp_pair(lsce_dd x) {
   p = p * r + 1.0;
   double q = p * r;
   const double Th = lsce_exp2_tab[j][0], Tl = lsce_exp2_tab[j][1];
-  lsce_dd e = lsce_fast_two_sum(Th, Th * q + Tl);
-  if (k >= -1022) { /* 2^k as a normal double (k <= 0 here): exact scaling of both parts */
-    union { double d; unsigned long long u; } s;
-    s.u = (unsigned long long)(k + 1023) << 52;
-    return lsce_dd_make(e.hi * s.d, e.lo * s.d);
-  }
-  int k1 = (int)(k / 2), k2 = (int)k - k1;
-  return lsce_dd_make(ldexp(ldexp(e.hi, k1), k2), ldexp(ldexp(e.lo, k1), k2));
+  return lsce_dd_scale_2k(lsce_fast_two_sum(Th, Th * q + Tl), k);
 #endif
 }
 
