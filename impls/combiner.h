@@ -37,13 +37,14 @@ typedef struct {
   double zy;         /* z_y (when finite) */
   int64_t nreb;      /* rebases to a larger maximum (online steps, merges): the error model counts them */
   double exp_rel;    /* the largest relative error of one exp the kernels used (0: the path's default, cpu/rowguard.h) */
+  double reb_rel;    /* that of the exps of the rebases counted in nreb, when smaller (0: exp_rel's) */
 } lsce_rowstats;
 
 LSCE_HD void lsce_stats_empty(lsce_rowstats *st) {
   st->m = -INFINITY; st->jm = -1;
   st->s1 = lsce_dd_from(0.0); st->t = lsce_dd_from(0.0); st->Uf = lsce_dd_from(0.0);
   st->Kf = 0; st->n_eq = 0; st->n_mask_u = 0; st->y_masked = 0; st->P_finite = 0; st->zy = 0.0;
-  st->nreb = 0; st->exp_rel = 0.0;
+  st->nreb = 0; st->exp_rel = 0.0; st->reb_rel = 0.0;
 }
 
 /* Merge b into a (statistics of disjoint class slices). Rebasing to the larger maximum M: s1 gains
@@ -55,6 +56,7 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->zy += b->zy; /* only the slice holding y sets it */
   a->nreb += b->nreb;
   if (b->exp_rel > a->exp_rel) a->exp_rel = b->exp_rel;
+  a->reb_rel = 0.0; /* the merged rebases: counted at exp_rel */
   if (b->Kf == 0) return;
   if (a->Kf == 0) {
     a->m = b->m; a->jm = b->jm; a->s1 = b->s1; a->t = b->t; a->Uf = b->Uf;
@@ -80,9 +82,55 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->Kf += b->Kf;
 }
 
+/* exp(x.hi + x.lo) of an exact pair x = z - m (two_sum: x.hi <= 0, |x.lo| <= ulp(x.hi)/2) as a
+ * pair hi + lo: the float64 first pass of the scalar CPU rows, lsce_dd_exp_table's reduction and
+ * table (dd.h) with a degree-5 polynomial in double instead of double-double arithmetic.
+ *  n = round(256 x.hi / ln2) (|n| < 2^18 for x.hi > -746), n = 256 k + j; r1 = x.hi - n c1 is exact
+ *    (n c1 is exact, c1 having 34 bits; for n != 0, n c1 lies within a factor 2 of x.hi: Sterbenz);
+ *    r = (r1 - n c2) + x.lo: the product's rounding 2^-53 2^18 2^-44 = 2^-79, the two sums' 2^-53 |r|
+ *    each, |r| <= ln2/512 + 2^-43 < 2^-9.52, and the omitted n c3 (c1 + c2 + c3 = ln2/256 to 2^-150)
+ *    below 2^-80: r is within 2^-61.4 of x - n ln2/256, so much relative in exp.
+ *  e^r = 1 + q, q = r (1 + r/2 + r^2/6 + r^3/24 + r^4/120): truncation below |r|^6/720 (1.01) <
+ *    2^-66.6; Horner in double: each step's rounding is absolute 2^-53 of its value (<= 1.0014),
+ *    multiplied by |r| afterwards, so the inner sum is within 2^-53 (1.002) and q within 2^-52 |q|
+ *    (< 2^-61.5); the coefficients' own roundings are below 2^-84.
+ *  2^(j/256) = Th + Tl (lsce/exp2_table.h, within 2^-106); l = Th q + Tl rounds twice, 2^-53 of
+ *    |Th q| + |Tl| < 1.42 2^-9.5 each, 2^-62 of Th; hi + lo = Th + l exactly (fast two_sum, |l| < Th).
+ *  Times 2^k, exact while both parts stay normal (results >= 2^-969); below, each part loses at
+ *    most 2^-1075 (absolute, within the rows' LSCE_EXP_ABS); x.hi <= -746 gives 0 (exact value
+ *    below 2^-1076).
+ * Sum: below 2^-61.4 + 2^-61.5 + 2^-66.6 + 2^-61 < 2^-59.8 relative; claimed LSCE_EXP_REL_PAIR =
+ * 2^-58 (cpu/rowguard.h), measured against MPFR by tests/test_simd_exp.c. No fma (the plain build
+ * would call libm's). The device (no host table) takes lsce_dd_exp, which is more accurate. */
+LSCE_HD lsce_dd lsce_exp_pair(lsce_dd x) {
+#if defined(__CUDA_ARCH__)
+  return lsce_dd_exp(x);
+#else
+  const double inv = 0x1.71547652b82fep+8; /* 256/ln2 */
+  const double c1 = 0x1.62e42fef80000p-9, c2 = 0x1.1cf79abc9e3b4p-44;
+  if (!(x.hi > -746.0)) return lsce_dd_from(0.0); /* also x.hi = -inf (z - m overflowed), x.lo NaN */
+  const double shifter = 0x1.8p52;
+  double kd = (x.hi * inv + shifter) - shifter; /* round to nearest, |kd| < 2^18 */
+  long n = (long)kd;
+  int j = (int)(n & 255);
+  long k = (n - j) / 256;
+  double r = ((x.hi - kd * c1) - kd * c2) + x.lo;
+  double p = 0x1.1111111111111p-7; /* 1/120 */
+  p = p * r + 0x1.5555555555555p-5;  /* 1/24 */
+  p = p * r + 0x1.5555555555555p-3;  /* 1/6 */
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  double q = p * r;
+  const double Th = lsce_exp2_tab[j][0], Tl = lsce_exp2_tab[j][1];
+  return lsce_dd_scale_2k(lsce_fast_two_sum(Th, Th * q + Tl), k);
+#endif
+}
+
 /* The online softmax over one row's classes, one class at a time (CPU and CUDA share it): a
  * running maximum m, s1 rescaled by exp(m_old - m_new) when it grows, t rebased by
- * Uf (m_old - m_new). In double (narrow inputs: error about K 2^-53) or double-double (dd). */
+ * Uf (m_old - m_new). In double (narrow inputs: error about K 2^-53) or double-double (dd 1), or
+ * double-double sums of the cheaper exp lsce_exp_pair (dd 2: the scalar rows' float64 first pass;
+ * its rebases keep the double-double exp). */
 typedef struct {
   double m, s1, t, Uf;
   lsce_dd s1d, td, Ufd;
@@ -114,6 +162,8 @@ LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64
       o->nreb++;
       if (o->dd) {
         lsce_dd d = lsce_two_sum(o->m, -v);
+        /* dd 2 too: a rebase multiplies all of s1 by its exp, so its error counts once per rebase
+         * (cpu/rowguard.h): the double-double exp keeps it at LSCE_EXP_REL_DD (st->reb_rel) */
         o->s1d = lsce_dd_mul(lsce_dd_add_d(o->s1d, 1.0), lsce_dd_exp(d));
         o->td = lsce_dd_add(o->td, lsce_dd_mul(o->Ufd, d));
       } else {
@@ -125,11 +175,18 @@ LSCE_HD void lsce_online_push(lsce_online *o, lsce_rowstats *st, double v, int64
     o->m = v; o->jm = j; o->n_eq = 1;
   } else {
     if (v == o->m) o->n_eq++;
-    if (o->dd) o->s1d = lsce_dd_add(o->s1d, lsce_dd_exp(lsce_two_sum(v, -o->m)));
+    if (o->dd) {
+      lsce_dd d = lsce_two_sum(v, -o->m);
+      o->s1d = lsce_dd_add(o->s1d, o->dd == 2 ? lsce_exp_pair(d) : lsce_dd_exp(d));
+    }
     else o->s1 += exp(v - o->m);
   }
   if (inS) {
-    if (o->dd) { o->td = lsce_dd_add(o->td, lsce_dd_mul_d(lsce_two_sum(v, -o->m), u)); o->Ufd = lsce_dd_add_d(o->Ufd, u); }
+    if (o->dd) { /* u = 1 skips lsce_dd_mul_d, which would return the pair unchanged */
+      lsce_dd d = lsce_two_sum(v, -o->m);
+      o->td = lsce_dd_add(o->td, u == 1.0 ? d : lsce_dd_mul_d(d, u));
+      o->Ufd = lsce_dd_add_d(o->Ufd, u);
+    }
     else { o->t += u * (v - o->m); o->Uf += u; }
   }
 }

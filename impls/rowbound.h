@@ -27,6 +27,10 @@
 #define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
 #define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
 #define LSCE_EXP_REL_LIBM 0x1p-52 /* glibc exp: below 1 ulp of double */
+/* combiner.h lsce_exp_pair, the scalar rows' float64 first pass (exp of an exact pair as a pair, the
+ * 256-entry table and a degree-5 polynomial in double): argued below 2^-59.8 there, measured by
+ * tests/test_simd_exp.c */
+#define LSCE_EXP_REL_PAIR 0x1p-58
 #define LSCE_EXP_REL_DD 0x1p-97   /* dd.h lsce_dd_exp (table 2^-98, series 2^-94 on the device only) */
 #define LSCE_LOG1P_REL_DD 0x1p-89 /* dd.h lsce_dd_log1p (tests/test_dd.c: 2^-90) */
 /* exp of a narrow logit difference formed in double: the exp's own error and 746 u of the argument */
@@ -102,7 +106,8 @@ LSCE_HD double lsce_guard_tau_grad(const lsce_params *p, const lsce_rowcoef *rc,
  *    exp of the exact pair z - m). Each rebase to a larger maximum (online step or merge) multiplies
  *    the partial sum by one such exp and adds 1 (2 roundings); the sum of K terms of one sign in
  *    double (recursive or per lane, then the lanes) is within (K + 2) u relative. Hence
- *    s1_rel = (1 + nreb)(e_rel + 3 u) + (K + 4) u. Exps below 2^-1020 (0, or subnormal) add at most
+ *    s1_rel = (1 + nreb)(e_rel + 3 u) + (K + 4) u, or (e_rel + 3 u) + nreb (reb_rel + 3 u) + (K + 4) u
+ *    where the rebases' exps are the more accurate (lsce_rowstats.reb_rel). Exps below 2^-1020 (0, or subnormal) add at most
  *    2^-1020 each: abs = K 2^-1020.
  *  t = sum u_c (z_c - m) (<= 0 terms): each term 2 roundings, the sum (K + 2) u, each rebase adds
  *    Uf (m_old - m_new) with Uf's own error: t_rel = (K + 4 + 3 nreb) u + uf_rel; the pad's term,
@@ -122,7 +127,10 @@ LSCE_HD lsce_stat_err lsce_stat_err_of(int64_t K_, int dd, const lsce_rowstats *
    * lane as pairs: (n^2 + 2n) u^2 relative besides the double-double steps, n <= K per lane */
   double pair = dd && st->exp_rel > 0 ? (K * K + 2 * K) * LSCE_U53 * LSCE_U53 * (1 + 0x1p-40) : 0.0;
   se.uf_rel = (K + 2) * u;
-  se.s1_rel = (1 + nreb) * (se.e_rel + 3 * u) + (K + 4) * u + pair;
+  /* the rebases' exps: st->reb_rel where the kernels recorded a smaller one (online.c's float64 first
+   * pass rebases with the double-double exp), else e_rel */
+  double eb = st->reb_rel > 0 && st->reb_rel < se.e_rel ? st->reb_rel : se.e_rel;
+  se.s1_rel = (se.e_rel + 3 * u) + nreb * (eb + 3 * u) + (K + 4) * u + pair;
   se.t_rel = (K + 4 + 3 * nreb) * u + se.uf_rel + pair;
   se.abs = K * LSCE_EXP_ABS;
   se.g_u = dd ? LSCE_U_DD : LSCE_U53;

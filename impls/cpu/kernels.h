@@ -43,6 +43,29 @@ double lsce_grad_scalar(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t 
 void lsce_stats_online_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 double lsce_grad_scalar_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
                           int64_t c1, const lsce_gradcoef *g, double m);
+/* The scalar rows' float64 first pass (online.c, twopass.c): the exp lsce_exp_pair of the
+ * exact pair z - m (LSCE_EXP_REL_PAIR in lsce_rowstats.exp_rel), double-double sums; their accurate
+ * twins above (double-double exp) are the driver's accurate rung. Narrow inputs: the same as those. */
+void lsce_stats_online_first(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+double lsce_grad_scalar_first(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                              int64_t c1, const lsce_gradcoef *g, double m);
+void lsce_stats_online_first_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+double lsce_grad_scalar_first_fma(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0,
+                                  int64_t c1, const lsce_gradcoef *g, double m);
+/* cpu_twopass's statistics (two passes over the row: the maximum, then the sums): the first pass and
+ * the accurate twin; plain and AVX2+FMA builds (twopass_fma.c) */
+void lsce_stats_twopass_first(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_stats_twopass(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_stats_twopass_first_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_stats_twopass_fma(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+/* float64 logits of an ordinary call take the first pass; verify's fast certifier (loss_lo, grad_lo:
+ * it claims 2^-80) and narrow logits keep the accurate kernels' arithmetic */
+static inline int lsce_scalar_first_f64(const lsce_call *c) {
+  return c->dd && c->dtype == LSCE_DT_F64 && !c->loss_lo && !c->grad_lo;
+}
+/* the scalar rows run their AVX2+FMA builds: the CPU has AVX2+FMA and LSCE_ISA is not scalar */
+int lsce_scalar_use_fma(void);
+
 /* The SIMD kernel family of one ISA (simd_kernels.inc; float32, bfloat16, float16 inputs, float64
  * goes to the scalar kernels): stats, grad, their keep/reuse pair, the CPU test, and simd.h's exp
  * over an array (for tests/test_simd_exp.c). AVX2 + FMA + F16C in avx2.c; AVX-512F in avx512.c

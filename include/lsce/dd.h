@@ -102,6 +102,18 @@ LSCE_HD lsce_dd lsce_dd_exp_series(lsce_dd x) {
  * table entry (exp2_table.h) is within 2^-106. Relative error below 2^-98 in all; results under
  * 2^-1022 are scaled in two steps, so their low part loses its bits below 2^-1074 (absolute error). */
 #if !defined(__CUDA_ARCH__)
+/* p 2^k for a table exp's result p (|p| in [1, 2)): exact scaling of both parts while 2^k is a
+ * normal double; below, two steps (the low part loses its bits below 2^-1074) */
+LSCE_HD lsce_dd lsce_dd_scale_2k(lsce_dd p, long k) {
+  if (k >= -1022 && k <= 1023) {
+    union { double d; unsigned long long u; } s;
+    s.u = (unsigned long long)(k + 1023) << 52;
+    return lsce_dd_make(p.hi * s.d, p.lo * s.d);
+  }
+  int k1 = (int)(k / 2), k2 = (int)k - k1;
+  return lsce_dd_make(ldexp(ldexp(p.hi, k1), k2), ldexp(ldexp(p.lo, k1), k2));
+}
+
 LSCE_HD lsce_dd lsce_dd_exp_table(lsce_dd x) {
   const double inv = 0x1.71547652b82fep+8; /* 256/ln2 */
   const double c1 = 0x1.62e42fef80000p-9, c2 = 0x1.1cf79abc9e3b4p-44, c3 = -0x1.9ff0342542fc3p-98;
@@ -130,14 +142,7 @@ LSCE_HD lsce_dd lsce_dd_exp_table(lsce_dd x) {
   p = lsce_dd_add_d(lsce_dd_mul(p, r), 1.0);
   p = lsce_dd_add_d(lsce_dd_mul(p, r), 1.0);
   lsce_dd T = lsce_dd_make(lsce_exp2_tab[j][0], lsce_exp2_tab[j][1]);
-  p = lsce_dd_mul(p, T);
-  if (k >= -1022 && k <= 1023) { /* 2^k as a normal double: exact scaling of hi */
-    union { double d; unsigned long long u; } s;
-    s.u = (unsigned long long)(k + 1023) << 52;
-    return lsce_dd_make(p.hi * s.d, p.lo * s.d);
-  }
-  int k1 = (int)(k / 2), k2 = (int)k - k1;
-  return lsce_dd_make(ldexp(ldexp(p.hi, k1), k2), ldexp(ldexp(p.lo, k1), k2));
+  return lsce_dd_scale_2k(lsce_dd_mul(p, T), k);
 }
 #endif
 
