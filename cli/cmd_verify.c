@@ -21,6 +21,7 @@
 #include "sha256.h"
 #include "lsce/megatron.h"
 #include "lsce/certify.h"
+#include "lsce/config.h"
 #include "lsce/invoke.h"
 #include "lsce/reference.h"
 #include "lsce/ref_options.h"
@@ -114,6 +115,27 @@ static int str_list(const mctx *m, const lsce_jval *c, const char *key, int (*ok
 }
 static int ok_variant(const char *s) { return lsce_variant_find(s) >= 0; }
 static int ok_reduction(const char *s) { return !strcmp(s, "mean") || !strcmp(s, "sum") || !strcmp(s, "none"); }
+/* m: the loss and gradient of one call, with the loss of the forward-only call (loss_f) in place
+ * of the first one's where it measures worse (or NaN) */
+static void measure_both(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref, const double *loss,
+                         const double *grad, const double *loss_f, lsce_dtype ldt, lsce_dtype dt) {
+  lsce_measure(m, p, ref, loss, grad, ldt, dt);
+  if (!loss_f) return;
+  lsce_measure_t f;
+  lsce_measure(&f, p, ref, loss_f, NULL, ldt, dt);
+  if (f.loss_ulp > m->loss_ulp || isnan(f.loss_ulp) || (f.loss_ulp == m->loss_ulp && f.loss_doubt > m->loss_doubt)) {
+    m->loss_ulp = f.loss_ulp; m->loss_row = f.loss_row; m->loss_ref = f.loss_ref; m->loss_got = f.loss_got;
+    m->loss_td = f.loss_td; m->loss_doubt = f.loss_doubt;
+  }
+}
+static void counts_max(lsce_row_counts *a, const lsce_row_counts *b) {
+  if (b->rows > a->rows) a->rows = b->rows;
+  if (b->safe > a->safe) a->safe = b->safe;
+  if (b->reference > a->reference) a->reference = b->reference;
+  if (b->flagged > a->flagged) a->flagged = b->flagged;
+  if (b->accurate > a->accurate) a->accurate = b->accurate;
+}
+
 static int ok_smoothing(const char *s) {
   mpq_t e;
   mpq_init(e);
@@ -320,7 +342,8 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
         ro.progress = NULL;    /* a reference taken for one row below runs silent */
         double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
         double *grad = calloc((size_t)(p.N * p.K > 0 ? p.N * p.K : 1), sizeof(double));
-        if (!loss || !grad) rc = lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");
+        double *loss_f = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
+        if (!loss || !grad || !loss_f) rc = lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");
         for (int k = 0; !rc && k < lsce_nimpls; k++) {
           const lsce_impl *im = &lsce_impls[k];
           if ((only && im != only) || !lsce_impl_takes(im, dt) || !im->available()) continue;
@@ -328,8 +351,18 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
           agg *g = agg_get(s, im->name, regime);
           lsce_row_counts cnt;
           if ((rc = lsce_invoke_counted(im, &p, loss, grad, &cnt, "verify", err))) break;
+          /* with LSCE_F32PASS=all, the forward pass alone too (no gradient: the CPU rows' float32
+           * first pass, issue #12, runs only there): its loss is measured beside the first call's,
+           * the worse counts, and the ladder's counts are the larger of the two calls'. Not by
+           * default: the forward-only CPU rows miss their bound on one case of
+           * tests/test_certify_sound.py ("span", weights 2^-1074 and 2^769, k-torch-weighted mean:
+           * 2.5 for 2.19973739...), a fault of the reduction's ladder older than this pass */
+          const int fwd_too = lsce_config_get()->f32pass == 2;
+          lsce_row_counts cf;
+          if (fwd_too && (rc = lsce_invoke_counted(im, &p, loss_f, NULL, &cf, "verify", err))) break;
+          if (fwd_too) counts_max(&cnt, &cf);
           lsce_measure_t m;
-          lsce_measure(&m, &p, &ref, loss, grad, ldt, dt);
+          measure_both(&m, &p, &ref, loss, grad, fwd_too ? loss_f : NULL, ldt, dt);
           const lsce_bound *b = &im->bounds[dt];
           int cert = fast ? 0 : tried ? 2 : 1; /* fast, reference, fast+reference */
           if (fast && (lsce_within(m.loss_ulp, m.loss_td, m.loss_doubt, b->loss_ulp) < 0 ||
@@ -337,7 +370,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             /* the certifier's bound straddles this row's bound: the reference decides */
             if (!have_exact && (rc = lsce_reference(&exact, &p, &ro, "verify", err))) break;
             have_exact = 1;
-            lsce_measure(&m, &p, &exact, loss, grad, ldt, dt);
+            measure_both(&m, &p, &exact, loss, grad, fwd_too ? loss_f : NULL, ldt, dt);
             cert = 2;
           }
           s->by_cert[cert]++;
@@ -383,6 +416,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
           }
         }
         free(loss);
+        free(loss_f);
         free(grad);
         lsce_ref_result_free(&ref);
         lsce_ref_result_free(&exact);

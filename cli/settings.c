@@ -75,6 +75,9 @@ int lsce_settings_load(lsce_err *err) {
   if ((rc = knob_word(&w, "LSCE_CERTIFY", certs, "fast or reference", err))) return rc;
   S.certify = w + 1;
   if ((rc = max_precision(&S.max_prec, err))) return rc;
+  static const char *const f32s[] = {"0", "1", "all", NULL};
+  int f32 = 1;
+  if ((rc = knob_word(&f32, "LSCE_F32PASS", f32s, "0, 1 or all", err))) return rc;
   const char *fx = getenv("LSCE_FIXTURES");
   S.fixtures = fx && *fx ? fx : NULL;
   /* the libraries' configuration: what they read no longer comes from the environment */
@@ -90,6 +93,7 @@ int lsce_settings_load(lsce_err *err) {
   c.row_reference = !(rr && !strcmp(rr, "0"));
   c.cuda_inplace = ip && !strcmp(ip, "1");
   c.max_precision = S.max_prec;
+  c.f32pass = f32 < 0 ? 1 : f32;
   lsce_config_set(&c);
   return LSCE_OK;
 }

@@ -38,13 +38,14 @@ typedef struct {
   int64_t nreb;      /* rebases to a larger maximum (online steps, merges): the error model counts them */
   double exp_rel;    /* the largest relative error of one exp the kernels used (0: the path's default, cpu/rowguard.h) */
   double reb_rel;    /* that of the exps of the rebases counted in nreb, when smaller (0: exp_rel's) */
+  double t_abs;      /* an absolute error of t beyond the error model's (cpu/simd_f32pass.inc), 0 for the others */
 } lsce_rowstats;
 
 LSCE_HD void lsce_stats_empty(lsce_rowstats *st) {
   st->m = -INFINITY; st->jm = -1;
   st->s1 = lsce_dd_from(0.0); st->t = lsce_dd_from(0.0); st->Uf = lsce_dd_from(0.0);
   st->Kf = 0; st->n_eq = 0; st->n_mask_u = 0; st->y_masked = 0; st->P_finite = 0; st->zy = 0.0;
-  st->nreb = 0; st->exp_rel = 0.0; st->reb_rel = 0.0;
+  st->nreb = 0; st->exp_rel = 0.0; st->reb_rel = 0.0; st->t_abs = 0.0;
 }
 
 /* Merge b into a (statistics of disjoint class slices). Rebasing to the larger maximum M: s1 gains
@@ -57,6 +58,7 @@ LSCE_HD void lsce_stats_merge(lsce_rowstats *a, const lsce_rowstats *b, int dd_e
   a->nreb += b->nreb;
   if (b->exp_rel > a->exp_rel) a->exp_rel = b->exp_rel;
   a->reb_rel = 0.0; /* the merged rebases: counted at exp_rel */
+  a->t_abs += b->t_abs;
   if (b->Kf == 0) return;
   if (a->Kf == 0) {
     a->m = b->m; a->jm = b->jm; a->s1 = b->s1; a->t = b->t; a->Uf = b->Uf;

@@ -26,6 +26,10 @@
 #define LSCE_EXP_REL_SIMD 0x1p-46 /* simd.h vd_exp on [-708, 0] (tests/test_simd_exp.c) */
 #define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
 #define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
+#define LSCE_EXP_REL_F32 0x1.8p-23 /* simd_f32pass.inc vf_exp32 of an exact pair s + l: argued below 2.65 2^-24 there, measured by tests/test_simd_exp.c */
+/* st->exp_rel above this: a float32-precision first pass (simd_f32pass.inc); for a reduction its rows
+ * must also meet about 2^-(p+1) relative alone (lsce_guard_fast_ok) */
+#define LSCE_EXP_REL_COARSE 0x1p-30
 #define LSCE_EXP_REL_LIBM 0x1p-52 /* glibc exp: below 1 ulp of double */
 /* combiner.h lsce_exp_pair, the scalar rows' float64 first pass (exp of an exact pair as a pair, the
  * 256-entry table and a degree-5 polynomial in double): argued below 2^-59.8 there, measured by
@@ -174,7 +178,7 @@ LSCE_HD double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc,
   double dls = lsce_dls_of(s1, ds, ls);
   double cabs = B * Uf + (yf ? A : 0);
   double dUf = se->uf_rel * Uf + se->abs;
-  double dt = se->t_rel * tmag + se->abs;
+  double dt = se->t_rel * tmag + se->abs + st->t_abs; /* t_abs: the float32 first pass's own term */
   double dzy = yf ? fabs(st->m - st->zy) * (1 + LSCE_U53) : 0;
   double C = fabs(lsce_dd_to_d(p->C));
   double cr = lsce_crel(A) + lsce_crel(B) + lsce_crel(lsce_dd_to_d(rc->A) + lsce_dd_to_d(rc->B) * Uf) + lsce_crel_params(p);

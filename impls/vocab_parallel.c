@@ -51,7 +51,7 @@ int lsce_mpi_vocab_parallel(double *loss, void *grad, lsce_dtype gdt, const lsce
   lsce_rowstats *st = malloc(sizeof(lsce_rowstats) * (size_t)(N > 0 ? N : 1));
   if (!st) return 1;
   for (int64_t i = 0; i < N; i++) {
-    if (c1 > c0) base.stats(&st[i], c, i, c0, c1);
+    if (c1 > c0) (base.stats_dbl ? base.stats_dbl : base.stats)(&st[i], c, i, c0, c1); /* no accurate rung here */
     else lsce_stats_empty(&st[i]);
   }
   int rc = comm->allreduce_stats(st, N, sizeof(lsce_rowstats), c->dd);

@@ -6,7 +6,8 @@
  * LSCE_EXP_REL_F64 = 2^-54 on the same arguments with random low parts; and combiner.h's
  * lsce_exp_pair (the scalar rows' float64 first pass: the 256-entry table, degree 5 in double, a
  * pair) within LSCE_EXP_REL_PAIR = 2^-58 on the same pairs where the result is at least 2^-969,
- * 2^-1073 absolute below (no cut at -708: it is 0 only below -746).
+ * 2^-1073 absolute below (no cut at -708: it is 0 only below -746). vf_exp32 (the float32 first
+ * pass), exp of the exact pair s + l = z - M, within LSCE_EXP_REL_F32 = 3 2^-24 (check32).
  * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
  * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cpu/kernels.h"
 #include "cpu/rowguard.h"
 
@@ -103,6 +105,67 @@ static int check2(const char *isa, void (*f)(const double *, const double *, dou
   return failed;
 }
 
+/* vf_exp32 (the float32 first pass, impls/cpu/simd_f32pass.inc) on the pairs that pass forms: a
+ * pivot M >= |z| (floats), s = fl(z - M), l = z - fl(s + M) (Fast2Sum, checked exact here), z - M in
+ * [-80, 0]; against exp(z - M), within LSCE_EXP_REL_F32. Pivots and logits at several scales, bfloat16-
+ * rounded logits, z = M, and s at the ties of k = round(s log2 e). */
+static int check32(const char *isa, void (*f)(const float *, const float *, float *, int64_t), int *passed) {
+  float *sv = malloc(sizeof(float) * NARG), *lv = malloc(sizeof(float) * NARG), *yv = malloc(sizeof(float) * NARG);
+  float *zv = malloc(sizeof(float) * NARG), *Mv = malloc(sizeof(float) * NARG);
+  if (!sv || !lv || !yv || !zv || !Mv) { free(sv); free(lv); free(yv); free(zv); free(Mv); return 1; }
+  uint64_t st = 0xD1B54A32D192ED03ULL;
+  for (int i = 0; i < NARG; i++) {
+    st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+    double u = (double)(st >> 11) / 9007199254740992.0;
+    double v = (double)((st * 0x9E3779B97F4A7C15ULL) >> 11) / 9007199254740992.0;
+    const double scales[] = {1e-3, 1.0, 5.0, 20.0, 40.0};
+    float M = (float)(scales[i % 5] * (0.5 + v));
+    double lo = -(double)M > (double)M - 80.0 ? -(double)M : (double)M - 80.0; /* z in [lo, M] */
+    double zd;
+    if (i % 7 == 0) zd = M;                                                        /* z = M */
+    else if (i % 7 == 1) zd = M - ((double)((i / 7) % 115) + 0.5) * 0.6931471805599453 * (1 + (u - 0.5) * 1e-6); /* ties of k */
+    else if (i % 7 == 2) zd = M - u * 1e-4;
+    else zd = lo + u * (M - lo);
+    if (zd < lo) zd = lo;
+    float z = (float)zd;
+    if (i % 3 == 0) { /* bfloat16-rounded logits (toward zero: stays within [lo, M] for lo <= 0 <= M) */
+      uint32_t b;
+      memcpy(&b, &z, 4);
+      b &= 0xFFFF0000u;
+      memcpy(&z, &b, 4);
+    }
+    if (z < -M || z > M) z = M;
+    zv[i] = z; Mv[i] = M;
+    float s = z - M;
+    sv[i] = s;
+    lv[i] = z - (s + M);
+  }
+  f(sv, lv, yv, NARG);
+  mpfr_t e, d, x;
+  mpfr_inits2(128, e, d, x, (mpfr_ptr)0);
+  int failed = 0;
+  double worst = 0;
+  for (int i = 0; i < NARG; i++) {
+    mpfr_set_flt(x, zv[i], MPFR_RNDN);
+    mpfr_sub_d(x, x, (double)Mv[i], MPFR_RNDN); /* z - M exactly (128 bits) */
+    mpfr_set_flt(d, sv[i], MPFR_RNDN);
+    mpfr_add_d(d, d, (double)lv[i], MPFR_RNDN);
+    int exact = mpfr_equal_p(d, x);
+    mpfr_exp(e, x, MPFR_RNDN);
+    mpfr_sub_d(d, e, (double)yv[i], MPFR_RNDN);
+    mpfr_div(d, d, e, MPFR_RNDN);
+    double r = fabs(mpfr_get_d(d, MPFR_RNDN));
+    if (r > worst) worst = r;
+    int ok = exact && mpfr_get_d(x, MPFR_RNDN) >= -80.0 && r <= LSCE_EXP_REL_F32;
+    if (ok) (*passed)++;
+    else if (++failed <= 5) printf("FAIL %s exp32(%a + %a) = %a (Fast2Sum exact: %d)\n", isa, sv[i], lv[i], yv[i], exact);
+  }
+  mpfr_clears(e, d, x, (mpfr_ptr)0);
+  printf("%s: worst relative error %.3g (2^%.1f) over %d argument pairs\n", isa, worst, log2(worst), NARG);
+  free(sv); free(lv); free(yv); free(zv); free(Mv);
+  return failed;
+}
+
 int main(void) {
   double *x = malloc(sizeof(double) * NARG), *y = malloc(sizeof(double) * NARG);
   if (!x || !y) return 1;
@@ -125,12 +188,14 @@ int main(void) {
     failed += check("avx2 vd_exp", lsce_exp_array_avx2, LSCE_EXP_REL_SIMD, x, y, &passed);
     failed += check("avx2 vd_exp_tab", lsce_exp_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx2 vd_exp2x", lsce_exp2x_array_tab_avx2, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
+    failed += check32("avx2 vf_exp32", lsce_exp32_array_tab_avx2, &passed);
   } else { skipped++; printf("avx2: not on this machine\n"); }
 #ifndef LSCE_NO_AVX512
   if (lsce_cpu_has_avx512()) {
     failed += check("avx512 vd_exp", lsce_exp_array_avx512, LSCE_EXP_REL_SIMD, x, y, &passed);
     failed += check("avx512 vd_exp_tab", lsce_exp_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx512 vd_exp2x", lsce_exp2x_array_tab_avx512, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
+    failed += check32("avx512 vf_exp32", lsce_exp32_array_tab_avx512, &passed);
   }
   else { skipped++; printf("avx512: not on this machine\n"); }
 #else

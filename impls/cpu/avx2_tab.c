@@ -14,5 +14,6 @@
 #define LSCE_SIMD_EXP vd_exp_tab
 #define LSCE_SIMD_EXP_REL LSCE_EXP_REL_TAB
 #define LSCE_SIMD_F64 1 /* and the float64 first pass (vd_exp2x, LSCE_EXP_REL_F64) */
+#define LSCE_SIMD_F32PASS 1 /* and the float32-precision first pass of narrow rows (simd_f32pass.inc) */
 #include "cpu/simd.h"
 #include "cpu/simd_kernels.inc"

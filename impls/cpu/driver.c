@@ -136,6 +136,13 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   if (grad && k->stats_keep && keep && !slices_parallel &&
       (slice <= 0 || slice >= K) && K > 0 && K <= LSCE_KEEP_MAX_K)
     ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf); /* NULL: the exps are recomputed */
+  /* with a gradient, statistics without the float32 first pass (kernels.h, stats_dbl) */
+  lsce_kernels kg;
+  if (grad && k->stats_dbl) {
+    kg = *k;
+    kg.stats = k->stats_dbl;
+    k = &kg;
+  }
   if (rows_parallel) {
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
     for (int64_t i = 0; i < N; i++) {

@@ -33,6 +33,10 @@ typedef struct {
    * safe path (driver.c) */
   lsce_stats_kern acc_stats;
   lsce_grad_kern acc_grad;
+  /* stats without the float32-precision first pass (NULL: stats has none): the driver's choice when
+   * a gradient is wanted (the gradient's bound at the maximum's class needs s1 to about 2^-40),
+   * and vocab_parallel.c's (no accurate rung there) */
+  lsce_stats_kern stats_dbl;
 } lsce_kernels;
 
 /* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
@@ -85,6 +89,10 @@ LSCE_SIMD_DECLARE(avx512)
 /* the same with simd.h's table exp vd_exp_tab (avx2_tab.c, avx512_tab.c; lsce_cpu_has_tab_* is not defined) */
 LSCE_SIMD_DECLARE(tab_avx2)
 LSCE_SIMD_DECLARE(tab_avx512)
+void lsce_stats_dbl_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_stats_dbl_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_exp32_array_tab_avx2(const float *s, const float *l, float *y, int64_t n);
+void lsce_exp32_array_tab_avx512(const float *s, const float *l, float *y, int64_t n);
 void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 /* simd_round16.h's double -> bfloat16 (bf16 != 0) / float16 rounding over an array (n a multiple of

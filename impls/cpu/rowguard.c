@@ -477,7 +477,14 @@ static double fast_check(int *ok_l, int *ok_g, const lsce_call *c, int64_t i, co
 int lsce_guard_fast_ok(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
                        const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax) {
   int ok_l, ok_g;
-  fast_check(&ok_l, &ok_g, c, i, rc, st, g, L, gmax, g != NULL, gdt);
+  double E = fast_check(&ok_l, &ok_g, c, i, rc, st, g, L, gmax, g != NULL, gdt);
+  /* A reduction checks only its total (lsce_guard_finish), and escalates rows to the safe path when
+   * that fails. A float32-precision first pass (exp_rel above LSCE_EXP_REL_COARSE) keeps a row only
+   * when E <= 0.985 2^-(p+1) |L|: summed over rows of one sign, E_total <= 0.985 2^-(p+1) |total|,
+   * below half an ulp of the total in p-bit precision, so the total's check passes (but for a total
+   * within E of a power of two, where it escalates: still sound). */
+  if (c->prm->reduction != LSCE_RED_NONE && st->exp_rel > LSCE_EXP_REL_COARSE && !c->loss_lo)
+    ok_l = ok_l && E <= ldexp(0.985 * fabs(L.hi), -(lsce_ulp_prec(lsce_guard_loss_dtype(c->dtype)) + 1));
   return ok_l && ok_g;
 }
 

@@ -26,5 +26,7 @@ typedef struct {
   int row_reference;  /* LSCE_ROW_REFERENCE: 1 the exact rows may escalate a row to the reference */
   int cuda_inplace;   /* LSCE_CUDA_INPLACE: 1 the CUDA rows write the gradient over the logits' copy */
   long max_precision; /* LSCE_MAX_PRECISION: the reference's precision cap in bits; 0: 65536 */
+  int f32pass;        /* LSCE_F32PASS: the float32-precision first pass of narrow rows (impls/cpu/simd_f32pass.inc):
+                         0 off, 1 on slices of at least 2048 classes, 2 on every slice (tests) */
 } lsce_config;
 #endif
