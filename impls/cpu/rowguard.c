@@ -640,6 +640,13 @@ static lsce_dd reduce_checked(const lsce_call *c, double *Lrow, unsigned char *l
         Lrow[3 * i] = ldexp(v.hi, e);
         Lrow[3 * i + 1] = ldexp(v.lo, e);
         Lrow[3 * i + 2] = ldexp(fabs(v.hi) * 0x1p-100, e) + ABS_FLOOR;
+        /* Lr is the row's value rounded to a double pair: 106 bits only above 2^-969. Below, its
+         * parts are subnormal and Lr is within 2^-1074 of the exact value (absolute), which 1/D then
+         * scales up (a row whose weights no power of two brings into range, e.g. w_y = 2^-1074 beside
+         * 2^769, e = 0: L_i = 3.7 2^-1074, Lr = 4 2^-1074, 1/D = 2^1074: issue #11, a finding of the
+         * float32 first pass's forward-only verify). The total's check then fails, and the
+         * whole reduction goes to the reference below. */
+        if (fabs(Lr.hi) < 0x1p-969) Lrow[3 * i + 2] += ldexp(fabs(lsce_dd_to_d(p->inv_D_m)), e - 1073);
         lvl[i] |= 8;
       }
     }
