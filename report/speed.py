@@ -176,7 +176,7 @@ def sweep_markdown(b, path, style, save):
             "be slower than the row is; the probes of the same run (dotted) were measured under "
             "the same load. Shapes whose logits and gradient do not fit 8 GiB are not run "
             "(float32 65536 x 32000). A row's validation call is its first timed iteration (a row "
-            "whose one call lasts the minimum time is timed by that call, reduction none); a row "
+            "whose one call lasts 1 s or more is timed by that call, reduction none); a row "
             "that could not be timed is listed below the table." % (
                 path, K_SWEEP_N, K_SWEEP_N_LARGE, K_SWEEP_LARGE,
                 " and ".join(str(k) for k in N_SWEEP_K), ctx.get("torch_threads", "?"),
