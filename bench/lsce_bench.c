@@ -104,17 +104,22 @@ static void *grad_buffer(size_t bytes) {
   return g_grad;
 }
 
+/* Seconds from the environment variable `name`: its value when it parses as a number above `min`
+ * (or equal to it, with min_ok), else `dflt`. Read once per call site (the callers cache it). */
+static double env_seconds(const char *name, double dflt, double min, int min_ok) {
+  const char *e = getenv(name);
+  char *end;
+  if (!e || !*e) return dflt;
+  double v = strtod(e, &end);
+  return !*end && (v > min || (min_ok && v == min)) ? v : dflt;
+}
+
 /* The longest call a benchmark may repeat, seconds: $LSCE_BENCH_MAX_CALL_S, default 30. The
  * validation call is the first timed iteration; a row slower than this is not invoked again
  * (further repetitions are reported as not timed), so this bounds a benchmark's time. */
 static double max_call_s(void) {
   static double v = -1;
-  if (v < 0) {
-    const char *e = getenv("LSCE_BENCH_MAX_CALL_S");
-    char *end;
-    v = e && *e ? strtod(e, &end) : 30.0;
-    if (!e || !*e || *end || !(v > 0)) v = 30.0;
-  }
+  if (v < 0) v = env_seconds("LSCE_BENCH_MAX_CALL_S", 30.0, 0.0, 0);
   return v;
 }
 
@@ -124,12 +129,7 @@ static double max_call_s(void) {
  * fwdbwd), which is under 2 % of a call of a second or more; shorter rows are timed warm. */
 static double validation_timing_s(void) {
   static double v = -1;
-  if (v < 0) {
-    const char *e = getenv("LSCE_BENCH_VALIDATION_TIMING_S");
-    char *end;
-    v = e && *e ? strtod(e, &end) : 1.0;
-    if (!e || !*e || *end || !(v >= 0)) v = 1.0;
-  }
+  if (v < 0) v = env_seconds("LSCE_BENCH_VALIDATION_TIMING_S", 1.0, 0.0, 1);
   return v;
 }
 

@@ -69,6 +69,12 @@ static inline int lsce_scalar_first_f64(const lsce_call *c) {
 }
 /* the scalar rows run their AVX2+FMA builds: the CPU has AVX2+FMA and LSCE_ISA is not scalar */
 int lsce_scalar_use_fma(void);
+/* A scalar row (one thread) over lsce_cpu_drive: its statistics kernels (first pass and accurate
+ * twin, plain and AVX2+FMA builds) with online.c's gradient kernels, the FMA build where
+ * lsce_scalar_use_fma(). cpu_twopass and cpu_online differ only in the statistics. */
+int lsce_cpu_scalar_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
+                          lsce_stats_kern first, lsce_stats_kern acc, lsce_stats_kern first_fma,
+                          lsce_stats_kern acc_fma);
 
 /* The SIMD kernel family of one ISA (simd_kernels.inc; float32, bfloat16, float16 inputs, float64
  * goes to the scalar kernels): stats, grad, their keep/reuse pair, the CPU test, and simd.h's exp

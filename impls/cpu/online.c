@@ -93,10 +93,15 @@ int lsce_scalar_use_fma(void) { return lsce_config_get()->isa != 0 && lsce_cpu_h
 
 int lsce_cpu_online(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 1, 1, 0); /* issue #15: one online pass */
-  const lsce_kernels plain = {lsce_stats_online_first, lsce_grad_scalar_first, NULL, NULL,
-                              lsce_stats_online, lsce_grad_scalar};
-  const lsce_kernels fmak = {lsce_stats_online_first_fma, lsce_grad_scalar_first_fma, NULL, NULL,
-                             lsce_stats_online_fma, lsce_grad_scalar_fma};
+  return lsce_cpu_scalar_drive(loss, grad, gdt, c, lsce_stats_online_first, lsce_stats_online,
+                               lsce_stats_online_first_fma, lsce_stats_online_fma);
+}
+
+int lsce_cpu_scalar_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
+                          lsce_stats_kern first, lsce_stats_kern acc, lsce_stats_kern first_fma,
+                          lsce_stats_kern acc_fma) {
+  const lsce_kernels plain = {first, lsce_grad_scalar_first, NULL, NULL, acc, lsce_grad_scalar};
+  const lsce_kernels fmak = {first_fma, lsce_grad_scalar_first_fma, NULL, NULL, acc_fma, lsce_grad_scalar_fma};
   return lsce_cpu_drive(loss, grad, gdt, c, lsce_scalar_use_fma() ? &fmak : &plain, 1, 0);
 }
 #endif

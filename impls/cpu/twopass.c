@@ -73,10 +73,7 @@ void lsce_stats_twopass_first(lsce_rowstats *st, const lsce_call *c, int64_t i, 
 #ifndef LSCE_TWOPASS_FMA
 int lsce_cpu_twopass(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   if (c->opt) return lsce_cpu_options(loss, grad, gdt, c, 0, 1, 0); /* issue #15: two passes */
-  const lsce_kernels plain = {lsce_stats_twopass_first, lsce_grad_scalar_first, NULL, NULL,
-                              lsce_stats_twopass, lsce_grad_scalar};
-  const lsce_kernels fmak = {lsce_stats_twopass_first_fma, lsce_grad_scalar_first_fma, NULL, NULL,
-                             lsce_stats_twopass_fma, lsce_grad_scalar_fma};
-  return lsce_cpu_drive(loss, grad, gdt, c, lsce_scalar_use_fma() ? &fmak : &plain, 1, 0);
+  return lsce_cpu_scalar_drive(loss, grad, gdt, c, lsce_stats_twopass_first, lsce_stats_twopass,
+                               lsce_stats_twopass_first_fma, lsce_stats_twopass_fma);
 }
 #endif
