@@ -37,7 +37,8 @@ static int parse_decimal(mpq_t q, mpq_t ulp, const char *s) {
     int neg = 0;
     if (*c == '+' || *c == '-') { neg = *c == '-'; c++; }
     int n = 0;
-    while (*c >= '0' && *c <= '9') { ex = ex * 10 + (*c - '0'); n++; c++; }
+    /* at most 3 digits are read into ex; a longer exponent is rejected below (never accumulated) */
+    while (*c >= '0' && *c <= '9') { if (n < 3) ex = ex * 10 + (*c - '0'); n++; c++; }
     if (n < 1 || n > 3) return 0;
     if (neg) ex = -ex;
   }
