@@ -30,22 +30,17 @@
 #include "cpu/rowguard.h"
 #include "lsce/ref_options.h"
 #include "lsce/ulp.h"
+#include "optelem.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#define U LSCE_U53
-#define SL (1.0 + 0x1p-20)
-/* an exact rational rounded by mpq_get_d (2 u), then at most 6 roundings of nonnegative products
- * and sums (kappa' = ((al t + be) or q) w s_i / D, t' and 1 - t', w_c s_i / D): < 8 u + 2 u each of
- * at most 3 converted constants; 16 u with margin */
-#define KREL (16 * U)
-/* an exp of a rounded difference: glibc's exp (below 1 ulp, 2 u relative, LSCE_EXP_REL_LIBM) and the
- * argument's rounding, u |x_j - m| <= 746 u where the exp is not below 2^-1020 (rowguard.h's same
- * argument); smaller exps are counted absolutely (LSCE_EXP_ABS each) */
-#define EREL (LSCE_EXP_REL_LIBM + 746.0 * U)
-/* glibc's log1p and tanh: below 2 ulps (glibc's libm-test-ulps for x86_64), i.e. 4 u relative */
-#define LIBM2 (4 * U)
+/* the constants and their arguments are impls/optelem.h's (shared with the CUDA rows) */
+#define U LSCE_OPT_U
+#define SL LSCE_OPT_SL
+#define KREL LSCE_OPT_KREL
+#define EREL LSCE_OPT_EREL
+#define LIBM2 LSCE_OPT_LIBM2
 
 typedef struct {
   const lsce_problem *p;
@@ -66,45 +61,16 @@ typedef struct {
  * the square, 4 E / ., times S_d: 12 more u at most; so (12 |a| + 20) u relative. A masked z: the
  * factor is S_d (no cap) or exactly 0 (a cap). */
 static double transform(const octx *o, double z, double *dx, double *ch, double *dch) {
-  const lsce_opt_consts *k = &o->k;
-  if (z == -INFINITY) {
-    *dx = 0;
-    *ch = k->has_cap ? 0.0 : k->S;
-    *dch = k->has_cap || !k->has_scale ? 0.0 : 2 * U * k->S;
-    return -INFINITY;
-  }
-  double y = k->has_scale ? k->S * z : z;
-  *ch = k->S;
-  *dch = k->has_scale ? 2 * U * k->S : 0.0;
-  if (!k->has_cap) {
-    *dx = k->has_scale ? 3 * U * fabs(y) + 0x1p-1074 : 0.0;
-    return y;
-  }
-  double a = y / k->C;
-  double x = k->C * tanh(a);
-  *dx = 16 * U * fabs(x) + (k->C + 1) * 0x1p-1068; /* a subnormal tanh: C times a few 2^-1074 */
-  if (z == 0) { *dch = k->has_scale ? 2 * U * k->S : 0.0; return x; } /* sech 0 = 1 */
-  double E = exp(-2 * fabs(a)), d = 1 + E;
-  *ch = k->S * (4 * E / (d * d));
-  /* E subnormal or 0 (|a| > 354): within 2^-1074 absolutely, times 4 S */
-  *dch = (12 * fabs(a) + 20) * U * *ch + k->S * 0x1p-1068;
-  return x;
+  return lsce_opt_transform(&o->k, z, dx, ch, dch); /* impls/optelem.h */
 }
 
 /* ---- the softmax statistics of x[c0, c1): m, its first index, s1 = sum_{j != jm} e^{x_j - m} --- */
-typedef struct { double m, s1; int64_t jm, nreb, Kf; } ostats;
+typedef lsce_opt_stats ostats; /* impls/optelem.h */
 
 static void stats_range(ostats *st, const double *x, int64_t c0, int64_t c1, int online) {
-  st->m = -INFINITY; st->s1 = 0; st->jm = -1; st->nreb = 0; st->Kf = 0;
+  lsce_opt_stats_empty(st);
   if (online) {
-    for (int64_t j = c0; j < c1; j++) {
-      if (x[j] == -INFINITY) continue;
-      st->Kf++;
-      if (x[j] > st->m) {
-        if (st->jm >= 0) { st->s1 = (st->s1 + 1.0) * exp(st->m - x[j]); st->nreb++; }
-        st->m = x[j]; st->jm = j;
-      } else st->s1 += exp(x[j] - st->m);
-    }
+    for (int64_t j = c0; j < c1; j++) lsce_opt_stats_push(st, x[j], j);
     return;
   }
   for (int64_t j = c0; j < c1; j++)
@@ -116,17 +82,7 @@ static void stats_range(ostats *st, const double *x, int64_t c0, int64_t c1, int
   }
 }
 
-/* a merge rebases the smaller maximum's part: one exp and three roundings, counted as a rebase */
-static void stats_merge(ostats *a, const ostats *b) {
-  if (b->Kf == 0) return;
-  if (a->Kf == 0) { *a = *b; return; }
-  const ostats *hi = a->m >= b->m ? a : b, *lo = a->m >= b->m ? b : a;
-  double s1 = hi->s1 + (lo->s1 + 1.0) * exp(lo->m - hi->m);
-  int64_t jm = a->m == b->m ? (a->jm < b->jm ? a->jm : b->jm) : hi->jm;
-  a->nreb += b->nreb + 1;
-  a->Kf += b->Kf;
-  a->m = hi->m; a->jm = jm; a->s1 = s1;
-}
+static void stats_merge(ostats *a, const ostats *b) { lsce_opt_stats_merge(a, b); } /* impls/optelem.h */
 
 static void row_stats(ostats *st, const octx *o, const double *x, int64_t K) {
   if (o->slice <= 0 || o->slice >= K) { stats_range(st, x, 0, K, o->online); return; }
@@ -161,14 +117,10 @@ static double kappas(const octx *o, int64_t i, const obuf *b, double f) {
   const int64_t K = p->K;
   double sum = 0;
   int64_t y = p->soft ? -1 : lsce_target(p, i);
+  const double wy = !p->soft && k->weighting == LSCE_W_NLL ? lsce_weight(p, y) : 1.0;
   for (int64_t c = 0; c < K; c++) {
-    double q;
-    if (p->soft) q = k->al * lsce_soft_target(p, i, c) + k->be;
-    else if (k->weighting == LSCE_W_NLL) q = k->qo * k->b + (c == y ? k->qd * lsce_weight(p, y) * k->a : 0.0);
-    else q = c == y ? k->qt : (k->pad && c == p->pad_index) ? 0.0 : k->qo;
-    b->lq[c] = k->kl && q > 0 ? log(q) : 0.0;
-    if (k->weighting == LSCE_W_TORCH || k->weighting == LSCE_W_LOGPROB) q *= lsce_weight(p, c);
-    b->kap[c] = q * f;
+    b->kap[c] = lsce_opt_kappa(k, c, y, p->soft ? lsce_soft_target(p, i, c) : 0.0, wy, lsce_weight(p, c),
+                               p->pad_index, f, &b->lq[c]); /* impls/optelem.h */
     sum += b->kap[c];
   }
   return sum;
@@ -199,84 +151,31 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
   const lsce_opt_consts *k = &o->k;
   const int64_t K = p->K;
   const double f = s * k->inv_Dn;
-  double dX = 0, chmax = 0, chrel = 0;
+  lsce_opt_tacc ta; /* impls/optelem.h: the row's pieces, shared with the CUDA rows */
+  lsce_opt_tacc_init(&ta);
   for (int64_t j = 0; j < K; j++) {
     b->x[j] = transform(o, lsce_logit(p, i, j), &b->dx[j], &b->ch[j], &b->dch[j]);
-    if (b->x[j] != -INFINITY && b->dx[j] > dX) dX = b->dx[j];
-    if (b->ch[j] > chmax) chmax = b->ch[j];
-    if (b->ch[j] > 0 && b->dch[j] / b->ch[j] > chrel) chrel = b->dch[j] / b->ch[j];
+    lsce_opt_tacc_push(&ta, b->x[j], b->dx[j], b->ch[j], b->dch[j]);
   }
   const double Ksum = kappas(o, i, b, f);
   ostats st;
   row_stats(&st, o, b->x, K);
-  if (st.Kf == 0) return -1;
-  const double m = st.m, s1 = st.s1;
-  const double ds = s1 * ((1 + (double)st.nreb) * (EREL + 3 * U) + ((double)K + 4) * U) + (double)K * LSCE_EXP_ABS;
-  const double ls = log1p(s1);
-  if (!(1 + s1 - ds > 0)) return -1;
-  const double dls = ds / (1 + s1 - ds) + LIBM2 * ls;
-  const double lse = m + ls;
-  const double dL = dX + dls + U * fabs(lse);
-  int inf = 0;
-  double CE = 0, prop = Ksum * dX, H = 0, Habs = 0, EH = 0, tmax = 0;
-  for (int64_t c = 0; c < K; c++) {
-    if (b->kap[c] == 0) continue;
-    if (b->x[c] == -INFINITY) { inf = 1; continue; }
-    double t = (m - b->x[c]) + ls;
-    if (t > tmax) tmax = t;
-    CE += b->kap[c] * t;
-    prop += b->kap[c] * b->dx[c];
-    if (k->kl) {
-      double h = b->kap[c] * b->lq[c];
-      H += h;
-      Habs += fabs(h);
-      EH += b->kap[c] * (fabs(b->lq[c]) * (KREL + 3 * U) + 3 * U) + 0x1p-1070 * fabs(b->lq[c]);
-    }
-  }
-  double Z = 0, EZ = 0;
-  if (k->has_z) {
-    Z = k->zq * s * lse * lse;
-    EZ = k->zq * s * (2 * fabs(lse) * dL + dL * dL) * (1 + 4 * U) + 5 * U * Z;
-  }
+  lsce_opt_smrow r;
+  if (lsce_opt_sm_begin(&r, &st, K, Ksum, &ta)) return -1;
+  lsce_opt_terms tm;
+  lsce_opt_terms_init(&tm, Ksum * r.dX);
+  for (int64_t c = 0; c < K; c++) lsce_opt_terms_push(&tm, k, b->kap[c], b->lq[c], b->x[c], b->dx[c], r.m, r.ls);
   out->gok = 1;
-  if (inf) { out->R = INFINITY; out->E = 0; }
-  else {
-    out->R = CE + H + Z;
-    double ECE = CE * (KREL + ((double)K + 6) * U) + Ksum * dls + prop + (double)K * 0x1p-1070 * (tmax + 1);
-    EH += ((double)K + 2) * U * Habs;
-    out->E = (ECE + EH + EZ + 2 * U * (CE + Habs + Z)) * SL;
-    if (!isfinite(out->R) || !isfinite(out->E)) return -1;
-  }
+  if (lsce_opt_sm_loss(&out->R, &out->E, &r, k, K, s, &tm)) return -1;
   if (!grad) return 0;
-  /* the gradient */
-  const double zc = k->has_z ? 2 * k->zq * s * lse : 0.0;
-  const double Kz = Ksum + zc;
-  const double dKz = (Ksum * (KREL + ((double)K + 2) * U) + (double)K * 0x1p-1070 + fabs(zc) * 4 * U +
-                      (k->has_z ? 2 * k->zq * s * dL : 0) + U * fabs(Kz)) * SL;
-  const double is = 1.0 / (1.0 + s1);
-  const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 2 * U;
-  /* sigma_i (the metric's floor, lsce_ref_options_floors) from below: max_j x'_j (Ksum + 2 zq s |lse|),
-   * each factor lowered by its relative error bound */
-  double zmag = k->has_z ? 2 * k->zq * s * fmax(fabs(lse) - dL, 0) * (1 - 4 * U) : 0.0;
-  double sig = chmax * (1 - chrel) * (Ksum * (1 - KREL - ((double)K + 4) * U) + zmag) * (1 - 4 * U);
-  double tau = sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, o->gdt) * (1 - 0x1p-40) : 0.0;
+  /* the gradient; sigma_i (the metric's floor, lsce_ref_options_floors) from below: max_j x'_j
+   * (Ksum + 2 zq s |lse|), each factor lowered by its relative error bound */
+  lsce_opt_sm_gcoef(&r, k, K, s, o->gdt);
   for (int64_t j = 0; j < K; j++) {
-    double A, dA;
-    if (b->x[j] == -INFINITY) { A = -b->kap[j]; dA = KREL * b->kap[j] + 0x1p-1070; }
-    else {
-      double e = j == st.jm ? 1.0 : exp(b->x[j] - m);
-      double pj = e * is;
-      double rho = (b->dx[j] + dX) + (j == st.jm ? 0 : EREL) + r1 + 2 * U;
-      if (!(rho <= 0.5)) { out->gok = 0; rho = INFINITY; }
-      rho *= 1 + rho;
-      A = Kz * pj - b->kap[j];
-      dA = fabs(Kz) * pj * rho + pj * dKz + U * fabs(Kz * pj) + KREL * b->kap[j] + 0x1p-1070 + U * fabs(A);
-    }
-    double g = b->ch[j] * A;
-    double dg = (b->ch[j] * dA + b->dch[j] * fabs(A) + U * fabs(g)) * SL;
-    if (o->k.has_cap && b->x[j] == -INFINITY) { g = 0; dg = 0; } /* x'(-inf) = 0 under a cap: exact */
+    double dg;
+    double g = lsce_opt_sm_gentry(&dg, &out->gok, &r, k, b->x[j], b->dx[j], b->ch[j], b->dch[j], b->kap[j],
+                                  j == st.jm, o->gdt, o->bound.grad_ulp);
     lsce_st(grad, o->gdt, i * K + j, g);
-    if (!lsce_guard_ok(g, dg, tau, o->gdt, o->bound.grad_ulp)) out->gok = 0;
   }
   return 0;
 }
@@ -299,57 +198,33 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
   const int64_t K = p->K;
   const double f = s * k->inv_Dn;
   int64_t y = p->soft ? -1 : lsce_target(p, i);
-  double R = 0, ER = 0, chmax = 0, chrel = 0, wmax = 0;
+  double R = 0, ER = 0, wmax = 0;
   int inf = 0;
+  lsce_opt_tacc ta;
+  lsce_opt_tacc_init(&ta);
   out->gok = 1;
   for (int64_t c = 0; c < K; c++) {
     double dx, ch, dch;
     double x = transform(o, lsce_logit(p, i, c), &dx, &ch, &dch);
     double w = lsce_weight(p, c);
     if (w > wmax) wmax = w;
-    if (ch > chmax) chmax = ch;
-    if (ch > 0 && dch / ch > chrel) chrel = dch / ch;
+    lsce_opt_tacc_push(&ta, x, dx, ch, dch);
     double wf = w * f;
     double t = p->soft ? lsce_soft_target(p, i, c) : (c == y ? 1.0 : 0.0);
-    double tp = k->al * t + k->be, up = k->al * (1.0 - t) + k->ga;
-    double g = 0, dg = 0;
     if (wf == 0) { /* exactly 0: the element and its gradient (the reference's rule) */
       if (grad) lsce_st(grad, o->gdt, i * K + c, 0.0);
       continue;
     }
-    if (x == -INFINITY) {
-      if (tp > 0) inf = 1;
-      g = -(wf * tp) * ch;
-      dg = (KREL + 3 * U) * fabs(g) + wf * tp * dch + 0x1p-1070 * ch;
-    } else {
-      double a = fabs(x), E = exp(-a), l1 = log1p(E);
-      double spx = x >= 0 ? a + l1 : l1, spm = x >= 0 ? l1 : a + l1; /* softplus(x), softplus(-x) */
-      double el = up * spx + tp * spm;
-      double sg = E / (1 + E);
-      double D = x >= 0 ? up - sg : sg - tp;
-      double A1 = x >= 0 ? up : tp;
-      double dD = KREL * A1 + 5 * U * sg + dx * sg + dx * dx / 10 + U * fabs(D);
-      double eel = el * (KREL + 10 * U) + dx * (fabs(D) + dD + dx / 4);
-      R += wf * el;
-      ER += wf * eel + wf * el * KREL + 0x1p-1070 * (el + eel);
-      if (grad) {
-        g = (wf * D) * ch;
-        dg = wf * (ch * dD + dch * fabs(D)) + (KREL + 2 * U) * fabs(g) + 0x1p-1070 * ch * (fabs(D) + dD);
-      }
-    }
+    double dg, g = lsce_opt_sig_elem(&dg, &R, &ER, &inf, k, x, dx, ch, dch, wf, t, grad != NULL); /* optelem.h */
     if (grad) {
-      dg *= SL;
       lsce_st(grad, o->gdt, i * K + c, g);
       b->x[c] = g; b->dx[c] = dg; /* checked once the row's sigma is known */
     }
   }
-  out->R = inf ? INFINITY : R;
-  out->E = inf ? 0 : (ER + ((double)K + 2) * U * R) * SL;
-  if (!inf && (!isfinite(out->R) || !isfinite(out->E))) return -1;
+  if (lsce_opt_sig_row(&out->R, &out->E, R, ER, inf, K)) return -1;
   if (grad) {
     /* sigma_i = max_j x'_j s_i max_c w_c / D_norm, from below */
-    double sig = chmax * (1 - chrel) * wmax * f * (1 - KREL);
-    double tau = sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, o->gdt) * (1 - 0x1p-40) : 0.0;
+    double tau = lsce_opt_sig_tau(ta.chmax, ta.chrel, wmax, f, o->gdt);
     for (int64_t c = 0; c < K; c++)
       if (!lsce_guard_ok(b->x[c], b->dx[c], tau, o->gdt, o->bound.grad_ulp)) out->gok = 0;
   }
