@@ -277,7 +277,6 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
                      int64_t slice) {
   const lsce_problem *p = (const lsce_problem *)c->opt;
   const int64_t N = p->N, K = p->K;
-  const int none = p->reduction == LSCE_RED_NONE;
   octx o = {.p = p, .online = online, .slice = slice, .LT = lsce_guard_loss_dtype(c->dtype), .gdt = gdt,
             .bound = lsce_guard_bound(c->dtype)};
   lsce_options_consts(&o.k, p);
@@ -303,6 +302,19 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
     free(b.x);
   }
   if (fail) { free(Lrow); free(lvl); return 1; }
+  lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
+  free(Lrow);
+  free(lvl);
+  return 0;
+}
+
+/* optrows.h: the reduction and the reference rung after every row (also the CUDA rows') */
+void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
+                             double *Lrow, unsigned char *lvl) {
+  const lsce_problem *p = (const lsce_problem *)c->opt;
+  const int64_t N = p->N, K = p->K;
+  const int none = p->reduction == LSCE_RED_NONE;
+  octx o = {.p = p, .k = *k, .LT = lsce_guard_loss_dtype(c->dtype), .gdt = gdt, .bound = lsce_guard_bound(c->dtype)};
   /* the reduction: the rows' shares summed in double-double, each within its E; the sum's own
    * roundings (N additions, each 2 U of a partial sum, at most sum |R_i|) */
   lsce_ref_result ref;
@@ -362,7 +374,4 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
       if (lvl[i] & 16) kc->flagged++;
     }
   }
-  free(Lrow);
-  free(lvl);
-  return 0;
 }

@@ -6,7 +6,16 @@
  * cannot vouch for take the certified reference's values (or are flagged, LSCE_ROW_REFERENCE=0). */
 #ifndef LSCE_CPU_OPTROWS_H
 #define LSCE_CPU_OPTROWS_H
+#include "lsce/ref_options.h"
 #include "lsce/registry.h"
 int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int online, int threads,
                      int64_t slice);
+/* After every row of such a call: Lrow[2i], Lrow[2i + 1] = row i's share R_i and its bound E_i, lvl[i]
+ * its bits (1: the loss, reduction none, needs the reference; 2: the gradient does), as optrows.c's
+ * rows leave them (a row outside V, or of sample weight 0: 0, 0, 0; a NaN mean: 0, 0, 0 and the
+ * gradient row NaN): the checked reduction, the reference's values for the rows (and the total) not
+ * vouched for, or flagged with LSCE_ROW_REFERENCE=0; loss[] and the counts. k: lsce_options_consts
+ * of the problem. The CUDA rows call it with their device's rows (impls/cuda/optkern.h). */
+void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
+                             double *Lrow, unsigned char *lvl);
 #endif
