@@ -205,7 +205,7 @@ LSCE_HD void lsce_opt_sm_gcoef(lsce_opt_smrow *r, const lsce_opt_consts *k, int6
             (k->has_z ? 2 * k->zq * s * r->dL : 0) + U * fabs(r->Kz)) * LSCE_OPT_SL;
   r->is = 1.0 / (1.0 + r->s1);
   r->r1 = (r->ds + U * (1 + r->s1)) / (1 + r->s1 - r->ds) + 2 * U;
-  double zmag = k->has_z ? 2 * k->zq * s * fmax(fabs(r->lse) - r->dL, 0) * (1 - 4 * U) : 0.0;
+  double zmag = k->has_z ? 2 * k->zq * s * fmax(fabs(r->lse) - r->dL, 0.0) * (1 - 4 * U) : 0.0;
   double sig = r->chmax * (1 - r->chrel) * (r->Ksum * (1 - LSCE_OPT_KREL - ((double)K + 4) * U) + zmag) * (1 - 4 * U);
   r->tau = sig > 0 && r->chrel < 0x1p-30 ? lsce_tau_hd(sig, gdt) * (1 - 0x1p-40) : 0.0;
 }

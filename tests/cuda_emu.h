@@ -31,6 +31,7 @@ inline void lsce_cu_st(float *p, int64_t i, double g) { p[i] = (float)g; }
 inline void lsce_cu_st(bf16 *p, int64_t i, double g) { p[i].u = lsce_double_to_bf16(g); }
 inline void lsce_cu_st(f16 *p, int64_t i, double g) { p[i].u = lsce_double_to_f16(g); }
 #include "cuda/rowkern.h"
+#include "cuda/optkern.h"
 
 /* merged statistics per row, when the caller wants them (st_out[i], has_st[i] = 1) */
 struct emu_capture {
@@ -126,5 +127,26 @@ inline void emu_split_grad_kernel(int64_t gx, int64_t gy, int threads, T *grad, 
           for (int tid = 0; tid < threads; tid++) lsce_cu_max_step(gm.data(), tid, off);
         gpart[i * parts + bx] = gm[0];
       }
+}
+/* issue #15's kernels (impls/cuda/optkern.h): opt_block_kernel<T, P> on grid (gx = parts, gy) with
+ * `threads` threads, blocks looping over rows and a shared-memory tree per row; opt_row_kernel a
+ * grid-stride loop over rows */
+template <typename T, typename P>
+inline void emu_opt_block_kernel(int64_t gx, int64_t gy, int threads, T *grad, const T *z, lsce_cu_obuf b,
+                                 lsce_cu_oprm q) {
+  std::vector<P> sh(threads);
+  for (int64_t by = 0; by < gy; by++)
+    for (int64_t bx = 0; bx < gx; bx++)
+      for (int64_t i = by; i < q.N; i += gy) {
+        for (int tid = 0; tid < threads; tid++) lsce_cu_opt_part<T>(&sh[tid], grad, z, &b, &q, i, (int)bx, tid, threads);
+        for (int off = threads / 2; off > 0; off /= 2)
+          for (int tid = 0; tid < threads; tid++) lsce_cu_opt_step(sh.data(), tid, off);
+        lsce_cu_opt_dst(&b, sh.data())[i * q.parts + bx] = sh[0];
+      }
+}
+inline void emu_opt_row_kernel(int64_t blocks, int threads, lsce_cu_obuf b, lsce_cu_oprm q, int finish) {
+  for (int64_t bb = 0; bb < blocks; bb++)
+    for (int tid = 0; tid < threads; tid++)
+      for (int64_t i = bb * threads + tid; i < q.N; i += blocks * threads) lsce_cu_opt_row(&b, &q, i, finish);
 }
 #endif

@@ -62,6 +62,14 @@ static bool emulate_typed(const std::string &n, dim3 g, dim3 b, void **a) {
     emu_split_grad_kernel<T>(g.x, g.y, (int)b.x, *(T **)a[0], *(const T **)a[1], *(const lsce_gradcoef **)a[2],
                              *(const double **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
                              *(int64_t *)a[7], *(int *)a[8], *(double **)a[9]);
+  } else if (n.find("opt_block_kernel") != std::string::npos) { /* P: lsce_cu_op1, lsce_cu_op2 or double */
+    T *gr = *(T **)a[0];
+    const T *zz = *(const T **)a[1];
+    lsce_cu_obuf ob = *(lsce_cu_obuf *)a[2];
+    lsce_cu_oprm oq = *(lsce_cu_oprm *)a[3];
+    if (n.find("lsce_cu_op1") != std::string::npos) emu_opt_block_kernel<T, lsce_cu_op1>(g.x, g.y, (int)b.x, gr, zz, ob, oq);
+    else if (n.find("lsce_cu_op2") != std::string::npos) emu_opt_block_kernel<T, lsce_cu_op2>(g.x, g.y, (int)b.x, gr, zz, ob, oq);
+    else emu_opt_block_kernel<T, double>(g.x, g.y, (int)b.x, gr, zz, ob, oq);
   } else {
     return false;
   }
@@ -83,6 +91,10 @@ static bool emulate(const void *stub, dim3 g, dim3 b, void **a) {
     emu_split_guard_kernel(g.x, (int)b.x, *(double **)a[0], *(const lsce_rowstats **)a[1], *(const double **)a[2],
                            *(const int64_t **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
                            *(int64_t *)a[7], *(int *)a[8], *(int *)a[9], *(lsce_cu_bounds *)a[10]);
+    return true;
+  }
+  if (n.find("opt_row_kernel") != std::string::npos) {
+    emu_opt_row_kernel(g.x, (int)b.x, *(lsce_cu_obuf *)a[0], *(lsce_cu_oprm *)a[1], *(int *)a[2]);
     return true;
   }
   if (n.find("kernelIf") != std::string::npos) return emulate_typed<float>(n, g, b, a);

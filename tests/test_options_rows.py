@@ -10,7 +10,8 @@ the command line, against the certified reference, on the options fixture set (f
 
 The gradient check uses a floor no larger than verify's: tau_i = 2^-(p+3) max_j |r_ij| (the row's
 largest exact entry is at most the metric's sigma_i, docs/accuracy.md), so it is at least as strict.
-The CUDA and MPI rows must refuse the options with the contract's exit 2 line."""
+The MPI rows and cuda_nccl_vocab must refuse the options with the contract's exit 2 line; cuda_rowblock,
+cuda_warp and cuda_split take them (exit 3 without a device; tests/test_cuda_options.py runs them)."""
 import json
 import math
 import os
@@ -24,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import golden  # noqa: E402
 
 ROWS = ["cpu_twopass", "cpu_online", "cpu_avx2", "cpu_threads", "cpu_sharded"]
+CUDA_ROWS = ["cuda_rowblock", "cuda_warp", "cuda_split"]  # take the options too (not cuda_nccl_vocab)
 PREC = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
 EMIN = {"float64": -1022, "float32": -126, "float16": -14, "bfloat16": -126}
 failures = []
@@ -108,6 +110,11 @@ def run_mode(lsce, root):
         what = case["options"][0]
         for im in [n for n in impls if n not in ROWS]:
             p = subprocess.run([lsce, "run", "--impl", im] + pa, capture_output=True, text=True)
+            if im in CUDA_ROWS:  # they compute the options (impls/cuda/optkern.h): no refusal, and
+                # without a device the usual exit 3 (tests/test_cuda_options.py runs them emulated)
+                check(p.returncode == 0 or (p.returncode == 3 and p.stderr == "lsce: --impl: %s: no cuda device is available here\n" % im),
+                      "run %s takes the options: exit %d %r" % (im, p.returncode, p.stderr))
+                continue
             want = "lsce: --impl: %s does not take %s\n" % (im, what)
             check(p.returncode == 2 and p.stdout == "" and p.stderr == want,
                   "run %s refuses the options: exit %d %r, want %r" % (im, p.returncode, p.stderr, want))

@@ -29,6 +29,11 @@
 
 #include "cuda/elem_cu.h"
 #include "cuda/rowkern.h"
+#include "cuda/optkern.h"
+extern "C" {
+#include "cpu/elem.h"
+#include "cpu/optrows.h"
+}
 #include "cpu/rowguard.h"
 #include "lsce/config.h"
 #include "lsce/cuda.h"
@@ -118,6 +123,31 @@ __global__ void split_guard_kernel(double *R, const lsce_rowstats *st, const dou
                                    lsce_cu_bounds bnd) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x)
     lsce_cu_split_guard(R, st, gpart, i, K, parts, has_grad, tg[i], &prm, w, bnd);
+}
+
+/* ---- issue #15's options and the sigmoid family (impls/cuda/optkern.h: the five kernels' steps) ----
+ * Blocks of blockDim.x threads (256; 32 for cuda_warp) on grid (parts, rows), each block looping
+ * over rows y, y + gridDim.y, ... (opt_block_kernel, its partial type P naming the kernel); the per-row
+ * kernels 2 and 4 are grid-stride loops (opt_row_kernel). Dynamic shared memory: blockDim.x partials. */
+template <typename T, typename P>
+__global__ void opt_block_kernel(T *grad, const T *z, lsce_cu_obuf b, lsce_cu_oprm q) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  P *sh = (P *)smem;
+  for (int64_t i = blockIdx.y; i < q.N; i += gridDim.y) {
+    lsce_cu_opt_part<T>(&sh[threadIdx.x], grad, z, &b, &q, i, blockIdx.x, threadIdx.x, blockDim.x);
+    for (int off = blockDim.x / 2; off > 0; off /= 2) {
+      __syncthreads();
+      lsce_cu_opt_step(sh, threadIdx.x, off);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) lsce_cu_opt_dst(&b, sh)[i * q.parts + blockIdx.x] = sh[0];
+    __syncthreads();
+  }
+}
+
+__global__ void opt_row_kernel(lsce_cu_obuf b, lsce_cu_oprm q, int finish) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.N; i += (int64_t)gridDim.x * blockDim.x)
+    lsce_cu_opt_row(&b, &q, i, finish);
 }
 
 /* ---- host side: status and reasons ------------------------------------------------------------- */
@@ -326,10 +356,130 @@ static int guard_rows(double *loss, void *grad, const lsce_call *c, const double
   return 3;
 }
 
+/* ---- host side: issue #15's options ------------------------------------------------------------ */
+template <typename T>
+static int opt_enqueue(T *grad_d, const T *z_d, const lsce_cu_obuf *b, const lsce_cu_oprm *q, int threads) {
+  int rc = 0;
+  dim3 grid((unsigned)q->parts, (unsigned)lsce_cu_split_grid_y(q->N));
+  const unsigned rb = (unsigned)lsce_cu_merge_blocks(q->N);
+  opt_block_kernel<T, lsce_cu_op1><<<grid, threads, threads * sizeof(lsce_cu_op1), 0>>>(grad_d, z_d, *b, *q);
+  CK(cudaGetLastError(), "launch of opt_block_kernel (statistics)");
+  opt_row_kernel<<<rb, LSCE_CU_MERGE_THREADS, 0, 0>>>(*b, *q, 0);
+  CK(cudaGetLastError(), "launch of opt_row_kernel (begin)");
+  opt_block_kernel<T, lsce_cu_op2><<<grid, threads, threads * sizeof(lsce_cu_op2), 0>>>(grad_d, z_d, *b, *q);
+  CK(cudaGetLastError(), "launch of opt_block_kernel (terms)");
+  opt_row_kernel<<<rb, LSCE_CU_MERGE_THREADS, 0, 0>>>(*b, *q, 1);
+  CK(cudaGetLastError(), "launch of opt_row_kernel (finish)");
+  if (grad_d && !q->k.sig) {
+    opt_block_kernel<T, double><<<grid, threads, threads * sizeof(double), 0>>>(grad_d, z_d, *b, *q);
+    CK(cudaGetLastError(), "launch of opt_block_kernel (gradient)");
+  }
+out:
+  return rc;
+}
+
+/* The options path of a CUDA row (c->opt set): the host sorts the rows (outside V or of sample
+ * weight 0: loss and gradient 0; a NaN mean: gradient NaN; constants the rows defer to the
+ * reference: flagged to it, as optrows.c's do_row), the device computes the others (optkern.h), and
+ * optrows.c's own reduction and reference rung finish (lsce_cpu_options_finish). */
+static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int shape) {
+  const lsce_problem *p = (const lsce_problem *)c->opt;
+  const int64_t N = p->N, K = p->K;
+  const size_t n1 = (size_t)(N ? N : 1), es = elem_size(c->dtype), nz = (size_t)N * (size_t)K * es;
+  const int inplace = lsce_config_get()->cuda_inplace;
+  const int threads = shape == LSCE_CU_SHAPE_WARP ? 32 : LSCE_CU_THREADS;
+  lsce_cu_oprm q;
+  memset(&q, 0, sizeof q);
+  lsce_options_consts(&q.k, p);
+  const lsce_bound bd = lsce_guard_bound(c->dtype);
+  q.N = N; q.K = K; q.pad_index = p->pad_index;
+  q.parts = shape == LSCE_CU_SHAPE_SPLIT ? lsce_cu_split_parts(K) : 1;
+  q.gdt = (int)gdt; q.ldt = (int)lsce_guard_loss_dtype(c->dtype); q.want_grad = grad != NULL;
+  q.none = p->reduction == LSCE_RED_NONE;
+  q.loss_ulp = bd.loss_ulp; q.grad_ulp = bd.grad_ulp;
+  const size_t np = n1 * (size_t)q.parts;
+  lsce_cu_orow *ri = (lsce_cu_orow *)malloc(sizeof(lsce_cu_orow) * n1);
+  double *w = (double *)malloc(sizeof(double) * (size_t)(K ? K : 1)), *soft = NULL, *Rout = NULL, *Pg = NULL;
+  double *Lrow = (double *)malloc(sizeof(double) * 2 * n1);
+  unsigned char *lvl = (unsigned char *)malloc(n1);
+  void *z_d = NULL, *g_d = NULL;
+  lsce_cu_obuf b;
+  memset(&b, 0, sizeof b);
+  lsce_cu_orow *ri_d = NULL;
+  double *w_d = NULL, *soft_d = NULL;
+  int rc = 0;
+  if (p->soft) soft = (double *)malloc(sizeof(double) * n1 * (size_t)(K ? K : 1));
+  Rout = (double *)malloc(sizeof(double) * LSCE_CU_RSTRIDE * n1);
+  Pg = (double *)malloc(sizeof(double) * np);
+  if (!ri || !w || !Lrow || !lvl || !Rout || !Pg || (p->soft && !soft)) {
+    rc = 3; g_status = LSCE_CUDA_ERROR; snprintf(g_reason, sizeof g_reason, "out of host memory"); goto out;
+  }
+  for (int64_t j = 0; j < K; j++) w[j] = lsce_weight(p, j);
+  for (int64_t i = 0; i < N; i++) {
+    ri[i].s = lsce_sample_weight(p, i);
+    ri[i].y = p->soft ? -1 : lsce_target(p, i);
+    ri[i].kind = !lsce_row_in_V(p, p->variant, i) || (!q.k.nan_mean && ri[i].s == 0) ? 1 : q.k.nan_mean ? 2 : q.k.neg ? 3 : 0;
+    if (soft) for (int64_t j = 0; j < K; j++) soft[i * K + j] = lsce_soft_target(p, i, j);
+  }
+  CK(cudaMalloc(&z_d, nz ? nz : 1), "cudaMalloc(logits)");
+  if (grad && !inplace) CK(cudaMalloc(&g_d, nz ? nz : 1), "cudaMalloc(gradient)");
+  if (grad && inplace) g_d = z_d;
+  CK(cudaMalloc(&ri_d, sizeof(lsce_cu_orow) * n1), "cudaMalloc(rows)");
+  CK(cudaMalloc(&w_d, sizeof(double) * (size_t)(K ? K : 1)), "cudaMalloc(weights)");
+  if (soft) CK(cudaMalloc(&soft_d, sizeof(double) * n1 * (size_t)(K ? K : 1)), "cudaMalloc(soft targets)");
+  CK(cudaMalloc(&b.P1, sizeof(lsce_cu_op1) * np), "cudaMalloc(options partials 1)");
+  CK(cudaMalloc(&b.M1, sizeof(lsce_cu_op1) * n1), "cudaMalloc(options statistics)");
+  CK(cudaMalloc(&b.SR, sizeof(lsce_opt_smrow) * n1), "cudaMalloc(options rows)");
+  CK(cudaMalloc(&b.P2, sizeof(lsce_cu_op2) * np), "cudaMalloc(options partials 2)");
+  CK(cudaMalloc(&b.Rout, sizeof(double) * LSCE_CU_RSTRIDE * n1), "cudaMalloc(row shares)");
+  CK(cudaMalloc(&b.Pg, sizeof(double) * np), "cudaMalloc(gradient checks)");
+  b.ri = ri_d; b.w = w_d; b.soft = soft_d;
+  if (nz) CK(cudaMemcpy(z_d, c->logits, nz, cudaMemcpyHostToDevice), "cudaMemcpy(logits to device)");
+  if (N) CK(cudaMemcpy(ri_d, ri, sizeof(lsce_cu_orow) * N, cudaMemcpyHostToDevice), "cudaMemcpy(rows to device)");
+  if (K) CK(cudaMemcpy(w_d, w, sizeof(double) * K, cudaMemcpyHostToDevice), "cudaMemcpy(weights to device)");
+  if (soft && nz) CK(cudaMemcpy(soft_d, soft, sizeof(double) * N * K, cudaMemcpyHostToDevice), "cudaMemcpy(soft targets to device)");
+  if (N) {
+    switch (c->dtype) {
+    case LSCE_DT_F32: rc = opt_enqueue<float>((float *)g_d, (const float *)z_d, &b, &q, threads); break;
+    case LSCE_DT_BF16: rc = opt_enqueue<__nv_bfloat16>((__nv_bfloat16 *)g_d, (const __nv_bfloat16 *)z_d, &b, &q, threads); break;
+    default: rc = opt_enqueue<__half>((__half *)g_d, (const __half *)z_d, &b, &q, threads); break;
+    }
+    if (rc) goto out;
+  }
+  CK(cudaStreamSynchronize(0), "kernel execution");
+  if (N) CK(cudaMemcpy(Rout, b.Rout, sizeof(double) * LSCE_CU_RSTRIDE * N, cudaMemcpyDeviceToHost), "cudaMemcpy(row shares to host)");
+  /* kernel 5 (softmax with a gradient) wrote every (row, slice)'s check */
+  if (N && grad && !q.k.sig) CK(cudaMemcpy(Pg, b.Pg, sizeof(double) * np, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient checks to host)");
+  if (grad && nz) CK(cudaMemcpy(grad, g_d, nz, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient to host)");
+  for (int64_t i = 0; i < N; i++) {
+    Lrow[2 * i] = Lrow[2 * i + 1] = 0;
+    lvl[i] = 0;
+    if (ri[i].kind == 0) {
+      const double *o = Rout + LSCE_CU_RSTRIDE * i;
+      Lrow[2 * i] = o[0]; Lrow[2 * i + 1] = o[1];
+      lvl[i] = (unsigned char)o[2];
+      for (int k = 0; k < q.parts; k++) if (grad && !q.k.sig && Pg[i * q.parts + k] != 0) lvl[i] |= 2;
+    } else if (ri[i].kind == 3) {
+      Lrow[2 * i] = NAN; Lrow[2 * i + 1] = INFINITY;
+      lvl[i] = (unsigned char)(1 | (grad ? 2 : 0));
+    }
+    if (grad && (ri[i].kind == 1 || ri[i].kind == 2))
+      for (int64_t j = 0; j < K; j++) lsce_st(grad, gdt, i * K + j, ri[i].kind == 1 ? 0.0 : NAN);
+  }
+  lsce_cpu_options_finish(loss, grad, gdt, c, &q.k, Lrow, lvl);
+out:
+  free(ri); free(w); free(soft); free(Rout); free(Pg); free(Lrow); free(lvl);
+  cudaFree(z_d); cudaFree(ri_d); cudaFree(w_d); cudaFree(soft_d);
+  cudaFree(b.P1); cudaFree(b.M1); cudaFree(b.SR); cudaFree(b.P2); cudaFree(b.Rout); cudaFree(b.Pg);
+  if (g_d && g_d != z_d) cudaFree(g_d);
+  return rc;
+}
+
 /* LSCE_CUDA_INPLACE=1 writes the gradient over the device copy of the logits */
 static int run(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int shape) {
   if (!lsce_cuda_available()) return 3;
   if (c->dtype == LSCE_DT_F64 || (grad && gdt != c->dtype)) return 2;
+  if (c->opt) return run_opt(loss, grad, gdt, c, shape); /* issue #15 */
   const int64_t N = c->N, K = c->K;
   const size_t nz = (size_t)N * (size_t)K * elem_size(c->dtype), n1 = (size_t)(N ? N : 1);
   const int inplace = lsce_config_get()->cuda_inplace; /* LSCE_CUDA_INPLACE=1 (lsce/config.h) */
@@ -386,7 +536,7 @@ out:
 extern "C" int lsce_cuda_time(double *best_ms, double *loss, void *grad, const char *impl, const lsce_call *c,
                               int fwdbwd, int reps) {
   if (!lsce_cuda_available()) return 3;
-  if (c->dtype == LSCE_DT_F64) return 2;
+  if (c->dtype == LSCE_DT_F64 || c->opt) return 2; /* timing: the catalog's calls only */
   const int shape = shape_of(impl);
   const int64_t N = c->N, K = c->K;
   const size_t nz = (size_t)N * (size_t)K * elem_size(c->dtype), n1 = (size_t)(N ? N : 1);
