@@ -10,7 +10,8 @@
 #   4. the same with lsce built without CUDA -> "built without CUDA", nothing written
 #   5. the same with an lsce that cannot start (a missing shared library) -> "lsce cannot start"
 #   6. a fake device that passes the probe, so every later step runs and fails here (verify,
-#      gpuverify, gpubench, the PyTorch peer without CUDA) -> exit 1, exactly one JSON written,
+#      gpuverify, gpubench, the PyTorch peer without CUDA; verify on fixtures/options too) -> exit 1,
+#      exactly one JSON written,
 #      listing each failure, the summary line saying FAIL.
 set -u
 root=$1; lsce=$2; dev=$3; lsce_nc=$4; dev_nc=$5; cuda_built=$6
@@ -71,7 +72,7 @@ case_ lsce-cannot-start "$tmp/smi:$nosmi_path" "$tmp/broken" "lsce cannot start 
 case_ every-step-fails "$tmp/smi:$nosmi_path" "$tmp/fakedev" "step failures; wrote" 1
 if [ -f "$tmp/every-step-fails.log" ]; then
   code=11; [ "$cuda_built" = true ] || code=10 # no device here / the stub
-  for m in "verify cuda_rowblock-0: no results" "verify cuda_split-1: no results" "lsce-dev gpuverify: exit $code" "lsce-dev gpubench: exit $code" "PyTorch peer"; do
+  for m in "verify cuda_rowblock-0: no results" "verify cuda_split-1: no results" "verify cuda_warp-options-0: no results" "lsce-dev gpuverify: exit $code" "lsce-dev gpubench: exit $code" "PyTorch peer"; do
     grep -qF "failure: $m" "$tmp/every-step-fails.log" || { echo "FAIL every-step-fails: no \"failure: $m\" in the summary"; bad=1; }
   done
 fi
