@@ -8,6 +8,7 @@
  *      lsce_cuda_time and of lsce_cuda_copy_ms is made to fail in turn: the call returns 3 (an
  *      allocation failure with status "out of device memory"), the reason names a CUDA call, and
  *      no device allocation or event is left behind;
+ *      the same for the options path of issue #15 (a soft cap and a z-loss: run_opt);
  *   3. timing: in lsce_cuda_time (each row, forward and forward+backward) and lsce_cuda_copy_ms,
  *      between the two events of a sample there are only launches and launch checks (or the one
  *      copy): no allocation, free, host synchronization or other copy; before every sample a write
@@ -23,6 +24,7 @@
 extern "C" {
 #include "lsce/config.h"
 #include "lsce/cuda.h"
+#include "lsce/problem.h"
 #include "lsce/registry.h"
 #include "lsce/variants.h"
 }
@@ -50,6 +52,34 @@ struct prob {
   }
 };
 
+/* issue #15: the same through the options path (rowblock.cu run_opt): soft cap 30, z-loss 1/1000 */
+struct oprob {
+  int64_t N, K;
+  std::vector<float> z;
+  std::vector<int64_t> t;
+  lsce_problem P;
+  lsce_params prm;
+  lsce_call c;
+  int ok;
+  oprob(int64_t n, int64_t k) : N(n), K(k), z((size_t)(n * k)), t(n) {
+    for (int64_t i = 0; i < n * k; i++) z[i] = (float)((i * 7919) % 13) * 0.25f;
+    for (int64_t i = 0; i < n; i++) t[i] = i % k;
+    lsce_problem_init(&P);
+    P.variant = lsce_variant_find("k");
+    mpq_set_si(P.e, 1, 10);
+    P.has_softcap = 1;
+    mpq_set_si(P.softcap, 30, 1);
+    P.has_zloss = 1;
+    mpq_set_si(P.zloss, 1, 1000);
+    lsce_err err;
+    ok = lsce_problem_from_memory(&P, LSCE_DT_F32, n, k, z.data(), t.data(), NULL, 0, &err) == LSCE_OK;
+    memset(&prm, 0, sizeof prm); /* the options path reads the problem (verify/invoke.c does the same) */
+    lsce_call cc = {z.data(), LSCE_DT_F32, n, k, t.data(), NULL, &prm, 0, NULL, NULL, &P};
+    c = cc;
+  }
+  ~oprob() { lsce_problem_clear(&P); }
+};
+
 static const char *rows[] = {"cuda_rowblock", "cuda_warp", "cuda_split"};
 
 static int count(mock_kind k) {
@@ -58,7 +88,8 @@ static int count(mock_kind k) {
   return n;
 }
 
-static int run_row(const char *row, prob &p, int inplace) {
+template <typename PR>
+static int run_row(const char *row, PR &p, int inplace) {
   std::vector<float> g((size_t)(p.N * p.K));
   double loss;
   lsce_config cf = *lsce_config_get(); /* LSCE_CUDA_INPLACE */
@@ -169,6 +200,20 @@ int main(void) {
       failures(w.c_str(), [&] { return run_row(row, p, inplace); });
     }
   failures("cuda_split 70000x2", [&] { return run_row("cuda_split", big, 1); });
+  oprob op(6, 700);
+  CHECK(op.ok, "the options problem did not validate");
+  for (const char *row : rows)
+    for (int inplace = 0; inplace < 2; inplace++) {
+      std::string w = std::string(row) + " options" + (inplace ? " in place" : " separate");
+      failures(w.c_str(), [&] { return run_row(row, op, inplace); });
+    }
+  oprob obig(70000, 2); /* > 65535 rows: no options launch refused */
+  for (const char *row : rows) {
+    mock_reset();
+    int rc = run_row(row, obig, 0);
+    CHECK(rc == 0 && count(M_LAUNCH_REFUSED) == 0 && count(M_LAUNCH) == 5, "%s options 70000x2: returned %d, %d launches, %d refused (%s)",
+          row, rc, count(M_LAUNCH), count(M_LAUNCH_REFUSED), lsce_cuda_reason());
+  }
   std::vector<float> g(p.z.size());
   for (const char *row : rows)
     for (int fb = 0; fb < 2; fb++) {

@@ -17,7 +17,10 @@
  * and reduces the loss, so the claim holds on adversarial inputs (the K-1 family's cancellation). The double-double routines need IEEE operations
  * exactly as written: impls/meson.build compiles this file with --fmad=false (tests/test_ptx_fma.py
  * checks the PTX). 64-bit indexing throughout. Every CUDA call, launch, copy and event is checked;
- * a failure returns 3 with its reason in lsce_cuda_reason() (lsce/cuda.h). */
+ * a failure returns 3 with its reason in lsce_cuda_reason() (lsce/cuda.h).
+ * Issue #15's options and the sigmoid family (c->opt set): the three rows run the launches of
+ * impls/cuda/optkern.h instead (run_opt, opt_block_kernel, opt_row_kernel), with the bounds of the
+ * exact CPU rows (impls/optelem.h) and their reduction and reference rung (lsce_cpu_options_finish). */
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -130,7 +133,7 @@ __global__ void split_guard_kernel(double *R, const lsce_rowstats *st, const dou
  * over rows y, y + gridDim.y, ... (opt_block_kernel, its partial type P naming the kernel); the per-row
  * kernels 2 and 4 are grid-stride loops (opt_row_kernel). Dynamic shared memory: blockDim.x partials. */
 template <typename T, typename P>
-__global__ void opt_block_kernel(T *grad, const T *z, lsce_cu_obuf b, lsce_cu_oprm q) {
+__global__ void __launch_bounds__(LSCE_CU_THREADS) opt_block_kernel(T *grad, const T *z, lsce_cu_obuf b, lsce_cu_oprm q) {
   extern __shared__ __align__(16) unsigned char smem[];
   P *sh = (P *)smem;
   for (int64_t i = blockIdx.y; i < q.N; i += gridDim.y) {
