@@ -53,17 +53,10 @@ struct prob {
 };
 
 /* issue #15: the same through the options path (rowblock.cu run_opt): soft cap 30, z-loss 1/1000 */
-struct oprob {
-  int64_t N, K;
-  std::vector<float> z;
-  std::vector<int64_t> t;
+struct oprob : prob {
   lsce_problem P;
-  lsce_params prm;
-  lsce_call c;
   int ok;
-  oprob(int64_t n, int64_t k) : N(n), K(k), z((size_t)(n * k)), t(n) {
-    for (int64_t i = 0; i < n * k; i++) z[i] = (float)((i * 7919) % 13) * 0.25f;
-    for (int64_t i = 0; i < n; i++) t[i] = i % k;
+  oprob(int64_t n, int64_t k) : prob(n, k) {
     lsce_problem_init(&P);
     P.variant = lsce_variant_find("k");
     mpq_set_si(P.e, 1, 10);
@@ -73,9 +66,7 @@ struct oprob {
     mpq_set_si(P.zloss, 1, 1000);
     lsce_err err;
     ok = lsce_problem_from_memory(&P, LSCE_DT_F32, n, k, z.data(), t.data(), NULL, 0, &err) == LSCE_OK;
-    memset(&prm, 0, sizeof prm); /* the options path reads the problem (verify/invoke.c does the same) */
-    lsce_call cc = {z.data(), LSCE_DT_F32, n, k, t.data(), NULL, &prm, 0, NULL, NULL, &P};
-    c = cc;
+    c.opt = &P; /* the options path reads the problem, not prm (verify/invoke.c) */
   }
   ~oprob() { lsce_problem_clear(&P); }
 };
@@ -88,8 +79,7 @@ static int count(mock_kind k) {
   return n;
 }
 
-template <typename PR>
-static int run_row(const char *row, PR &p, int inplace) {
+static int run_row(const char *row, prob &p, int inplace) {
   std::vector<float> g((size_t)(p.N * p.K));
   double loss;
   lsce_config cf = *lsce_config_get(); /* LSCE_CUDA_INPLACE */
