@@ -135,6 +135,7 @@ typedef struct {
   double gK, gN;
   long double *lse;      /* k1-megatron's models: per-row log-sum-exp (NULL until the first) */
   int nan_ok;            /* a NaN value matches a NaN (only the claim: a NaN is no evidence of another form) */
+  int opts_ok;           /* identify: the options that keep every value affine in e are modelled */
   dvar var[LSCE_V_COUNT];
 } dcase;
 
@@ -144,11 +145,26 @@ static long double H_of(long double e, double m) {
   return -(1 - e) * log1pl(-e) - e * logl(e / (long double)m);
 }
 
-static int applicable(const lsce_problem *p, int v) {
+/* identify's options (docs/cli.md "probe and identify"): the logit scale and the cap transform the
+ * logits, so every value stays affine in e; the z term is constant in e, and its denominator |V|
+ * is the mean's own except for k-torch-weighted (W) and k-nll-weighted (W and |V|), left out of a
+ * mean with z-loss. Sample weights, normalizers and soft targets are not modelled. */
+static int affine_options(const lsce_problem *p, int v) {
+  const lsce_variant *d = &lsce_variants[v];
+  if (p->soft || p->has_sw || p->normalizer != LSCE_NORM_DEFAULT || strcmp(d->family, "softmax")) return 0;
+  if (p->has_zloss && mpq_sgn(p->zloss) > 0 && p->reduction == LSCE_RED_MEAN &&
+      (d->weighting == LSCE_W_TORCH || d->weighting == LSCE_W_NLL))
+    return 0;
+  return 1;
+}
+
+static int applicable(const lsce_problem *p, int v, int opts_ok) {
   const lsce_variant *d = &lsce_variants[v];
   /* the model below knows the catalog's softmax means only: an issue #15 problem or variant is
-   * diagnosed by verify/diagnose_opts.c instead (the claim with one option changed) */
-  if (lsce_uses_options(p) || strcmp(d->family, "softmax")) return 0;
+   * diagnosed by verify/diagnose_opts.c instead (the claim with one option changed), except
+   * identify's affine options */
+  if (strcmp(d->family, "softmax")) return 0;
+  if (lsce_uses_options(p) && !(opts_ok && affine_options(p, v))) return 0;
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
   if (d->weighting == LSCE_W_SHARD) return 0; /* modelled per (T, rank) by dvar_build_megatron */
@@ -197,7 +213,7 @@ static int ref_at(lsce_ref_result *r, const lsce_problem *p, int v, unsigned k, 
   /* the fast certifier pays a thread start per call: worth it from about 2^14 logits. Its values
    * are kept only where its rigorous bound is negligible against the noise model (2^-70 of the
    * value, or below 2^-1000 absolute); anywhere else the reference decides. */
-  if (p->N * p->K >= (1 << 14)) {
+  if (p->N * p->K >= (1 << 14) && !lsce_uses_options(p)) {
     rc = lsce_certify_fast(r, &q, want_grad, 2, &err);
     if (!rc && !certified_tight(r, p->K, want_grad)) {
       lsce_ref_result_free(r);
@@ -217,7 +233,7 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
   const lsce_problem *p = c->in->p;
   const int64_t N = c->N, K = c->K;
   memset(dv, 0, sizeof *dv);
-  if (!applicable(p, v)) return LSCE_OK;
+  if (!applicable(p, v, c->opts_ok)) return LSCE_OK;
   const int wg = c->in->grad != NULL;
   const lsce_variant *d = &lsce_variants[v];
   dv->x0 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
@@ -236,6 +252,11 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
   dv->kap = 1;
   if (d->weighting != LSCE_W_NONE)
     for (int64_t j = 0; j < K; j++) if (lsce_weight(p, j) > dv->kap) dv->kap = lsce_weight(p, j);
+  if (p->has_zloss) { /* the z term: 2 Z |lse| times lse's error (identify's options; Z_i below is lse's scale) */
+    double zm = 0;
+    for (int64_t i = 0; i < N; i++) if (c->Z[i] > zm) zm = c->Z[i];
+    dv->kap += 2 * mpq_get_d(p->zloss) * (zm + log((double)K));
+  }
   double W = 0;
   for (int64_t i = 0; i < N; i++) {
     dv->inV[i] = (unsigned char)lsce_row_in_V(p, v, i);
@@ -329,10 +350,17 @@ static void dcase_free(dcase *c) {
   free(c->Z); free(c->P); free(c->lse);
 }
 
+/* the logit transform in double (noise scales only): S z, then C tanh(. / C) when C > 0 */
+static double xf(double z, double S, double C) {
+  if (z == -INFINITY) return z;
+  return C > 0 ? C * tanh(S * z / C) : S * z;
+}
+
 /* the problem-level parts; with all_vars, every variant's model too (identify: small cases) */
 static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *ro, int all_vars) {
   const lsce_problem *p = in->p;
   memset(c, 0, sizeof *c);
+  c->opts_ok = all_vars;
   c->in = in;
   c->N = p->N; c->K = p->K;
   c->nloss = p->reduction == LSCE_RED_NONE ? p->N : 1;
@@ -341,17 +369,24 @@ static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *r
   c->Z = calloc((size_t)(c->N ? c->N : 1), sizeof(double));
   if (in->grad) c->P = calloc((size_t)(c->N * c->K > 0 ? c->N * c->K : 1), sizeof(double));
   if (!c->Z || (in->grad && !c->P)) return LSCE_EINCOMPLETE;
+  /* identify's options: the noise model sees the transformed logits x = C tanh(S z / C) (in
+   * double: a noise scale, not a value) and p_j times the chain factor x'(z_j) */
+  const double S = p->has_scale ? mpq_get_d(p->scale) : 1, C = p->has_softcap ? mpq_get_d(p->softcap) : 0;
   for (int64_t i = 0; i < c->N; i++) {
     double mx = -INFINITY;
     for (int64_t j = 0; j < c->K; j++) {
-      double z = lsce_logit(p, i, j);
+      double z = xf(lsce_logit(p, i, j), S, C);
       if (isfinite(z) && fabs(z) > c->Z[i]) c->Z[i] = fabs(z);
       if (z > mx) mx = z;
     }
     if (!c->P || !isfinite(mx)) continue;
     double s = 0;
-    for (int64_t j = 0; j < c->K; j++) s += (c->P[i * c->K + j] = exp(lsce_logit(p, i, j) - mx));
-    for (int64_t j = 0; j < c->K; j++) c->P[i * c->K + j] /= s;
+    for (int64_t j = 0; j < c->K; j++) s += (c->P[i * c->K + j] = exp(xf(lsce_logit(p, i, j), S, C) - mx));
+    for (int64_t j = 0; j < c->K; j++) {
+      double z = lsce_logit(p, i, j), u = C > 0 ? fabs(S * z / C) : 0, a = exp(-2 * u);
+      c->P[i * c->K + j] *= C > 0 ? S * 4 * a / ((1 + a) * (1 + a)) : S;
+      c->P[i * c->K + j] /= s;
+    }
   }
   for (int v = 0; v < LSCE_V_COUNT && all_vars; v++)
     if (dvar_build(&c->var[v], c, v, ro)) return LSCE_EINCOMPLETE;
