@@ -14,7 +14,9 @@
  * sigmoid element at z = 0 (sigmoid = 1/2), the chain factor at z = 0 (sech 0 = 1). Tied logits get
  * exactly equal x and exactly 1 = exp(x_c - x_m). Every other output involves exp, log or tanh of a
  * nonzero rational argument; the loop ends when it is not exactly a float64 rounding boundary, which
- * is the case for every input seen; a value that were one would exit 3 at LSCE_MAX_PRECISION. */
+ * is the case for every input seen; a value that were one would exit 3 at LSCE_MAX_PRECISION.
+ * check's diagnosis alone also computes two wrong cap forms here (lsce/problem.h LSCE_CAP_*:
+ * x tanh(x/C), and -inf capped to -C), under the same enclosure argument. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
