@@ -284,6 +284,13 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
  * g_K ulp_T(Z_i). A masked target makes the row +inf at every e (exact but at e' = 1 with the
  * target off the shard), a masked class of the shard +inf for e > 0. Gradient rows (before 1/D):
  * p_j - (1 - e')[j == y] - (e'/V_p)[j in S_r] from the double softmax (2^-52, as the others). */
+/* the variant of Megatron's partition form: the one whose weights are the shard's (a property of
+ * the variant table, lsce/variants.inc, not an id); -1 when the catalog has none */
+static int shard_variant(void) {
+  for (int v = 0; v < LSCE_V_COUNT; v++) if (lsce_variants[v].weighting == LSCE_W_SHARD) return v;
+  return -1;
+}
+
 static int dvar_build_megatron(dvar *dv, dcase *c, int64_t T, int64_t r) {
   const lsce_problem *p = c->in->p;
   const int64_t N = c->N, K = c->K;
@@ -303,6 +310,7 @@ static int dvar_build_megatron(dvar *dv, dcase *c, int64_t T, int64_t r) {
   }
   const int wg = c->in->grad != NULL;
   const int64_t vp = K / T, lo = r * vp, hi = lo + vp;
+  const int mv = shard_variant();
   const long double e1 = (long double)vp / (long double)(vp - 1); /* e' at e = 1 */
   dv->x0 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
   dv->x1 = malloc(sizeof(long double) * (size_t)(N ? N : 1));
@@ -314,7 +322,7 @@ static int dvar_build_megatron(dvar *dv, dcase *c, int64_t T, int64_t r) {
   if (!dv->x0 || !dv->x1 || !dv->inV || (wg && (!dv->g0 || !dv->g1))) { dvar_free(dv); return LSCE_EINCOMPLETE; }
   dv->kap = 1;
   for (int64_t i = 0; i < N; i++) {
-    dv->inV[i] = (unsigned char)lsce_row_in_V(p, LSCE_V_K1_MEGATRON, i);
+    dv->inV[i] = (unsigned char)lsce_row_in_V(p, mv, i);
     dv->x0[i] = dv->x1[i] = 0;
     if (!dv->inV[i]) continue;
     const int64_t y = lsce_target(p, i);
@@ -732,18 +740,19 @@ int lsce_diagnose(lsce_diagnosis *d, const lsce_dg_input *in, const lsce_ref_opt
   }
   /* k1-megatron: every T in [2, 16] dividing K (K >= 2T) and every rank, and the claim's own T and
    * rank; at each of the e above whose e' = e V_p/(V_p-1) stays <= 1 */
-  const int mega_claim = p->variant == LSCE_V_K1_MEGATRON;
+  const int mv = shard_variant();
+  const int mega_claim = mv >= 0 && p->variant == mv;
   const int64_t cT = lsce_megatron_T(p->tp);
-  for (int64_t T = 1; T <= p->K / 2 && !rc && !lsce_uses_options(p) && !p->soft; T++) { /* no #15 form */
+  for (int64_t T = 1; T <= p->K / 2 && mv >= 0 && !rc && !lsce_uses_options(p) && !p->soft; T++) { /* no #15 form */
     if (p->K % T != 0 || !((T >= 2 && T <= 16) || (mega_claim && T == cT))) continue;
     for (int64_t rk = 0; rk < T && !rc; rk++) {
-      dvar *dv = &c.var[LSCE_V_K1_MEGATRON];
+      dvar *dv = &c.var[mv];
       if ((rc = dvar_build_megatron(dv, &c, T, rk)) || !dv->ok) continue;
       const int own = mega_claim && T == cT && rk == p->rank;
       for (int k = 0; k < 4 && !rc; k++) {
         if ((!conv[k] && k) || (k && mpq_equal(es[k], p->e)) || lsce_megatron_invalid(es[k], p->K, T)) continue;
         for (int ri = 0; ri < nred; ri++) {
-          lsce_dg_cand *cd = lsce_dg_add(d, LSCE_V_K1_MEGATRON, reds[ri], k ? LSCE_DG_CONVENTION : LSCE_DG_GIVEN,
+          lsce_dg_cand *cd = lsce_dg_add(d, mv, reds[ri], k ? LSCE_DG_CONVENTION : LSCE_DG_GIVEN,
                                       conv[k], es[k], NULL);
           if (!cd) { rc = LSCE_EINCOMPLETE; break; }
           cd->tp = T;
