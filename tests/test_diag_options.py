@@ -6,7 +6,8 @@ perturbed here); the expectations are the cause line's fields, never a number ty
      `softcap-form=x-tanh` with values = N + N*K;
   2. an options claim a few float32 ulps off (the reference perturbed) is `cause accuracy`, no field;
   3. --json carries "options" in match, cause and the candidate (source "option");
-  4. a catalog claim that no option explains keeps its old lines (no field);
+  4. a catalog claim that no option explains keeps its old lines (no field), and a float32 scalar
+     that is merely inaccurate gets no fitted z-loss or token count;
   5. identify --logit-scale/--softcap/--z-loss names the variant and e of outputs that the
      reference computed under those options, for k and k1; without the options it does not;
      a bad option value exits 2 before any file is read.
@@ -95,6 +96,16 @@ def main():
         check("catalog claim: no option field", r.returncode == 1 and cause.startswith(
             "cause formulation variant=k1 smoothing=0.1 ") and cause.split()[-1].startswith("values="),
               r.stdout + r.stderr)
+        # 4b. a fitted parameter needs evidence that pins it: a float32 scalar 1e-3 too large is not
+        # explained by a z-loss or a token count (docs/cli.md step 6)
+        z32 = os.path.join(d, "z32.npy")
+        np.save(z32, z.astype(np.float32))
+        b32 = ["--logits", z32, "--targets", Y, "--variant", "k", "--smoothing", "0.1"]
+        off = float(np.float32(float(reference(b32)) * 1.001))
+        r = lsce(["check"] + b32 + ["--loss", repr(off)])
+        cause = (r.stdout.splitlines() or [""])[-1]
+        check("float32 scalar: no fitted z-loss or count", r.returncode == 1 and
+              cause.split()[-1].startswith("values="), r.stdout + r.stderr)
         # 5. identify with options
         P, O = os.path.join(d, "probe"), os.path.join(d, "out")
         r = lsce(["probe", "--out", P])

@@ -156,10 +156,17 @@ static const char *norm_name(int n) {
   return n == LSCE_NORM_VALID ? "valid" : n == LSCE_NORM_ROWS ? "rows" : n == LSCE_NORM_SAMPLE_WEIGHTS ? "sample-weights" : "nonzero";
 }
 
+/* A fitted parameter (the z-loss C, a token count) must be over-determined, like a free e: either a
+ * gradient is given (N*K more values verify it), or the scalar pins it down to a relative width of
+ * 2^-20 or less, so that a value computed inaccurately lands on a short decimal (or an integer) by
+ * chance with probability about 2^-20 times 10^2 (or D) at most. */
+static int pinned(const octx_d *c, double width, double at) {
+  return c->in->grad != NULL || width <= 0x1p-20 * fabs(at);
+}
+
 /* the fitted z-loss coefficient (a claim without z-loss, mean or sum): the loss is L0 + C Zt, Zt
  * the reference's z term at C = 1; C is the shortest decimal of at most 2 significant digits whose
- * value is within the noise of the user's scalar (a random scalar hits such a decimal with
- * probability about 10^2 times the relative noise), then verified on every value */
+ * value is within the noise of the user's scalar (pinned() above), then verified on every value */
 static int zloss_fit(lsce_diagnosis *d, octx_d *c, const lsce_problem *p) {
   const double y = c->in->loss[0];
   if (!isfinite(y)) return 0;
@@ -179,7 +186,7 @@ static int zloss_fit(lsce_diagnosis *d, octx_d *c, const lsce_problem *p) {
       char str[64];
       if (Zt > 0 && isfinite((double)Zt)) {
         double a = (double)((y - n - L0) / Zt), b = (double)((y + n - L0) / Zt), es = (double)((y - L0) / Zt);
-        if (b > 0 && lsce_dg_shortest(Cq, str, sizeof str, a, b, es) && mpq_sgn(Cq) > 0 &&
+        if (b > 0 && pinned(c, b - a, es) && lsce_dg_shortest(Cq, str, sizeof str, a, b, es) && mpq_sgn(Cq) > 0 &&
             lsce_dg_sig_digits(str) <= 2) {
           char f[80];
           snprintf(f, sizeof f, "z-loss=%s", str);
@@ -213,6 +220,8 @@ static int normalizers(lsce_diagnosis *d, octx_d *c, const lsce_problem *p, int6
   if (!isfinite(y) || y == 0 || ref_add(c, &q, 1, 1)) return 0;
   double D = (double)(c->val[0] / y);
   if (!(D >= 0.5 && D < 0x1p40)) return 0;
+  magnitudes(c, p);
+  if (!pinned(c, 2 * D * loss_noise(c, 0) / fabs(y), D)) return 0; /* D's width: D 2n / |y| */
   q.normalizer_n = (int64_t)llround(D);
   if (p->normalizer == LSCE_NORM_COUNT && q.normalizer_n == p->normalizer_n) return 0;
   char f[80];
