@@ -69,9 +69,8 @@ static void magnitudes(octx_d *c, const lsce_problem *q) {
   lsce_options_consts(&k, q);
   const double u = k.sig ? (double)c->K : 1.0;
   double kap = 1;
-  if (q->has_weights && lsce_variants[q->variant].weighting != LSCE_W_NONE)
+  if (q->has_weights && (k.sig || lsce_variants[q->variant].weighting != LSCE_W_NONE)) /* weights in use */
     for (int64_t j = 0; j < c->K; j++) if (lsce_weight(q, j) > kap) kap = lsce_weight(q, j);
-  if (k.sig && q->has_weights) for (int64_t j = 0; j < c->K; j++) if (lsce_weight(q, j) > kap) kap = lsce_weight(q, j);
   for (int64_t i = 0; i < c->N; i++) {
     double X = 0;
     for (int64_t j = 0; j < c->K; j++) {
@@ -96,7 +95,7 @@ static void magnitudes(octx_d *c, const lsce_problem *q) {
 /* the noise allowance of loss value idx (magnitudes() of the candidate done) */
 static double loss_noise(const octx_d *c, int64_t idx) {
   const lsce_dtype t = c->in->ldt;
-  if (c->nloss > 1) return c->gK * (c->w[idx] * lsce_ulp_of(c->X[idx], t) + lsce_ulp_of(c->Ml[idx], t)) + c->in->half;
+  if (c->in->p->reduction == LSCE_RED_NONE) return c->gK * (c->w[idx] * lsce_ulp_of(c->X[idx], t) + lsce_ulp_of(c->Ml[idx], t)) + c->in->half;
   double s = 0;
   for (int64_t i = 0; i < c->N; i++) if (c->w[i] > 0) s += c->w[i] * lsce_ulp_of(c->X[i], t);
   return c->gK * s + c->gN * lsce_ulp_of(c->Ml[0], t) + c->in->half;
