@@ -15,8 +15,25 @@
 #include "lsce/json.h"
 #include "json_read.h"
 #include "probe.h"
+#include "problem_args.h"
 
-static const lsce_opt opts[] = {{"--probe", 1}, {"--outputs", 1}, {"--json", 0}, {"--help", 0}};
+static const lsce_opt opts[] = {{"--probe", 1}, {"--outputs", 1}, {"--json", 0}, {"--help", 0},
+                                 {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}};
+#define NOPTS ((int)(sizeof opts / sizeof opts[0]))
+/* issue #15's options identify takes: the settings the loss ran with, applied to every case */
+static const char *const opts15[] = {"--logit-scale", "--softcap", "--z-loss"};
+
+/* the options given into p (values already checked on a scratch problem) */
+static int apply15(lsce_problem *p, const lsce_args *a, lsce_err *err) {
+  lsce_problem_args pa;
+  memset(&pa, 0, sizeof pa);
+  for (int k = 0; k < 3; k++) {
+    if (!lsce_arg_given(a, opts15[k])) continue;
+    int rc = lsce_problem_option15(&pa, p, opts15[k], lsce_arg(a, opts15[k]), err);
+    if (rc) return rc;
+  }
+  return LSCE_OK;
+}
 
 typedef struct {
   lsce_problem p;
@@ -52,16 +69,24 @@ static int read_out(const char *path, int64_t n0, int64_t n1, int scalar, double
 int lsce_cmd_identify(int argc, char **argv) {
   lsce_args a;
   lsce_err err;
-  if (lsce_args_parse(&a, opts, 4, argc, argv, 2, "identify", &err)) return lsce_fail(&err);
+  if (lsce_args_parse(&a, opts, NOPTS, argc, argv, 2, "identify", &err)) return lsce_fail(&err);
   if (lsce_arg_given(&a, "--help")) {
-    fputs("usage: lsce identify --probe DIR --outputs ODIR [--json]\n"
+    fputs("usage: lsce identify --probe DIR --outputs ODIR [--logit-scale S] [--softcap C] [--z-loss Z] [--json]\n"
           "Names the formulation and smoothing a loss computes from its outputs on `lsce probe` inputs:\n"
           "ODIR/<case>.npy (shape () or (N,) as the case's reduction says) and optionally ODIR/<case>_grad.npy.\n"
+          "--logit-scale, --softcap, --z-loss: the settings the loss ran with (every case).\n"
           "Exit 0 when exactly one variant fits, 1 when none or several do.\n", stdout);
     return 0;
   }
   if (lsce_require(&a, "--probe", &err) || lsce_require(&a, "--outputs", &err)) return lsce_fail(&err);
   const char *dir = lsce_arg(&a, "--probe"), *odir = lsce_arg(&a, "--outputs");
+  {
+    lsce_problem scratch; /* the option values, checked before any file is read */
+    lsce_problem_init(&scratch);
+    int orc = apply15(&scratch, &a, &err);
+    lsce_problem_clear(&scratch);
+    if (orc) return lsce_fail(&err);
+  }
   char path[4096], p2[4096], p3[4096], emsg[128];
   snprintf(path, sizeof path, "%s/manifest.json", dir);
   size_t len;
@@ -100,6 +125,7 @@ int lsce_cmd_identify(int argc, char **argv) {
     snprintf(tp, sizeof tp, "%s/%s", dir, tf);
     if (wf) snprintf(wp, sizeof wp, "%s/%s", dir, wf);
     if ((rc = lsce_problem_load(p, lp, tp, wf ? wp : NULL, &err))) break;
+    if ((rc = apply15(p, &a, &err))) break;
     lsce_dtype ldt = LSCE_DT_F64, gdt = LSCE_DT_F64;
     if ((rc = read_out(p2, p->N, -1, p->reduction != LSCE_RED_NONE, &cs[k].loss, &ldt, &err))) break;
     snprintf(p3, sizeof p3, "%s/%s_grad.npy", odir, name);

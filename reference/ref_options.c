@@ -14,7 +14,9 @@
  * sigmoid element at z = 0 (sigmoid = 1/2), the chain factor at z = 0 (sech 0 = 1). Tied logits get
  * exactly equal x and exactly 1 = exp(x_c - x_m). Every other output involves exp, log or tanh of a
  * nonzero rational argument; the loop ends when it is not exactly a float64 rounding boundary, which
- * is the case for every input seen; a value that were one would exit 3 at LSCE_MAX_PRECISION. */
+ * is the case for every input seen; a value that were one would exit 3 at LSCE_MAX_PRECISION.
+ * check's diagnosis alone also computes two wrong cap forms here (lsce/problem.h LSCE_CAP_*:
+ * x tanh(x/C), and -inf capped to -C), under the same enclosure argument. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,17 +250,31 @@ static void bce_target(mpq_t *tp, const octx *x, int64_t i) {
 }
 
 /* ---- the transform ------------------------------------------------------------------------- */
-/* x = S z, then C tanh(x / C); z finite */
+/* a masked class (-inf) that stays masked: always, except under the diagnosis's LSCE_CAP_MASK_TO_C
+ * (lsce/problem.h), where the cap makes it the finite -C */
+#define MASKED(p, z) ((z) == -INFINITY && !((p)->has_softcap && (p)->cap_form == LSCE_CAP_MASK_TO_C))
+
+/* x = S z, then C tanh(x / C); z finite (or -inf under LSCE_CAP_MASK_TO_C: x = -C exactly). The
+ * diagnosis's LSCE_CAP_X_TANH computes x tanh(x / C) instead (an even function: x_m below need not
+ * be the largest x then; every value stays an Arb enclosure, so only the precision argument's
+ * "terms >= 0" is lost, not correctness). */
 static void xform(arb_t x, const lsce_problem *p, double z, slong prec) {
   arb_t t;
   arb_init(t);
+  if (z == -INFINITY) { lsce_arb_set_q(x, p->softcap, prec); arb_neg(x, x); arb_clear(t); return; }
   arb_set_d(x, z);
   if (p->has_scale) { lsce_arb_set_q(t, p->scale, prec); arb_mul(x, x, t, prec); }
   if (p->has_softcap) {
     lsce_arb_set_q(t, p->softcap, prec);
-    arb_div(x, x, t, prec);
-    arb_tanh(x, x, prec);
-    arb_mul(x, x, t, prec);
+    if (p->cap_form == LSCE_CAP_X_TANH) {
+      arb_div(t, x, t, prec);
+      arb_tanh(t, t, prec);
+      arb_mul(x, x, t, prec);
+    } else {
+      arb_div(x, x, t, prec);
+      arb_tanh(x, x, prec);
+      arb_mul(x, x, t, prec);
+    }
   }
   arb_clear(t);
 }
@@ -270,18 +286,26 @@ static void chain(oval *f, const lsce_problem *p, double z, slong prec) {
   f->exact = 1;
   if (!p->has_softcap || z == 0) return;
   if (z == -INFINITY) { mpq_set_ui(f->q, 0, 1); return; }
-  arb_t u, s;
-  arb_init(u); arb_init(s);
+  arb_t u, s, w;
+  arb_init(u); arb_init(s); arb_init(w);
   lsce_arb_set_q(s, f->q, prec);
   arb_set_d(u, z);
   arb_mul(u, u, s, prec);
   lsce_arb_set_q(f->b, p->softcap, prec);
   arb_div(u, u, f->b, prec);
-  arb_sech(u, u, prec);
-  arb_sqr(u, u, prec);
+  if (p->cap_form == LSCE_CAP_X_TANH) {     /* d/dx x tanh(x/C) = tanh(u) + u sech^2(u) */
+    arb_sech(w, u, prec);
+    arb_sqr(w, w, prec);
+    arb_mul(w, w, u, prec);
+    arb_tanh(u, u, prec);
+    arb_add(u, u, w, prec);
+  } else {
+    arb_sech(u, u, prec);
+    arb_sqr(u, u, prec);
+  }
   arb_mul(f->b, u, s, prec);
   f->exact = 0;
-  arb_clear(u); arb_clear(s);
+  arb_clear(u); arb_clear(s); arb_clear(w);
 }
 
 /* out = f * (qpart + bpart): qpart exact, bpart a ball (has_b = 0: absent) */
@@ -376,7 +400,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
       mpq_mul(q, q, f);                                     /* w_c s_i / D */
       if (mpq_sgn(q) == 0) { if (want_grad) { mpq_set_ui(r->g[c].q, 0, 1); r->g[c].exact = 1; } continue; }
       if (want_grad) chain(&ch, p, z, prec);
-      if (z == -INFINITY) {                                 /* sigmoid = 0: -w t' (times S or 0) */
+      if (MASKED(p, z)) {                                 /* sigmoid = 0: -w t' (times S or 0) */
         if (mpq_sgn(r->tp[c]) > 0) inf = 1;
         if (want_grad) { mpq_mul(r->g[c].q, q, r->tp[c]); mpq_neg(r->g[c].q, r->g[c].q);
                          combine(&r->g[c], &ch, r->g[c].q, NULL, 0, prec); }
@@ -438,7 +462,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
   double m = -INFINITY;
   for (int64_t c = 0; c < K; c++) {
     double z = lsce_logit(p, i, c);
-    if (z == -INFINITY) { if (mpq_sgn(r->k[c]) > 0) inf = 1; continue; }
+    if (MASKED(p, z)) { if (mpq_sgn(r->k[c]) > 0) inf = 1; continue; }
     if (Kf > 0 && z != m) uniform = 0;
     if (z > m) { m = z; jm = c; }
     Kf++;
@@ -447,7 +471,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
   arb_zero(s1);
   for (int64_t c = 0; c < K; c++) {
     double z = lsce_logit(p, i, c);
-    if (z == -INFINITY || c == jm) continue;
+    if (MASKED(p, z) || c == jm) continue;
     if (z == m) { arb_set(r->x[c], r->x[jm]); arb_one(r->ex[c]); }
     else {
       xform(r->x[c], p, z, prec);
@@ -470,7 +494,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
     mpq_set_si(inv, 1, (unsigned long)Kf);
     kl_zero = 1;
     for (int64_t c = 0; c < K && kl_zero; c++) {
-      if (lsce_logit(p, i, c) == -INFINITY) { kl_zero = mpq_sgn(r->k[c]) == 0; continue; }
+      if (MASKED(p, lsce_logit(p, i, c))) { kl_zero = mpq_sgn(r->k[c]) == 0; continue; }
       mpq_div(q, r->k[c], f);
       kl_zero = mpq_equal(q, inv);
     }
@@ -478,7 +502,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
   }
   if (!inf && !kl_zero) {
     for (int64_t c = 0; c < K; c++) {
-      if (mpq_sgn(r->k[c]) == 0 || lsce_logit(p, i, c) == -INFINITY) continue;
+      if (mpq_sgn(r->k[c]) == 0 || MASKED(p, lsce_logit(p, i, c))) continue;
       if (lsce_logit(p, i, c) == m) arb_set(t, ls);
       else { arb_sub(t, r->x[jm], r->x[c], prec); arb_add(t, t, ls, prec); }
       lsce_arb_set_q(b, r->k[c], prec);
@@ -529,7 +553,7 @@ static int row_eval(rowbuf *r, const octx *x, int64_t i, int want_grad, int ce_o
   for (int64_t j = 0; j < K; j++) {
     double z = lsce_logit(p, i, j);
     chain(&ch, p, z, prec);
-    if (z == -INFINITY) {                                   /* p_j = 0 */
+    if (MASKED(p, z)) {                                   /* p_j = 0 */
       mpq_neg(q, r->k[j]);
       combine(&r->g[j], &ch, q, NULL, 0, prec);
       continue;

@@ -112,6 +112,9 @@ def main():
     L.append("```\n" + out.strip() + "\n```\n")
     L.append("## The cited bugs as `lsce check` findings (`/usr/bin/python3 tests/test_catalog_bugs.py build/cli/lsce`)\n")
     rc, out, err = run([sys.executable, os.path.join(TESTS, "test_catalog_bugs.py"), lsce])
+    L.append("Each buggy value's line is followed by the cause line of its diagnosis (docs/cli.md \"The "
+             "diagnosis\", step 6): the option the values do match, computed by the reference on the "
+             "user's problem with that one option changed.\n")
     L.append("```\n" + out.strip() + "\n```\n")
     with open(out_path, "w") as f:
         f.write("\n".join(L))

@@ -17,7 +17,9 @@
  * or more values), except that a scalar typed with at most 6 significant digits may be explained by
  * an e of at most 2 significant digits reproducing every typed digit. k1-megatron is a candidate
  * at every T in [2, 16] that divides K (K >= 2T) and every rank r < T (and at the claim's own T
- * and rank), at the given e and its conventions only (no fitted e); identify leaves it out. */
+ * and rank), at the given e and its conventions only (no fitted e); identify leaves it out.
+ * Issue #15's options (verify/diagnose_opts.c): the claim with one option changed, each computed by
+ * the reference at the claimed reduction and e (docs/cli.md "The diagnosis", step 6). */
 #ifndef LSCE_DIAGNOSE_H
 #define LSCE_DIAGNOSE_H
 #include <gmp.h>
@@ -25,7 +27,8 @@
 #include "lsce/problem.h"
 #include "lsce/reference.h"
 
-enum { LSCE_DG_GIVEN = 0, LSCE_DG_CONVENTION, LSCE_DG_TYPED, LSCE_DG_FITTED };
+/* sources, in ranking order; OPTION: the claim with one issue #15 option changed (verify/diagnose_opts.c) */
+enum { LSCE_DG_GIVEN = 0, LSCE_DG_CONVENTION, LSCE_DG_OPTION, LSCE_DG_TYPED, LSCE_DG_FITTED };
 enum { LSCE_CAUSE_NONE = 0, LSCE_CAUSE_ACCURACY, LSCE_CAUSE_FORMULATION, LSCE_CAUSE_UNKNOWN };
 
 typedef struct {
@@ -36,6 +39,8 @@ typedef struct {
   char s[64];         /* e as printed */
   double score, ulp;
   int fits, digits;
+  char opt[80];       /* the changed option as the cause line's fields ("z-loss=0"), "" for none */
+  int orank;          /* the order among option candidates (verify/diagnose_opts.c) */
 } lsce_dg_cand;
 
 typedef struct {

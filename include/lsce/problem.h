@@ -31,7 +31,14 @@ typedef struct {
   int64_t normalizer_n; /* LSCE_NORM_COUNT: the given count */
   int ignore_given, pad_given; /* --ignore-index / --pad-index typed (soft targets refuse them) */
   const char *sample_weights_path; /* lsce_problem_load reads it after the weights (NULL: none) */
+  int cap_form;         /* LSCE_CAP_*: check's diagnosis only (verify/diagnose_opts.c); never set by
+                         * the command line, so every other path computes LSCE_CAP_TANH */
 } lsce_problem;
+
+/* The soft cap's form (with --softcap C): the contract's C tanh(x/C), or one of the cited bugs that
+ * check's diagnosis models on the reference: x tanh(x/C) (unsloth-zoo #593), or C tanh(x/C) applied
+ * to a masked class too, so that -inf becomes -C (the padded-vocabulary bug class). */
+enum { LSCE_CAP_TANH = 0, LSCE_CAP_X_TANH, LSCE_CAP_MASK_TO_C };
 
 /* --normalizer: the mean's denominator (docs/formulations.md "Sample weights and the normalizer") */
 enum { LSCE_NORM_DEFAULT = 0, LSCE_NORM_VALID, LSCE_NORM_ROWS, LSCE_NORM_SAMPLE_WEIGHTS,
