@@ -5,7 +5,9 @@
  * reference (with LSCE_ROW_REFERENCE=0: flagged, counted in lsce_params.counts).
  *
  * What is shared and what is each row's own: the per-element transform, the coefficients, the
- * sigmoid kernel, the bounds and the reduction are this file's, shared by the five rows; each row
+ * sigmoid kernel, the bounds and the reduction are this file's, shared by the five rows (the
+ * element and row pieces as inline host+device functions in impls/optelem.h, which the CUDA rows
+ * call too, impls/cuda/optkern.h; the reduction as lsce_cpu_options_finish); each row
  * keeps its own schedule of the softmax statistics (m, s1) over the transformed row: cpu_twopass
  * and cpu_avx2 two passes (max, then the sum; cpu_avx2's SIMD kernels read the catalog's input
  * dtypes only, so under the options it runs this scalar two-pass path), cpu_online one pass with
