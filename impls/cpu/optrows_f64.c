@@ -94,7 +94,11 @@ static lsce_dd log1p_small(lsce_dd x, const f64buf *b) {
  * sensitivity to a is 2a / sinh(2a) <= 1 (a's 8 U), C's pair U and the product 2 U: TX = 2^-95 relative,
  * + (C + 1) 2^-1068 for subnormal parts. The chain factor S 4 E / (1 + E)^2 (never 1 - tanh^2):
  * d log / d log E = (1 - E) / (1 + E) <= 1 keeps E's 2^-97, the operations 13 U; a's error moves
- * log sech^2 by 2 |a| (8 U |a| + 2^-1070): dch = (16 a^2 U + 2^-96) ch + S 2^-1068. */
+ * log sech^2 by 2 |a| (8 U |a| + 2^-1070): dch = (16 a^2 U + 2^-96) ch, + 12 S 2^-1074 where E is
+ * subnormal (its parts lose their bits below 2^-1074, the three operations on it likewise), + 2^-1074
+ * for a subnormal product. Where E is 0 (2|a| > 745.2, so ch = 0): the exact factor is below
+ * 4 S e^{-2|a_exact|}, |a_exact| >= |a| (1 - 2^-90), and e^{-x} <= e^{744.5 - x} 2^-1074 (744.5 > 1074 ln 2):
+ * dch = 2^-1074 max(1, ceil(q)), q = 4 S e^{744.5 - 2|a| (1 - 2^-90)} (1 + 2^-40) (glibc's exp within 2^-52). */
 static lsce_dd tf64(const lsce_of64_ctx *c, const f64buf *b, double z, double *dx, lsce_dd *ch, double *dch) {
   const lsce_opt_consts *k = c->k;
   const lsce_opt_consts_dd *kd = c->kd;
@@ -130,7 +134,11 @@ static lsce_dd tf64(const lsce_of64_ctx *c, const f64buf *b, double z, double *d
   lsce_dd d = lsce_dd_add_d(E, 1.0);
   *ch = lsce_dd_mul(kd->S, lsce_dd_div(lsce_dd_mul_d(E, 4.0), lsce_dd_mul(d, d)));
   double am = aa.hi;
-  *dch = (16 * am * am * U + 0x1p-96) * dmag(*ch) + k->S * 0x1p-1068;
+  if (E.hi == 0) {
+    double q = 4 * k->S * exp(744.5 - 2 * am * (1 - 0x1p-90)) * (1 + 0x1p-40);
+    *dch = 0x1p-1074 * fmax(1.0, ceil(q));
+  } else
+    *dch = (16 * am * am * U + 0x1p-96) * dmag(*ch) + (E.hi < 0x1p-1020 ? 12 * k->S * 0x1p-1074 : 0.0) + 0x1p-1074;
   return x;
 }
 
@@ -234,10 +242,21 @@ static double tau_of(double sig, double chrel, lsce_dtype gdt) {
   return sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, gdt) * (1 - 0x1p-40) : 0.0;
 }
 
+/* The sample weight s_i is applied last, to the row's share and to each gradient entry (a subnormal s_i
+ * would otherwise make every coefficient subnormal, each with its own absolute error): v s_i as a pair
+ * within 2 U |v s_i| + 2^-1074 (a subnormal product loses its bits below 2^-1074), the bound times s_i
+ * (rounded up by the factor 1 + 2^-52). */
+static void sw_scale(lsce_dd *v, double *E, double sw) {
+  if (sw == 1.0) return;
+  *v = lsce_dd_mul_d(*v, sw);
+  *E = *E * sw * (1 + 0x1p-52) + 2 * U * dmag(*v) + 0x1p-1074;
+}
+
 /* Softmax family: optrows.c row_softmax's terms and bounds with u -> U, KREL -> KQ, EREL -> the rung's
  * exp (see there for each term's argument); the KL terms' logs from dlog with their own bound. */
-static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double s,
+static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double sw,
                        void *grad, int acc, f64buf *b) {
+  const double s = 1.0; /* the row is computed for s_i = 1, then scaled by sw (sw_scale) */
   const lsce_problem *p = c->p;
   const lsce_opt_consts *k = c->k;
   const int64_t K = p->K;
@@ -297,6 +316,7 @@ static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
     double ECE = CE * (KQ + (Kd + 6) * U) + Ksum * dls + prop + Kd * 0x1p-1070 * (tmax + 1);
     EH += (Kd + 2) * U * Habs;
     *Eout = (ECE + EH + EZ + 2 * U * (CE + Habs + Z)) * SL;
+    sw_scale(Rout, Eout, sw);
     if (!isfinite(Rout->hi) || !isfinite(*Eout)) return -1;
   }
   if (!grad) return 0;
@@ -310,7 +330,7 @@ static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
   const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 8 * U;
   double zmag = k->has_z ? 2 * k->zq * s * fmax(alse - dL, 0) * (1 - KQ - 4 * U) : 0.0;
   double sig = chmax * (1 - chrel) * (Ksum * (1 - KQ - (Kd + 4) * U) + zmag) * (1 - 4 * U);
-  const double tau = tau_of(sig, chrel, c->gdt);
+  const double tau = tau_of(sig * sw * (1 - 0x1p-52), chrel, c->gdt);
   for (int64_t j = 0; j < K; j++) {
     lsce_dd A;
     double dA;
@@ -328,8 +348,9 @@ static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
       dA = aKz * pm * rho + pm * dKz + 2 * U * dmag(kp) + KQ * kj + 0x1p-1070 + LSCE_EXP_ABS * aKz + U * dmag(A);
     }
     lsce_dd g = lsce_dd_mul(b->ch[j], A);
-    double dg = (dmag(b->ch[j]) * dA + b->dch[j] * dmag(A) + 2 * U * dmag(g) + 0x1p-1070) * SL;
+    double dg = (dmag(b->ch[j]) * dA + b->dch[j] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
     if (k->has_cap && b->x[j].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
+    sw_scale(&g, &dg, sw);
     double gd = g.hi + g.lo;
     lsce_st(grad, c->gdt, i * K + j, gd);
     if (!lsce_guard_ok(gd, dg, tau, c->gdt, c->grad_ulp)) *gok = 0;
@@ -341,8 +362,9 @@ static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
  * absolute), log1p(E) within L1REL (log1p_small; E's error carried with factor <= 1), sg = E / (1 + E)
  * within (e + 10 U) sg, the pairs t' = al t + be and 1 - t' = al (1 - t) + ga (1 - t exact as a two_sum)
  * within KQ, the element (both terms >= 0) within KQ + L1REL + e + 6 U. */
-static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double s,
+static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double sw,
                        void *grad, int acc, f64buf *b) {
+  const double s = 1.0; /* the row is computed for s_i = 1, then scaled by sw (sw_scale) */
   const lsce_problem *p = c->p;
   const lsce_opt_consts_dd *kd = c->kd;
   const int64_t K = p->K;
@@ -394,17 +416,20 @@ static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
       }
     }
     if (grad) {
+      dg *= SL;
+      sw_scale(&g, &dg, sw);
       double gd = g.hi + g.lo;
       lsce_st(grad, c->gdt, i * K + cc, gd);
-      b->x[cc] = lsce_dd_from(gd); b->dx[cc] = dg * SL; /* checked once the row's sigma is known */
+      b->x[cc] = lsce_dd_from(gd); b->dx[cc] = dg; /* checked once the row's sigma is known */
     }
   }
   *Rout = inf ? lsce_dd_from(INFINITY) : R;
   *Eout = inf ? 0 : (ER + ((double)K + 2) * U * Rabs) * SL;
+  if (!inf) sw_scale(Rout, Eout, sw);
   if (!inf && (!isfinite(Rout->hi) || !isfinite(*Eout))) return -1;
   if (grad) {
     /* sigma_i = max_j x'_j s_i max_c w_c / D_norm, from below (optrows.c) */
-    double sig = chmax * (1 - chrel) * wmax * dmag(f) * (1 - KQ);
+    double sig = chmax * (1 - chrel) * wmax * dmag(f) * (1 - KQ) * sw * (1 - 0x1p-52);
     double tau = tau_of(sig, chrel, c->gdt);
     for (int64_t cc = 0; cc < K; cc++)
       if (!lsce_guard_ok(b->x[cc].hi, b->dx[cc], tau, c->gdt, c->grad_ulp)) *gok = 0;
