@@ -93,50 +93,42 @@ static double transform(const octx *o, double z, double *dx, double *ch, double 
   return x;
 }
 
-/* ---- the softmax statistics of x[c0, c1): m, its first index, s1 = sum_{j != jm} e^{x_j - m} --- */
-typedef struct { double m, s1; int64_t jm, nreb, Kf; } ostats;
-
-static void stats_range(ostats *st, const double *x, int64_t c0, int64_t c1, int online) {
-  st->m = -INFINITY; st->s1 = 0; st->jm = -1; st->nreb = 0; st->Kf = 0;
-  if (online) {
-    for (int64_t j = c0; j < c1; j++) {
-      if (x[j] == -INFINITY) continue;
-      st->Kf++;
-      if (x[j] > st->m) {
-        if (st->jm >= 0) { st->s1 = (st->s1 + 1.0) * exp(st->m - x[j]); st->nreb++; }
-        st->m = x[j]; st->jm = j;
-      } else st->s1 += exp(x[j] - st->m);
-    }
-    return;
+/* ---- the softmax statistics of x[c0, c1): m, its first index, s1 = sum_{j != jm} e^{x_j - m} ---
+ * On the shared combiner (impls/combiner.h): lsce_online_push in double (glibc's exp, as before) over the
+ * transformed row, with no target and no pad (np: pad_index -1; the t and Uf it also sums are unused),
+ * and lsce_stats_merge (a double exp of the exact pair m_lo - M, double-double sums) for the shards.
+ * The one-pass schedule pushes the classes in order (a rebase at each new maximum); the two-pass
+ * schedule finds the maximum first and pushes it first, so no push rebases: the same sums, in the same
+ * order, as a plain two-pass loop. Error model: impls/rowbound.h's (lsce_stat_err_of) with this exp,
+ * see row_softmax's ds; a merge of equal maxima adds no rebase (its exp is 1, exact). The merged s1 is a
+ * pair (sums within U), read as one double (u/2): each shard's sum of K_s <= K - 1 terms is within
+ * (K_s + 2) u, so the whole stays within the (K + 4) u of the model. */
+static void stats_range(lsce_rowstats *st, const double *x, int64_t c0, int64_t c1, int online,
+                        const lsce_params *np) {
+  lsce_online on;
+  lsce_stats_empty(st);
+  lsce_online_init(&on, 0);
+  int64_t jm = -1;
+  if (!online) {
+    for (int64_t j = c0; j < c1; j++)
+      if (x[j] != -INFINITY && (jm < 0 || x[j] > x[jm])) jm = j;
+    if (jm >= 0) lsce_online_push(&on, st, x[jm], jm, -1, np, 1.0);
   }
   for (int64_t j = c0; j < c1; j++)
-    if (x[j] != -INFINITY && x[j] > st->m) { st->m = x[j]; st->jm = j; }
-  for (int64_t j = c0; j < c1; j++) {
-    if (x[j] == -INFINITY) continue;
-    st->Kf++;
-    if (j != st->jm) st->s1 += exp(x[j] - st->m);
-  }
+    if (j != jm) lsce_online_push(&on, st, x[j], j, -1, np, 1.0);
+  lsce_online_finish(&on, st);
 }
 
-/* a merge rebases the smaller maximum's part: one exp and three roundings, counted as a rebase */
-static void stats_merge(ostats *a, const ostats *b) {
-  if (b->Kf == 0) return;
-  if (a->Kf == 0) { *a = *b; return; }
-  const ostats *hi = a->m >= b->m ? a : b, *lo = a->m >= b->m ? b : a;
-  double s1 = hi->s1 + (lo->s1 + 1.0) * exp(lo->m - hi->m);
-  int64_t jm = a->m == b->m ? (a->jm < b->jm ? a->jm : b->jm) : hi->jm;
-  a->nreb += b->nreb + 1;
-  a->Kf += b->Kf;
-  a->m = hi->m; a->jm = jm; a->s1 = s1;
-}
-
-static void row_stats(ostats *st, const octx *o, const double *x, int64_t K) {
-  if (o->slice <= 0 || o->slice >= K) { stats_range(st, x, 0, K, o->online); return; }
-  stats_range(st, x, 0, o->slice, o->online);
+static void row_stats(lsce_rowstats *st, const octx *o, const double *x, int64_t K) {
+  lsce_params np;
+  memset(&np, 0, sizeof np);
+  np.pad_index = -1;
+  if (o->slice <= 0 || o->slice >= K) { stats_range(st, x, 0, K, o->online, &np); return; }
+  stats_range(st, x, 0, o->slice, o->online, &np);
   for (int64_t c0 = o->slice; c0 < K; c0 += o->slice) {
-    ostats part;
-    stats_range(&part, x, c0, c0 + o->slice < K ? c0 + o->slice : K, o->online);
-    stats_merge(st, &part);
+    lsce_rowstats part;
+    stats_range(&part, x, c0, c0 + o->slice < K ? c0 + o->slice : K, o->online, &np);
+    lsce_stats_merge(st, &part, 0);
   }
 }
 
@@ -210,10 +202,10 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
     if (b->ch[j] > 0 && b->dch[j] / b->ch[j] > chrel) chrel = b->dch[j] / b->ch[j];
   }
   const double Ksum = kappas(o, i, b, f);
-  ostats st;
+  lsce_rowstats st;
   row_stats(&st, o, b->x, K);
   if (st.Kf == 0) return -1;
-  const double m = st.m, s1 = st.s1;
+  const double m = st.m, s1 = lsce_dd_to_d(st.s1);
   const double ds = s1 * ((1 + (double)st.nreb) * (EREL + 3 * U) + ((double)K + 4) * U) + (double)K * LSCE_EXP_ABS;
   const double ls = log1p(s1);
   if (!(1 + s1 - ds > 0)) return -1;
