@@ -359,8 +359,9 @@ static int do_row_f64(orow *r, double *Rlo, unsigned char *lv, void *grad, const
   int rc = -1;
   for (int acc = 0; acc <= 1; acc++) {
     lsce_dd R;
-    rc = lsce_of64_row(&R, &r->E, &r->gok, o->f64, i, s, grad, acc, b->fb);
-    if (acc) *lv |= 4;
+    int accurate = 0;
+    rc = lsce_of64_row(&R, &r->E, &r->gok, &accurate, o->f64, i, s, grad, acc, b->fb);
+    if (accurate) *lv |= 4;
     if (rc) continue;
     r->R = R.hi; *Rlo = R.lo;
     int lok = !none || (isinf(R.hi) && r->E == 0) || lsce_guard_ok(R.hi, r->E, 0.0, o->LT, o->bound.loss_ulp);

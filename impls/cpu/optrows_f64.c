@@ -40,16 +40,17 @@
 typedef struct {
   lsce_dd *x, *ch, *kap, *lq;
   double *dx, *dch, *lqe;
+  int64_t *bad;            /* gradient entries that the cheaper exp could not vouch for */
   lsce_dd inv[NSER + 1];   /* 1/n, n = 1..26 (dd_div: within 8 U each) */
   lsce_dd ifac[2 * NSER];  /* 1/n!, n = 0..51 (products and quotients of exact integers: within 4 n U) */
 } f64buf;
 
 void *lsce_of64_buf(int64_t K) {
   size_t n = (size_t)(K > 0 ? K : 1);
-  f64buf *b = malloc(sizeof *b + n * (4 * sizeof(lsce_dd) + 3 * sizeof(double)));
+  f64buf *b = malloc(sizeof *b + n * (4 * sizeof(lsce_dd) + 3 * sizeof(double) + sizeof(int64_t)));
   if (!b) return NULL;
   b->x = (lsce_dd *)(b + 1); b->ch = b->x + n; b->kap = b->ch + n; b->lq = b->kap + n;
-  b->dx = (double *)(b->lq + n); b->dch = b->dx + n; b->lqe = b->dch + n;
+  b->dx = (double *)(b->lq + n); b->dch = b->dx + n; b->lqe = b->dch + n; b->bad = (int64_t *)(b->lqe + n);
   b->ifac[0] = lsce_dd_from(1.0);
   for (int k = 1; k <= NSER; k++) b->inv[k] = lsce_dd_div(lsce_dd_from(1.0), lsce_dd_from((double)k));
   for (int k = 1; k < 2 * NSER; k++) b->ifac[k] = lsce_dd_div(b->ifac[k - 1], lsce_dd_from((double)k));
@@ -242,6 +243,19 @@ static double tau_of(double sig, double chrel, lsce_dtype gdt) {
   return sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, gdt) * (1 - 0x1p-40) : 0.0;
 }
 
+/* From the statistics: s1, its bound ds (the header's model; erel the exp of the terms), ls = log1p(s1)
+ * within dls, lse = m + ls within dL (the transform's dX, dls, the sum's U) */
+static void lse_of(const dstats *st, double Kd, double dX, double erel, double *s1, double *ds, lsce_dd *ls,
+                   double *dls, lsce_dd *lse, double *alse, double *dL) {
+  *s1 = dmag(st->s1);
+  *ds = *s1 * ((erel + 3 * U) + (double)st->nreb * (EREB + 3 * U) + (Kd + 4) * U) + Kd * LSCE_EXP_ABS;
+  *ls = lsce_dd_log1p(st->s1);
+  *dls = lsce_dls_of(*s1, *ds, dmag(*ls));
+  *lse = lsce_dd_add(st->m, *ls);
+  *alse = dmag(*lse);
+  *dL = dX + *dls + U * *alse;
+}
+
 /* The sample weight s_i is applied last, to the row's share and to each gradient entry (a subnormal s_i
  * would otherwise make every coefficient subnormal, each with its own absolute error): v s_i as a pair
  * within 2 U |v s_i| + 2^-1074 (a subnormal product loses its bits below 2^-1074), the bound times s_i
@@ -254,13 +268,14 @@ static void sw_scale(lsce_dd *v, double *E, double sw) {
 
 /* Softmax family: optrows.c row_softmax's terms and bounds with u -> U, KREL -> KQ, EREL -> the rung's
  * exp (see there for each term's argument); the KL terms' logs from dlog with their own bound. */
-static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double sw,
-                       void *grad, int acc, f64buf *b) {
+static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, int *accurate, const lsce_of64_ctx *c, int64_t i,
+                       double sw, void *grad, int acc, f64buf *b) {
   const double s = 1.0; /* the row is computed for s_i = 1, then scaled by sw (sw_scale) */
   const lsce_problem *p = c->p;
   const lsce_opt_consts *k = c->k;
   const int64_t K = p->K;
-  const double Kd = (double)K, erel = EREL_OF(acc);
+  const double Kd = (double)K;
+  double erel = EREL_OF(acc);
   const lsce_dd f = lsce_dd_mul_d(c->kd->inv_Dn, s);
   double dX = 0, chmax = 0, chrel = 0;
   for (int64_t j = 0; j < K; j++) {
@@ -275,14 +290,10 @@ static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
   dstats st;
   dstats_row(&st, c, b->x, K, acc);
   if (st.Kf == 0 || !isfinite(st.m.hi)) return -1;
-  const lsce_dd m = st.m;
-  const double s1 = dmag(st.s1);
-  const double ds = s1 * ((erel + 3 * U) + (double)st.nreb * (EREB + 3 * U) + (Kd + 4) * U) + Kd * LSCE_EXP_ABS;
-  const lsce_dd ls = lsce_dd_log1p(st.s1);
-  const double dls = lsce_dls_of(s1, ds, dmag(ls));
+  lsce_dd m = st.m, ls, lse;
+  double s1, ds, dls, alse, dL;
+  lse_of(&st, Kd, dX, erel, &s1, &ds, &ls, &dls, &lse, &alse, &dL);
   if (!isfinite(dls)) return -1;
-  const lsce_dd lse = lsce_dd_add(m, ls);
-  const double alse = dmag(lse), dL = dX + dls + U * alse;
   int inf = 0;
   lsce_dd CEd = lsce_dd_from(0.0), Hd = lsce_dd_from(0.0);
   double prop = Ksum * dX, Habs = 0, EH = 0, tmax = 0;
@@ -320,41 +331,60 @@ static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
     if (!isfinite(Rout->hi) || !isfinite(*Eout)) return -1;
   }
   if (!grad) return 0;
-  const lsce_dd zcd = k->has_z ? lsce_dd_mul(lsce_dd_mul_d(c->kd->zq, 2 * s), lse) : lsce_dd_from(0.0);
-  const lsce_dd Kz = lsce_dd_add(Ksd, zcd);
-  const double zc = dmag(zcd), aKz = dmag(Kz);
-  const double dKz = (Ksum * (KQ + (Kd + 2) * U) + Kd * 0x1p-1070 + zc * (KQ + 4 * U) +
-                      (k->has_z ? 2 * k->zq * s * dL * (1 + KQ) : 0) + U * aKz) * SL;
-  const lsce_dd sd = lsce_dd_add_d(st.s1, 1.0);
-  const lsce_dd is = lsce_dd_div(lsce_dd_from(1.0), sd);
-  const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 8 * U;
+  /* Each entry is computed from the statistics of the row's rung; where its bound misses (an entry whose
+   * A = Kz p_j - kappa'_j cancels needs p_j, and so s1, to about 2^-(53 + 60) of Kz p_j: the floor tau is
+   * 2^-56 sigma_i), the statistics are recomputed with the accurate exp (acc 1: ds, ls, lse, Kz with it)
+   * and only those entries again; entries already accepted keep their values and their bounds. */
   double zmag = k->has_z ? 2 * k->zq * s * fmax(alse - dL, 0) * (1 - KQ - 4 * U) : 0.0;
   double sig = chmax * (1 - chrel) * (Ksum * (1 - KQ - (Kd + 4) * U) + zmag) * (1 - 4 * U);
   const double tau = tau_of(sig * sw * (1 - 0x1p-52), chrel, c->gdt);
-  for (int64_t j = 0; j < K; j++) {
-    lsce_dd A;
-    double dA;
-    const double kj = dmag(b->kap[j]);
-    if (b->x[j].hi == -INFINITY) { A = lsce_dd_neg(b->kap[j]); dA = KQ * kj + 0x1p-1070; }
-    else {
-      lsce_dd e = j == st.jm ? lsce_dd_from(1.0) : rexp(lsce_dd_sub(b->x[j], m), acc);
-      lsce_dd pj = lsce_dd_mul(e, is);
-      double pm = dmag(pj);
-      double rho = (b->dx[j] + dX) + (j == st.jm ? 0 : erel) + r1 + 2 * U;
-      if (!(rho <= 0.5)) { *gok = 0; rho = INFINITY; }
-      rho *= 1 + rho;
-      lsce_dd kp = lsce_dd_mul(Kz, pj);
-      A = lsce_dd_sub(kp, b->kap[j]);
-      dA = aKz * pm * rho + pm * dKz + 2 * U * dmag(kp) + KQ * kj + 0x1p-1070 + LSCE_EXP_ABS * aKz + U * dmag(A);
+  int64_t nbad = 0;
+  for (int pass = acc; pass <= 1; pass++) {
+    if (pass > acc) {
+      if (nbad == 0) break;
+      *accurate = 1;
+      dstats_row(&st, c, b->x, K, 1);
+      erel = EREL_OF(1);
+      m = st.m;
+      lse_of(&st, Kd, dX, erel, &s1, &ds, &ls, &dls, &lse, &alse, &dL);
+      if (!isfinite(dls)) { *gok = 0; break; }
     }
-    lsce_dd g = lsce_dd_mul(b->ch[j], A);
-    double dg = (dmag(b->ch[j]) * dA + b->dch[j] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
-    if (k->has_cap && b->x[j].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
-    sw_scale(&g, &dg, sw);
-    double gd = g.hi + g.lo;
-    lsce_st(grad, c->gdt, i * K + j, gd);
-    if (!lsce_guard_ok(gd, dg, tau, c->gdt, c->grad_ulp)) *gok = 0;
+    const lsce_dd zcd = k->has_z ? lsce_dd_mul(lsce_dd_mul_d(c->kd->zq, 2 * s), lse) : lsce_dd_from(0.0);
+    const lsce_dd Kz = lsce_dd_add(Ksd, zcd);
+    const double zc = dmag(zcd), aKz = dmag(Kz);
+    const double dKz = (Ksum * (KQ + (Kd + 2) * U) + Kd * 0x1p-1070 + zc * (KQ + 4 * U) +
+                        (k->has_z ? 2 * k->zq * s * dL * (1 + KQ) : 0) + U * aKz) * SL;
+    const lsce_dd is = lsce_dd_div(lsce_dd_from(1.0), lsce_dd_add_d(st.s1, 1.0));
+    const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 8 * U;
+    const int64_t n = pass > acc ? nbad : K;
+    nbad = 0;
+    for (int64_t q = 0; q < n; q++) {
+      const int64_t j = pass > acc ? b->bad[q] : q;
+      lsce_dd A;
+      double dA;
+      const double kj = dmag(b->kap[j]);
+      if (b->x[j].hi == -INFINITY) { A = lsce_dd_neg(b->kap[j]); dA = KQ * kj + 0x1p-1070; }
+      else {
+        lsce_dd e = j == st.jm ? lsce_dd_from(1.0) : rexp(lsce_dd_sub(b->x[j], m), pass);
+        lsce_dd pj = lsce_dd_mul(e, is);
+        double pm = dmag(pj);
+        double rho = (b->dx[j] + dX) + (j == st.jm ? 0 : erel) + r1 + 2 * U;
+        if (!(rho <= 0.5)) rho = INFINITY;
+        rho *= 1 + rho;
+        lsce_dd kp = lsce_dd_mul(Kz, pj);
+        A = lsce_dd_sub(kp, b->kap[j]);
+        dA = aKz * pm * rho + pm * dKz + 2 * U * dmag(kp) + KQ * kj + 0x1p-1070 + LSCE_EXP_ABS * aKz + U * dmag(A);
+      }
+      lsce_dd g = lsce_dd_mul(b->ch[j], A);
+      double dg = (dmag(b->ch[j]) * dA + b->dch[j] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
+      if (k->has_cap && b->x[j].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
+      sw_scale(&g, &dg, sw);
+      double gd = g.hi + g.lo;
+      lsce_st(grad, c->gdt, i * K + j, gd);
+      if (!lsce_guard_ok(gd, dg, tau, c->gdt, c->grad_ulp)) b->bad[nbad++] = j;
+    }
   }
+  if (nbad > 0) *gok = 0;
   return 0;
 }
 
@@ -437,8 +467,9 @@ static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
   return 0;
 }
 
-int lsce_of64_row(lsce_dd *R, double *E, int *gok, const lsce_of64_ctx *c, int64_t i, double s, void *grad,
-                  int acc, void *buf) {
+int lsce_of64_row(lsce_dd *R, double *E, int *gok, int *accurate, const lsce_of64_ctx *c, int64_t i, double s,
+                  void *grad, int acc, void *buf) {
+  *accurate = acc;
   return c->k->sig ? row_sigmoid(R, E, gok, c, i, s, grad, acc, (f64buf *)buf)
-                   : row_softmax(R, E, gok, c, i, s, grad, acc, (f64buf *)buf);
+                   : row_softmax(R, E, gok, accurate, c, i, s, grad, acc, (f64buf *)buf);
 }

@@ -22,7 +22,8 @@ void *lsce_of64_buf(int64_t K);
 /* Row i (in V, sample weight s != 0) at rung acc (0: the exp of combiner.h lsce_exp_pair, 2^-58; 1:
  * lsce_dd_exp, 2^-97): its share *R (the loss, or its part of the reduced total, z term included)
  * within *E of the exact value, and when grad is not NULL its gradient row written (rounded to gdt),
- * *gok = 1 when every entry meets grad_ulp. Returns 0, or -1 when the row cannot be vouched for. */
-int lsce_of64_row(lsce_dd *R, double *E, int *gok, const lsce_of64_ctx *c, int64_t i, double s, void *grad,
-                  int acc, void *buf);
+ * *gok = 1 when every entry meets grad_ulp (softmax rows at rung 0 recompute the entries that miss
+ * with the accurate exp first: *accurate = 1 then). Returns 0, or -1 when the row cannot be vouched for. */
+int lsce_of64_row(lsce_dd *R, double *E, int *gok, int *accurate, const lsce_of64_ctx *c, int64_t i, double s,
+                  void *grad, int acc, void *buf);
 #endif
