@@ -823,7 +823,23 @@ void lsce_ref_options_floors(double *Mloss, double *sigma, const lsce_problem *p
 }
 
 /* lsce_opt_consts (lsce/ref_options.h): the same rationals as octx, each rounded by mpq_get_d. */
-void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p) {
+/* q as a double (mpq_get_d: truncation) and, when dd is not NULL, as a pair hi + lo with lo the
+ * truncation of the exact rational q - hi: |q - hi| < ulp(hi) <= 2^-52 |q|, |q - hi - lo| <= 2^-52 |q - hi|,
+ * so the pair is within 2^-104 |q| (+ 2^-1074 where lo is subnormal), and 0 or of q's sign */
+static double opt_put(lsce_dd *dd, const mpq_t q) {
+  double hi = mpq_get_d(q);
+  if (dd) {
+    mpq_t r;
+    mpq_init(r);
+    mpq_set_d(r, hi);
+    mpq_sub(r, q, r);
+    *dd = lsce_dd_make(hi, mpq_get_d(r));
+    mpq_clear(r);
+  }
+  return hi;
+}
+
+static void options_consts(lsce_opt_consts *k, lsce_opt_consts_dd *kd, const lsce_problem *p) {
   octx x;
   octx_init(&x, p);
   const lsce_variant *d = &lsce_variants[p->variant];
@@ -837,23 +853,23 @@ void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p) {
   k->soft = p->soft;
   k->has_scale = p->has_scale;
   k->has_cap = p->has_softcap;
-  k->S = p->has_scale ? mpq_get_d(p->scale) : 1.0;
-  k->C = p->has_softcap ? mpq_get_d(p->softcap) : 0.0;
+  k->S = p->has_scale ? opt_put(kd ? &kd->S : NULL, p->scale) : 1.0;
+  k->C = p->has_softcap ? opt_put(kd ? &kd->C : NULL, p->softcap) : 0.0;
   mpq_t t, u;
   mpq_inits(t, u, NULL);
-  if (mpq_sgn(x.Dn) != 0) { mpq_inv(t, x.Dn); k->inv_Dn = mpq_get_d(t); }
+  if (mpq_sgn(x.Dn) != 0) { mpq_inv(t, x.Dn); k->inv_Dn = opt_put(kd ? &kd->inv_Dn : NULL, t); }
   if (x.has_z) {
     if (p->reduction == LSCE_RED_NONE || mpq_sgn(x.Dz) == 0) mpq_set(t, p->zloss);
     else mpq_div(t, p->zloss, x.Dz);
-    k->zq = mpq_get_d(t);
+    k->zq = opt_put(kd ? &kd->zq : NULL, t);
   }
-  k->a = mpq_get_d(x.a);
-  k->b = mpq_get_d(x.b);
+  k->a = opt_put(kd ? &kd->a : NULL, x.a);
+  k->b = opt_put(kd ? &kd->b : NULL, x.b);
   if (!x.sig) {
-    k->qt = mpq_get_d(x.qt);
-    k->qo = mpq_get_d(x.qo);
+    k->qt = opt_put(kd ? &kd->qt : NULL, x.qt);
+    k->qo = opt_put(kd ? &kd->qo : NULL, x.qo);
     mpq_sub(t, x.qt, x.qo);
-    k->qd = mpq_get_d(t);
+    k->qd = opt_put(kd ? &kd->qd : NULL, t);
   }
   /* (al, be): (1-e, e/K) for soft softmax targets and bce-softmax-target, (1-e, e/2) for bce,
    * (1-2e, e) for bce-multilabel */
@@ -869,10 +885,17 @@ void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p) {
   mpq_set_ui(t, 1, 1);
   mpq_sub(t, t, al);
   mpq_sub(t, t, be);
-  k->al = mpq_get_d(al);
-  k->be = mpq_get_d(be);
-  k->ga = mpq_get_d(t);
+  k->al = opt_put(kd ? &kd->al : NULL, al);
+  k->be = opt_put(kd ? &kd->be : NULL, be);
+  k->ga = opt_put(kd ? &kd->ga : NULL, t);
   k->neg = mpq_sgn(al) < 0 || mpq_sgn(be) < 0 || mpq_sgn(t) < 0;
   mpq_clears(al, be, t, u, NULL);
   octx_clear(&x);
+}
+
+void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p) { options_consts(k, NULL, p); }
+void lsce_options_consts_dd(lsce_opt_consts *k, lsce_opt_consts_dd *kd, const lsce_problem *p) {
+  *kd = (lsce_opt_consts_dd){0};
+  kd->S = lsce_dd_from(1.0);
+  options_consts(k, kd, p);
 }

@@ -29,6 +29,7 @@
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
 #include "cpu/optrows.h"
+#include "cpu/optrows_f64.h"
 #include "cpu/rowguard.h"
 #include "lsce/ref_options.h"
 #include "lsce/ulp.h"
@@ -51,6 +52,7 @@ typedef struct {
   int64_t slice;    /* > 0: shards of `slice` classes merged (cpu_sharded) */
   lsce_dtype LT, gdt;
   lsce_bound bound;
+  const lsce_of64_ctx *f64; /* float64 logits: the rows in double-double (optrows_f64.c), else NULL */
 } octx;
 
 /* ---- the transform: x = S z, then C tanh(x / C); -inf stays -inf -------------------------------
@@ -97,11 +99,12 @@ static void row_stats(ostats *st, const octx *o, const double *x, int64_t K) {
 }
 
 /* ---- one row ------------------------------------------------------------------------------ */
-typedef struct { double *x, *dx, *ch, *dch, *kap, *lq; } obuf;
+typedef struct { double *x, *dx, *ch, *dch, *kap, *lq; void *fb; } obuf;
 
 static int obuf_init(obuf *b, int64_t K) {
   size_t n = (size_t)(K > 0 ? K : 1);
   b->x = malloc(sizeof(double) * n * 6);
+  b->fb = NULL;
   if (!b->x) return -1;
   b->dx = b->x + n; b->ch = b->dx + n; b->dch = b->ch + n; b->kap = b->dch + n; b->lq = b->kap + n;
   return 0;
@@ -233,12 +236,32 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
   return 0;
 }
 
-/* lvl bits: 1 the loss (none) needs the reference, 2 the gradient does, 8 taken from it, 16 flagged */
+/* Row i of float64 logits (o->f64): the double-double rungs of optrows_f64.c, the cheaper exp first
+ * (acc 0), the accurate one (acc 1, lvl bit 4) where the row's bound needs it; the row's share as a
+ * pair (Lrow[3i], Lrow[3i + 1]), its bound Lrow[3i + 2] */
+static int do_row_f64(orow *r, double *Rlo, unsigned char *lv, void *grad, const octx *o, int64_t i, obuf *b, double s) {
+  const int none = o->p->reduction == LSCE_RED_NONE;
+  int rc = -1;
+  for (int acc = 0; acc <= 1; acc++) {
+    lsce_dd R;
+    int accurate = 0;
+    rc = lsce_of64_row(&R, &r->E, &r->gok, &accurate, o->f64, i, s, grad, acc, b->fb);
+    if (accurate) *lv |= 4;
+    if (rc) continue;
+    r->R = R.hi; *Rlo = R.lo;
+    int lok = !none || (isinf(R.hi) && r->E == 0) || lsce_guard_ok(R.hi, r->E, 0.0, o->LT, o->bound.loss_ulp);
+    if (lok && (!grad || r->gok)) break;
+  }
+  return rc;
+}
+
+/* lvl bits: 1 the loss (none) needs the reference, 2 the gradient does, 4 the accurate rung (float64),
+ * 8 taken from the reference, 16 flagged */
 static void do_row(double *Lrow, unsigned char *lvl, void *grad, const octx *o, int64_t i, obuf *b) {
   const lsce_problem *p = o->p;
   const int64_t K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
-  Lrow[2 * i] = Lrow[2 * i + 1] = 0;
+  Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0;
   lvl[i] = 0;
   if (!lsce_row_in_V(p, p->variant, i)) {
     if (grad) for (int64_t j = 0; j < K; j++) lsce_st(grad, o->gdt, i * K + j, 0.0);
@@ -254,10 +277,11 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, const octx *o, 
     return;
   }
   orow r;
-  int rc = o->k.neg ? -1 : o->k.sig ? row_sigmoid(&r, o, i, b, grad, s) : row_softmax(&r, o, i, b, grad, s);
-  if (rc) { lvl[i] = 1 | (grad ? 2 : 0); Lrow[2 * i] = NAN; Lrow[2 * i + 1] = INFINITY; return; }
-  Lrow[2 * i] = r.R;
-  Lrow[2 * i + 1] = r.E;
+  int rc = o->k.neg ? -1 : o->f64 ? do_row_f64(&r, &Lrow[3 * i + 1], &lvl[i], grad, o, i, b, s)
+           : o->k.sig ? row_sigmoid(&r, o, i, b, grad, s) : row_softmax(&r, o, i, b, grad, s);
+  if (rc) { lvl[i] |= 1 | (grad ? 2 : 0); Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY; return; }
+  Lrow[3 * i] = r.R;
+  Lrow[3 * i + 2] = r.E;
   if (none && !(isinf(r.R) && r.E == 0) && !lsce_guard_ok(r.R, r.E, 0.0, o->LT, o->bound.loss_ulp)) lvl[i] |= 1;
   if (grad && !r.gok) lvl[i] |= 2;
 }
@@ -281,8 +305,12 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
   const int64_t N = p->N, K = p->K;
   octx o = {.p = p, .online = online, .slice = slice, .LT = lsce_guard_loss_dtype(c->dtype), .gdt = gdt,
             .bound = lsce_guard_bound(c->dtype)};
-  lsce_options_consts(&o.k, p);
-  double *Lrow = malloc(sizeof(double) * 2 * (size_t)(N > 0 ? N : 1));
+  lsce_opt_consts_dd kd;
+  lsce_of64_ctx f64 = {.p = p, .k = &o.k, .kd = &kd, .online = online, .slice = slice, .gdt = gdt,
+                       .grad_ulp = o.bound.grad_ulp};
+  if (c->dtype == LSCE_DT_F64) { lsce_options_consts_dd(&o.k, &kd, p); o.f64 = &f64; }
+  else lsce_options_consts(&o.k, p);
+  double *Lrow = malloc(sizeof(double) * 3 * (size_t)(N > 0 ? N : 1));
   unsigned char *lvl = malloc((size_t)(N > 0 ? N : 1));
   if (!Lrow || !lvl) { free(Lrow); free(lvl); return 1; }
 #ifndef _OPENMP
@@ -292,8 +320,8 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
   int fail = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1 && N > 1)
   {
-    obuf b;
-    int ok = obuf_init(&b, K) == 0;
+    obuf b = {0};
+    int ok = obuf_init(&b, K) == 0 && (!o.f64 || (b.fb = lsce_of64_buf(K)) != NULL);
     if (!ok) {
 #pragma omp atomic write
       fail = 1;
@@ -302,6 +330,7 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
     for (int64_t i = 0; i < N; i++)
       if (ok) do_row(Lrow, lvl, grad, &o, i, &b);
     free(b.x);
+    free(b.fb);
   }
   if (fail) { free(Lrow); free(lvl); return 1; }
   lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
@@ -328,10 +357,10 @@ void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsc
     double E = 0, mag = 0;
     for (int64_t i = 0; i < N; i++) {
       if (lvl[i] & 1) { tot_bad = 1; continue; }
-      if (isinf(Lrow[2 * i]) && Lrow[2 * i + 1] == 0) { any_inf = 1; continue; }
-      tot = lsce_dd_add_d(tot, Lrow[2 * i]);
-      E += Lrow[2 * i + 1];
-      mag += fabs(Lrow[2 * i]);
+      if (isinf(Lrow[3 * i]) && Lrow[3 * i + 2] == 0) { any_inf = 1; continue; }
+      tot = lsce_dd_add(tot, lsce_dd_make(Lrow[3 * i], Lrow[3 * i + 1]));
+      E += Lrow[3 * i + 2];
+      mag += fabs(Lrow[3 * i]);
     }
     E = (E + 2 * (double)N * LSCE_U_DD * mag) * SL;
     if (!any_inf && (tot_bad || !lsce_guard_ok(tot.hi + tot.lo, E, 0.0, o.LT, o.bound.loss_ulp))) tot_bad = 1;
@@ -345,11 +374,11 @@ void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsc
     int lossref = none && (lvl[i] & 1), gref = grad && (lvl[i] & 2);
     if (!lossref && !gref) continue;
     if (!refok) { lvl[i] |= 16; continue; }
-    if (lossref) Lrow[2 * i] = ref.loss[i];
+    if (lossref) { Lrow[3 * i] = ref.loss[i]; Lrow[3 * i + 1] = 0; }
     if (gref) for (int64_t j = 0; j < K; j++) lsce_st(grad, gdt, i * K + j, ref.grad[i * K + j]);
     lvl[i] |= 8;
   }
-  if (none) for (int64_t i = 0; i < N; i++) loss[i] = Lrow[2 * i];
+  if (none) for (int64_t i = 0; i < N; i++) loss[i] = Lrow[3 * i];
   else if (o.k.nan_mean) loss[0] = NAN;
   else if (any_inf) loss[0] = INFINITY;
   else if (tot_bad && refok) {
@@ -373,6 +402,7 @@ void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsc
       if (!lsce_row_in_V(p, p->variant, i)) continue;
       kc->rows++;
       if (lvl[i] & 8) kc->reference++;
+      if ((lvl[i] & 4) && !(lvl[i] & 8)) kc->accurate++;
       if (lvl[i] & 16) kc->flagged++;
     }
   }

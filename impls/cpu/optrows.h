@@ -10,9 +10,10 @@
 #include "lsce/registry.h"
 int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, int online, int threads,
                      int64_t slice);
-/* After every row of such a call: Lrow[2i], Lrow[2i + 1] = row i's share R_i and its bound E_i, lvl[i]
- * its bits (1: the loss, reduction none, needs the reference; 2: the gradient does), as optrows.c's
- * rows leave them (a row outside V, or of sample weight 0: 0, 0, 0; a NaN mean: 0, 0, 0 and the
+/* After every row of such a call: Lrow[3i] + Lrow[3i + 1] = row i's share R_i as a double-double pair
+ * (lo 0 but for the float64 rows, optrows_f64.c) and Lrow[3i + 2] its bound E_i, lvl[i] its bits (1:
+ * the loss, reduction none, needs the reference; 2: the gradient does; 4: the float64 rows' accurate
+ * rung), as optrows.c's rows leave them (a row outside V, or of sample weight 0: 0, 0, 0; a NaN mean: 0, 0, 0 and the
  * gradient row NaN): the checked reduction, the reference's values for the rows (and the total) not
  * vouched for, or flagged with LSCE_ROW_REFERENCE=0; loss[] and the counts. k: lsce_options_consts
  * of the problem. The CUDA rows call it with their device's rows (impls/cuda/optkern.h). */

@@ -403,7 +403,7 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   const size_t np = n1 * (size_t)q.parts;
   lsce_cu_orow *ri = (lsce_cu_orow *)malloc(sizeof(lsce_cu_orow) * n1);
   double *w = (double *)malloc(sizeof(double) * (size_t)(K ? K : 1)), *soft = NULL, *Rout = NULL, *Pg = NULL;
-  double *Lrow = (double *)malloc(sizeof(double) * 2 * n1);
+  double *Lrow = (double *)malloc(sizeof(double) * 3 * n1); /* (hi, lo, bound) per row: optrows.h */
   unsigned char *lvl = (unsigned char *)malloc(n1);
   void *z_d = NULL, *g_d = NULL;
   lsce_cu_obuf b;
@@ -455,15 +455,15 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   if (N && grad && !q.k.sig) CK(cudaMemcpy(Pg, b.Pg, sizeof(double) * np, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient checks to host)");
   if (grad && nz) CK(cudaMemcpy(grad, g_d, nz, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient to host)");
   for (int64_t i = 0; i < N; i++) {
-    Lrow[2 * i] = Lrow[2 * i + 1] = 0;
+    Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0;
     lvl[i] = 0;
     if (ri[i].kind == 0) {
       const double *o = Rout + LSCE_CU_RSTRIDE * i;
-      Lrow[2 * i] = o[0]; Lrow[2 * i + 1] = o[1];
+      Lrow[3 * i] = o[0]; Lrow[3 * i + 2] = o[1];
       lvl[i] = (unsigned char)o[2];
       for (int k = 0; k < q.parts; k++) if (grad && !q.k.sig && Pg[i * q.parts + k] != 0) lvl[i] |= 2;
     } else if (ri[i].kind == 3) {
-      Lrow[2 * i] = NAN; Lrow[2 * i + 1] = INFINITY;
+      Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY;
       lvl[i] = (unsigned char)(1 | (grad ? 2 : 0));
     }
     if (grad && (ri[i].kind == 1 || ri[i].kind == 2))

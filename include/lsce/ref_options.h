@@ -3,6 +3,7 @@
  * hands a problem here when lsce_uses_options says so. */
 #ifndef LSCE_REF_OPTIONS_H
 #define LSCE_REF_OPTIONS_H
+#include "lsce/dd.h"
 #include "lsce/reference.h"
 
 /* 1 when p uses an option of issue #15 or a sigmoid-family variant */
@@ -36,4 +37,9 @@ typedef struct {
   int neg;              /* 1 when al, be or ga is negative (the rows then defer to the reference) */
 } lsce_opt_consts;
 void lsce_options_consts(lsce_opt_consts *k, const lsce_problem *p);
+/* The same constants as double-double pairs for the float64 rows (impls/cpu/optrows_f64.c): each
+ * within 2^-104 relative (+ 2^-1074 absolute) of its exact rational, its high part the field of k
+ * (which this fills too); S = 1 when off, the others 0 where k's are. */
+typedef struct { lsce_dd S, C, inv_Dn, zq, a, b, qt, qo, qd, al, be, ga; } lsce_opt_consts_dd;
+void lsce_options_consts_dd(lsce_opt_consts *k, lsce_opt_consts_dd *kd, const lsce_problem *p);
 #endif
