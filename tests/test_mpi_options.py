@@ -1,0 +1,139 @@
+"""tests/test_mpi_options.py: issue #15's options under lsce-mpi (suite mpi).
+
+usage: test_mpi_options.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
+
+1. The collective reference: every case of fixtures/options, every variant and reduction its
+   manifest lists (smoothings rotating), with its options and sample weights, --out and --grad-out
+   (mean and none), plus one mean or sum per case started at 16 bits (the merged total's precision
+   raised on rank 0): the output lines, exit codes and output bytes of `mpirun -np P lsce-mpi
+   reference` equal those of `lsce reference`, P = 1, 2, 3 (one lsce-mpi batch per P).
+2. `lsce-mpi verify --fixtures fixtures/options --impl mpi_vocab_parallel` at P = 2 and 3 (K = 6
+   or 7 split with remainders): the row runs every options case (none skipped) and passes within
+   its declared bounds; also with LSCE_ROW_REFERENCE=0 (no row taken from the reference).
+The references are `lsce`'s own outputs, never constants."""
+import json
+import os
+import subprocess
+import sys
+
+lsce, lsce_mpi, mpirun, fixtures, work = sys.argv[1:6]
+# the variants that read --weights (needed or optional), from `lsce variants --json`
+VARS = json.loads(subprocess.run([lsce, "variants", "--json"], capture_output=True, text=True).stdout)
+TAKES_W = {d["id"] for d in VARS if d["needs_weights"] or d["weights_optional"]}
+os.makedirs(work, exist_ok=True)
+env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1",
+           OMPI_MCA_mpi_yield_when_idle="1", OMP_NUM_THREADS="1")
+fails = []
+
+
+def mpi(P, args, extra_env=None):
+    cmd = [mpirun, "--oversubscribe", "-np", str(P), lsce_mpi] + args
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(env, **(extra_env or {})), timeout=600)
+
+
+def problem_args(c, v, red, e):
+    f = c["files"]
+    p = lambda k: os.path.join(fixtures, f[k]["path"])
+    a = ["--logits", p("logits"), "--targets", p("targets")]
+    if f.get("weights") and v in TAKES_W:
+        a += ["--weights", p("weights")]
+    if f.get("sample_weights"):
+        a += ["--sample-weights", p("sample_weights")]
+    a += ["--variant", v, "--smoothing", e, "--reduction", red] + list(c.get("options") or [])
+    if not c["case"].startswith("opt_soft"):  # soft (N, K) targets take no --ignore-index
+        a += ["--ignore-index", str(c["ignore_index"])]
+    return a
+
+
+def commands():
+    man = json.load(open(os.path.join(fixtures, "manifest.json")))
+    cmds = []
+    for c in man["cases"]:
+        k = 0
+        for v in c["variants"]:
+            for red in c["reductions"]:
+                e = c["smoothings"][k % len(c["smoothings"])]
+                k += 1
+                cmds.append((c["case"], problem_args(c, v, red, e), red != "sum"))
+        red = "mean" if len(cmds) % 2 or "sum" not in c["reductions"] else "sum"
+        cmds.append((c["case"], problem_args(c, c["variants"][-1], red, c["smoothings"][-1]) + ["--precision", "16"],
+                     False))
+    return cmds
+
+
+def outs(tag, n, grad):
+    o = [os.path.join(work, tag, "%d_out.npy" % n)]
+    return o + ([os.path.join(work, tag, "%d_grad.npy" % n)] if grad else [])
+
+
+def line(cmd, tag, n):
+    o = outs(tag, n, cmd[2])
+    return ["reference"] + cmd[1] + ["--out", o[0]] + (["--grad-out", o[1]] if cmd[2] else [])
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+# ---- 1. the collective reference, bit for bit ---------------------------------------------------
+cmds = commands()
+os.makedirs(os.path.join(work, "single"), exist_ok=True)
+single = []
+for n, c in enumerate(cmds):
+    r = subprocess.run([lsce] + line(c, "single", n), capture_output=True, text=True)
+    single.append((r.returncode, r.stdout))
+nz = sum(1 for s in single if s[0] != 0)
+print("single-process: %d commands (%d exit non-zero)" % (len(cmds), nz))
+if nz * 2 > len(cmds):
+    fails.append("most single-process commands failed: the test would compare errors only")
+for P in (1, 2, 3):
+    tag = "p%d" % P
+    os.makedirs(os.path.join(work, tag), exist_ok=True)
+    batch = os.path.join(work, tag + ".batch")
+    with open(batch, "w") as f:
+        for n, c in enumerate(cmds):
+            f.write(" ".join(line(c, tag, n)) + "\n")
+    r = mpi(P, ["batch", batch])
+    parts = r.stdout.split("== rc=")
+    got, text = [], parts[0]
+    for p in parts[1:]:
+        rc, _, rest = p.partition("\n")
+        got.append((int(rc), text))
+        text = rest
+    if r.returncode != 0 or len(got) != len(cmds):
+        fails.append("P=%d: batch rc %d, %d of %d results: %s" % (P, r.returncode, len(got), len(cmds), r.stderr[-2000:]))
+        continue
+    bad = 0
+    for n, c in enumerate(cmds):
+        ok = got[n] == single[n]
+        if ok and single[n][0] == 0:
+            ok = all(read(a) is not None and read(a) == read(b) for a, b in zip(outs("single", n, c[2]), outs(tag, n, c[2])))
+        if not ok:
+            bad += 1
+            if bad <= 5:
+                fails.append("P=%d %s %s: mpi %r, single %r" % (P, c[0], " ".join(c[1][4:]), got[n], single[n]))
+    print("P=%d: %d commands, %d differ" % (P, len(cmds), bad))
+
+# ---- 2. the vocabulary-parallel row on the options fixtures -------------------------------------
+ncase = len(json.load(open(os.path.join(fixtures, "manifest.json")))["cases"])
+for P, extra in ((2, None), (3, None), (3, {"LSCE_ROW_REFERENCE": "0"})):
+    js = os.path.join(work, "verify_p%d.json" % P)
+    r = mpi(P, ["verify", "--fixtures", fixtures, "--impl", "mpi_vocab_parallel", "--json", js], extra)
+    tail = [l for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel")]
+    try:
+        rep = json.load(open(js))
+    except (OSError, ValueError):
+        rep = None
+    what = "verify mpi_vocab_parallel P=%d%s" % (P, " LSCE_ROW_REFERENCE=0" if extra else "")
+    if r.returncode != 0 or not tail or not tail[0].endswith("PASS") or "SKIP" in r.stdout:
+        fails.append("%s: rc %d\n%s%s" % (what, r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
+    else:
+        print("%s: %s" % (what, tail[0]))
+for f in fails:
+    print("FAIL:", f)
+sys.exit(1 if fails else 0)
