@@ -120,20 +120,42 @@ for P in (1, 2, 3):
     print("P=%d: %d commands, %d differ" % (P, len(cmds), bad))
 
 # ---- 2. the vocabulary-parallel row on the options fixtures -------------------------------------
-ncase = len(json.load(open(os.path.join(fixtures, "manifest.json")))["cases"])
+def key(x):
+    return (x["case"], x["variant"], x["smoothing"], x["reduction"])
+
+
+js = os.path.join(work, "verify_cpu.json")
+subprocess.run([lsce, "verify", "--fixtures", fixtures, "--impl", "cpu_twopass", "--json", js], capture_output=True)
+want = {key(x) for x in json.load(open(js))["results"]}
 for P, extra in ((2, None), (3, None), (3, {"LSCE_ROW_REFERENCE": "0"})):
-    js = os.path.join(work, "verify_p%d.json" % P)
+    js = os.path.join(work, "verify_p%d%s.json" % (P, "_noref" if extra else ""))
     r = mpi(P, ["verify", "--fixtures", fixtures, "--impl", "mpi_vocab_parallel", "--json", js], extra)
     tail = [l for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel")]
-    try:
-        rep = json.load(open(js))
-    except (OSError, ValueError):
-        rep = None
     what = "verify mpi_vocab_parallel P=%d%s" % (P, " LSCE_ROW_REFERENCE=0" if extra else "")
-    if r.returncode != 0 or not tail or not tail[0].endswith("PASS") or "SKIP" in r.stdout:
-        fails.append("%s: rc %d\n%s%s" % (what, r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
+    try:
+        res = json.load(open(js))["results"]
+    except (OSError, ValueError, KeyError):
+        fails.append("%s: no JSON report: rc %d\n%s%s" % (what, r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
+        continue
+    if {key(x) for x in res} != want or len(res) != len(want):
+        fails.append("%s: ran %d results, cpu_twopass %d (a case skipped or refused)" % (what, len(res), len(want)))
+    own = [x for x in res if x["reference_rows"] == 0 and x["flagged_rows"] == 0]
+    if not extra:
+        # the declared bounds everywhere; and the row computes the narrow dtypes itself (float64
+        # inputs take the reference, as on the CPU rows: double arithmetic cannot give 2 ulps of it)
+        if r.returncode != 0 or not tail or not tail[0].endswith("PASS") or not all(x["pass"] for x in res):
+            fails.append("%s: rc %d\n%s%s" % (what, r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
+        narrow = [x for x in res if x["dtype"] != "float64"]
+        if not narrow or any(x["reference_rows"] or x["flagged_rows"] for x in narrow):
+            fails.append("%s: %d results of narrow dtypes took reference rows" % (what, sum(1 for x in narrow if x["reference_rows"])))
     else:
-        print("%s: %s" % (what, tail[0]))
+        # no reference: every result the row did not flag meets its bound
+        bad = [key(x) for x in res if not x["pass"] and x["flagged_rows"] == 0] + \
+              [key(x) for x in res if x["reference_rows"]]
+        if bad:
+            fails.append("%s: unflagged failures or reference rows: %s" % (what, bad[:5]))
+    print("%s: %d results, %d computed by the row alone (no reference or flagged row), %d pass; %s"
+          % (what, len(res), len(own), sum(1 for x in res if x["pass"]), tail[0] if tail else "(no summary)"))
 for f in fails:
     print("FAIL:", f)
 sys.exit(1 if fails else 0)

@@ -77,9 +77,10 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
   return LSCE_OK;
 }
 
-/* the exact CPU rows compute issue #15's options (impls/cpu/optrows.c); the CUDA and MPI rows refuse
- * them (exit 2), whether or not their device is here */
-int lsce_impl_computes_options(const lsce_impl *im) { return !strcmp(im->device, "cpu"); }
+/* the exact CPU rows compute issue #15's options (impls/cpu/optrows.c), and so does the MPI row
+ * mpi_vocab_parallel (impls/vocab_options.c); the CUDA rows refuse them (exit 2), whether or not
+ * their device is here */
+int lsce_impl_computes_options(const lsce_impl *im) { return !strcmp(im->device, "cpu") || !strcmp(im->device, "mpi"); }
 
 int lsce_impl_takes_options(const lsce_impl *im, const lsce_problem *p, lsce_err *err) {
   if (lsce_options_first(p) && !lsce_impl_computes_options(im))

@@ -26,6 +26,7 @@
 #include <string.h>
 #include "cpu/elem.h"
 #include "cpu/kernels.h"
+#include "cpu/optbounds.h"
 #include "cpu/optrows.h"
 #include "cpu/rowguard.h"
 #include "lsce/ref_options.h"
@@ -34,18 +35,7 @@
 #include <omp.h>
 #endif
 
-#define U LSCE_U53
-#define SL (1.0 + 0x1p-20)
-/* an exact rational rounded by mpq_get_d (2 u), then at most 6 roundings of nonnegative products
- * and sums (kappa' = ((al t + be) or q) w s_i / D, t' and 1 - t', w_c s_i / D): < 8 u + 2 u each of
- * at most 3 converted constants; 16 u with margin */
-#define KREL (16 * U)
-/* an exp of a rounded difference: glibc's exp (below 1 ulp, 2 u relative, LSCE_EXP_REL_LIBM) and the
- * argument's rounding, u |x_j - m| <= 746 u where the exp is not below 2^-1020 (rowguard.h's same
- * argument); smaller exps are counted absolutely (LSCE_EXP_ABS each) */
-#define EREL (LSCE_EXP_REL_LIBM + 746.0 * U)
-/* glibc's log1p and tanh: below 2 ulps (glibc's libm-test-ulps for x86_64), i.e. 4 u relative */
-#define LIBM2 (4 * U)
+/* U, SL, KREL, EREL, LIBM2: cpu/optbounds.h */
 
 typedef struct {
   const lsce_problem *p;
@@ -249,36 +239,53 @@ static int row_softmax(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
   }
   if (!grad) return 0;
   /* the gradient */
-  const double zc = k->has_z ? 2 * k->zq * s * lse : 0.0;
-  const double Kz = Ksum + zc;
-  const double dKz = (Ksum * (KREL + ((double)K + 2) * U) + (double)K * 0x1p-1070 + fabs(zc) * 4 * U +
-                      (k->has_z ? 2 * k->zq * s * dL : 0) + U * fabs(Kz)) * SL;
-  const double is = 1.0 / (1.0 + s1);
-  const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 2 * U;
-  /* sigma_i (the metric's floor, lsce_ref_options_floors) from below: max_j x'_j (Ksum + 2 zq s |lse|),
-   * each factor lowered by its relative error bound */
-  double zmag = k->has_z ? 2 * k->zq * s * fmax(fabs(lse) - dL, 0) * (1 - 4 * U) : 0.0;
-  double sig = chmax * (1 - chrel) * (Ksum * (1 - KREL - ((double)K + 4) * U) + zmag) * (1 - 4 * U);
-  double tau = sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, o->gdt) * (1 - 0x1p-40) : 0.0;
+  lsce_opt_gcoef q;
+  const double tau = lsce_opt_gcoef_init(&q, k, K, s, Ksum, lse, dL, m, s1, ds, st.jm, dX, chmax, chrel, o->gdt);
   for (int64_t j = 0; j < K; j++) {
-    double A, dA;
-    if (b->x[j] == -INFINITY) { A = -b->kap[j]; dA = KREL * b->kap[j] + 0x1p-1070; }
-    else {
-      double e = j == st.jm ? 1.0 : exp(b->x[j] - m);
-      double pj = e * is;
-      double rho = (b->dx[j] + dX) + (j == st.jm ? 0 : EREL) + r1 + 2 * U;
-      if (!(rho <= 0.5)) { out->gok = 0; rho = INFINITY; }
-      rho *= 1 + rho;
-      A = Kz * pj - b->kap[j];
-      dA = fabs(Kz) * pj * rho + pj * dKz + U * fabs(Kz * pj) + KREL * b->kap[j] + 0x1p-1070 + U * fabs(A);
-    }
-    double g = b->ch[j] * A;
-    double dg = (b->ch[j] * dA + b->dch[j] * fabs(A) + U * fabs(g)) * SL;
-    if (o->k.has_cap && b->x[j] == -INFINITY) { g = 0; dg = 0; } /* x'(-inf) = 0 under a cap: exact */
+    double dg, g = lsce_opt_gentry(&q, j, b->x[j], b->dx[j], b->ch[j], b->dch[j], b->kap[j], &dg, &out->gok);
     lsce_st(grad, o->gdt, i * K + j, g);
     if (!lsce_guard_ok(g, dg, tau, o->gdt, o->bound.grad_ulp)) out->gok = 0;
   }
   return 0;
+}
+
+/* row_softmax's gradient coefficients (its argument above); returns the floor tau */
+double lsce_opt_gcoef_init(lsce_opt_gcoef *q, const lsce_opt_consts *k, int64_t K, double s, double Ksum, double lse,
+                           double dL, double m, double s1, double ds, int64_t jm, double dX, double chmax,
+                           double chrel, lsce_dtype gdt) {
+  const double zc = k->has_z ? 2 * k->zq * s * lse : 0.0;
+  q->Kz = Ksum + zc;
+  q->dKz = (Ksum * (KREL + ((double)K + 2) * U) + (double)K * 0x1p-1070 + fabs(zc) * 4 * U +
+            (k->has_z ? 2 * k->zq * s * dL : 0) + U * fabs(q->Kz)) * SL;
+  q->is = 1.0 / (1.0 + s1);
+  q->r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 2 * U;
+  q->m = m; q->dX = dX; q->jm = jm; q->has_cap = k->has_cap;
+  /* sigma_i (the metric's floor, lsce_ref_options_floors) from below: max_j x'_j (Ksum + 2 zq s |lse|),
+   * each factor lowered by its relative error bound */
+  double zmag = k->has_z ? 2 * k->zq * s * fmax(fabs(lse) - dL, 0) * (1 - 4 * U) : 0.0;
+  double sig = chmax * (1 - chrel) * (Ksum * (1 - KREL - ((double)K + 4) * U) + zmag) * (1 - 4 * U);
+  return sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, gdt) * (1 - 0x1p-40) : 0.0;
+}
+
+/* row_softmax's gradient entry j: g_j = x'_j (Kz p_j - kappa'_j) and its bound *dg; *gok = 0 when
+ * p_j's relative error bound exceeds 1/2 */
+double lsce_opt_gentry(const lsce_opt_gcoef *q, int64_t j, double x, double dx, double ch, double dch, double kap,
+                       double *dg, int *gok) {
+  double A, dA;
+  if (x == -INFINITY) { A = -kap; dA = KREL * kap + 0x1p-1070; }
+  else {
+    double e = j == q->jm ? 1.0 : exp(x - q->m);
+    double pj = e * q->is;
+    double rho = (dx + q->dX) + (j == q->jm ? 0 : EREL) + q->r1 + 2 * U;
+    if (!(rho <= 0.5)) { *gok = 0; rho = INFINITY; }
+    rho *= 1 + rho;
+    A = q->Kz * pj - kap;
+    dA = fabs(q->Kz) * pj * rho + pj * q->dKz + U * fabs(q->Kz * pj) + KREL * kap + 0x1p-1070 + U * fabs(A);
+  }
+  double g = ch * A;
+  *dg = (ch * dA + dch * fabs(A) + U * fabs(g)) * SL;
+  if (q->has_cap && x == -INFINITY) { g = 0; *dg = 0; } /* x'(-inf) = 0 under a cap: exact */
+  return g;
 }
 
 /* Sigmoid family, per element c: w_c s_i / D ((1 - t') softplus(x) + t' softplus(-x)), both terms
@@ -317,26 +324,7 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
       if (grad) lsce_st(grad, o->gdt, i * K + c, 0.0);
       continue;
     }
-    if (x == -INFINITY) {
-      if (tp > 0) inf = 1;
-      g = -(wf * tp) * ch;
-      dg = (KREL + 3 * U) * fabs(g) + wf * tp * dch + 0x1p-1070 * ch;
-    } else {
-      double a = fabs(x), E = exp(-a), l1 = log1p(E);
-      double spx = x >= 0 ? a + l1 : l1, spm = x >= 0 ? l1 : a + l1; /* softplus(x), softplus(-x) */
-      double el = up * spx + tp * spm;
-      double sg = E / (1 + E);
-      double D = x >= 0 ? up - sg : sg - tp;
-      double A1 = x >= 0 ? up : tp;
-      double dD = KREL * A1 + 5 * U * sg + dx * sg + dx * dx / 10 + U * fabs(D);
-      double eel = el * (KREL + 10 * U) + dx * (fabs(D) + dD + dx / 4);
-      R += wf * el;
-      ER += wf * eel + wf * el * KREL + 0x1p-1070 * (el + eel);
-      if (grad) {
-        g = (wf * D) * ch;
-        dg = wf * (ch * dD + dch * fabs(D)) + (KREL + 2 * U) * fabs(g) + 0x1p-1070 * ch * (fabs(D) + dD);
-      }
-    }
+    g = lsce_opt_sig_elem(x, dx, ch, dch, wf, tp, up, &R, &ER, &inf, &dg);
     if (grad) {
       dg *= SL;
       lsce_st(grad, o->gdt, i * K + c, g);
@@ -354,6 +342,32 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
       if (!lsce_guard_ok(b->x[c], b->dx[c], tau, o->gdt, o->bound.grad_ulp)) out->gok = 0;
   }
   return 0;
+}
+
+/* One sigmoid element of row_sigmoid (its argument above): x within dx, x' = ch within dch, wf = w_c
+ * s_i / D > 0, t' = tp, 1 - t' = up. Adds the element to *R and its bound to *ER (x finite), sets
+ * *inf (x = -inf with t' > 0); returns the gradient entry, its bound in *dg (before SL). */
+double lsce_opt_sig_elem(double x, double dx, double ch, double dch, double wf, double tp, double up, double *R,
+                         double *ER, int *inf, double *dg) {
+  if (x == -INFINITY) {
+    if (tp > 0) *inf = 1;
+    double g = -(wf * tp) * ch;
+    *dg = (KREL + 3 * U) * fabs(g) + wf * tp * dch + 0x1p-1070 * ch;
+    return g;
+  }
+  double a = fabs(x), E = exp(-a), l1 = log1p(E);
+  double spx = x >= 0 ? a + l1 : l1, spm = x >= 0 ? l1 : a + l1; /* softplus(x), softplus(-x) */
+  double el = up * spx + tp * spm;
+  double sg = E / (1 + E);
+  double D = x >= 0 ? up - sg : sg - tp;
+  double A1 = x >= 0 ? up : tp;
+  double dD = KREL * A1 + 5 * U * sg + dx * sg + dx * dx / 10 + U * fabs(D);
+  double eel = el * (KREL + 10 * U) + dx * (fabs(D) + dD + dx / 4);
+  *R += wf * el;
+  *ER += wf * eel + wf * el * KREL + 0x1p-1070 * (el + eel);
+  double g = (wf * D) * ch;
+  *dg = wf * (ch * dD + dch * fabs(D)) + (KREL + 2 * U) * fabs(g) + 0x1p-1070 * ch * (fabs(D) + dD);
+  return g;
 }
 
 /* lvl bits: 1 the loss (none) needs the reference, 2 the gradient does, 8 taken from it, 16 flagged */
@@ -402,7 +416,6 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
                      int64_t slice) {
   const lsce_problem *p = (const lsce_problem *)c->opt;
   const int64_t N = p->N, K = p->K;
-  const int none = p->reduction == LSCE_RED_NONE;
   octx o = {.p = p, .online = online, .slice = slice, .LT = lsce_guard_loss_dtype(c->dtype), .gdt = gdt,
             .bound = lsce_guard_bound(c->dtype)};
   lsce_options_consts(&o.k, p);
@@ -428,6 +441,21 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
     free(b.x);
   }
   if (fail) { free(Lrow); free(lvl); return 1; }
+  int rc = lsce_opt_finish(loss, grad, gdt, c, Lrow, lvl);
+  free(Lrow);
+  free(lvl);
+  return rc;
+}
+
+/* The rows' shares and bounds Lrow[2 i], Lrow[2 i + 1] and their lvl bits (1, 2: do_row's) into the
+ * outputs: the reduction, rung 3 (the reference's values) or the flags, and the counts. Also the
+ * vocabulary-parallel row's last step (impls/vocab_options.c). */
+int lsce_opt_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, double *Lrow, unsigned char *lvl) {
+  const lsce_problem *p = (const lsce_problem *)c->opt;
+  const int64_t N = p->N, K = p->K;
+  const int none = p->reduction == LSCE_RED_NONE;
+  octx o = {.p = p, .LT = lsce_guard_loss_dtype(c->dtype), .gdt = gdt, .bound = lsce_guard_bound(c->dtype)};
+  lsce_options_consts(&o.k, p);
   /* the reduction: the rows' shares summed in double-double, each within its E; the sum's own
    * roundings (N additions, each 2 U of a partial sum, at most sum |R_i|) */
   lsce_ref_result ref;
@@ -487,7 +515,35 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
       if (lvl[i] & 16) kc->flagged++;
     }
   }
-  free(Lrow);
-  free(lvl);
   return 0;
+}
+
+/* ---- the pieces the vocabulary-parallel row shares (optrows.h) ---------------------------------- */
+void lsce_opt_transform_range(const lsce_opt_consts *k, const lsce_problem *p, int64_t i, int64_t c0, int64_t c1,
+                              double *x, double *dx, double *ch, double *dch) {
+  octx o = {.p = p, .k = *k};
+  for (int64_t j = c0; j < c1; j++) x[j] = transform(&o, lsce_logit(p, i, j), &dx[j], &ch[j], &dch[j]);
+}
+
+static void stats_in(ostats *a, const lsce_opt_stats *b) { a->m = b->m; a->s1 = b->s1; a->jm = b->jm; a->nreb = b->nreb; a->Kf = b->Kf; }
+static void stats_out(lsce_opt_stats *a, const ostats *b) { a->m = b->m; a->s1 = b->s1; a->jm = b->jm; a->nreb = b->nreb; a->Kf = b->Kf; }
+
+void lsce_opt_stats_range(lsce_opt_stats *st, const double *x, int64_t c0, int64_t c1) {
+  ostats t;
+  stats_range(&t, x, c0, c1, 0);
+  stats_out(st, &t);
+}
+
+void lsce_opt_stats_merge(lsce_opt_stats *a, const lsce_opt_stats *b) {
+  ostats ta, tb;
+  stats_in(&ta, a);
+  stats_in(&tb, b);
+  stats_merge(&ta, &tb);
+  stats_out(a, &ta);
+}
+
+double lsce_opt_kappas(const lsce_opt_consts *k, const lsce_problem *p, int64_t i, double f, double *kap, double *lq) {
+  octx o = {.p = p, .k = *k};
+  obuf b = {.kap = kap, .lq = lq};
+  return kappas(&o, i, &b, f);
 }
