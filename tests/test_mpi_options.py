@@ -156,6 +156,56 @@ for P, extra in ((2, None), (3, None), (3, {"LSCE_ROW_REFERENCE": "0"})):
             fails.append("%s: unflagged failures or reference rows: %s" % (what, bad[:5]))
     print("%s: %d results, %d computed by the row alone (no reference or flagged row), %d pass; %s"
           % (what, len(res), len(own), sum(1 for x in res if x["pass"]), tail[0] if tail else "(no summary)"))
+# ---- 3. generated cases: a wide row (K = 301, shards of 101/100/100) and K = 2 at P = 3 (one rank
+# owns no class), with masked logits, ignored rows, zero sample weights and every option at once
+def generated():
+    import numpy as np
+    d = os.path.join(work, "gen")
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(15)
+    cases = []
+    for name, N, K in (("gen_wide", 12, 301), ("gen_k2", 5, 2)):
+        z = rng.normal(0, 4, (N, K)).astype(np.float32)
+        z[1, K - 1] = -np.inf
+        z[2, 0] = 900.0  # saturates the cap
+        t = rng.integers(0, K, N).astype(np.int64)
+        t[3] = -100
+        sw = rng.uniform(0, 2, N).astype(np.float32)
+        sw[4] = 0
+        w = rng.uniform(0.5, 2, K).astype(np.float32)
+        files = {}
+        for n_, arr in (("logits", z), ("targets", t), ("weights", w), ("sample_weights", sw)):
+            np.save(os.path.join(d, name + "_" + n_ + ".npy"), arr)
+            files[n_] = {"path": name + "_" + n_ + ".npy"}
+        for fam, variants, opts in (("softmax", ["k", "k-logprob-weighted", "k1-kl"],
+                                     ["--logit-scale", "1.5", "--softcap", "30", "--z-loss", "0.001"]),
+                                    ("sigmoid", ["bce", "bce-softmax-target"], ["--logit-scale", "1.5", "--softcap", "30"])):
+            cases.append({"case": name + "_" + fam, "regime": "options", "dtype": "float32", "targets_dtype": "int64",
+                          "weights_dtype": "float32", "n": N, "k": K, "files": files, "ignore_index": -100,
+                          "pad_index": None, "options": opts, "variants": variants,
+                          "reductions": ["mean", "sum", "none"], "smoothings": ["0.1"],
+                          "grad": {"reductions": ["mean", "none"], "rows": None, "smoothings": ["0.1"],
+                                   "variants": variants}})
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump({"set": "mpi-options-generated", "schema": 1, "seed": 15, "generator": "tests/test_mpi_options.py",
+                   "cases": cases}, f)
+    return d
+
+
+gd = generated()
+js = os.path.join(work, "verify_gen.json")
+r = mpi(3, ["verify", "--fixtures", gd, "--impl", "mpi_vocab_parallel", "--json", js])
+tail = [l for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel")]
+try:
+    res = json.load(open(js))["results"]
+except (OSError, ValueError, KeyError):
+    res = []
+if r.returncode != 0 or not tail or not tail[0].endswith("PASS") or len(res) != 30 or not all(x["pass"] for x in res):
+    fails.append("verify mpi_vocab_parallel P=3 on generated cases: rc %d, %d results\n%s%s"
+                 % (r.returncode, len(res), r.stdout[-3000:], r.stderr[-2000:]))
+else:
+    print("verify mpi_vocab_parallel P=3 on K = 301 and K = 2: %d results, %d without reference rows; %s"
+          % (len(res), sum(1 for x in res if x["reference_rows"] == 0), tail[0]))
 for f in fails:
     print("FAIL:", f)
 sys.exit(1 if fails else 0)

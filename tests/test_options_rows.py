@@ -10,7 +10,8 @@ the command line, against the certified reference, on the options fixture set (f
 
 The gradient check uses a floor no larger than verify's: tau_i = 2^-(p+3) max_j |r_ij| (the row's
 largest exact entry is at most the metric's sigma_i, docs/accuracy.md), so it is at least as strict.
-The CUDA and MPI rows must refuse the options with the contract's exit 2 line."""
+The CUDA rows must refuse the options with the contract's exit 2 line; mpi_vocab_parallel computes
+them under lsce-mpi (tests/test_mpi_options.py) and is unavailable here (exit 3, as without them)."""
 import json
 import math
 import os
@@ -106,11 +107,19 @@ def run_mode(lsce, root):
         case = [c for c in manifest["cases"] if c["dtype"] == "float32" and c.get("options")][0]
         pa = golden.problem_args(case, root, case["variants"][0], case["smoothings"][0], "mean")
         what = case["options"][0]
-        for im in [n for n in impls if n not in ROWS]:
+        for im in [n for n in impls if n not in ROWS and n != "mpi_vocab_parallel"]:
             p = subprocess.run([lsce, "run", "--impl", im] + pa, capture_output=True, text=True)
             want = "lsce: --impl: %s does not take %s\n" % (im, what)
             check(p.returncode == 2 and p.stdout == "" and p.stderr == want,
                   "run %s refuses the options: exit %d %r, want %r" % (im, p.returncode, p.stderr, want))
+
+
+        # mpi_vocab_parallel computes them under lsce-mpi (tests/test_mpi_options.py); here, outside
+        # mpirun, it answers as without options: its device is absent (exit 3)
+        p = subprocess.run([lsce, "run", "--impl", "mpi_vocab_parallel"] + pa, capture_output=True, text=True)
+        want = "lsce: --impl: mpi_vocab_parallel: no mpi device is available here\n"
+        check(p.returncode == 3 and p.stdout == "" and p.stderr == want,
+              "run mpi_vocab_parallel outside lsce-mpi: exit %d %r, want %r" % (p.returncode, p.stderr, want))
 
 
 def noref_mode(lsce, root):
