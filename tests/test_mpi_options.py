@@ -5,8 +5,9 @@ usage: test_mpi_options.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
 1. The collective reference: every case of fixtures/options, every variant and reduction its
    manifest lists (smoothings rotating), with its options and sample weights, --out and --grad-out
    (mean and none), plus one mean or sum per case started at 16 bits (the merged total's precision
-   raised on rank 0): the output lines, exit codes and output bytes of `mpirun -np P lsce-mpi
-   reference` equal those of `lsce reference`, P = 1, 2, 3 (one lsce-mpi batch per P).
+   raised on rank 0), plus per case `check` with a right and a wrong claimed mean: the output
+   lines, exit codes and output bytes of `mpirun -np P lsce-mpi` equal those of `lsce`, P = 1, 2, 3
+   (one lsce-mpi batch per P).
 2. `lsce-mpi verify --fixtures fixtures/options --impl mpi_vocab_parallel` at P = 2 and 3 (K = 6
    or 7 split with remainders): the row runs every options case (none skipped) and passes within
    its declared bounds; also with LSCE_ROW_REFERENCE=0 (no row taken from the reference).
@@ -59,7 +60,19 @@ def commands():
         red = "mean" if len(cmds) % 2 or "sum" not in c["reductions"] else "sum"
         cmds.append((c["case"], problem_args(c, c["variants"][-1], red, c["smoothings"][-1]) + ["--precision", "16"],
                      False))
+        # check (the collective reference under its metric): a right claim and a wrong one
+        for wrong in (0, 1):
+            cmds.append((c["case"], problem_args(c, c["variants"][0], "mean", c["smoothings"][-1]), "check%d" % wrong))
     return cmds
+
+
+def claim(cmd):
+    """check's --loss: the single-process reference's own mean (check1: moved by 1 %)"""
+    r = subprocess.run([lsce, "reference"] + cmd[1], capture_output=True, text=True)
+    v = r.stdout.strip() or "0"
+    if cmd[2] == "check1":
+        v = repr(float(v) * 1.01 + 0.01) if v not in ("nan", "inf") else "1.5"
+    return v
 
 
 def outs(tag, n, grad):
@@ -68,6 +81,8 @@ def outs(tag, n, grad):
 
 
 def line(cmd, tag, n):
+    if isinstance(cmd[2], str):
+        return ["check"] + cmd[1] + ["--loss", claims[n]]
     o = outs(tag, n, cmd[2])
     return ["reference"] + cmd[1] + ["--out", o[0]] + (["--grad-out", o[1]] if cmd[2] else [])
 
@@ -82,12 +97,13 @@ def read(path):
 
 # ---- 1. the collective reference, bit for bit ---------------------------------------------------
 cmds = commands()
+claims = {n: claim(c) for n, c in enumerate(cmds) if isinstance(c[2], str)}
 os.makedirs(os.path.join(work, "single"), exist_ok=True)
 single = []
 for n, c in enumerate(cmds):
     r = subprocess.run([lsce] + line(c, "single", n), capture_output=True, text=True)
     single.append((r.returncode, r.stdout))
-nz = sum(1 for s in single if s[0] != 0)
+nz = sum(1 for c, s in zip(cmds, single) if s[0] != 0 and not isinstance(c[2], str))
 print("single-process: %d commands (%d exit non-zero)" % (len(cmds), nz))
 if nz * 2 > len(cmds):
     fails.append("most single-process commands failed: the test would compare errors only")
@@ -111,7 +127,7 @@ for P in (1, 2, 3):
     bad = 0
     for n, c in enumerate(cmds):
         ok = got[n] == single[n]
-        if ok and single[n][0] == 0:
+        if ok and single[n][0] == 0 and not isinstance(c[2], str):
             ok = all(read(a) is not None and read(a) == read(b) for a, b in zip(outs("single", n, c[2]), outs(tag, n, c[2])))
         if not ok:
             bad += 1
