@@ -127,8 +127,9 @@ int lsce_cmd_reference(int argc, char **argv) {
   if (!rc && lsce_arg_given(&a, "--grad-out")) /* the gradient (and a float64 copy to write) */
     rc = lsce_check_memory(((double)p.N * (double)p.K) * (run ? 8.0 + 8.0 : 8.0 * 2), argv[1], &err);
   if (!rc && run) {
-    /* the dtype first, then issue #15's options (the CPU rows compute them, the others refuse them:
-     * exit 2 whether or not their device is here), then the device (docs/cli.md) */
+    /* the dtype first, then issue #15's options (the CPU rows and mpi_vocab_parallel compute them,
+     * the others refuse them: exit 2 whether or not their device is here), then the device
+     * (docs/cli.md) */
     if (!lsce_impl_takes(im, p.logits.dtype)) rc = lsce_impl_usable(im, p.logits.dtype, &err);
     if (!rc) rc = lsce_impl_takes_options(im, &p, &err);
     if (!rc) rc = lsce_impl_usable(im, p.logits.dtype, &err);

@@ -6,11 +6,15 @@
  * statistics: every rank forms the same loss (rank 0's is broadcast), and writes the gradient of
  * its own columns only; the shards are then gathered so the caller sees the whole (N, K) gradient.
  * Accuracy: the statistics and the combination are the CPU rows' (same kernels, same merge), so the
- * row inherits cpu_sharded's bounds; `lsce-mpi verify` measures it against the reference. */
+ * row inherits cpu_sharded's bounds; `lsce-mpi verify` measures it against the reference.
+ * Issue #15's options and the sigmoid family go to impls/vocab_options.c (the same sharding). */
 #include <stdlib.h>
 #include "cpu/kernels.h"
 #include "lsce/problem.h"
 #include "lsce/vocab_comm.h"
+
+/* issue #15's options and the sigmoid family (c->opt set): impls/vocab_options.c */
+int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm);
 
 static const lsce_vocab_comm *comm;
 void lsce_vocab_comm_set(const lsce_vocab_comm *c) { comm = c; }
@@ -48,7 +52,13 @@ int lsce_mpi_vocab_parallel(double *loss, void *grad, lsce_dtype gdt, const lsce
   int64_t c0, c1;
   lsce_row_block(K, comm->rank, comm->size, &c0, &c1);
   lsce_kernels base = lsce_cpu_kernels();
-  lsce_rowstats *st = malloc(sizeof(lsce_rowstats) * (size_t)(N > 0 ? N : 1));
+  lsce_rowstats *st = c->opt ? NULL : malloc(sizeof(lsce_rowstats) * (size_t)(N > 0 ? N : 1));
+  if (c->opt) {
+    int orc = lsce_vocab_options(loss, grad, gdt, c, comm);
+    if (!orc) orc = comm->bcast_loss(loss, ((const lsce_problem *)c->opt)->reduction == LSCE_RED_NONE ? N : 1);
+    if (!orc && grad) orc = comm->allgather_cols(grad, lsce_dtype_size(gdt), N, K);
+    return orc;
+  }
   if (!st) return 1;
   for (int64_t i = 0; i < N; i++) {
     if (c1 > c0) (base.stats_dbl ? base.stats_dbl : base.stats)(&st[i], c, i, c0, c1); /* no accurate rung here */

@@ -10,12 +10,16 @@
  * ball and rational that `lsce reference` forms, so loss, lo and rs are bit-identical for every P,
  * even where rs is left 0 (undecided) at the last precision. Where the first precision does not
  * decide the rounding, rank 0 alone recomputes the rows at higher precision (rare: not parallel). The
- * NaN / +inf / exact-zero cases are the reference's own (any_inf OR-ed, all_zero AND-ed). */
+ * NaN / +inf / exact-zero cases are the reference's own (any_inf OR-ed, all_zero AND-ed).
+ * Issue #15's options (reference/ref_options.c) go the same way: each block's rows send their share
+ * L_i and s_i lse_i^2 as Arb balls at the first precision, rank 0 sums them in row order with the
+ * z term applied after the sum (lsce_ref_options_total, the options reference's own pass 2). */
 #include <arb.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lsce/ref_options.h"
 #include "lsce/reference.h"
 #include "mpi_agree.h"
 
@@ -25,18 +29,24 @@ int __wrap_lsce_reference(lsce_ref_result *r, const lsce_problem *p, const lsce_
                           const char *who, lsce_err *err);
 
 /* Each row's part as text: a flag byte ('1': enters the total, '0': not), then for a '1' row Q_i
- * (mpq_get_str base 16) and T_i (arb_dump_str), each ended by '\0'. */
+ * (mpq_get_str base 16) and T_i (arb_dump_str), each ended by '\0'. With issue #15's options
+ * (part->ce_z set) the two strings are L_i = ce_t and s_i lse_i^2 = ce_z, both arb_dump_str. */
 static char *pack_parts(const lsce_ref_result *part, int *len) {
   size_t cap = 64, n = 0;
   char *buf = malloc(cap);
   for (int64_t k = 0; buf && k < (part->ce_q ? part->nce : 0); k++) {
     char *q = NULL, *t = NULL;
     if (part->ce_use[k]) {
-      const mpq_srcptr x = part->ce_q[k];
-      q = malloc(mpz_sizeinbase(mpq_numref(x), 16) + mpz_sizeinbase(mpq_denref(x), 16) + 3);
-      if (!q) MPI_Abort(MPI_COMM_WORLD, 3);
-      mpq_get_str(q, 16, x);
-      t = arb_dump_str(part->ce_t[k]);
+      if (part->ce_z) {
+        q = arb_dump_str(part->ce_t[k]);
+        t = arb_dump_str(part->ce_z[k]);
+      } else {
+        const mpq_srcptr x = part->ce_q[k];
+        q = malloc(mpz_sizeinbase(mpq_numref(x), 16) + mpz_sizeinbase(mpq_denref(x), 16) + 3);
+        if (!q) MPI_Abort(MPI_COMM_WORLD, 3);
+        mpq_get_str(q, 16, x);
+        t = arb_dump_str(part->ce_t[k]);
+      }
     }
     size_t need = 1 + (q ? strlen(q) + strlen(t) + 2 : 0);
     if (n + need + 1 > cap) {
@@ -49,7 +59,8 @@ static char *pack_parts(const lsce_ref_result *part, int *len) {
       buf[n++] = q ? '1' : '0';
       if (q) { strcpy(buf + n, q); n += strlen(q) + 1; strcpy(buf + n, t); n += strlen(t) + 1; }
     }
-    free(q);
+    if (part->ce_z && q) flint_free(q);
+    else free(q);
     if (t) flint_free(t);
   }
   if (!buf || n > 0x7fffffff) MPI_Abort(MPI_COMM_WORLD, 3);
@@ -85,14 +96,17 @@ static int merged_total(double *out, double *out_lo, signed char *out_rs, long *
   signed char rs = 0;
   if (me == 0) {
     const int64_t N = p->N;
+    const int opts = lsce_uses_options(p); /* the second string is s_i lse_i^2 (ref_options.c) */
     mpq_t *Q = malloc(sizeof(mpq_t) * (size_t)(N > 0 ? N : 1));
     arb_t *T = malloc(sizeof(arb_t) * (size_t)(N > 0 ? N : 1));
+    arb_t *Z = opts ? malloc(sizeof(arb_t) * (size_t)(N > 0 ? N : 1)) : NULL;
     unsigned char *use = calloc((size_t)(N > 0 ? N : 1), 1);
-    if (!Q || !T || !use) MPI_Abort(MPI_COMM_WORLD, 3);
+    if (!Q || !T || !use || (opts && !Z)) MPI_Abort(MPI_COMM_WORLD, 3);
     const char *c;
     for (int64_t i = 0; i < N; i++) {
       mpq_init(Q[i]);
       arb_init(T[i]);
+      if (Z) arb_init(Z[i]);
     }
     /* the blocks arrive in rank order = row order; a block of a mean/sum holds one byte per row */
     for (int b = 0; b < n; b++) {
@@ -102,16 +116,19 @@ static int merged_total(double *out, double *out_lo, signed char *out_rs, long *
       for (int64_t i = lo; i < hi; i++) {
         if (*c++ != '1') continue;
         use[i] = 1;
-        mpq_set_str(Q[i], c, 16);
+        if (opts) arb_load_str(T[i], c);
+        else mpq_set_str(Q[i], c, 16);
         c += strlen(c) + 1;
-        arb_load_str(T[i], c);
+        arb_load_str(opts ? Z[i] : T[i], c);
         c += strlen(c) + 1;
       }
     }
-    rc = lsce_ref_total(&v[0], out_lo ? &v[1] : NULL, out_rs ? &rs : NULL, reached, p, o, Q, T, use,
-                        any_inf, all_zero, who, err);
-    for (int64_t i = 0; i < N; i++) { mpq_clear(Q[i]); arb_clear(T[i]); }
-    free(Q); free(T); free(use); free(all); free(lens); free(offs);
+    rc = opts ? lsce_ref_options_total(&v[0], out_lo ? &v[1] : NULL, out_rs ? &rs : NULL, reached, p, o, T, Z,
+                                       use, any_inf, all_zero, who, err)
+              : lsce_ref_total(&v[0], out_lo ? &v[1] : NULL, out_rs ? &rs : NULL, reached, p, o, Q, T, use,
+                               any_inf, all_zero, who, err);
+    for (int64_t i = 0; i < N; i++) { mpq_clear(Q[i]); arb_clear(T[i]); if (Z) arb_clear(Z[i]); }
+    free(Q); free(T); free(Z); free(use); free(all); free(lens); free(offs);
   }
   rc = lsce_mpi_agree(rc, err);
   MPI_Bcast(v, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);

@@ -1,7 +1,8 @@
 /* mpi/mpi_vocab.c: MPI_COMM_WORLD behind the row mpi_vocab_parallel (lsce/vocab_comm.h). The
  * statistics all-reduce uses a non-commutative MPI operation built on lsce_stats_merge, so MPI
  * combines the shards in rank order, which is class order (ties keep the smallest index as the
- * single-process merge does); columns and losses travel as bytes. */
+ * single-process merge does); columns and losses travel as bytes, and so do the per-row records of
+ * issue #15's options (allgather: every rank merges them in rank order itself). */
 #include <mpi.h>
 #include <string.h>
 #include "combiner.h"
@@ -69,6 +70,11 @@ static int bcast_loss(double *loss, int64_t n) {
   return 0;
 }
 
+static int allgather(void *all, const void *mine, size_t bytes) {
+  if (bytes > 0x7fffffff) return 1;
+  return MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD) != MPI_SUCCESS;
+}
+
 void lsce_mpi_vocab_register(void) {
   static lsce_vocab_comm c;
   c.rank = lsce_mpi_rank();
@@ -76,5 +82,6 @@ void lsce_mpi_vocab_register(void) {
   c.allreduce_stats = allreduce_stats;
   c.allgather_cols = allgather_cols;
   c.bcast_loss = bcast_loss;
+  c.allgather = allgather;
   lsce_vocab_comm_set(&c);
 }

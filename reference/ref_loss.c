@@ -905,8 +905,9 @@ void lsce_ref_result_free(lsce_ref_result *r) {
   r->loss_rs = r->grad_rs = NULL;
   if (r->ce_q) {
     for (int64_t i = 0; i < r->nce; i++) { arb_clear(r->ce_t[i]); mpq_clear(r->ce_q[i]); }
-    free(r->ce_q); free(r->ce_t); free(r->ce_use);
-    r->ce_q = NULL; r->ce_t = NULL; r->ce_use = NULL; r->nce = 0;
+    for (int64_t i = 0; r->ce_z && i < r->nce; i++) arb_clear(r->ce_z[i]);
+    free(r->ce_q); free(r->ce_t); free(r->ce_use); free(r->ce_z);
+    r->ce_q = NULL; r->ce_t = NULL; r->ce_use = NULL; r->ce_z = NULL; r->nce = 0;
   }
 }
 

@@ -605,17 +605,76 @@ const char *lsce_options_first(const lsce_problem *p) {
 
 int lsce_uses_options(const lsce_problem *p) { return lsce_options_first(p) != NULL; }
 
+/* Pass 2 (mean, sum): the total, all rows together at each precision: sum_i L_i + (Z / D_z) sum_i
+ * zpart_i over the rows with use[i], in row order. T0, Z0 (NULL: computed here): every row's L_i and
+ * zpart_i at o->start_prec as pass 1 (or lsce-mpi's row blocks) left them, so the first precision's
+ * ball is the very one the single process forms; a higher precision recomputes every row here. */
+static int options_total(double *hi, double *lo, signed char *rs, long *reached, const octx *x, rowbuf *rb,
+                         const lsce_ref_opts *o, arb_t *T0, arb_t *Z0, const unsigned char *use, int any_inf,
+                         int any_row, const char *who, lsce_err *err) {
+  const lsce_problem *p = x->p;
+  const int64_t N = p->N;
+  int status = LSCE_OK;
+  if (rs) *rs = 0;
+  if (x->nan_mean) { *hi = NAN; if (lo) *lo = 0; }
+  else if (any_inf) { *hi = INFINITY; if (lo) *lo = 0; }
+  else if (!any_row) { *hi = 0; if (lo) *lo = 0; }
+  else {
+    oval tot;
+    oval_init(&tot);
+    arb_t zs, c;
+    arb_init(zs); arb_init(c);
+    for (long prec = o->start_prec;;) {
+      if (prec > *reached) *reached = prec;
+      arb_zero(tot.b);
+      arb_zero(zs);
+      tot.exact = 0;
+      for (int64_t i = 0; i < N; i++) {
+        if (!use[i]) continue;
+        if (T0 && prec == o->start_prec) {
+          arb_add(tot.b, tot.b, T0[i], prec);
+          arb_add(zs, zs, Z0[i], prec);
+          continue;
+        }
+        row_eval(rb, x, i, 0, 0, NULL, prec);
+        arb_add(tot.b, tot.b, rb->loss.b, prec);
+        arb_add(zs, zs, rb->zpart, prec);
+      }
+      if (x->has_z) {
+        mpq_t zq;
+        mpq_init(zq);
+        mpq_div(zq, p->zloss, x->Dz);
+        lsce_arb_set_q(c, zq, prec);
+        arb_addmul(tot.b, zs, c, prec);
+        mpq_clear(zq);
+      }
+      if (oval_round(hi, lo, rs, &tot, prec >= o->max_prec, prec)) break;
+      prec = next_prec(prec, o->max_prec);
+      if (!prec) {
+        status = lsce_err_set(err, LSCE_EINCOMPLETE,
+                              "%s: could not certify the float64 rounding within %ld bits", who, o->max_prec);
+        break;
+      }
+    }
+    arb_clear(zs); arb_clear(c);
+    oval_clear(&tot);
+  }
+  return status;
+}
+
 int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const lsce_ref_opts *o,
                            const char *who, lsce_err *err) {
   memset(res, 0, sizeof *res);
-  if (o->row_hi >= 0)
-    return lsce_err_set(err, LSCE_EINPUT, "%s: the options of issue #15 are not supported in row blocks", who);
   if (p->soft && !lsce_variant_takes_soft(p->variant)) /* validation refuses it; never compute another form */
     return lsce_err_set(err, LSCE_EINPUT, "%s: variant %s takes no soft (N, K) targets", who,
                         lsce_variants[p->variant].id);
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
-  int arc = lsce_ref_result_alloc(res, none ? N : 1, o->want_grad ? N * K : 0, o->want_lo, who, err);
+  /* rows [i0, i1); a block (lsce-mpi) writes its rows from index 0 and, for a mean or sum, hands its
+   * rows' parts at the first precision over (ce_t: L_i, ce_z: zpart_i) instead of the total */
+  const int block = o->row_hi >= 0;
+  const int64_t i0 = block ? o->row_lo : 0, i1 = block ? o->row_hi : N, nb = i1 - i0;
+  int arc = lsce_ref_result_alloc(res, none ? nb : 1, o->want_grad ? nb * K : 0, o->want_lo, who, err);
   if (arc) return arc;
   octx x;
   octx_init(&x, p);
@@ -624,19 +683,36 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
   int status = LSCE_OK, any_inf = 0, any_row = 0;
   long reached = o->start_prec;
   unsigned char *done = malloc((size_t)(K > 0 ? K : 1));
+  const int64_t nkeep = !none && block ? (nb > 0 ? nb : 1) : 0;
+  mpq_t *Qk = nkeep ? malloc(sizeof(mpq_t) * (size_t)nkeep) : NULL;
+  arb_t *Tk = nkeep ? malloc(sizeof(arb_t) * (size_t)nkeep) : NULL, *Zk = nkeep ? malloc(sizeof(arb_t) * (size_t)nkeep) : NULL;
+  unsigned char *use = nkeep ? calloc((size_t)nkeep, 1) : NULL;
+  if (!done || (nkeep && (!Qk || !Tk || !Zk || !use))) {
+    free(done); free(Qk); free(Tk); free(Zk); free(use);
+    rowbuf_clear(&rb);
+    octx_clear(&x);
+    lsce_ref_result_free(res);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
+  }
+  for (int64_t k = 0; k < nkeep; k++) { mpq_init(Qk[k]); arb_init(Tk[k]); arb_init(Zk[k]); }
   /* pass 1: per row, the none loss and the gradient, each settled at its own precision */
-  for (int64_t i = 0; i < N && status == LSCE_OK; i++) {
-    if (o->progress) o->progress(o->progress_user, i, N);
+  for (int64_t i = i0; i < i1 && status == LSCE_OK; i++) {
+    if (o->progress) o->progress(o->progress_user, i - i0, nb);
     if (!lsce_row_in_V(p, x.v, i)) continue;
-    double *g = res->grad ? res->grad + i * K : NULL;
-    double *glo = res->grad_lo ? res->grad_lo + i * K : NULL;
-    signed char *grs = res->grad_rs ? res->grad_rs + i * K : NULL;
+    const int64_t ob = i - i0; /* the row's index in the outputs */
+    double *g = res->grad ? res->grad + ob * K : NULL;
+    double *glo = res->grad_lo ? res->grad_lo + ob * K : NULL;
+    signed char *grs = res->grad_rs ? res->grad_rs + ob * K : NULL;
     if (g && x.nan_mean) for (int64_t j = 0; j < K; j++) g[j] = NAN;
     if (sw_of(p, i) == 0) continue;                         /* exactly 0: loss and gradient */
     int need_loss = none, need_grad = g && !x.nan_mean;
     if (!none && !x.nan_mean) {
       /* +inf rows decide the total without any ball */
-      row_eval(&rb, &x, i, 0, 0, NULL, o->start_prec) ? (any_inf = 1) : (any_row = 1);
+      if (row_eval(&rb, &x, i, 0, 0, NULL, o->start_prec)) any_inf = 1;
+      else {
+        any_row = 1;
+        if (nkeep) { use[ob] = 1; arb_set(Tk[ob], rb.loss.b); arb_set(Zk[ob], rb.zpart); }
+      }
     }
     memset(done, 0, (size_t)(K > 0 ? K : 1));
     for (long prec = o->start_prec; need_loss || need_grad;) {
@@ -644,9 +720,9 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
       int final = prec >= o->max_prec;
       int inf = row_eval(&rb, &x, i, need_grad, 0, NULL, prec);
       if (need_loss) {
-        if (inf) { res->loss[i] = INFINITY; need_loss = 0; }
-        else if (oval_round(&res->loss[i], res->loss_lo ? &res->loss_lo[i] : NULL,
-                            res->loss_rs ? &res->loss_rs[i] : NULL, &rb.loss, final, prec))
+        if (inf) { res->loss[ob] = INFINITY; need_loss = 0; }
+        else if (oval_round(&res->loss[ob], res->loss_lo ? &res->loss_lo[ob] : NULL,
+                            res->loss_rs ? &res->loss_rs[ob] : NULL, &rb.loss, final, prec))
           need_loss = 0;
       }
       if (need_grad) {
@@ -668,53 +744,42 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
       }
     }
   }
-  /* pass 2: the mean or sum, all rows together at each precision */
-  if (!none && status == LSCE_OK) {
-    if (res->loss_rs) res->loss_rs[0] = 0;
-    if (x.nan_mean) { res->loss[0] = NAN; if (res->loss_lo) res->loss_lo[0] = 0; }
-    else if (any_inf) { res->loss[0] = INFINITY; if (res->loss_lo) res->loss_lo[0] = 0; }
-    else if (!any_row) { res->loss[0] = 0; if (res->loss_lo) res->loss_lo[0] = 0; }
+  if (!none && status == LSCE_OK && block) {
+    /* the block's parts go to the caller (lsce_ref_options_total over every block's rows) */
+    res->ce_q = Qk; res->ce_t = Tk; res->ce_z = Zk; res->ce_use = use; res->nce = nkeep;
+    res->any_inf = any_inf; res->all_zero = !any_row;
+    Qk = NULL; Tk = NULL; Zk = NULL; use = NULL;
+  } else if (!none && status == LSCE_OK) {
+    /* pass 2: the mean or sum, all rows together at each precision */
+    unsigned char *all = malloc((size_t)(N > 0 ? N : 1));
+    if (!all) status = lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
     else {
-      oval tot;
-      oval_init(&tot);
-      arb_t zs, c;
-      arb_init(zs); arb_init(c);
-      for (long prec = o->start_prec;;) {
-        if (prec > reached) reached = prec;
-        arb_zero(tot.b);
-        arb_zero(zs);
-        tot.exact = 0;
-        for (int64_t i = 0; i < N; i++) {
-          if (!lsce_row_in_V(p, x.v, i) || sw_of(p, i) == 0) continue;
-          row_eval(&rb, &x, i, 0, 0, NULL, prec);
-          arb_add(tot.b, tot.b, rb.loss.b, prec);
-          arb_add(zs, zs, rb.zpart, prec);
-        }
-        if (x.has_z) {
-          mpq_t zq;
-          mpq_init(zq);
-          mpq_div(zq, p->zloss, x.Dz);
-          lsce_arb_set_q(c, zq, prec);
-          arb_addmul(tot.b, zs, c, prec);
-          mpq_clear(zq);
-        }
-        if (oval_round(&res->loss[0], res->loss_lo, res->loss_rs, &tot, prec >= o->max_prec, prec)) break;
-        prec = next_prec(prec, o->max_prec);
-        if (!prec) {
-          status = lsce_err_set(err, LSCE_EINCOMPLETE,
-                                "%s: could not certify the float64 rounding within %ld bits", who, o->max_prec);
-          break;
-        }
-      }
-      arb_clear(zs); arb_clear(c);
-      oval_clear(&tot);
+      for (int64_t i = 0; i < N; i++) all[i] = lsce_row_in_V(p, x.v, i) && sw_of(p, i) != 0;
+      status = options_total(&res->loss[0], res->loss_lo, res->loss_rs, &reached, &x, &rb, o, NULL, NULL, all,
+                             any_inf, any_row, who, err);
+      free(all);
     }
   }
+  for (int64_t k = 0; Qk && k < nkeep; k++) { mpq_clear(Qk[k]); arb_clear(Tk[k]); arb_clear(Zk[k]); }
+  free(Qk); free(Tk); free(Zk); free(use);
   res->prec_reached = reached;
   free(done);
   rowbuf_clear(&rb);
   octx_clear(&x);
   if (status != LSCE_OK) lsce_ref_result_free(res);
+  return status;
+}
+
+int lsce_ref_options_total(double *hi, double *lo, signed char *rs, long *reached, const lsce_problem *p,
+                           const lsce_ref_opts *o, arb_t *T, arb_t *Z, const unsigned char *use, int any_inf,
+                           int all_zero, const char *who, lsce_err *err) {
+  octx x;
+  octx_init(&x, p);
+  rowbuf rb;
+  rowbuf_init(&rb, p->K);
+  int status = options_total(hi, lo, rs, reached, &x, &rb, o, T, Z, use, any_inf, !all_zero, who, err);
+  rowbuf_clear(&rb);
+  octx_clear(&x);
   return status;
 }
 

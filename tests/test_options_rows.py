@@ -10,8 +10,9 @@ the command line, against the certified reference, on the options fixture set (f
 
 The gradient check uses a floor no larger than verify's: tau_i = 2^-(p+3) max_j |r_ij| (the row's
 largest exact entry is at most the metric's sigma_i, docs/accuracy.md), so it is at least as strict.
-The MPI rows and cuda_nccl_vocab must refuse the options with the contract's exit 2 line; cuda_rowblock,
-cuda_warp and cuda_split take them (exit 3 without a device; tests/test_cuda_options.py runs them)."""
+cuda_nccl_vocab must refuse the options with the contract's exit 2 line; cuda_rowblock, cuda_warp and
+cuda_split (tests/test_cuda_options.py runs them emulated) and mpi_vocab_parallel (tests/test_mpi_options.py
+runs it under lsce-mpi) take them: exit 3 here without their device, as without options."""
 import json
 import math
 import os
@@ -110,14 +111,23 @@ def run_mode(lsce, root):
         what = case["options"][0]
         for im in [n for n in impls if n not in ROWS]:
             p = subprocess.run([lsce, "run", "--impl", im] + pa, capture_output=True, text=True)
-            if im in CUDA_ROWS:  # they compute the options (impls/cuda/optkern.h): no refusal, and
-                # without a device the usual exit 3 (tests/test_cuda_options.py runs them emulated)
-                check(p.returncode == 0 or (p.returncode == 3 and p.stderr == "lsce: --impl: %s: no cuda device is available here\n" % im),
+            dev = "mpi" if im == "mpi_vocab_parallel" else "cuda"
+            if im in CUDA_ROWS or im == "mpi_vocab_parallel":  # they compute the options (impls/cuda/optkern.h,
+                # impls/vocab_options.c): no refusal, and without their device the usual exit 3
+                check(p.returncode == 0 or (p.returncode == 3 and p.stderr == "lsce: --impl: %s: no %s device is available here\n" % (im, dev)),
                       "run %s takes the options: exit %d %r" % (im, p.returncode, p.stderr))
                 continue
             want = "lsce: --impl: %s does not take %s\n" % (im, what)
             check(p.returncode == 2 and p.stdout == "" and p.stderr == want,
                   "run %s refuses the options: exit %d %r, want %r" % (im, p.returncode, p.stderr, want))
+
+
+        # mpi_vocab_parallel computes them under lsce-mpi (tests/test_mpi_options.py); here, outside
+        # mpirun, it answers as without options: its device is absent (exit 3)
+        p = subprocess.run([lsce, "run", "--impl", "mpi_vocab_parallel"] + pa, capture_output=True, text=True)
+        want = "lsce: --impl: mpi_vocab_parallel: no mpi device is available here\n"
+        check(p.returncode == 3 and p.stdout == "" and p.stderr == want,
+              "run mpi_vocab_parallel outside lsce-mpi: exit %d %r, want %r" % (p.returncode, p.stderr, want))
 
 
 def noref_mode(lsce, root):

@@ -277,20 +277,21 @@ def contract_cases(t, lsce, d):
         rc, out, err = base.run_cmd([lsce, "reference"] + args)
         t.ok(rc == 2 and err.startswith(prefix) and err.count("\n") == 1 and out == "",
              "case=contract %s: want exit 2 and %r, got exit %d stderr=%r" % (" ".join(args), prefix, rc, err))
-    # the exact CPU rows compute the options (impls/cpu/optrows.c): run prints the loss; the CUDA and
-    # MPI rows refuse them cleanly (exit 2), never computing the catalog's loss in their place
+    # the exact CPU rows compute the options (impls/cpu/optrows.c): run prints the loss; so does
+    # mpi_vocab_parallel under lsce-mpi (tests/test_mpi_options.py): here, outside mpirun, its device is
+    # absent, the same exit 3 as without the options (never the catalog's loss in their place)
+    nodev = "lsce: --impl: mpi_vocab_parallel: no mpi device is available here\n"
     for extra, what in ((["--softcap", "3"], "--softcap"), (["--sample-weights", p.S], "--sample-weights")):
         rc, out, err = base.run_cmd([lsce, "run", "--impl", "cpu_twopass"] + base_a + extra)
         t.ok(rc == 0 and err == "" and out.strip() != "",
              "case=contract run computes %s: exit %d %r" % (what, rc, err))
-        for im in ("mpi_vocab_parallel",):  # float64 logits: the CUDA rows stop at the dtype (test_options_rows.py)
-            rc, out, err = base.run_cmd([lsce, "run", "--impl", im] + base_a + extra)
-            t.ok(rc == 2 and err == "lsce: --impl: %s does not take %s\n" % (im, what) and out == "",
-                 "case=contract run %s refuses %s: exit %d %r" % (im, what, rc, err))
+        rc, out, err = base.run_cmd([lsce, "run", "--impl", "mpi_vocab_parallel"] + base_a + extra)
+        t.ok(rc == 3 and err == nodev and out == "",
+             "case=contract run mpi_vocab_parallel with %s outside mpirun: exit %d %r" % (what, rc, err))
     rc, out, err = base.run_cmd([lsce, "run", "--impl", "mpi_vocab_parallel", "--logits", p.L, "--targets", p.T,
                                  "--variant", "bce", "--smoothing", "0.1"])
-    t.ok(rc == 2 and err == "lsce: --impl: mpi_vocab_parallel does not take the sigmoid family\n",
-         "case=contract run mpi_vocab_parallel refuses bce: exit %d %r" % (rc, err))
+    t.ok(rc == 3 and err == nodev and out == "",
+         "case=contract run mpi_vocab_parallel bce outside mpirun: exit %d %r" % (rc, err))
     # check accepts an option the variant does not take (z-loss on bce): not exit 2
     rc, out, err = base.run_cmd([lsce, "check", "--logits", p.L, "--targets", p.T, "--variant",
                                  "bce", "--smoothing", "0.1", "--z-loss", "0.1", "--loss", "1"])

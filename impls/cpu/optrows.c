@@ -116,19 +116,22 @@ static int obuf_init(obuf *b, int64_t K) {
 typedef struct { double R, E; int gok; } orow;
 
 /* kappa'_c of row i in double (see KREL), its sum, and for the KL variants log q_c */
-static double kappas(const octx *o, int64_t i, const obuf *b, double f) {
-  const lsce_problem *p = o->p;
-  const lsce_opt_consts *k = &o->k;
+/* optrows.h: row i's kappa'_c and log q_c over all K classes, and their sum */
+double lsce_opt_kappas(const lsce_opt_consts *k, const lsce_problem *p, int64_t i, double f, double *kap, double *lq) {
   const int64_t K = p->K;
   double sum = 0;
   int64_t y = p->soft ? -1 : lsce_target(p, i);
   const double wy = !p->soft && k->weighting == LSCE_W_NLL ? lsce_weight(p, y) : 1.0;
   for (int64_t c = 0; c < K; c++) {
-    b->kap[c] = lsce_opt_kappa(k, c, y, p->soft ? lsce_soft_target(p, i, c) : 0.0, wy, lsce_weight(p, c),
-                               p->pad_index, f, &b->lq[c]); /* impls/optelem.h */
-    sum += b->kap[c];
+    kap[c] = lsce_opt_kappa(k, c, y, p->soft ? lsce_soft_target(p, i, c) : 0.0, wy, lsce_weight(p, c),
+                            p->pad_index, f, &lq[c]); /* impls/optelem.h */
+    sum += kap[c];
   }
   return sum;
+}
+
+static double kappas(const octx *o, int64_t i, const obuf *b, double f) {
+  return lsce_opt_kappas(&o->k, o->p, i, f, b->kap, b->lq);
 }
 
 /* Softmax family. With exact x, CE = sum_c kappa'_c (lse - x_c), every term >= 0.
@@ -217,7 +220,7 @@ static int row_sigmoid(orow *out, const octx *o, int64_t i, obuf *b, void *grad,
     double wf = w * f;
     double t = p->soft ? lsce_soft_target(p, i, c) : (c == y ? 1.0 : 0.0);
     if (wf == 0) { /* exactly 0: the element and its gradient (the reference's rule) */
-      if (grad) lsce_st(grad, o->gdt, i * K + c, 0.0);
+      if (grad) { lsce_st(grad, o->gdt, i * K + c, 0.0); b->x[c] = 0; b->dx[c] = 0; } /* checked below */
       continue;
     }
     double dg, g = lsce_opt_sig_elem(&dg, &R, &ER, &inf, k, x, dx, ch, dch, wf, t, grad != NULL); /* optelem.h */

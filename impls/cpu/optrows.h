@@ -19,4 +19,7 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
  * of the problem. The CUDA rows call it with their device's rows (impls/cuda/optkern.h). */
 void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
                              double *Lrow, unsigned char *lvl);
+/* Row i's kappa'_c (times f = s_i / D_norm) and log q_c (the KL forms) over all K classes, into
+ * kap[] and lq[]; returns their sum (also the vocabulary-parallel row's, impls/vocab_options.c) */
+double lsce_opt_kappas(const lsce_opt_consts *k, const lsce_problem *p, int64_t i, double f, double *kap, double *lq);
 #endif

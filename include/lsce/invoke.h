@@ -12,10 +12,11 @@ int lsce_invoke(const lsce_impl *im, const lsce_problem *p, double *loss, double
 int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss, double *grad,
                         lsce_row_counts *counts, const char *who, lsce_err *err);
 int lsce_impl_takes(const lsce_impl *im, lsce_dtype dt);
-/* LSCE_OK when im computes the issue #15 options p uses (the exact CPU rows; any row when p uses
- * none); else run's exit 2 line "--impl: NAME does not take OPTION". */
+/* LSCE_OK when im computes the issue #15 options p uses (the exact CPU rows and mpi_vocab_parallel;
+ * any row when p uses none); else run's exit 2 line "--impl: NAME does not take OPTION". */
 int lsce_impl_takes_options(const lsce_impl *im, const lsce_problem *p, lsce_err *err);
-/* 1 for the rows that compute issue #15's options (the exact CPU rows) */
+/* 1 for the rows that compute issue #15's options (the exact CPU rows, device cpu, and mpi_vocab_parallel,
+ * device mpi) */
 int lsce_impl_computes_options(const lsce_impl *im);
 /* LSCE_OK when im takes dt logits and its device is here; else run's error (exit 2 or 3). */
 int lsce_impl_usable(const lsce_impl *im, lsce_dtype dt, lsce_err *err);

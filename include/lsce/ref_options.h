@@ -11,10 +11,18 @@ int lsce_uses_options(const lsce_problem *p);
 /* the first issue #15 feature p uses, as `run` names it ("--logit-scale", ..., "soft targets",
  * "the sigmoid family"), or NULL */
 const char *lsce_options_first(const lsce_problem *p);
-/* lsce_reference for such a problem (every output correctly rounded, or LSCE_EINCOMPLETE); row
- * blocks (o->row_hi >= 0) are not supported (LSCE_EINPUT). */
+/* lsce_reference for such a problem (every output correctly rounded, or LSCE_EINCOMPLETE); a row
+ * block (o->row_hi >= 0, lsce-mpi) returns its rows' outputs and, for a mean or sum, each row's parts
+ * at the first precision (ce_t: the row's share L_i, ce_z: s_i lse_i^2; ce_q unused, 0) for
+ * lsce_ref_options_total. */
 int lsce_reference_options(lsce_ref_result *r, const lsce_problem *p, const lsce_ref_opts *o,
                            const char *who, lsce_err *err);
+/* lsce_ref_total for such a problem: the total from every block's T = ce_t, Z = ce_z, use = ce_use
+ * in row order (N entries), any_inf OR-ed and all_zero AND-ed over the blocks; the very ball of the
+ * single process at the first precision, every row recomputed at a higher one. */
+int lsce_ref_options_total(double *hi, double *lo, signed char *rs, long *reached, const lsce_problem *p,
+                           const lsce_ref_opts *o, arb_t *T, arb_t *Z, const unsigned char *use, int any_inf,
+                           int all_zero, const char *who, lsce_err *err);
 /* lsce_ref_total_ball for such a problem (mean or sum) */
 void lsce_ref_options_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
                                  int ce_only, slong prec);

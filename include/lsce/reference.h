@@ -44,6 +44,9 @@ typedef struct {
   unsigned char *ce_use;
   int64_t nce;
   int any_inf, all_zero;
+  /* Block mode with issue #15's options (reference/ref_options.c): ce_t[k] is the row's share L_i
+   * and ce_z[k] its s_i lse_i^2, both at the first precision (ce_q unused); NULL otherwise. */
+  arb_t *ce_z;
 } lsce_ref_result;
 
 void lsce_ref_opts_default(lsce_ref_opts *o);

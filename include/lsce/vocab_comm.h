@@ -16,6 +16,9 @@ typedef struct {
   int (*allgather_cols)(void *grad, size_t es, int64_t N, int64_t K);
   /* loss[0..n) from rank 0 to every rank. */
   int (*bcast_loss)(double *loss, int64_t n);
+  /* every rank's `bytes` bytes at mine into all (size * bytes, rank order), on every rank
+   * (issue #15's options: the rows' records, impls/vocab_options.c). Returns 0 on success. */
+  int (*allgather)(void *all, const void *mine, size_t bytes);
 } lsce_vocab_comm;
 
 void lsce_vocab_comm_set(const lsce_vocab_comm *c);
