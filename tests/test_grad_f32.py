@@ -5,7 +5,8 @@ measured against the reference by `lsce check` within the declared bounds (float
 2 ulps gradient normwise; bfloat16 and float16: 1 ulp loss in float32, 1 ulp gradient in the input
 dtype) with LSCE_ROW_REFERENCE=0, so no row can be rescued by the reference. Rows of 2048 classes
 and more (whole rows take the pass by default; LSCE_F32PASS=all as well), cpu_avx2 and cpu_threads
-(2 threads over rows: the kept-exps buffer per thread), on the widest ISA and on AVX2. Problems:
+(2 threads over rows: the kept-exps buffer per thread), on the widest ISA and on AVX2; bfloat16 and
+float16 logits (which keep the double pass with a gradient) alongside, at the same bounds. Problems:
 ordinary N(0, 1) and N(0, 4) rows, a remainder beyond whole vectors, ties with the maximum in
 several lane positions, a pad class, confident rows (escalate), logits offset by 1e4 (the pivot
 M = max(m, -mn) differs from m: the factor exp(M - m) in the coefficient), negative logits (M = -mn).
