@@ -4,7 +4,8 @@
  * (lsce_cpu_drive: bound, ladder, reduction; float64: vd_exp2x with pair sums against the double-double
  * kernels), interleaved A B A B ... and best of R each, so a
  * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
- * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed.
+ * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed; a fourth
+ * column runs "first" with the float32 pass off (the double first pass).
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. Not a
  * test: a measurement tool. Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
 #include <gmp.h>
@@ -14,6 +15,7 @@
 #include <x86intrin.h>
 #include "cpu/kernels.h"
 #include "inputs.h"
+#include "lsce/config.h"
 #include "lsce/params.h"
 #include "lsce/variants.h"
 
@@ -32,10 +34,16 @@ int main(int argc, char **argv) {
   /* the accurate kernels' own keep/reuse pair is not exported by lsce_cpu_kernels: both sides run
    * the gradient sweep without kept exps, so the comparison is of the exps alone */
   /* first: the first pass as the rows run it (float32-precision pass of narrow logits, its accurate
-   * rung; with a gradient the double pass, stats_dbl); tab: the double first pass (vd_exp_tab) alone */
-  const lsce_kernels first = {cur.stats, cur.grad, NULL, NULL, cur.acc_stats, cur.acc_grad, cur.stats_dbl};
+   * rung); tab: the double first pass (vd_exp_tab) alone */
+  /* (first keeps a row's exps for its gradient sweep, as the rows do: the float32 ones where the
+   * float32 pass took the row, simd_kernels.inc keep32_exps; LSCE_F32PASS=0 gives the double pass) */
+  const lsce_kernels first = {cur.stats, cur.grad, cur.stats_keep, cur.grad_reuse, cur.acc_stats, cur.acc_grad, cur.stats_dbl};
   const lsce_kernels tab = {cur.stats_dbl ? cur.stats_dbl : cur.stats, cur.grad, NULL, NULL, NULL, NULL, NULL};
-  const lsce_kernels *ks[3] = {&first, &tab, &acc};
+  /* ks[3]: first with the float32 pass off (lsce_config f32pass 0: the double first pass, kept
+   * double exps for the gradient), the rows' behaviour before the float32 pass and sweep */
+  const lsce_kernels *ks[4] = {&first, &tab, &acc, &first};
+  lsce_config cf = *lsce_config_get(), c0f = cf;
+  c0f.f32pass = 0;
   const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
   const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
   mpq_t e;
@@ -53,11 +61,12 @@ int main(int argc, char **argv) {
     void *grad = malloc((size_t)(N * K) * 8);
     if (!grad) return 3;
     for (int bwd = 0; bwd < 2; bwd++) {
-      double best[3] = {1e30, 1e30, 1e30}, loss[3];
-      unsigned long long cyc[3] = {~0ULL, ~0ULL, ~0ULL};
+      double best[4] = {1e30, 1e30, 1e30, 1e30}, loss[4];
+      unsigned long long cyc[4] = {~0ULL, ~0ULL, ~0ULL, ~0ULL};
       int64_t accurate = 0;
       for (int r = 0; r < reps; r++)
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
+          lsce_config_set(s == 3 ? &c0f : &cf);
           double t0 = now();
           unsigned long long c0 = __rdtsc();
           lsce_cpu_drive(&loss[s], bwd ? grad : NULL, dts[d], &c, ks[s], threads, 0);
@@ -68,9 +77,9 @@ int main(int argc, char **argv) {
           if (!s) accurate = cnt.accurate;
         }
       double nl = (double)N * (double)K;
-      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
+      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
              dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
-             (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0],
+             (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl,
              (long long)accurate, (long long)N, loss[0], loss[1], loss[2]);
     }
     free(grad);

@@ -201,7 +201,7 @@ LSCE_HD double lsce_guard_loss_err(const lsce_params *p, const lsce_rowcoef *rc,
  *             + 3 g_u kmax / D + g_u gmax
  * (g_u: the double roundings of alpha_rs, kappa_j / D, B/D * w_j and the fma, narrow logits; U with
  * double-double arithmetic), and at jm
- *   |dg_jm| <= (alpha ds/(s - ds) + 8 U (alpha + kappa_jm + |A| + B U_all)) / D + g_u |g_jm|.
+ *   |dg_jm| <= (alpha ds/(s (s - ds)) + 8 U (alpha + kappa_jm + |A| + B U_all)) / D + g_u |g_jm|.
  * The bound is the sum of the two. Non-finite coefficients (weights near DBL_MAX) give +inf. */
 LSCE_HD double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc, const lsce_gradcoef *g,
                            const lsce_rowstats *st, const lsce_stat_err *se, double gmax) {
@@ -226,7 +226,11 @@ LSCE_HD double lsce_guard_grad_err(const lsce_params *p, const lsce_rowcoef *rc,
    * alpha_rs, and its five operations off by 2^-1075 each where they are subnormal */
   if (se->g_abs > 0) Eg += se->g_abs * ars + 0x1p-1072;
   double jm = fabs(lsce_dd_to_d(g->jm_val));
-  double Ejm = (alpha * rs + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
+  /* jm_val = ((alpha - kappa_jm) - alpha s1 / s) / D (combiner.h) depends on s1 only through
+   * alpha s1 / s = alpha (1 - 1/s): with |s1 - s1*| <= ds, |1/s - 1/s*| <= ds / (s (s - ds)) = rs / s
+   * (s* >= s - ds), so the statistics cost alpha rs / s there (not alpha rs: a float32 first pass's
+   * s1, 2^-22 relative, would otherwise fail every row's 2-ulp gradient bound at jm) */
+  double Ejm = (alpha * rs / s + 8 * LSCE_U_DD * (alpha + kjm + A + B * Uall)) * invD + se->g_u * jm;
   double cr = lsce_crel(A) + lsce_crel(B) + lsce_crel(invD) + lsce_crel(ars) + lsce_crel(alpha) + lsce_crel_params(p);
   /* an underflowed A (see lsce_guard_loss_err): kappa_y and alpha each off by up to 2^-1073 */
   double Afl = (A == 0 && rc->A_pos) ? 0x1p-1073 : 0.0;

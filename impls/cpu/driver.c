@@ -35,7 +35,7 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
 
 static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
                        const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int par_slices,
-                       int64_t slice, int threads, const double *e) {
+                       int64_t slice, int threads, const double *e, int kept) {
   const lsce_params *p = c->prm;
   int64_t y = c->targets[i];
   const int wu = lsce_weighted_u(p);
@@ -58,7 +58,7 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
       for (int64_t s = 0; gm && s < ns; s++) gmax = lsce_gmax2(gmax, gm[s]);
       free(gm);
     } else if (e) {
-      gmax = k->grad_reuse(grad, gdt, c, i, 0, K, &g, st->m, e);
+      gmax = k->grad_reuse(grad, gdt, c, i, 0, K, &g, st->m, e, kept);
     } else {
       gmax = k->grad(grad, gdt, c, i, 0, K, &g, st->m);
     }
@@ -69,7 +69,7 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
     const lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL};
     lsce_rowstats sa;
     row_stats(&sa, c, &acc, i, par_slices ? slice : 0);
-    finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL);
+    finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL, 0);
     lvl[i] |= 32;
     return;
   }
@@ -90,6 +90,7 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
   }
   lsce_rowstats st;
   lsce_rowstats *parts = NULL;
+  int kept = 0; /* what stats_keep kept in e (kernels.h) */
   int64_t ns = slices_parallel ? (K + slice - 1) / slice : 0;
   if (slices_parallel) parts = malloc(sizeof(lsce_rowstats) * (size_t)ns);
   if (parts) {
@@ -100,11 +101,11 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
     for (int64_t s = 0; s < ns; s++) lsce_stats_merge(&st, &parts[s], c->dd);
     free(parts);
   } else if (e) {
-    if (!k->stats_keep(&st, c, i, 0, K, e)) e = NULL;
+    if (!(kept = k->stats_keep(&st, c, i, 0, K, e))) e = NULL;
   } else {
     row_stats(&st, c, k, i, slice);
   }
-  finish_row(Lrow, lvl, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e);
+  finish_row(Lrow, lvl, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e, kept);
 }
 
 int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,

@@ -14,12 +14,14 @@ typedef double (*lsce_grad_kern)(void *grad, lsce_dtype gdt, const lsce_call *c,
                                int64_t c1, const lsce_gradcoef *g, double m);
 
 /* Optional pair (SIMD kernels): stats_keep also keeps exp(z_j - m) of the slice's vector part in e
- * (returns whether it did), grad_reuse takes them from there instead of computing them again. */
+ * (returns 0 where it did not, 1 where e holds them in double, 2 where the float32 first pass kept
+ * its float32 exps and their factor: simd_kernels.inc keep32_exps), grad_reuse takes them from there
+ * (kept: that return value) instead of computing them again. */
 typedef int (*lsce_stats_keep_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,
                                     int64_t c1, double *e);
 typedef double (*lsce_grad_reuse_kern)(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i,
                                      int64_t c0, int64_t c1, const lsce_gradcoef *g, double m,
-                                     const double *e);
+                                     const double *e, int kept);
 
 /* lsce_gmax2, the max of two |g| figures (a NaN in either gives NaN): impls/rowbound.h */
 
@@ -87,7 +89,7 @@ int lsce_cpu_scalar_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_c
   int lsce_stats_keep_##isa(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,           \
                             int64_t c1, double *e);                                                  \
   double lsce_grad_reuse_##isa(void *grad, lsce_dtype gdt, const lsce_call *c, int64_t i, int64_t c0, \
-                             int64_t c1, const lsce_gradcoef *g, double m, const double *e);         \
+                             int64_t c1, const lsce_gradcoef *g, double m, const double *e, int kept); \
   int lsce_cpu_has_##isa(void);                                                                      \
   void lsce_exp_array_##isa(const double *x, double *y, int64_t n);
 LSCE_SIMD_DECLARE(avx2)

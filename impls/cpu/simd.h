@@ -83,6 +83,11 @@ static inline vd vd_add_exponent16(vd p, vd t) {
   return _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(p), k));
 }
 static inline void vd_store_f32(float *out, vd v) { _mm_storeu_ps(out, _mm256_cvtpd_ps(v)); }
+/* g0, g1 rounded to float (as vd_store_f32) and stored with one streaming (non-temporal) store of
+ * 2W floats to out, 32-byte aligned: no read for ownership of the output's lines */
+static inline void vd_stream_f32x2(float *out, vd g0, vd g1) {
+  _mm256_stream_ps(out, _mm256_set_m128(_mm256_cvtpd_ps(g1), _mm256_cvtpd_ps(g0)));
+}
 /* 2W logits from index j, widened to float */
 static inline vf vf_load(const void *base, lsce_dtype dt, int64_t j) {
   switch (dt) {
@@ -144,6 +149,11 @@ static inline vd vd_hi(vf v) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 static inline void vd_store_f32(float *out, vd v) { _mm256_storeu_ps(out, _mm512_cvtpd_ps(v)); }
+/* as the AVX2 one: 2W floats, one streaming store, out 64-byte aligned */
+static inline void vd_stream_f32x2(float *out, vd g0, vd g1) {
+  __m512d lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(g0))); /* AVX-512F only: no f32x8 insert */
+  _mm512_stream_ps(out, _mm512_castpd_ps(_mm512_insertf64x4(lo, _mm256_castps_pd(_mm512_cvtpd_ps(g1)), 1)));
+}
 /* 2^(j/16), j the low 4 bits of t (vd_exp_tab), part 0 or 1 of lsce_exp2_tab[16 j]: one
  * two-register permute, no memory access */
 static inline vd vd_tab16p(vd t, int part) {
