@@ -177,12 +177,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
   double *grad = calloc((size_t)(N * K), sizeof(double));
   static const char *isas[] = {"scalar", "avx2", "avx512"};
+  const int f32_default = lsce_config_get()->f32pass;
   for (int k = 0; k < lsce_nimpls; k++) {
     const lsce_impl *im = &lsce_impls[k];
     if (strcmp(im->device, "cpu") || strcmp(im->tier, "exact") || !lsce_impl_takes(im, dt) || !im->available()) continue;
-    for (int a = 0; a < 3; a++) {
-      lsce_config cf = *lsce_config_get(); /* LSCE_ISA=isas[a] */
+    for (int a2 = 0; a2 < 6; a2++) {
+      /* LSCE_ISA=isas[a], and the float32 first pass as configured (whole rows of >= 2048 classes, so
+       * never at these sizes) or on every slice (LSCE_F32PASS=all): its bounds, gradient sweep included */
+      const int a = a2 >> 1, f32all = a2 & 1;
+      lsce_config cf = *lsce_config_get();
       cf.isa = a;
+      cf.f32pass = f32all ? 2 : f32_default;
       lsce_config_set(&cf);
       lsce_row_counts cnt;
       if (lsce_invoke_counted(im, &p, loss, grad, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
@@ -192,17 +197,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int ok = m.loss_ulp <= b->loss_ulp + slack && m.grad_ulp <= b->grad_ulp + slack;
       if ((!ok && cnt.flagged == 0) || (cnt.flagged && !(h & 1))) { /* flagged only with the rung off */
         char line[256];
-        snprintf(line, sizeof line, "%s (LSCE_ISA=%s, reference rung %s): loss %.4g ulp (bound %g), grad %.4g ulp (bound %g) "
-                 "row %lld col %lld; escalated %lld, reference %lld, flagged %lld", im->name, isas[a], (h & 1) ? "off" : "on",
+        snprintf(line, sizeof line, "%s (LSCE_ISA=%s%s, reference rung %s): loss %.4g ulp (bound %g), grad %.4g ulp (bound %g) "
+                 "row %lld col %lld; escalated %lld, reference %lld, flagged %lld", im->name, isas[a], f32all ? ", LSCE_F32PASS=all" : "", (h & 1) ? "off" : "on",
                  m.loss_ulp, b->loss_ulp, m.grad_ulp, b->grad_ulp, (long long)m.grad_row, (long long)m.grad_col,
                  (long long)cnt.safe, (long long)cnt.reference, (long long)cnt.flagged);
         dump(&p, line);
         abort();
       }
-      if (im->isa == lsce_isa_scalar) break; /* one ISA is all a scalar row has */
+      if (im->isa == lsce_isa_scalar) break; /* one ISA and no float32 pass is all a scalar row has */
     }
   }
-  { lsce_config cf = *lsce_config_get(); cf.isa = -1; lsce_config_set(&cf); }
+  { lsce_config cf = *lsce_config_get(); cf.isa = -1; cf.f32pass = f32_default; lsce_config_set(&cf); }
   /* the fast certifier against the reference, where it claims its figure */
   const char *cf = getenv("LSCE_FUZZ_CERTIFIER");
   if (cf && !strcmp(cf, "1") && o.want_lo) {
