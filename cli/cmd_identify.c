@@ -4,7 +4,11 @@
  * (verify/diagnose.c's model and noise model, in the dtype of each output file). Prints
  * `identify variant=<id> smoothing=<shortest decimal consistent with all values>[ reduction=<r>]`
  * and exits 0 when exactly one variant fits; `identify none` or `identify several ...`, exit 1,
- * otherwise. reduction= appears when the outputs are all means or all sums whatever each case asked. */
+ * otherwise. reduction= appears when the outputs are all means or all sums whatever each case asked.
+ * The sigmoid family is fitted too (docs/cli.md "probe and identify"): on the probe's index targets
+ * (one-hot, binary) bce-multilabel at e IS bce at 2e, so a fitting bce-multilabel candidate is folded
+ * into the bce candidate of the same reduction and class weights, and the line names bce with the
+ * equivalence: `identify variant=bce smoothing=<s>[ reduction=<r>] (= bce-multilabel at <s/2>)`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,33 @@ typedef struct {
 } icase;
 
 static int exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
+
+/* the documented identity bce-multilabel at e = bce at 2e (2e <= 1, binary targets): the other
+ * side of candidate c as "(= <id> at <e'>)" into buf, "" when c is neither or 2e > 1 */
+static const char *equiv(char *buf, size_t n, const lsce_id_cand *c, int *ev, char *es, size_t ne) {
+  buf[0] = 0;
+  *ev = -1;
+  if (c->v != LSCE_V_BCE && c->v != LSCE_V_BCE_MULTILABEL) return buf;
+  mpq_t q, r;
+  mpq_inits(q, r, NULL);
+  mpq_set_ui(r, c->v == LSCE_V_BCE ? 1 : 2, c->v == LSCE_V_BCE ? 2 : 1);
+  mpq_mul(q, c->e, r);
+  if (mpq_cmp_ui(q, 1, 1) <= 0) {
+    *ev = c->v == LSCE_V_BCE ? LSCE_V_BCE_MULTILABEL : LSCE_V_BCE;
+    lsce_q_str(es, ne, q);
+    snprintf(buf, n, " (= %s at %s)", lsce_variants[*ev].id, es);
+  }
+  mpq_clears(q, r, NULL);
+  return buf;
+}
+
+/* candidate k is a bce-multilabel fit whose bce side (same reduction and weights) fits too */
+static int folded(const lsce_id_cand *c, int nc, int k) {
+  if (!c[k].fits || c[k].v != LSCE_V_BCE_MULTILABEL) return 0;
+  for (int j = 0; j < nc; j++)
+    if (c[j].fits && c[j].v == LSCE_V_BCE && c[j].red_mode == c[k].red_mode && c[j].noweights == c[k].noweights) return 1;
+  return 0;
+}
 
 /* an output file: float dtype, the expected shape; values into *out, dtype into *dt */
 static int read_out(const char *path, int64_t n0, int64_t n1, int scalar, double **out, lsce_dtype *dt, lsce_err *err) {
@@ -135,7 +166,7 @@ int lsce_cmd_identify(int argc, char **argv) {
     d->p = p; d->loss = cs[k].loss; d->grad = cs[k].grad; d->ldt = ldt; d->gdt = gdt;
   }
   if (!rc && !nused) rc = lsce_err_set(&err, LSCE_EINPUT, "%s: no output for any probe case (expected <case>.npy)", odir);
-  lsce_id_cand cands[LSCE_V_COUNT * 3];
+  lsce_id_cand cands[LSCE_ID_MAXCANDS];
   int nc = 0;
   if (!rc) {
     lsce_ref_opts ro;
@@ -148,23 +179,26 @@ int lsce_cmd_identify(int argc, char **argv) {
   for (int k = 0; k < nused; k++)
     values += (in[k].p->reduction == LSCE_RED_NONE ? in[k].p->N : 1) + (in[k].grad ? in[k].p->N * in[k].p->K : 0);
   for (int k = 0; k < nc && !rc; k++) {
-    if (!cands[k].fits) continue;
+    if (!cands[k].fits || folded(cands, nc, k)) continue;
     if (best < 0) best = k;
     else if (cands[k].v != cands[best].v) several = 1;
     /* same variant: as asked (mode -1) comes first */
   }
-  int unique = best >= 0 && !several;
+  int unique = best >= 0 && !several, ev;
+  char eq[160], es[64];
   if (!rc && !lsce_arg_given(&a, "--json")) {
     if (unique) {
       printf("identify variant=%s smoothing=%s", lsce_variants[cands[best].v].id, cands[best].s);
       if (cands[best].red_mode >= 0) printf(" reduction=%s", lsce_red_name(cands[best].red_mode));
-      printf("\n");
+      printf("%s\n", equiv(eq, sizeof eq, &cands[best], &ev, es, sizeof es));
     } else if (best < 0) printf("identify none\n");
     else {
       printf("identify several");
       for (int k = 0; k < nc; k++)
-        if (cands[k].fits) printf(" variant=%s smoothing=%s%s%s;", lsce_variants[cands[k].v].id, cands[k].s,
-                                  cands[k].red_mode >= 0 ? " reduction=" : "", cands[k].red_mode >= 0 ? lsce_red_name(cands[k].red_mode) : "");
+        if (cands[k].fits && !folded(cands, nc, k))
+          printf(" variant=%s smoothing=%s%s%s%s;", lsce_variants[cands[k].v].id, cands[k].s,
+                 cands[k].red_mode >= 0 ? " reduction=" : "", cands[k].red_mode >= 0 ? lsce_red_name(cands[k].red_mode) : "",
+                 equiv(eq, sizeof eq, &cands[k], &ev, es, sizeof es));
       printf("\n");
     }
   } else if (!rc) {
@@ -174,6 +208,14 @@ int lsce_cmd_identify(int argc, char **argv) {
     if (unique) lsce_json_str(stdout, cands[best].s); else fputs("null", stdout);
     fputs(", \"reduction\": ", stdout);
     if (unique && cands[best].red_mode >= 0) lsce_json_str(stdout, lsce_red_name(cands[best].red_mode)); else fputs("null", stdout);
+    /* issue #15 (additive): the identity's other side, and whether a sigmoid fit left the weights out */
+    fputs(", \"equivalent\": ", stdout);
+    if (unique && equiv(eq, sizeof eq, &cands[best], &ev, es, sizeof es)[0]) {
+      fputs("{\"variant\": ", stdout); lsce_json_str(stdout, lsce_variants[ev].id);
+      fputs(", \"smoothing\": ", stdout); lsce_json_str(stdout, es); fputs("}", stdout);
+    } else fputs("null", stdout);
+    fputs(", \"class_weights\": ", stdout);
+    if (unique) lsce_json_str(stdout, cands[best].noweights ? "ignored" : "as given"); else fputs("null", stdout);
     printf(", \"cases\": %d, \"values\": %lld, \"candidates\": [", nused, (long long)values);
     for (int k = 0; k < nc; k++) {
       fputs(k ? ", {\"variant\": " : "{\"variant\": ", stdout); lsce_json_str(stdout, lsce_variants[cands[k].v].id);
@@ -181,8 +223,9 @@ int lsce_cmd_identify(int argc, char **argv) {
       if (cands[k].red_mode >= 0) lsce_json_str(stdout, lsce_red_name(cands[k].red_mode)); else lsce_json_str(stdout, "as asked");
       fputs(", \"smoothing\": ", stdout);
       if (cands[k].fits) lsce_json_str(stdout, cands[k].s); else fputs("null", stdout);
+      fputs(", \"class_weights\": ", stdout); lsce_json_str(stdout, cands[k].noweights ? "ignored" : "as given");
       fputs(", \"ulp\": ", stdout); lsce_json_num(stdout, cands[k].ulp);
-      printf(", \"fits\": %s}", cands[k].fits ? "true" : "false");
+      printf(", \"fits\": %s, \"folded\": %s}", cands[k].fits ? "true" : "false", folded(cands, nc, k) ? "true" : "false");
     }
     fputs("]}\n", stdout);
   }

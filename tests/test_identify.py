@@ -4,8 +4,16 @@ torch expressions of tests/test_torch.py, float32, autograd gradients), (2) by s
 implementations written here deliberately differently from the reference and from each other (one
 per formulation: float32 or float64, log-sum-exp or KL forms, loops or vectors), and (3) by the
 reference rounded to float32. Also: ambiguity and failure exit 1, usage errors exit 2.
+The sigmoid family (issue #15): PyTorch's F.binary_cross_entropy_with_logits on index targets
+smoothed the Keras/TF way ((1-e) t + e/2), the mmpretrain multi-label way (1-e on, e off) and the
+timm way ((1-e) [c == y] + e/K), float32 and float64, with and without gradients, with and without
+the class weights; and TF.js's tf.losses.sigmoidCrossEntropy(labels, logits, w, e) where node and
+fixtures/peers/tfjs are present. Each must be named with its e (mmpretrain's as bce at 2e with the
+equivalence); a BCE averaged over rows instead of elements, or smoothed toward e instead of e/2,
+must be `identify none`.
 Usage: /usr/bin/python3 tests/test_identify.py path/to/lsce"""
-import json, os, subprocess, sys, tempfile
+import json, os, shutil, subprocess, sys, tempfile
+from decimal import Decimal
 
 sys.dont_write_bytecode = True
 try:
@@ -19,9 +27,8 @@ PAD = 0  # the probe's pad class for the variants that take one (k2-pad-kl)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lsce_testlib import Tally, catalog, checker, runner  # noqa: E402
 CATALOG = {row["id"]: row for row in catalog(LSCE)}
-# every softmax-family variant lsce has; each needs its numpy formula below (issue #15's sigmoid
-# family is not modelled by the diagnosis that identify runs: docs/cli.md "Options of issue #15")
-# (k1-megatron, which needs --tp, is not fitted by identify: docs/cli.md)
+# every softmax-family variant lsce has; each needs its numpy formula below (the sigmoid family is
+# tested by sigmoid_peers() below) (k1-megatron, which needs --tp, is not fitted by identify: docs/cli.md)
 VARIANTS = [v for v, row in CATALOG.items() if row["family"] == "softmax" and not row.get("needs_tp")]
 T = Tally()
 check = checker(T)
@@ -146,6 +153,159 @@ def identify(probe, out, v, e, who):
           f"exit {r.returncode}: {r.stdout}{r.stderr}")
 
 
+# ---- the sigmoid family (issue #15): outside peers on the same probe -----------------------------
+ROOT = os.path.dirname(HERE)
+TFJS = os.path.join(ROOT, "fixtures", "peers", "tfjs")
+
+
+def smooth_bce(form, y, K, e, xp_full):
+    """(N, K) smoothed targets of index targets y, as each library builds them (float64 numpy)"""
+    oh = np.eye(K)[np.asarray(y)]
+    if form == "keras":        # Keras BinaryCrossentropy / TF sigmoid_cross_entropy: t (1-e) + e/2
+        return oh * (1 - e) + 0.5 * e
+    if form == "mmpretrain":   # LabelSmoothLoss(mode='multi_label'): full of e, 1-e where t > 0
+        t = np.full(oh.shape, e); t[oh > 0] = 1 - e
+        return t
+    if form == "timm":         # BinaryCrossEntropy(smoothing): off e/K, on 1 - e + e/K
+        t = np.full(oh.shape, e / K); t[np.arange(len(y)), y] = 1 - e + e / K
+        return t
+    if form == "toward-e":     # a deliberate bug: t (1-e) + e (the off value e, not e/2)
+        return oh * (1 - e) + e
+    raise ValueError(form)
+
+
+def run_torch_bce(form, e, probe, out, dtype, grad, weights=True, bug=None, always=None):
+    """torch's binary_cross_entropy_with_logits on every probe case; per-row sums for `none` (lsce's
+    row loss). weights: pass the case's class weights as `weight` (broadcast over rows). bug "rows":
+    a mean over rows (sum / N) instead of over the N K elements. always: one reduction for every
+    scalar case, whatever it asks."""
+    import torch
+    import torch.nn.functional as F
+    tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    os.makedirs(out, exist_ok=True)
+    for c in json.load(open(os.path.join(probe, "manifest.json")))["cases"]:
+        z = torch.tensor(np.load(os.path.join(probe, c["logits"])), dtype=tdt, requires_grad=True)
+        y = np.load(os.path.join(probe, c["targets"]))
+        t = torch.tensor(smooth_bce(form, y, z.shape[1], float(e), None), dtype=tdt)
+        w = torch.tensor(np.load(os.path.join(probe, c["weights"])), dtype=tdt) if c["weights"] and weights else None
+        red = c["reduction"] if c["reduction"] == "none" or not always else always
+        el = F.binary_cross_entropy_with_logits(z, t, weight=w, reduction="none")
+        if red == "none": loss = el.sum(1)
+        elif red == "mean" and bug == "rows": loss = el.sum(1).mean()
+        else: loss = F.binary_cross_entropy_with_logits(z, t, weight=w, reduction=red)
+        np.save(os.path.join(out, c["case"] + ".npy"), loss.detach().numpy())
+        if grad:
+            (loss.sum() if red == "none" else loss).backward()
+            np.save(os.path.join(out, c["case"] + "_grad.npy"), z.grad.numpy())
+
+
+def run_tfjs_bce(e, probe, out, d):
+    """TF.js tf.losses.sigmoidCrossEntropy(onehot, logits, undefined, e, R) through
+    fixtures/peers/tfjs_peer.mjs (jobs of kind "sigmoid"; R: SUM_BY_NONZERO_WEIGHTS for mean, SUM,
+    NONE); TF.js has no class weights here, so the weighted cases run unweighted. NONE gives (N, K):
+    the row sums (float64 sums of the float32 elements, rounded to float32) are the row losses."""
+    os.makedirs(out, exist_ok=True)
+    cases = json.load(open(os.path.join(probe, "manifest.json")))["cases"]
+    jobs = [{"kind": "sigmoid", "logits": os.path.join(probe, c["logits"]), "targets": os.path.join(probe, c["targets"]),
+             "e": float(e), "reduction": c["reduction"], "out": os.path.join(out, c["case"] + ".npy")} for c in cases]
+    jf = os.path.join(d, "tfjs_jobs.json")
+    json.dump(jobs, open(jf, "w"))
+    p = subprocess.run(["node", os.path.join(TFJS, "tfjs_peer.mjs"), "jobs", jf], cwd=TFJS, capture_output=True, text=True, timeout=120)
+    if p.returncode or "error" in p.stdout:
+        raise RuntimeError(p.stdout + p.stderr)
+    for c in cases:
+        f = os.path.join(out, c["case"] + ".npy")
+        if c["reduction"] == "none":
+            np.save(f, np.load(f).astype(np.float64).sum(1).astype(np.float32))
+
+
+def identify_line(probe, out, want, who, json_want=None):
+    r = lsce(["identify", "--probe", probe, "--outputs", out])
+    check(who, r.stdout == want + "\n" and r.returncode == (0 if want.startswith("identify variant=") else 1),
+          f"want {want!r}, exit {r.returncode}: {r.stdout}{r.stderr}")
+    if json_want:
+        j = json.loads(lsce(["identify", "--probe", probe, "--outputs", out, "--json"]).stdout)
+        check(who + " --json", all(j.get(k) == v for k, v in json_want.items()), str({k: j.get(k) for k in json_want}))
+
+
+def sigmoid_peers(d, have_torch):
+    probes = {}
+    for dt in ("float32", "float64"):
+        probes[dt] = os.path.join(d, "sp_" + dt)
+        lsce(["probe", "--out", probes[dt], "--dtype", dt])
+    n = [0]
+
+    def fresh():
+        n[0] += 1
+        return os.path.join(d, f"s{n[0]}")
+
+    # mmpretrain's e is bce's 2e on binary targets: identify names bce and the equivalence
+    expect = {"keras": lambda e: f"variant=bce smoothing={e} (= bce-multilabel at {q_half(e)})",
+              "mmpretrain": lambda e: f"variant=bce smoothing={q_double(e)} (= bce-multilabel at {e})",
+              "timm": lambda e: f"variant=bce-softmax-target smoothing={e}"}
+    if have_torch:
+        for dt in ("float32", "float64"):
+            for form, es in (("keras", ["0.1", "0.35"]), ("mmpretrain", ["0.05", "0.2"]), ("timm", ["0.1", "0.3"])):
+                for e in es:
+                    for grad in (False, True):
+                        out = fresh()
+                        run_torch_bce(form, e, probes[dt], out, dt, grad)
+                        identify_line(probes[dt], out, "identify " + expect[form](e), f"torch {dt} BCE {form} at {e}{' +grad' if grad else ''}")
+        # the same loss without the class weights on the weighted cases: the same id, weights "ignored"
+        for form, e in (("keras", "0.2"), ("timm", "0.15")):
+            out = fresh()
+            run_torch_bce(form, e, probes["float32"], out, "float32", True, weights=False)
+            identify_line(probes["float32"], out, "identify " + expect[form](e), f"torch BCE {form} at {e} unweighted",
+                          {"identified": True, "class_weights": "ignored"})
+        out = fresh()
+        run_torch_bce("keras", "0.1", probes["float32"], out, "float32", False)
+        identify_line(probes["float32"], out, "identify " + expect["keras"]("0.1"), "torch BCE keras --json",
+                      {"identified": True, "variant": "bce", "smoothing": "0.1", "class_weights": "as given",
+                       "equivalent": {"variant": "bce-multilabel", "smoothing": "0.05"}})
+        # mmpretrain above 1/2: bce would need 2e > 1, so bce-multilabel is named alone
+        out = fresh()
+        run_torch_bce("mmpretrain", "0.6", probes["float32"], out, "float32", True)
+        identify_line(probes["float32"], out, "identify variant=bce-multilabel smoothing=0.6", "torch BCE mmpretrain at 0.6")
+        # a BCE that always sums: reduction=sum, as for the softmax forms
+        out = fresh()
+        run_torch_bce("keras", "0.25", probes["float32"], out, "float32", False, always="sum")
+        identify_line(probes["float32"], out, "identify variant=bce smoothing=0.25 reduction=sum (= bce-multilabel at 0.125)",
+                      "torch BCE that always sums")
+        # deliberately wrong BCEs: a mean over rows (sum / N, K times too large), smoothing toward e
+        for form, bug, e, grad in (("keras", "rows", "0.1", False), ("keras", "rows", "0.1", True), ("timm", "rows", "0.2", True),
+                                   ("mmpretrain", "rows", "0.1", False), ("toward-e", None, "0.1", False), ("toward-e", None, "0.1", True)):
+            out = fresh()
+            run_torch_bce(form, e, probes["float32"], out, "float32", grad, bug=bug)
+            identify_line(probes["float32"], out, "identify none", f"wrong BCE {form} {bug or ''} at {e}{' +grad' if grad else ''} not identified")
+        # the softmax peer on the same probe is identified exactly as before
+        out = fresh()
+        os.makedirs(out)
+        import torch
+        import torch.nn.functional as F
+        for c in json.load(open(os.path.join(probes["float32"], "manifest.json")))["cases"]:
+            z = torch.tensor(np.load(os.path.join(probes["float32"], c["logits"])))
+            y = torch.tensor(np.load(os.path.join(probes["float32"], c["targets"])))
+            np.save(os.path.join(out, c["case"] + ".npy"), F.cross_entropy(z, y, label_smoothing=0.1, reduction=c["reduction"]).numpy())
+        identify_line(probes["float32"], out, "identify variant=k smoothing=0.1", "torch cross_entropy next to the sigmoid family",
+                      {"equivalent": None, "class_weights": "as given"})
+    if shutil.which("node") and os.path.isdir(os.path.join(TFJS, "node_modules", "@tensorflow", "tfjs-core")):
+        for e in ("0.1", "0.35"):
+            out = fresh()
+            run_tfjs_bce(e, probes["float32"], out, d)
+            identify_line(probes["float32"], out, "identify " + expect["keras"](e), f"TF.js sigmoidCrossEntropy at {e}",
+                          {"class_weights": "ignored"})
+    else:
+        print("note: no node or fixtures/peers/tfjs/node_modules; the TF.js part is left out")
+
+
+def q_half(e):   # e/2 and 2e as lsce prints an exact decimal (shortest digits; e has few)
+    return format((Decimal(e) / 2).normalize(), "f")
+
+
+def q_double(e):
+    return format((Decimal(e) * 2).normalize(), "f")
+
+
 def main():
     try:
         import torch  # noqa: F401
@@ -211,6 +371,7 @@ def main():
         for cmd in ("probe", "identify"):
             r = lsce([cmd, "--help"])
             check(f"{cmd} --help", r.returncode == 0 and r.stdout.startswith(f"usage: lsce {cmd} "), r.stdout)
+        sigmoid_peers(d, have_torch)
     T.finish()
 
 

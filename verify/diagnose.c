@@ -126,17 +126,22 @@ typedef struct {
   double nV, D0, D1, m;  /* mean denominators of the e^0 and e^1 parts; m: KL divisor, 0 otherwise */
   double zsum;           /* sum over V of kappa_i ulp_T(Z_i) */
   double kap;
+  int sig;               /* identify's sigmoid family: kap = K max_c w_c (each element its own
+                          * error), gkap = max_c w_c the gradient's (verify/diagnose_opts.c's model) */
+  double gkap;
 } dvar;
 
 typedef struct {
   const lsce_dg_input *in;
   int64_t N, K, nloss;
   double *Z, *P;         /* row max |z|; softmax (with a gradient) */
+  double *xd, capS;      /* with a gradient: row max of the chain factor x'(z); S ulp_T(1) under a cap */
   double gK, gN;
   long double *lse;      /* k1-megatron's models: per-row log-sum-exp (NULL until the first) */
   int nan_ok;            /* a NaN value matches a NaN (only the claim: a NaN is no evidence of another form) */
   int opts_ok;           /* identify: the options that keep every value affine in e are modelled */
   dvar var[LSCE_V_COUNT];
+  dvar uw[LSCE_V_COUNT]; /* identify, a weighted case: the sigmoid variants with the weights left out */
 } dcase;
 
 static long double H_of(long double e, double m) {
@@ -148,10 +153,14 @@ static long double H_of(long double e, double m) {
 /* identify's options (docs/cli.md "probe and identify"): the logit scale and the cap transform the
  * logits, so every value stays affine in e; the z term is constant in e, and its denominator |V|
  * is the mean's own except for k-torch-weighted (W) and k-nll-weighted (W and |V|), left out of a
- * mean with z-loss. Sample weights, normalizers and soft targets are not modelled. */
+ * mean with z-loss. The sigmoid family is affine in e too (t' is affine in e, the element loss
+ * softplus(x) - x t' affine in t'); it takes no z-loss, so a z-loss Z > 0 leaves it out. Sample
+ * weights, normalizers and soft targets are not modelled. */
 static int affine_options(const lsce_problem *p, int v) {
   const lsce_variant *d = &lsce_variants[v];
-  if (p->soft || p->has_sw || p->normalizer != LSCE_NORM_DEFAULT || strcmp(d->family, "softmax")) return 0;
+  if (p->soft || p->has_sw || p->normalizer != LSCE_NORM_DEFAULT) return 0;
+  if (!strcmp(d->family, "sigmoid")) return !(p->has_zloss && mpq_sgn(p->zloss) > 0);
+  if (strcmp(d->family, "softmax")) return 0;
   if (p->has_zloss && mpq_sgn(p->zloss) > 0 && p->reduction == LSCE_RED_MEAN &&
       (d->weighting == LSCE_W_TORCH || d->weighting == LSCE_W_NLL))
     return 0;
@@ -162,8 +171,8 @@ static int applicable(const lsce_problem *p, int v, int opts_ok) {
   const lsce_variant *d = &lsce_variants[v];
   /* the model below knows the catalog's softmax means only: an issue #15 problem or variant is
    * diagnosed by verify/diagnose_opts.c instead (the claim with one option changed), except
-   * identify's affine options */
-  if (strcmp(d->family, "softmax")) return 0;
+   * identify's affine options and (identify only) the sigmoid family */
+  if (strcmp(d->family, "softmax") && !(opts_ok && affine_options(p, v))) return 0;
   if (lsce_uses_options(p) && !(opts_ok && affine_options(p, v))) return 0;
   if (d->needs_weights && !p->has_weights) return 0;
   if (d->needs_pad_index && p->pad_index < 0) return 0;
@@ -227,10 +236,10 @@ static int ref_at(lsce_ref_result *r, const lsce_problem *p, int v, unsigned k, 
   return rc;
 }
 
-/* Models variant v on c's problem; dv->ok = 0 when v cannot be evaluated there. LSCE_EINCOMPLETE
- * when out of memory. The two certifier results are taken one after the other. */
-static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) {
-  const lsce_problem *p = c->in->p;
+/* Models variant v on problem p (c's, or a copy of it without class weights); dv->ok = 0 when v
+ * cannot be evaluated there. LSCE_EINCOMPLETE when out of memory. The two certifier results are
+ * taken one after the other. */
+static int dvar_build_p(dvar *dv, const dcase *c, const lsce_problem *p, int v, const lsce_ref_opts *ro) {
   const int64_t N = c->N, K = c->K;
   memset(dv, 0, sizeof *dv);
   if (!applicable(p, v, c->opts_ok)) return LSCE_OK;
@@ -250,9 +259,12 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
     lsce_ref_result_free(&r);
   }
   dv->kap = 1;
-  if (d->weighting != LSCE_W_NONE)
+  dv->sig = !strcmp(d->family, "sigmoid");
+  if (d->weighting != LSCE_W_NONE || (dv->sig && p->has_weights))
     for (int64_t j = 0; j < K; j++) if (lsce_weight(p, j) > dv->kap) dv->kap = lsce_weight(p, j);
-  if (p->has_zloss) { /* the z term: 2 Z |lse| times lse's error (identify's options; Z_i below is lse's scale) */
+  dv->gkap = dv->kap;
+  if (dv->sig) dv->kap *= (double)K; /* u = K: verify/diagnose_opts.c's w_i */
+  if (p->has_zloss && !dv->sig) { /* the z term: 2 Z |lse| times lse's error (identify's options; Z_i below is lse's scale) */
     double zm = 0;
     for (int64_t i = 0; i < N; i++) if (c->Z[i] > zm) zm = c->Z[i];
     dv->kap += 2 * mpq_get_d(p->zloss) * (zm + log((double)K));
@@ -269,11 +281,15 @@ static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) 
     dv->S0 += dv->x0[i];
     dv->S1 += dv->x1[i];
   }
-  dv->D0 = dv->D1 = dv->nV;
+  dv->D0 = dv->D1 = dv->sig ? dv->nV * (double)K : dv->nV; /* the sigmoid mean: over |V| K elements */
   if (d->weighting == LSCE_W_TORCH) dv->D0 = dv->D1 = W;
   if (d->weighting == LSCE_W_NLL) dv->D0 = W;
   dv->ok = 1;
   return LSCE_OK;
+}
+
+static int dvar_build(dvar *dv, const dcase *c, int v, const lsce_ref_opts *ro) {
+  return dvar_build_p(dv, c, c->in->p, v, ro);
 }
 
 /* k1-megatron at T ranks, rank r (docs/formulations.md "k1-megatron"): per row in V the loss is
@@ -354,8 +370,8 @@ static int dvar_build_megatron(dvar *dv, dcase *c, int64_t T, int64_t r) {
 }
 
 static void dcase_free(dcase *c) {
-  for (int v = 0; v < LSCE_V_COUNT; v++) dvar_free(&c->var[v]);
-  free(c->Z); free(c->P); free(c->lse);
+  for (int v = 0; v < LSCE_V_COUNT; v++) { dvar_free(&c->var[v]); dvar_free(&c->uw[v]); }
+  free(c->Z); free(c->P); free(c->xd); free(c->lse);
 }
 
 /* the logit transform in double (noise scales only): S z, then C tanh(. / C) when C > 0 */
@@ -376,16 +392,23 @@ static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *r
   c->gN = c->gK + 2 * (1 + log2((double)(p->N > 2 ? p->N : 2)));
   c->Z = calloc((size_t)(c->N ? c->N : 1), sizeof(double));
   if (in->grad) c->P = calloc((size_t)(c->N * c->K > 0 ? c->N * c->K : 1), sizeof(double));
-  if (!c->Z || (in->grad && !c->P)) return LSCE_EINCOMPLETE;
+  if (in->grad) c->xd = calloc((size_t)(c->N ? c->N : 1), sizeof(double));
+  if (!c->Z || (in->grad && (!c->P || !c->xd))) return LSCE_EINCOMPLETE;
   /* identify's options: the noise model sees the transformed logits x = C tanh(S z / C) (in
    * double: a noise scale, not a value) and p_j times the chain factor x'(z_j) */
   const double S = p->has_scale ? mpq_get_d(p->scale) : 1, C = p->has_softcap ? mpq_get_d(p->softcap) : 0;
+  c->capS = C > 0 ? S * lsce_ulp_of(1.0, in->gdt) : 0;
   for (int64_t i = 0; i < c->N; i++) {
     double mx = -INFINITY;
     for (int64_t j = 0; j < c->K; j++) {
       double z = xf(lsce_logit(p, i, j), S, C);
       if (isfinite(z) && fabs(z) > c->Z[i]) c->Z[i] = fabs(z);
       if (z > mx) mx = z;
+    }
+    for (int64_t j = 0; c->xd && j < c->K; j++) { /* the sigmoid family's chain factor (a noise scale) */
+      double z = lsce_logit(p, i, j), u = C > 0 ? fabs(S * z / C) : 0, a = exp(-2 * u);
+      double f = z == -INFINITY ? (C > 0 ? 0 : S) : C > 0 ? S * 4 * a / ((1 + a) * (1 + a)) : S;
+      if (f > c->xd[i]) c->xd[i] = f;
     }
     if (!c->P || !isfinite(mx)) continue;
     double s = 0;
@@ -398,6 +421,12 @@ static int dcase_build(dcase *c, const lsce_dg_input *in, const lsce_ref_opts *r
   }
   for (int v = 0; v < LSCE_V_COUNT && all_vars; v++)
     if (dvar_build(&c->var[v], c, v, ro)) return LSCE_EINCOMPLETE;
+  /* identify: an unweighted sigmoid loss run on a weighted case (the family's weights are optional,
+   * so the same id fits with and without them; lsce_id_cand.noweights says which) */
+  lsce_problem q = *p;
+  q.has_weights = 0;
+  for (int v = 0; v < LSCE_V_COUNT && all_vars && p->has_weights; v++)
+    if (!strcmp(lsce_variants[v].family, "sigmoid") && dvar_build_p(&c->uw[v], c, &q, v, ro)) return LSCE_EINCOMPLETE;
   return LSCE_OK;
 }
 
@@ -445,17 +474,22 @@ static double loss_noise(const dcase *c, const dvar *dv, int red, int64_t idx, d
 }
 
 /* the row's gradient scale: kappa_i (1, or the largest class weight) over the mean's denominator;
- * p_ij times it bounds both terms of p_j sum(kappa) - kappa_j that cancel (0 outside V) */
+ * p_ij times it bounds both terms of p_j sum(kappa) - kappa_j that cancel (0 outside V). Sigmoid
+ * family: max_c w_c over the denominator (each entry w_c (sigmoid(x) - t') is at most that) */
 static double row_factor(const dvar *dv, int red, int64_t i) {
   if (!dv->inV[i]) return 0;
   double D = red == LSCE_RED_MEAN ? (dv->D0 < dv->D1 ? dv->D0 : dv->D1) : 1;
-  return D > 0 ? dv->kap / D : INFINITY;
+  return D > 0 ? (dv->sig ? dv->gkap : dv->kap) / D : INFINITY;
 }
 
-static double grad_noise(const dcase *c, int64_t i, int64_t j, double s, double r) {
+/* softmax: g_K (ulp_T(max(p_ij s, |r|)) + p_ij s ulp_T(Z_i)), p_ij with the chain factor. Sigmoid
+ * family (verify/diagnose_opts.c's gradient entry): the row's sigma_i = max_j x'(z_ij) s in place
+ * of p_ij s, plus g_K S ulp_T(1) w_i under a cap (w_i = K s, the loss's kappa over D) */
+static double grad_noise(const dcase *c, const dvar *dv, int64_t i, int64_t j, double s, double r) {
   lsce_dtype t = c->in->gdt;
-  double ps = c->P[i * c->K + j] * s, a = fabs(r);
-  return c->gK * (lsce_ulp_of(ps > a ? ps : a, t) + ps * lsce_ulp_of(c->Z[i], t));
+  double ps = (dv->sig ? c->xd[i] : c->P[i * c->K + j]) * s, a = fabs(r);
+  double n = c->gK * (lsce_ulp_of(ps > a ? ps : a, t) + ps * lsce_ulp_of(c->Z[i], t));
+  return dv->sig ? n + c->gK * c->capS * s * (double)c->K : n;
 }
 
 /* a NaN matches a NaN only when nan_ok (the claim: a NaN is no evidence for another formulation) */
@@ -499,7 +533,7 @@ static void eval_case(const dcase *c, const dvar *dv, int red, long double e, do
       double un = lsce_ulp_of(rmax > tau ? rmax : tau, in->gdt);
       for (int64_t j = 0; j < K; j++) {
         double y = in->grad[i * K + j];
-        double s1 = lsce_dg_score1(y, row[j], grad_noise(c, i, j, s, row[j]), c->nan_ok);
+        double s1 = lsce_dg_score1(y, row[j], grad_noise(c, dv, i, j, s, row[j]), c->nan_ok);
         double u1 = lsce_dg_score1(y, row[j], un, 1);
         if (!(s1 <= sc)) sc = isnan(s1) ? INFINITY : s1;
         if (!(u1 <= ul)) ul = isnan(u1) ? INFINITY : u1;
@@ -594,7 +628,7 @@ static void fit_case(ivset *s, const dcase *c, const dvar *dv, int red) {
       double h;
       double y = in->grad[i * c->K + j];
       coef(c, dv, red, c->nloss + i * c->K + j, &A0, &A1, &h);
-      cut_value(s, A0, A1, 0, 0, y, grad_noise(c, i, j, sy, y));
+      cut_value(s, A0, A1, 0, 0, y, grad_noise(c, dv, i, j, sy, y));
     }
   }
 }
@@ -941,20 +975,24 @@ int lsce_identify_fit(lsce_id_cand *out, const lsce_dg_input *cases, int ncases,
       if (!cs[i].var[v].ok && (cases[i].p->has_weights || !lsce_variants[v].needs_weights)) bad = 1;
     }
     if (bad || (lsce_variants[v].needs_weights && !nw)) continue;
+    /* wm 1: a sigmoid variant with the class weights of the weighted cases left out */
+    const int nwm = nw && !strcmp(lsce_variants[v].family, "sigmoid") ? 2 : 1;
+    for (int wm = 0; wm < nwm; wm++)
     for (int mode = -1; mode <= LSCE_RED_SUM; mode++) {
       int ncs = 0, differs = mode < 0;
       ivset s = {1, {0}, {1}};
       for (int i = 0; i < ncases; i++) {
-        if (!cs[i].var[v].ok) continue;
+        dvar *dv = wm && cases[i].p->has_weights ? &cs[i].uw[v] : &cs[i].var[v];
+        if (!dv->ok) continue;
         int red = cases[i].p->reduction;
         if (mode >= 0 && red != LSCE_RED_NONE) { if (red != mode) differs = 1; red = mode; }
-        cp[ncs] = &cs[i]; dvs[ncs] = &cs[i].var[v]; reds[ncs] = red; ncs++;
-        if (s.n) fit_case(&s, &cs[i], &cs[i].var[v], red);
+        cp[ncs] = &cs[i]; dvs[ncs] = dv; reds[ncs] = red; ncs++;
+        if (s.n) fit_case(&s, &cs[i], dv, red);
       }
       if (!differs || !ncs) continue;
       lsce_id_cand *c = &out[n++];
       memset(c, 0, sizeof *c);
-      c->v = v; c->red_mode = mode;
+      c->v = v; c->red_mode = mode; c->noweights = wm;
       mpq_init(c->e);
       c->score = INFINITY; c->ulp = INFINITY;
       snprintf(c->s, sizeof c->s, "-");

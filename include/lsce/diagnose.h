@@ -73,13 +73,16 @@ void lsce_diagnosis_json(FILE *f, const lsce_diagnosis *d, const lsce_problem *p
 /* identify: the joint fit of every variant over several probe cases (the e shared by all). */
 typedef struct {
   int v, red_mode;    /* red_mode: -1 as each case asks, else LSCE_RED_MEAN / LSCE_RED_SUM for scalars */
+  int noweights;      /* a sigmoid variant fitted with the weighted cases' class weights left out */
   int fits;
   double score, ulp;
   mpq_t e;
   char s[64];
 } lsce_id_cand;
-/* Fills out[] (up to LSCE_V_COUNT * 3 candidates); returns how many. pad: the pad class for
+/* Fills out[] (up to LSCE_ID_MAXCANDS candidates: each variant at 3 reduction modes, a sigmoid
+ * variant also without class weights); returns how many. pad: the pad class for
  * k2-pad-kl (the probe's convention). */
+#define LSCE_ID_MAXCANDS (LSCE_V_COUNT * 6)
 int lsce_identify_fit(lsce_id_cand *out, const lsce_dg_input *cases, int ncases, const lsce_ref_opts *ro,
                       lsce_err *err, int *rc);
 
