@@ -106,6 +106,7 @@ int lsce_cmd_identify(int argc, char **argv) {
           "Names the formulation and smoothing a loss computes from its outputs on `lsce probe` inputs:\n"
           "ODIR/<case>.npy (shape () or (N,) as the case's reduction says) and optionally ODIR/<case>_grad.npy.\n"
           "--logit-scale, --softcap, --z-loss: the settings the loss ran with (every case).\n"
+          "Also the sigmoid family (bce, bce-multilabel, bce-softmax-target): a none case's output is the row sums (N,).\n"
           "Exit 0 when exactly one variant fits, 1 when none or several do.\n", stdout);
     return 0;
   }

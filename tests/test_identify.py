@@ -174,11 +174,12 @@ def smooth_bce(form, y, K, e, xp_full):
     raise ValueError(form)
 
 
-def run_torch_bce(form, e, probe, out, dtype, grad, weights=True, bug=None, always=None):
+def run_torch_bce(form, e, probe, out, dtype, grad, weights=True, bug=None, always=None, sc=None):
     """torch's binary_cross_entropy_with_logits on every probe case; per-row sums for `none` (lsce's
     row loss). weights: pass the case's class weights as `weight` (broadcast over rows). bug "rows":
     a mean over rows (sum / N) instead of over the N K elements. always: one reduction for every
-    scalar case, whatever it asks."""
+    scalar case, whatever it asks. sc: (S, C), the loss on x = C tanh(S z / C) (identify's
+    --logit-scale S --softcap C)."""
     import torch
     import torch.nn.functional as F
     tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
@@ -189,10 +190,11 @@ def run_torch_bce(form, e, probe, out, dtype, grad, weights=True, bug=None, alwa
         t = torch.tensor(smooth_bce(form, y, z.shape[1], float(e), None), dtype=tdt)
         w = torch.tensor(np.load(os.path.join(probe, c["weights"])), dtype=tdt) if c["weights"] and weights else None
         red = c["reduction"] if c["reduction"] == "none" or not always else always
-        el = F.binary_cross_entropy_with_logits(z, t, weight=w, reduction="none")
+        x = sc[1] * torch.tanh(sc[0] * z / sc[1]) if sc else z
+        el = F.binary_cross_entropy_with_logits(x, t, weight=w, reduction="none")
         if red == "none": loss = el.sum(1)
         elif red == "mean" and bug == "rows": loss = el.sum(1).mean()
-        else: loss = F.binary_cross_entropy_with_logits(z, t, weight=w, reduction=red)
+        else: loss = F.binary_cross_entropy_with_logits(x, t, weight=w, reduction=red)
         np.save(os.path.join(out, c["case"] + ".npy"), loss.detach().numpy())
         if grad:
             (loss.sum() if red == "none" else loss).backward()
@@ -223,6 +225,10 @@ def identify_line(probe, out, want, who, json_want=None):
     r = lsce(["identify", "--probe", probe, "--outputs", out])
     check(who, r.stdout == want + "\n" and r.returncode == (0 if want.startswith("identify variant=") else 1),
           f"want {want!r}, exit {r.returncode}: {r.stdout}{r.stderr}")
+    if os.environ.get("LSCE_IDENTIFY_REPORT"):  # the README's figures: the line and the fit's ulp
+        j = json.loads(lsce(["identify", "--probe", probe, "--outputs", out, "--json"]).stdout)
+        fit = [c for c in j["candidates"] if c["fits"] and not c["folded"]]
+        print(f"{who}: {r.stdout.strip()} | values={j['values']} ulp={fit[0]['ulp'] if fit else '-'}")
     if json_want:
         j = json.loads(lsce(["identify", "--probe", probe, "--outputs", out, "--json"]).stdout)
         check(who + " --json", all(j.get(k) == v for k, v in json_want.items()), str({k: j.get(k) for k in json_want}))
@@ -262,6 +268,12 @@ def sigmoid_peers(d, have_torch):
         identify_line(probes["float32"], out, "identify " + expect["keras"]("0.1"), "torch BCE keras --json",
                       {"identified": True, "variant": "bce", "smoothing": "0.1", "class_weights": "as given",
                        "equivalent": {"variant": "bce-multilabel", "smoothing": "0.05"}})
+        # identify's --logit-scale and --softcap apply to the sigmoid family too
+        out = fresh()
+        run_torch_bce("timm", "0.2", probes["float32"], out, "float32", True, sc=(0.5, 3))
+        r = lsce(["identify", "--probe", probes["float32"], "--outputs", out, "--logit-scale", "0.5", "--softcap", "3"])
+        check("torch BCE timm on 3 tanh(z/6)", r.returncode == 0 and r.stdout == "identify variant=bce-softmax-target smoothing=0.2\n",
+              r.stdout + r.stderr)
         # mmpretrain above 1/2: bce would need 2e > 1, so bce-multilabel is named alone
         out = fresh()
         run_torch_bce("mmpretrain", "0.6", probes["float32"], out, "float32", True)
