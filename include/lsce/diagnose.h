@@ -70,7 +70,9 @@ void lsce_diagnosis_free(lsce_diagnosis *d);
 void lsce_diagnosis_print(FILE *f, const lsce_diagnosis *d, const lsce_problem *p, const char *given);
 void lsce_diagnosis_json(FILE *f, const lsce_diagnosis *d, const lsce_problem *p, const char *given);
 
-/* identify: the joint fit of every variant over several probe cases (the e shared by all). */
+/* identify: the joint fit of every variant over several probe cases (the e shared by all); the
+ * sigmoid family too (identify only: check's diagnosis keeps verify/diagnose_opts.c for it), its
+ * mean over |V| K elements, with check's sigmoid noise model (docs/cli.md "probe and identify"). */
 typedef struct {
   int v, red_mode;    /* red_mode: -1 as each case asks, else LSCE_RED_MEAN / LSCE_RED_SUM for scalars */
   int noweights;      /* a sigmoid variant fitted with the weighted cases' class weights left out */
