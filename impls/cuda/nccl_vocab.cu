@@ -31,6 +31,7 @@
 
 #include "cuda/elem_cu.h"
 #include "cuda/rowkern.h"
+#include "cuda/ncclkern.h"
 #include "cpu/rowguard.h"
 #include "lsce/cuda.h"
 #include "lsce/problem.h"
@@ -103,25 +104,15 @@ extern "C" const char *lsce_isa_nccl(void) {
   return name;
 }
 
-/* ---- kernels --------------------------------------------------------------------------------------- */
+/* ---- kernels (their steps: impls/cuda/ncclkern.h, shared with the host emulation) ---------------- */
 /* Row i's statistics over the shard [c0, c1) held as zs (N x (c1 - c0)); one block per row (grid-stride). */
 template <typename T>
 __global__ void __launch_bounds__(LSCE_CU_THREADS)
 shard_stats_kernel(lsce_rowstats *st, const T *zs, const int64_t *tg, const double *w, lsce_params prm,
                    int64_t N, int64_t c0, int64_t c1) {
   __shared__ lsce_rowstats sh[LSCE_CU_THREADS];
-  const int64_t Ks = c1 - c0;
-  const int wu = lsce_weighted_u(&prm);
   for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
-    lsce_rowstats *mine = &sh[threadIdx.x];
-    lsce_stats_empty(mine);
-    if (lsce_params_in_V(&prm, tg[i])) {
-      lsce_online o;
-      lsce_online_init(&o, 0);
-      for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x)
-        lsce_online_push(&o, mine, lsce_cu_ld(zs, i * Ks + (j - c0)), j, tg[i], &prm, wu ? w[j] : 1.0);
-      lsce_online_finish(&o, mine);
-    }
+    lsce_cu_shard_stats<T>(&sh[threadIdx.x], zs, tg, i, c0, c1, threadIdx.x, blockDim.x, &prm, w);
     for (int off = blockDim.x / 2; off > 0; off /= 2) {
       __syncthreads();
       lsce_cu_tree_step(sh, threadIdx.x, off);
@@ -132,29 +123,12 @@ shard_stats_kernel(lsce_rowstats *st, const T *zs, const int64_t *tg, const doub
   }
 }
 
-/* Row i: the P gathered partials (layout [rank][row]) merged in rank order; loss pair R[4i], R[4i + 1],
- * gradient coefficients, maximum (NaN marks a row outside V) and merged statistics mst[i], as
- * lsce_cu_split_merge forms them; then the loss's own check (R[4i + 2], R[4i + 3]). */
+/* Row i: the P gathered partials (layout [rank][row]) merged in rank order (lsce_cu_rank_merge). */
 __global__ void rank_merge_kernel(double *R, lsce_gradcoef *gc, double *mrow, lsce_rowstats *mst, const lsce_rowstats *all,
                                   const int64_t *tg, const double *w, lsce_params prm, int64_t N, int64_t K, int P,
                                   lsce_cu_bounds bnd) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t y = tg[i];
-    if (!lsce_params_in_V(&prm, y)) {
-      for (int k = 0; k < LSCE_CU_RSTRIDE; k++) R[LSCE_CU_RSTRIDE * i + k] = 0;
-      mrow[i] = NAN;
-      continue;
-    }
-    lsce_rowstats st;
-    lsce_stats_empty(&st);
-    for (int b = 0; b < P; b++) lsce_stats_merge(&st, &all[(int64_t)b * N + i], 0);
-    mst[i] = st;
-    lsce_rowcoef rc = lsce_row_coef(&prm, y, w);
-    lsce_cu_row_loss(R, i, &prm, &rc, &st);
-    gc[i] = lsce_grad_coef(&prm, &rc, &st, y, w, lsce_weighted_u(&prm));
-    mrow[i] = st.m;
-    lsce_cu_row_guard(R, i, K, y, &st, 0, 0.0, &prm, w, bnd); /* the loss; each shard checks its gradient */
-  }
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x)
+    lsce_cu_rank_merge(R, gc, mrow, mst, all, i, N, K, P, tg[i], &prm, w, bnd);
 }
 
 /* The gradient of the shard's columns: gs (N x (c1 - c0)) from zs, one block per row; the shard's
@@ -166,30 +140,14 @@ shard_grad_kernel(T *gs, const T *zs, const lsce_gradcoef *gc, const double *mro
                   int *gflag, const int64_t *tg, const double *w, lsce_params prm, int64_t N, int64_t K,
                   int64_t c0, int64_t c1, lsce_cu_bounds bnd) {
   __shared__ double gm[LSCE_CU_THREADS];
-  const int64_t Ks = c1 - c0;
-  const int wu = lsce_weighted_u(&prm);
   for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
-    const double m = mrow[i];
-    double gl = 0;
-    for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
-      const int64_t k = i * Ks + (j - c0);
-      if (m != m) { lsce_cu_st(gs, k, 0.0); continue; }
-      lsce_gradcoef g = gc[i];
-      double v = lsce_cu_ld(zs, k);
-      double e = v == -INFINITY ? 0.0 : exp(v - m);
-      double gj = lsce_grad_entry_d(&g, j, e, wu ? w[j] : 1.0, prm.pad_index);
-      double a = fabs(gj);
-      if (a > gl || a != a) gl = a; /* a NaN sticks */
-      lsce_cu_st(gs, k, gj);
-    }
-    gm[threadIdx.x] = gl;
+    gm[threadIdx.x] = lsce_cu_shard_grad<T>(gs, zs, gc, mrow, i, c0, c1, threadIdx.x, blockDim.x, &prm, w);
     for (int off = blockDim.x / 2; off > 0; off /= 2) {
       __syncthreads();
       lsce_cu_max_step(gm, threadIdx.x, off);
     }
     __syncthreads();
-    if (threadIdx.x == 0)
-      gflag[i] = m != m || lsce_cu_grad_ok(K, tg[i], &mst[i], gm[0], &prm, w, bnd) ? 0 : LSCE_GUARD_GRAD_BAD;
+    if (threadIdx.x == 0) gflag[i] = lsce_cu_shard_verdict(mrow, mst, i, K, tg[i], gm[0], &prm, w, bnd);
     __syncthreads(); /* gm[] is rewritten by the next row */
   }
 }
@@ -219,7 +177,7 @@ typedef struct {
 } rank_buf;
 
 template <typename T>
-static int launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
+static cudaError_t launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
   const unsigned blocks = (unsigned)(N < 65535 * 16 ? (N > 0 ? N : 1) : 65535 * 16);
   const lsce_bound bd = lsce_guard_bound(c->dtype);
   const lsce_cu_bounds bnd = {bd.loss_ulp, bd.grad_ulp, (int)c->dtype};
@@ -231,10 +189,10 @@ static int launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_
   if (stage == 2 && c1 > c0)
     shard_grad_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>((T *)b->gs, (const T *)b->zs, b->gc, b->mrow, b->mst,
                                                               b->gflag, b->t, b->w, *c->prm, N, c->K, c0, c1, bnd);
-  return cudaGetLastError() == cudaSuccess ? 0 : 3;
+  return cudaGetLastError(); /* the launch's own error, reported by the caller */
 }
 
-static int launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
+static cudaError_t launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
   switch (dt) {
   case LSCE_DT_F32: return launch<float>(b, c, N, c0, c1, stage, P);
   case LSCE_DT_BF16: return launch<__nv_bfloat16>(b, c, N, c0, c1, stage, P);
@@ -279,7 +237,7 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
     if (c->weights && K) CK(cudaMemcpy(b[r].w, c->weights, sizeof(double) * (size_t)K, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
     if (c1 == c0 && N)
       CK(cudaMemcpy(b[r].st, empty, sizeof(lsce_rowstats) * (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy(empty statistics)");
-    if (launch_dt(c->dtype, &b[r], c, N, c0, c1, 0, P)) { rc = fail_cu(cudaGetLastError(), "launch of shard_stats_kernel"); goto out; }
+    CK(launch_dt(c->dtype, &b[r], c, N, c0, c1, 0, P), "launch of shard_stats_kernel");
   }
   if (!rc && N) {
     ncclResult_t e = nc.groupStart();
@@ -300,7 +258,7 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
       lsce_row_block(K, r, P, &c0, &c1);
       CK(cudaSetDevice(r), "cudaSetDevice");
       if (stage == 2 && !grad) continue;
-      if (launch_dt(c->dtype, &b[r], c, N, c0, c1, stage, P)) { rc = fail_cu(cudaGetLastError(), "kernel launch"); goto out; }
+      CK(launch_dt(c->dtype, &b[r], c, N, c0, c1, stage, P), stage == 1 ? "launch of rank_merge_kernel" : "launch of shard_grad_kernel");
     }
   for (int r = 0; r < P && !rc; r++) {
     int64_t c0, c1;
@@ -322,7 +280,8 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
   }
 out:
   for (int r = 0; r < P; r++) {
-    if (cudaSetDevice(r) != cudaSuccess) { cudaGetLastError(); continue; }
+    /* freed even when the device cannot be made current (cudaFree finds a pointer's device itself) */
+    if (cudaSetDevice(r) != cudaSuccess) cudaGetLastError();
     cudaFree(b[r].zs); cudaFree(b[r].gs); cudaFree(b[r].t); cudaFree(b[r].w); cudaFree(b[r].Lrow);
     cudaFree(b[r].mrow); cudaFree(b[r].st); cudaFree(b[r].all); cudaFree(b[r].gc); cudaFree(b[r].mst);
     cudaFree(b[r].gflag);
