@@ -14,7 +14,16 @@ by the row's own dlopen through LD_LIBRARY_PATH = $LSCE_FAKE_NCCL_DIR). Suite qu
   3. fault injection: each failable CUDA call of the row (LSCE_MOCK_FAIL_AT=k, tests/cuda_mock.cpp)
      and each NCCL call (LSCE_FAKE_NCCL_FAIL=k) made to fail in turn, at P = 2 (K = 5) and P = 3
      (K = 2: an empty shard): exit 3, one line `lsce: ...` on stderr naming the row, nothing on
-     stdout, and no device allocation or stream left (LSCE_MOCK_REPORT: live_allocs=0).
+     stdout, and no device allocation or stream left (LSCE_MOCK_REPORT: live_allocs=0); the same
+     with issue #15's options (a soft cap and a z-loss: the options path);
+  4. issue #15's options (the options path, impls/cuda/optkern.h over the ranks): verify on
+     fixtures/options at P = 1, 2, 3 with the reference rung on and off (LSCE_ROW_REFERENCE=0) passes
+     every result, as many as cuda_split's; with the kernels never run (LSCE_MOCK_KERNELS=skip) it
+     fails; part 2 compares the options cases too (P = 1: cuda_rowblock's one slice of 256 threads,
+     P = 2: cuda_split's two slices, the same partials merged in the same order);
+  The escalation path (a row the device's check flags takes the reference's loss with the rung on,
+  keeps the device's with it off) is tests/test_cuda_options.py's case, run there for this row too
+  at P = 3 (LSCE_FAKE_NCCL_DIR).
 Needs numpy."""
 import glob
 import json
@@ -73,6 +82,29 @@ with tempfile.TemporaryDirectory() as tmp:
             else:
                 print("ok   verify cuda_nccl_vocab on fixtures/%s at P = %d: %d results pass (%d with rows escalated)"
                       % (fx, P, len(res), esc))
+    # issue #15's options (impls/cuda/optkern.h sharded over the ranks): the reference rung on and off
+    d = os.path.join(fixtures, "options")
+    _, ref = verify(d, "cuda_split", 1, tmp)
+    for P in (1, 2, 3):
+        for label, extra in (("rung on", {}), ("rung off", {"LSCE_ROW_REFERENCE": "0"})):
+            os.environ.update(extra)
+            rc, res = verify(d, "cuda_nccl_vocab", P, tmp)
+            for k in extra:
+                del os.environ[k]
+            npass = sum(1 for x in res if x["pass"])
+            if rc != 0 or not res or len(res) != len(ref) or npass != len(res):
+                fail("verify cuda_nccl_vocab on fixtures/options at P = %d (%s): exit %d, %d results (cuda_split: %d), %d pass"
+                     % (P, label, rc, len(res), len(ref), npass))
+            else:
+                print("ok   verify cuda_nccl_vocab on fixtures/options at P = %d (%s): %d results pass"
+                      % (P, label, len(res)))
+    os.environ["LSCE_MOCK_KERNELS"] = "skip"
+    rc, res = verify(d, "cuda_nccl_vocab", 2, tmp)
+    del os.environ["LSCE_MOCK_KERNELS"]
+    if rc == 0:
+        fail("verify cuda_nccl_vocab on fixtures/options with the kernels never run: exit 0")
+    else:
+        print("ok   with the kernels never run (LSCE_MOCK_KERNELS=skip) verify fails: exit %d" % rc)
     for P, cap, want in ((2, None, "nccl0_x2"), (3, None, "nccl0_x3"), (3, 2, "nccl0_x2")):
         e = env_for(P) if cap is None else env_for(P, LSCE_NCCL_RANKS=cap)
         r = run(["impls"], e)
@@ -95,7 +127,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     same = {1: 0, 2: 0}
     differ = {1: 0, 2: 0}
-    for d in sorted(glob.glob(os.path.join(fixtures, "data", "*"))):
+    nopt = 0
+    for d in sorted(glob.glob(os.path.join(fixtures, "data", "*")) + glob.glob(os.path.join(fixtures, "options", "*"))):
         if not os.path.exists(os.path.join(d, "golden.txt")):
             continue
         z = np.load(os.path.join(d, "logits.npy"), mmap_mode="r")
@@ -103,6 +136,11 @@ with tempfile.TemporaryDirectory() as tmp:
             continue
         head = open(os.path.join(d, "golden.txt")).readline()
         ig, pad = re.search(r"ignore_index (-?\d+)", head), re.search(r"pad_index (-?\d+)", head)
+        opts = []  # issue #15's options of the case (fixtures/options), paths relative to its parent
+        for l in open(os.path.join(d, "golden.txt")):
+            if l.startswith("# options of every group:"):
+                opts = [t if not t.endswith(".npy") else os.path.join(os.path.dirname(d), t)
+                        for t in l.split(":", 1)[1].split() if t != "-"]
         triples, seen = [], set()
         for l in open(os.path.join(d, "golden.txt")):
             f = l.split()
@@ -110,9 +148,9 @@ with tempfile.TemporaryDirectory() as tmp:
                 continue
             seen.add(f[0])
             triples.append((f[0], f[1], f[2]))
-        for v, e, red in triples[:4]:  # the first variants of the case, each at its first e > 0
+        for v, e, red in triples[:2]:  # the first two variants of the case, each at its first e > 0
             base = ["--logits", os.path.join(d, "logits.npy"), "--targets", os.path.join(d, "targets.npy"),
-                    "--variant", v, "--smoothing", e, "--reduction", red]
+                    "--variant", v, "--smoothing", e, "--reduction", red] + opts
             if ig:
                 base += ["--ignore-index", ig.group(1)]
             extra = [[]]
@@ -134,6 +172,7 @@ with tempfile.TemporaryDirectory() as tmp:
                     fail("run cuda_nccl_vocab at P = %d on %s %s: failed (%s: %s)" % (P, d, v, other, b is not None))
                 elif np.array_equal(a[0], b[0], equal_nan=True) and np.array_equal(a[1], b[1], equal_nan=True):
                     same[P] += 1
+                    nopt += bool(opts)
                 else:
                     differ[P] += 1
     for P, other in ((1, "cuda_rowblock"), (2, "cuda_split")):
@@ -142,9 +181,13 @@ with tempfile.TemporaryDirectory() as tmp:
         else:
             print("ok   at P = %d: %d runs bit for bit %s's (%d differ, each within bounds: part 1)"
                   % (P, same[P], other, differ[P]))
+    if nopt == 0:
+        fail("no run with issue #15's options compared")
+    else:
+        print("ok   %d of these comparisons (P = 1 and 2) with issue #15's options (fixtures/options)" % nopt)
 
     # 3. fault injection
-    for P, K in ((2, 5), (3, 2)):
+    for P, K, opt in ((2, 5, []), (3, 2, []), (2, 5, ["--softcap", "30", "--z-loss", "0.001"])):
         N = 3
         rng = np.random.default_rng(P)
         zp, tp = os.path.join(tmp, "fz.npy"), os.path.join(tmp, "ft.npy")
@@ -152,7 +195,7 @@ with tempfile.TemporaryDirectory() as tmp:
         np.save(tp, np.arange(N, dtype=np.int64) % K)
         gp, rep = os.path.join(tmp, "fg.npy"), os.path.join(tmp, "rep")
         args = ["run", "--impl", "cuda_nccl_vocab", "--logits", zp, "--targets", tp, "--variant", "k",
-                "--smoothing", "0.1", "--reduction", "none", "--grad-out", gp]
+                "--smoothing", "0.1", "--reduction", "none", "--grad-out", gp] + opt
 
         def report():
             return dict(kv.split("=") for kv in open(rep).read().split())
@@ -203,8 +246,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 msgs.add(m)
         if nn < 3:
             fail("P = %d: only %d NCCL calls failed in turn" % (P, nn))
-        print("ok   P = %d, K = %d: each of %d CUDA and %d NCCL calls failed in turn: exit 3, one line, nothing left"
-              " (%d in the cleanup: the results stand)" % (P, K, total, nn, ncleanup))
+        print("ok   P = %d, K = %d%s: each of %d CUDA and %d NCCL calls failed in turn: exit 3, one line, nothing left"
+              " (%d in the cleanup: the results stand)" % (P, K, " " + " ".join(opt) if opt else "", total, nn, ncleanup))
         for m in sorted(msgs)[::max(1, len(msgs) // 5)]:
             print("       e.g. " + m)
 sys.exit(bad)

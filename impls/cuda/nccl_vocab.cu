@@ -32,7 +32,13 @@
 #include "cuda/elem_cu.h"
 #include "cuda/rowkern.h"
 #include "cuda/ncclkern.h"
+#include "cuda/optkern.h"
+extern "C" {
+#include "cpu/elem.h"
+#include "cpu/optrows.h"
+}
 #include "cpu/rowguard.h"
+#include "cuda/opthost.h"
 #include "lsce/cuda.h"
 #include "lsce/problem.h"
 
@@ -166,6 +172,21 @@ static int fail_cu(cudaError_t e, const char *what) {
     if (ck_e_ != cudaSuccess) { rc = fail_cu(ck_e_, what); goto out; } \
   } while (0)
 
+/* every rank's `bytes` from snd[r] gathered into rcv[r] (rank q's at q bytes), one NCCL group */
+static int gather(const void *const *snd, void *const *rcv, const cudaStream_t *st, int P, size_t bytes, const char *what) {
+  ncclResult_t e = nc.groupStart();
+  if (e == ncclSuccess) {
+    for (int r = 0; r < P && e == ncclSuccess; r++) e = nc.allGather(snd[r], rcv[r], bytes, ncclChar, nc.comm[r], st[r]);
+    ncclResult_t e2 = nc.groupEnd(); /* closes the group even after a failed call */
+    if (e == ncclSuccess) e = e2;
+  }
+  if (e == ncclSuccess) return 0;
+  char m[300];
+  snprintf(m, sizeof m, "cuda_nccl_vocab: ncclAllGather (%s): %s", what, nc.errorString(e));
+  lsce_cuda_set_reason(LSCE_CUDA_ERROR, m);
+  return 3;
+}
+
 typedef struct {
   void *zs, *gs;
   int64_t *t;
@@ -200,9 +221,160 @@ static cudaError_t launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int
   }
 }
 
+/* ---- issue #15's options and the sigmoid family ----------------------------------------------------
+ * optkern.h's five launches on every rank over its own columns (q.ranks = P, q.c0, q.Kl; one slice
+ * per row, 256 threads), the partials of kernels 1 and 3 all-gathered between them, and the host's
+ * part shared with the other CUDA rows (opthost.h: the rows the host takes, optrows.c's reduction and
+ * reference rung through lsce_cpu_options_finish); each row's gradient verdict is OR-ed over the
+ * ranks (every rank's Pg). */
+typedef struct {
+  void *z, *g;
+  lsce_cu_orow *ri;
+  double *w, *soft, *Rout, *Pg;
+  lsce_cu_op1 *P1, *G1, *M1;
+  lsce_opt_smrow *SR;
+  lsce_cu_op2 *P2, *G2;
+  cudaStream_t s;
+} orank;
+
+/* step 1..5: kernel `step` of optkern.h on rank buffers o (the row kernels 2 and 4 merge the gathered G1, G2) */
+template <typename T>
+static cudaError_t opt_launch(const orank *o, const lsce_cu_oprm *q, int step) {
+  lsce_cu_obuf bl;
+  memset(&bl, 0, sizeof bl);
+  bl.ri = o->ri; bl.w = o->w; bl.soft = o->soft; bl.P1 = o->P1; bl.M1 = o->M1; bl.SR = o->SR; bl.P2 = o->P2;
+  bl.Rout = o->Rout; bl.Pg = o->Pg;
+  lsce_cu_obuf bg = bl;
+  bg.P1 = o->G1; bg.P2 = o->G2;
+  const dim3 grid(1u, (unsigned)lsce_cu_split_grid_y(q->N));
+  const unsigned rb = (unsigned)lsce_cu_merge_blocks(q->N), th = LSCE_CU_THREADS;
+  T *g = (T *)o->g;
+  const T *z = (const T *)o->z;
+  switch (step) {
+  case 1: opt_block_kernel<T, lsce_cu_op1><<<grid, th, th * sizeof(lsce_cu_op1), o->s>>>(g, z, bl, *q); break;
+  case 2: opt_row_kernel<<<rb, LSCE_CU_MERGE_THREADS, 0, o->s>>>(bg, *q, 0); break;
+  case 3: opt_block_kernel<T, lsce_cu_op2><<<grid, th, th * sizeof(lsce_cu_op2), o->s>>>(g, z, bl, *q); break;
+  case 4: opt_row_kernel<<<rb, LSCE_CU_MERGE_THREADS, 0, o->s>>>(bg, *q, 1); break;
+  default: opt_block_kernel<T, double><<<grid, th, th * sizeof(double), o->s>>>(g, z, bl, *q); break;
+  }
+  return cudaGetLastError();
+}
+
+static cudaError_t opt_launch_dt(lsce_dtype dt, const orank *o, const lsce_cu_oprm *q, int step) {
+  switch (dt) {
+  case LSCE_DT_F32: return opt_launch<float>(o, q, step);
+  case LSCE_DT_BF16: return opt_launch<__nv_bfloat16>(o, q, step);
+  default: return opt_launch<__half>(o, q, step);
+  }
+}
+
+static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  static const char *const launch_what[6] = {"", "launch of opt_block_kernel (statistics)", "launch of opt_row_kernel (begin)",
+                                             "launch of opt_block_kernel (terms)", "launch of opt_row_kernel (finish)",
+                                             "launch of opt_block_kernel (gradient)"};
+  const lsce_problem *p = (const lsce_problem *)c->opt;
+  const int P = nc.ranks;
+  const int64_t N = p->N, K = p->K;
+  const size_t n1 = (size_t)(N ? N : 1), k1 = (size_t)(K ? K : 1), es = c->dtype == LSCE_DT_F32 ? 4 : 2;
+  orank o[MAXR];
+  memset(o, 0, sizeof o);
+  lsce_cu_oprm q[MAXR];
+  lsce_cu_orow *ri = (lsce_cu_orow *)malloc(sizeof(lsce_cu_orow) * n1);
+  double *w = (double *)malloc(sizeof(double) * k1), *soft = NULL;
+  double *Rout = (double *)malloc(sizeof(double) * LSCE_CU_RSTRIDE * n1), *Pg = (double *)calloc(n1 * (size_t)P, sizeof(double));
+  double *Lrow = (double *)malloc(sizeof(double) * 3 * n1); /* (hi, lo, bound) per row: optrows.h */
+  unsigned char *lvl = (unsigned char *)malloc(n1);
+  if (p->soft) soft = (double *)malloc(sizeof(double) * n1 * k1);
+  int rc = 0;
+  if (!ri || !w || !Rout || !Pg || !Lrow || !lvl || (p->soft && !soft)) {
+    lsce_cuda_set_reason(LSCE_CUDA_ERROR, "cuda_nccl_vocab: out of host memory");
+    rc = 3;
+    goto out;
+  }
+  for (int r = 0; r < P; r++) {
+    lsce_cu_opt_prepare(&q[r], ri, w, soft, c, gdt, grad != NULL, 1);
+    q[r].ranks = P;
+    lsce_row_block(K, r, P, &q[r].c0, &q[r].Kl);
+    q[r].Kl -= q[r].c0;
+  }
+  for (int r = 0; r < P; r++) {
+    const int64_t c0 = q[r].c0, Kl = q[r].Kl;
+    const size_t nz = (size_t)N * (size_t)Kl * es;
+    CK(cudaSetDevice(r), "cudaSetDevice");
+    CK(cudaStreamCreate(&o[r].s), "cudaStreamCreate");
+    CK(cudaMalloc(&o[r].z, nz ? nz : 1), "cudaMalloc(logit shard)");
+    if (grad) CK(cudaMalloc(&o[r].g, nz ? nz : 1), "cudaMalloc(gradient shard)");
+    CK(cudaMalloc(&o[r].ri, sizeof(lsce_cu_orow) * n1), "cudaMalloc(rows)");
+    CK(cudaMalloc(&o[r].w, sizeof(double) * k1), "cudaMalloc(weights)");
+    if (soft) CK(cudaMalloc(&o[r].soft, sizeof(double) * n1 * (size_t)(Kl ? Kl : 1)), "cudaMalloc(soft target shard)");
+    CK(cudaMalloc(&o[r].P1, sizeof(lsce_cu_op1) * n1), "cudaMalloc(options partials 1)");
+    CK(cudaMalloc(&o[r].G1, sizeof(lsce_cu_op1) * n1 * (size_t)P), "cudaMalloc(gathered partials 1)");
+    CK(cudaMalloc(&o[r].M1, sizeof(lsce_cu_op1) * n1), "cudaMalloc(options statistics)");
+    CK(cudaMalloc(&o[r].SR, sizeof(lsce_opt_smrow) * n1), "cudaMalloc(options rows)");
+    CK(cudaMalloc(&o[r].P2, sizeof(lsce_cu_op2) * n1), "cudaMalloc(options partials 2)");
+    CK(cudaMalloc(&o[r].G2, sizeof(lsce_cu_op2) * n1 * (size_t)P), "cudaMalloc(gathered partials 2)");
+    CK(cudaMalloc(&o[r].Rout, sizeof(double) * LSCE_CU_RSTRIDE * n1), "cudaMalloc(row shares)");
+    CK(cudaMalloc(&o[r].Pg, sizeof(double) * n1), "cudaMalloc(gradient checks)");
+    if (nz) CK(cudaMemcpy2D(o[r].z, (size_t)Kl * es, (const char *)c->logits + (size_t)c0 * es, (size_t)K * es,
+                            (size_t)Kl * es, (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy2D(logit shard to device)");
+    if (N) CK(cudaMemcpy(o[r].ri, ri, sizeof(lsce_cu_orow) * (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy(rows)");
+    if (K) CK(cudaMemcpy(o[r].w, w, sizeof(double) * (size_t)K, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
+    if (soft && nz) CK(cudaMemcpy2D(o[r].soft, sizeof(double) * (size_t)Kl, soft + c0, sizeof(double) * (size_t)K,
+                                    sizeof(double) * (size_t)Kl, (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy2D(soft target shard)");
+  }
+  /* kernel 1 on every rank, its partials gathered; 2 and 3, gathered; 4 and 5 */
+  for (int step = 1; step <= 5 && N; step++) {
+    if (step == 5 && (!grad || q[0].k.sig)) break;
+    for (int r = 0; r < P; r++) {
+      CK(cudaSetDevice(r), "cudaSetDevice");
+      CK(opt_launch_dt(c->dtype, &o[r], &q[r], step), launch_what[step]);
+    }
+    if (step == 1 || step == 3) {
+      const void *snd[MAXR];
+      void *rcv[MAXR];
+      cudaStream_t st[MAXR];
+      for (int r = 0; r < P; r++) {
+        snd[r] = step == 1 ? (const void *)o[r].P1 : (const void *)o[r].P2;
+        rcv[r] = step == 1 ? (void *)o[r].G1 : (void *)o[r].G2;
+        st[r] = o[r].s;
+      }
+      if ((rc = gather(snd, rcv, st, P, (step == 1 ? sizeof(lsce_cu_op1) : sizeof(lsce_cu_op2)) * (size_t)N,
+                       step == 1 ? "options statistics" : "options terms")))
+        goto out;
+    }
+  }
+  for (int r = 0; r < P; r++) {
+    const int64_t c0 = q[r].c0, Kl = q[r].Kl;
+    CK(cudaSetDevice(r), "cudaSetDevice");
+    CK(cudaStreamSynchronize(o[r].s), "kernel execution");
+    if (r == 0 && N) CK(cudaMemcpy(Rout, o[r].Rout, sizeof(double) * LSCE_CU_RSTRIDE * (size_t)N, cudaMemcpyDeviceToHost),
+                        "cudaMemcpy(row shares)");
+    if (grad && N && !q[r].k.sig) /* rank r's verdicts into Pg[i P + r] */
+      CK(cudaMemcpy2D(Pg + r, sizeof(double) * (size_t)P, o[r].Pg, sizeof(double), sizeof(double), (size_t)N,
+                      cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient checks)");
+    if (grad && N && Kl)
+      CK(cudaMemcpy2D((char *)grad + (size_t)c0 * es, (size_t)K * es, o[r].g, (size_t)Kl * es, (size_t)Kl * es, (size_t)N,
+                      cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient shard)");
+  }
+  lsce_cu_opt_collect(Lrow, lvl, grad, gdt, &q[0], ri, Rout, Pg, P);
+  lsce_cpu_options_finish(loss, grad, gdt, c, &q[0].k, Lrow, lvl);
+out:
+  for (int r = 0; r < P; r++) {
+    if (cudaSetDevice(r) != cudaSuccess) cudaGetLastError();
+    cudaFree(o[r].z); cudaFree(o[r].g); cudaFree(o[r].ri); cudaFree(o[r].w); cudaFree(o[r].soft);
+    cudaFree(o[r].P1); cudaFree(o[r].G1); cudaFree(o[r].M1); cudaFree(o[r].SR); cudaFree(o[r].P2); cudaFree(o[r].G2);
+    cudaFree(o[r].Rout); cudaFree(o[r].Pg);
+    if (o[r].s) cudaStreamDestroy(o[r].s);
+  }
+  cudaSetDevice(0);
+  free(ri); free(w); free(soft); free(Rout); free(Pg); free(Lrow); free(lvl);
+  return rc;
+}
+
 extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   if (!lsce_nccl_available()) return 3;
   if (c->dtype == LSCE_DT_F64 || (grad && gdt != c->dtype)) return 2;
+  if (c->opt) return run_opt(loss, grad, gdt, c); /* issue #15 */
   const int P = nc.ranks;
   const int64_t N = c->N, K = c->K, n1 = N > 0 ? N : 1;
   const size_t es = c->dtype == LSCE_DT_F32 ? 4 : 2;
@@ -240,17 +412,11 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
     CK(launch_dt(c->dtype, &b[r], c, N, c0, c1, 0, P), "launch of shard_stats_kernel");
   }
   if (!rc && N) {
-    ncclResult_t e = nc.groupStart();
-    for (int r = 0; r < P && e == ncclSuccess; r++)
-      e = nc.allGather(b[r].st, b[r].all, sizeof(lsce_rowstats) * (size_t)N, ncclChar, nc.comm[r], b[r].s);
-    ncclResult_t e2 = nc.groupEnd();
-    if (e == ncclSuccess) e = e2;
-    if (e != ncclSuccess) {
-      char m[300];
-      snprintf(m, sizeof m, "cuda_nccl_vocab: ncclAllGather: %s", nc.errorString(e));
-      lsce_cuda_set_reason(LSCE_CUDA_ERROR, m);
-      rc = 3;
-    }
+    const void *snd[MAXR];
+    void *rcv[MAXR];
+    cudaStream_t st[MAXR];
+    for (int r = 0; r < P; r++) { snd[r] = b[r].st; rcv[r] = b[r].all; st[r] = b[r].s; }
+    rc = gather(snd, rcv, st, P, sizeof(lsce_rowstats) * (size_t)N, "shard statistics");
   }
   for (int stage = 1; stage <= 2 && !rc; stage++)
     for (int r = 0; r < P && !rc; r++) {
