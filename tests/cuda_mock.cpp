@@ -1,4 +1,4 @@
-/* tests/cuda_mock.cpp: the recording CUDA runtime of tests/cuda_mock.h. Only what rowblock.o calls
+/* tests/cuda_mock.cpp: the recording CUDA runtime of tests/cuda_mock.h. Only what rowblock.o and nccl_vocab.o call
  * (nm lists it), with the runtime's signatures from cuda_runtime_api.h. A launch is refused
  * (cudaErrorInvalidConfiguration, reported by the next cudaGetLastError, as the runtime does) when
  * gridDim.x > 2^31 - 1, gridDim.y or .z > 65535, more than 1024 threads, or more than 48 KiB of

@@ -19,8 +19,11 @@
  * float32, gradient 2 ulp float32 / 1 ulp bf16, fp16: docs/accuracy.md); `lsce verify` measures it.
  * NCCL is loaded at run time (dlopen of libnccl.so.2, or the toolkit's copy): lsce links no NCCL and
  * starts without it; the row is available when the library loads and a communicator over the
- * devices can be made. Compiled when -Dnccl finds nccl.h (impls/meson.build); not run on this
- * project's machines so far (no GPU lent), see README "Beyond one machine". */
+ * devices can be made. Compiled when -Dnccl finds nccl.h (impls/meson.build); not run on a GPU so
+ * far (none lent): its kernels' steps are impls/cuda/ncclkern.h, run by the host emulation, and the
+ * test cuda_nccl runs the row on the recording CUDA runtime with 1..3 mock devices and a fake NCCL
+ * (tests/fake_nccl.c). Issue #15's options (c->opt): run_opt below, impls/cuda/optkern.h's launches
+ * on every rank over its own classes, the same bounds and host ladder as the other CUDA rows. */
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <math.h>
