@@ -32,6 +32,7 @@ inline void lsce_cu_st(bf16 *p, int64_t i, double g) { p[i].u = lsce_double_to_b
 inline void lsce_cu_st(f16 *p, int64_t i, double g) { p[i].u = lsce_double_to_f16(g); }
 #include "cuda/rowkern.h"
 #include "cuda/optkern.h"
+#include "cuda/ncclkern.h"
 
 /* merged statistics per row, when the caller wants them (st_out[i], has_st[i] = 1) */
 struct emu_capture {
@@ -148,5 +149,42 @@ inline void emu_opt_row_kernel(int64_t blocks, int threads, lsce_cu_obuf b, lsce
   for (int64_t bb = 0; bb < blocks; bb++)
     for (int tid = 0; tid < threads; tid++)
       for (int64_t i = bb * threads + tid; i < q.N; i += blocks * threads) lsce_cu_opt_row(&b, &q, i, finish);
+}
+/* cuda_nccl_vocab's kernels (impls/cuda/nccl_vocab.cu, steps in impls/cuda/ncclkern.h), one rank's
+ * launch: shard_stats_kernel<T> and shard_grad_kernel<T> on `blocks` blocks of `threads` threads
+ * looping over rows, a shared-memory tree per row; rank_merge_kernel a grid-stride loop over rows */
+template <typename T>
+inline void emu_shard_stats_kernel(int64_t blocks, int threads, lsce_rowstats *st, const T *zs, const int64_t *tg,
+                                   const double *w, const lsce_params *p, int64_t N, int64_t c0, int64_t c1) {
+  std::vector<lsce_rowstats> sh(threads);
+  for (int64_t bx = 0; bx < blocks; bx++)
+    for (int64_t i = bx; i < N; i += blocks) {
+      for (int tid = 0; tid < threads; tid++) lsce_cu_shard_stats<T>(&sh[tid], zs, tg, i, c0, c1, tid, threads, p, w);
+      for (int off = threads / 2; off > 0; off /= 2)
+        for (int tid = 0; tid < threads; tid++) lsce_cu_tree_step(sh.data(), tid, off);
+      st[i] = sh[0];
+    }
+}
+inline void emu_rank_merge_kernel(int64_t blocks, int threads, double *R, lsce_gradcoef *gc, double *mrow,
+                                  lsce_rowstats *mst, const lsce_rowstats *all, const int64_t *tg, const double *w,
+                                  const lsce_params *p, int64_t N, int64_t K, int P, lsce_cu_bounds bnd) {
+  for (int64_t b = 0; b < blocks; b++)
+    for (int tid = 0; tid < threads; tid++)
+      for (int64_t i = b * threads + tid; i < N; i += blocks * threads)
+        lsce_cu_rank_merge(R, gc, mrow, mst, all, i, N, K, P, tg[i], p, w, bnd);
+}
+template <typename T>
+inline void emu_shard_grad_kernel(int64_t blocks, int threads, T *gs, const T *zs, const lsce_gradcoef *gc,
+                                  const double *mrow, const lsce_rowstats *mst, int *gflag, const int64_t *tg,
+                                  const double *w, const lsce_params *p, int64_t N, int64_t K, int64_t c0, int64_t c1,
+                                  lsce_cu_bounds bnd) {
+  std::vector<double> gm(threads);
+  for (int64_t bx = 0; bx < blocks; bx++)
+    for (int64_t i = bx; i < N; i += blocks) {
+      for (int tid = 0; tid < threads; tid++) gm[tid] = lsce_cu_shard_grad<T>(gs, zs, gc, mrow, i, c0, c1, tid, threads, p, w);
+      for (int off = threads / 2; off > 0; off /= 2)
+        for (int tid = 0; tid < threads; tid++) lsce_cu_max_step(gm.data(), tid, off);
+      gflag[i] = lsce_cu_shard_verdict(mrow, mst, i, K, tg[i], gm[0], p, w, bnd);
+    }
 }
 #endif

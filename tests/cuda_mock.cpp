@@ -1,12 +1,18 @@
-/* tests/cuda_mock.cpp: the recording CUDA runtime of tests/cuda_mock.h. Only what rowblock.o calls
+/* tests/cuda_mock.cpp: the recording CUDA runtime of tests/cuda_mock.h. Only what rowblock.o and nccl_vocab.o call
  * (nm lists it), with the runtime's signatures from cuda_runtime_api.h. A launch is refused
  * (cudaErrorInvalidConfiguration, reported by the next cudaGetLastError, as the runtime does) when
  * gridDim.x > 2^31 - 1, gridDim.y or .z > 65535, more than 1024 threads, or more than 48 KiB of
  * dynamic shared memory. An accepted launch runs the kernel on the host (tests/cuda_emu.h, with the
  * launch's grid and arguments, the kernel found by the name nvcc registered for it), unless
- * mock.emulate is 0 (LSCE_MOCK_KERNELS=skip: launches do nothing, as unlaunched kernels). */
+ * mock.emulate is 0 (LSCE_MOCK_KERNELS=skip: launches do nothing, as unlaunched kernels).
+ * Devices: LSCE_MOCK_DEVICES=n (default 1) visible devices, cudaSetDevice(0..n-1), the current one
+ * tracked (cudaGetDevice); all share the host's memory, so a copy between them is a memmove (the
+ * fake NCCL of tests/fake_nccl.c relies on it). For a whole program (lsce-mock): LSCE_MOCK_FAIL_AT=k
+ * makes the k-th failable call fail, and LSCE_MOCK_REPORT=FILE writes at exit one line
+ * "calls=<failable calls> failed=<0|1> live_allocs=<n> live_events=<n> live_streams=<n>". */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +32,33 @@ static std::map<const void *, std::string> &kernel_names(void) {
   return m;
 }
 static int skip_env = -1; /* LSCE_MOCK_KERNELS=skip, read at the first launch */
+static std::set<void *> streams;
+static int cur_dev = 0;
+/* LSCE_MOCK_DEVICES, LSCE_MOCK_FAIL_AT and LSCE_MOCK_REPORT, read at the first call that needs them */
+static int n_devices(void) {
+  static int n = 0;
+  if (!n) {
+    const char *e = getenv("LSCE_MOCK_DEVICES");
+    n = e && atoi(e) >= 1 ? atoi(e) : 1;
+  }
+  return n;
+}
+static void report(void) {
+  const char *f = getenv("LSCE_MOCK_REPORT");
+  FILE *o = f ? fopen(f, "w") : NULL;
+  if (!o) return;
+  fprintf(o, "calls=%ld failed=%d live_allocs=%ld live_events=%ld live_streams=%ld\n", mock.calls, mock.failed,
+          mock.live_allocs, mock.live_events, (long)streams.size());
+  fclose(o);
+}
+static void program_env(void) {
+  static int done = 0;
+  if (done) return;
+  done = 1;
+  const char *e = getenv("LSCE_MOCK_FAIL_AT");
+  if (e && atol(e) >= 1) mock.fail_at = atol(e);
+  if (getenv("LSCE_MOCK_REPORT")) atexit(report);
+}
 static cudaError_t last = cudaSuccess;
 static dim3 cfg_grid, cfg_block;
 static size_t cfg_shm;
@@ -42,6 +75,7 @@ static void rec(mock_kind k, size_t bytes = 0, unsigned gx = 0, unsigned gy = 0,
 }
 /* a failable call: true when this one is to fail */
 static bool inject(void) {
+  program_env();
   if (++mock.calls == mock.fail_at) { mock.failed = 1; return true; }
   return false;
 }
@@ -62,6 +96,15 @@ static bool emulate_typed(const std::string &n, dim3 g, dim3 b, void **a) {
     emu_split_grad_kernel<T>(g.x, g.y, (int)b.x, *(T **)a[0], *(const T **)a[1], *(const lsce_gradcoef **)a[2],
                              *(const double **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
                              *(int64_t *)a[7], *(int *)a[8], *(double **)a[9]);
+  } else if (n.find("shard_stats_kernel") != std::string::npos) { /* cuda_nccl_vocab */
+    emu_shard_stats_kernel<T>(g.x, (int)b.x, *(lsce_rowstats **)a[0], *(const T **)a[1], *(const int64_t **)a[2],
+                              *(const double **)a[3], (const lsce_params *)a[4], *(int64_t *)a[5], *(int64_t *)a[6],
+                              *(int64_t *)a[7]);
+  } else if (n.find("shard_grad_kernel") != std::string::npos) {
+    emu_shard_grad_kernel<T>(g.x, (int)b.x, *(T **)a[0], *(const T **)a[1], *(const lsce_gradcoef **)a[2],
+                             *(const double **)a[3], *(const lsce_rowstats **)a[4], *(int **)a[5], *(const int64_t **)a[6],
+                             *(const double **)a[7], (const lsce_params *)a[8], *(int64_t *)a[9], *(int64_t *)a[10],
+                             *(int64_t *)a[11], *(int64_t *)a[12], *(lsce_cu_bounds *)a[13]);
   } else if (n.find("opt_block_kernel") != std::string::npos) { /* P: lsce_cu_op1, lsce_cu_op2 or double */
     T *gr = *(T **)a[0];
     const T *zz = *(const T **)a[1];
@@ -91,6 +134,13 @@ static bool emulate(const void *stub, dim3 g, dim3 b, void **a) {
     emu_split_guard_kernel(g.x, (int)b.x, *(double **)a[0], *(const lsce_rowstats **)a[1], *(const double **)a[2],
                            *(const int64_t **)a[3], *(const double **)a[4], (const lsce_params *)a[5], *(int64_t *)a[6],
                            *(int64_t *)a[7], *(int *)a[8], *(int *)a[9], *(lsce_cu_bounds *)a[10]);
+    return true;
+  }
+  if (n.find("rank_merge_kernel") != std::string::npos) { /* cuda_nccl_vocab */
+    emu_rank_merge_kernel(g.x, (int)b.x, *(double **)a[0], *(lsce_gradcoef **)a[1], *(double **)a[2],
+                          *(lsce_rowstats **)a[3], *(const lsce_rowstats **)a[4], *(const int64_t **)a[5],
+                          *(const double **)a[6], (const lsce_params *)a[7], *(int64_t *)a[8], *(int64_t *)a[9],
+                          *(int *)a[10], *(lsce_cu_bounds *)a[11]);
     return true;
   }
   if (n.find("opt_row_kernel") != std::string::npos) {
@@ -135,18 +185,32 @@ static cudaError_t copy(void *d, const void *s, size_t n, cudaMemcpyKind k) {
 }
 cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) { return copy(d, s, n, k); }
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t) { return copy(d, s, n, k); }
-/* the NCCL row's calls (impls/cuda/nccl_vocab.cu), so the mock binaries link; that row never runs
- * here (real NCCL finds no device), and one device is all the mock has */
+/* the NCCL row's calls (impls/cuda/nccl_vocab.cu): a 2-D copy is one failable call */
 cudaError_t cudaMemcpy2D(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h, cudaMemcpyKind k) {
-  for (size_t r = 0; r < h; r++) {
-    cudaError_t e = copy((char *)d + r * dp, (const char *)s + r * sp, w, k);
-    if (e != cudaSuccess) return e;
-  }
+  rec(k == cudaMemcpyHostToDevice ? M_H2D : k == cudaMemcpyDeviceToHost ? M_D2H : M_D2D, w * h);
+  if (inject()) return cudaErrorUnknown;
+  for (size_t r = 0; r < h; r++) memmove((char *)d + r * dp, (const char *)s + r * sp, w);
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int d) { rec(M_OTHER); return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
-cudaError_t cudaStreamCreate(cudaStream_t *s) { rec(M_OTHER); *s = (cudaStream_t)0; return cudaSuccess; }
-cudaError_t cudaStreamDestroy(cudaStream_t) { rec(M_OTHER); return cudaSuccess; }
+cudaError_t cudaSetDevice(int d) {
+  rec(M_OTHER);
+  if (d < 0 || d >= n_devices()) return cudaErrorInvalidDevice;
+  if (inject()) return cudaErrorUnknown;
+  cur_dev = d;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreate(cudaStream_t *s) {
+  rec(M_OTHER);
+  *s = (cudaStream_t)0;
+  if (inject()) return cudaErrorUnknown;
+  *s = (cudaStream_t)malloc(8);
+  streams.insert((void *)*s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  rec(M_OTHER);
+  return streams.erase((void *)s) ? (free((void *)s), cudaSuccess) : cudaErrorInvalidResourceHandle;
+}
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
   rec(M_MEMSET, n);
   if (inject()) return cudaErrorUnknown;
@@ -184,13 +248,13 @@ cudaError_t cudaGetLastError(void) {
   last = cudaSuccess;
   return e;
 }
-cudaError_t cudaGetDevice(int *d) { rec(M_OTHER); *d = 0; return inject() ? cudaErrorUnknown : cudaSuccess; }
+cudaError_t cudaGetDevice(int *d) { rec(M_OTHER); *d = cur_dev; return inject() ? cudaErrorUnknown : cudaSuccess; }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int) {
   rec(M_OTHER);
   *v = a == cudaDevAttrL2CacheSize ? (int)mock.l2_bytes : 0;
   return inject() ? cudaErrorUnknown : cudaSuccess;
 }
-cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
+cudaError_t cudaGetDeviceCount(int *n) { *n = n_devices(); return cudaSuccess; }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
   memset(p, 0, sizeof *p);
   strcpy(p->name, "mock");

@@ -2,7 +2,8 @@
  * of cudart into tests/test_cuda_host.cpp so the host side of impls/cuda/rowblock.cu runs on a
  * machine without a GPU. Device memory is host memory; every launch is checked as the runtime checks
  * it (grid, block, shared memory) and its kernel run by the host emulation (tests/cuda_emu.h), or
- * not run at all (mock.emulate = 0); any call can be made to fail. */
+ * not run at all (mock.emulate = 0); any call can be made to fail. Also linked into lsce-mock, where
+ * impls/cuda/nccl_vocab.cu runs on LSCE_MOCK_DEVICES devices with the fake NCCL (tests/fake_nccl.c). */
 #ifndef LSCE_TEST_CUDA_MOCK_H
 #define LSCE_TEST_CUDA_MOCK_H
 #include <stddef.h>

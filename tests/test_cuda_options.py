@@ -84,9 +84,14 @@ with tempfile.TemporaryDirectory() as tmp:
         return r.stdout.split()
 
     refl = lines([lsce, "reference"] + args)
-    for impl in ROWS:
-        on = lines([mock, "run", "--impl", impl] + args, LSCE_ROW_REFERENCE="1")
-        off = lines([mock, "run", "--impl", impl] + args, LSCE_ROW_REFERENCE="0")
+    # with LSCE_FAKE_NCCL_DIR (tests/meson.build, when the NCCL row is built) cuda_nccl_vocab too, over
+    # three mock devices and the fake NCCL (tests/fake_nccl.c; its other checks: tests/test_cuda_nccl.py)
+    nd = os.environ.get("LSCE_FAKE_NCCL_DIR")
+    extra = {"LD_LIBRARY_PATH": nd + ":" + os.environ.get("LD_LIBRARY_PATH", ""), "LSCE_MOCK_DEVICES": "3"} if nd else {}
+    for impl in ROWS + (["cuda_nccl_vocab"] if nd else []):
+        ex = extra if impl == "cuda_nccl_vocab" else {}
+        on = lines([mock, "run", "--impl", impl] + args, LSCE_ROW_REFERENCE="1", **ex)
+        off = lines([mock, "run", "--impl", impl] + args, LSCE_ROW_REFERENCE="0", **ex)
         if len(on) != 3 or len(off) != 3 or len(refl) < 3:
             fail("escalation case on %s: outputs %r %r" % (impl, on, off))
             continue

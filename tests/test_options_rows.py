@@ -10,9 +10,10 @@ the command line, against the certified reference, on the options fixture set (f
 
 The gradient check uses a floor no larger than verify's: tau_i = 2^-(p+3) max_j |r_ij| (the row's
 largest exact entry is at most the metric's sigma_i, docs/accuracy.md), so it is at least as strict.
-cuda_nccl_vocab must refuse the options with the contract's exit 2 line; cuda_rowblock, cuda_warp and
-cuda_split (tests/test_cuda_options.py runs them emulated) and mpi_vocab_parallel (tests/test_mpi_options.py
-runs it under lsce-mpi) take them: exit 3 here without their device, as without options."""
+cuda_rowblock, cuda_warp, cuda_split (tests/test_cuda_options.py runs them emulated), cuda_nccl_vocab
+(tests/test_cuda_nccl.py runs it emulated) and mpi_vocab_parallel (tests/test_mpi_options.py runs it
+under lsce-mpi) take them: exit 3 here without their device, as without options; a row that did
+not compute them would have to refuse them with the contract's exit 2 line."""
 import json
 import math
 import os
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import golden  # noqa: E402
 
 ROWS = ["cpu_twopass", "cpu_online", "cpu_avx2", "cpu_threads", "cpu_sharded"]
-CUDA_ROWS = ["cuda_rowblock", "cuda_warp", "cuda_split"]  # take the options too (not cuda_nccl_vocab)
+CUDA_ROWS = ["cuda_rowblock", "cuda_warp", "cuda_split", "cuda_nccl_vocab"]  # take the options too
 PREC = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
 EMIN = {"float64": -1022, "float32": -126, "float16": -14, "bfloat16": -126}
 failures = []

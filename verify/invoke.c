@@ -78,11 +78,10 @@ int lsce_invoke_counted(const lsce_impl *im, const lsce_problem *p, double *loss
 }
 
 /* the exact CPU rows compute issue #15's options (impls/cpu/optrows.c), and so do the CUDA rows
- * cuda_rowblock, cuda_warp and cuda_split (impls/cuda/optkern.h) and the MPI row mpi_vocab_parallel
- * (impls/vocab_options.c); cuda_nccl_vocab refuses them (exit 2), whether or not its device is here */
+ * cuda_rowblock, cuda_warp, cuda_split and cuda_nccl_vocab (impls/cuda/optkern.h, sharded over the
+ * ranks for the last) and the MPI row mpi_vocab_parallel (impls/vocab_options.c) */
 int lsce_impl_computes_options(const lsce_impl *im) {
-  return !strcmp(im->device, "cpu") || !strcmp(im->device, "mpi") ||
-         (!strcmp(im->device, "cuda") && strcmp(im->name, "cuda_nccl_vocab") != 0);
+  return !strcmp(im->device, "cpu") || !strcmp(im->device, "mpi") || !strcmp(im->device, "cuda");
 }
 
 int lsce_impl_takes_options(const lsce_impl *im, const lsce_problem *p, lsce_err *err) {

@@ -19,8 +19,11 @@
  * float32, gradient 2 ulp float32 / 1 ulp bf16, fp16: docs/accuracy.md); `lsce verify` measures it.
  * NCCL is loaded at run time (dlopen of libnccl.so.2, or the toolkit's copy): lsce links no NCCL and
  * starts without it; the row is available when the library loads and a communicator over the
- * devices can be made. Compiled when -Dnccl finds nccl.h (impls/meson.build); not run on this
- * project's machines so far (no GPU lent), see README "Beyond one machine". */
+ * devices can be made. Compiled when -Dnccl finds nccl.h (impls/meson.build); not run on a GPU so
+ * far (none lent): its kernels' steps are impls/cuda/ncclkern.h, run by the host emulation, and the
+ * test cuda_nccl runs the row on the recording CUDA runtime with 1..3 mock devices and a fake NCCL
+ * (tests/fake_nccl.c). Issue #15's options (c->opt): run_opt below, impls/cuda/optkern.h's launches
+ * on every rank over its own classes, the same bounds and host ladder as the other CUDA rows. */
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -31,7 +34,14 @@
 
 #include "cuda/elem_cu.h"
 #include "cuda/rowkern.h"
+#include "cuda/ncclkern.h"
+#include "cuda/optkern.h"
+extern "C" {
+#include "cpu/elem.h"
+#include "cpu/optrows.h"
+}
 #include "cpu/rowguard.h"
+#include "cuda/opthost.h"
 #include "lsce/cuda.h"
 #include "lsce/problem.h"
 
@@ -103,25 +113,15 @@ extern "C" const char *lsce_isa_nccl(void) {
   return name;
 }
 
-/* ---- kernels --------------------------------------------------------------------------------------- */
+/* ---- kernels (their steps: impls/cuda/ncclkern.h, shared with the host emulation) ---------------- */
 /* Row i's statistics over the shard [c0, c1) held as zs (N x (c1 - c0)); one block per row (grid-stride). */
 template <typename T>
 __global__ void __launch_bounds__(LSCE_CU_THREADS)
 shard_stats_kernel(lsce_rowstats *st, const T *zs, const int64_t *tg, const double *w, lsce_params prm,
                    int64_t N, int64_t c0, int64_t c1) {
   __shared__ lsce_rowstats sh[LSCE_CU_THREADS];
-  const int64_t Ks = c1 - c0;
-  const int wu = lsce_weighted_u(&prm);
   for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
-    lsce_rowstats *mine = &sh[threadIdx.x];
-    lsce_stats_empty(mine);
-    if (lsce_params_in_V(&prm, tg[i])) {
-      lsce_online o;
-      lsce_online_init(&o, 0);
-      for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x)
-        lsce_online_push(&o, mine, lsce_cu_ld(zs, i * Ks + (j - c0)), j, tg[i], &prm, wu ? w[j] : 1.0);
-      lsce_online_finish(&o, mine);
-    }
+    lsce_cu_shard_stats<T>(&sh[threadIdx.x], zs, tg, i, c0, c1, threadIdx.x, blockDim.x, &prm, w);
     for (int off = blockDim.x / 2; off > 0; off /= 2) {
       __syncthreads();
       lsce_cu_tree_step(sh, threadIdx.x, off);
@@ -132,29 +132,12 @@ shard_stats_kernel(lsce_rowstats *st, const T *zs, const int64_t *tg, const doub
   }
 }
 
-/* Row i: the P gathered partials (layout [rank][row]) merged in rank order; loss pair R[4i], R[4i + 1],
- * gradient coefficients, maximum (NaN marks a row outside V) and merged statistics mst[i], as
- * lsce_cu_split_merge forms them; then the loss's own check (R[4i + 2], R[4i + 3]). */
+/* Row i: the P gathered partials (layout [rank][row]) merged in rank order (lsce_cu_rank_merge). */
 __global__ void rank_merge_kernel(double *R, lsce_gradcoef *gc, double *mrow, lsce_rowstats *mst, const lsce_rowstats *all,
                                   const int64_t *tg, const double *w, lsce_params prm, int64_t N, int64_t K, int P,
                                   lsce_cu_bounds bnd) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t y = tg[i];
-    if (!lsce_params_in_V(&prm, y)) {
-      for (int k = 0; k < LSCE_CU_RSTRIDE; k++) R[LSCE_CU_RSTRIDE * i + k] = 0;
-      mrow[i] = NAN;
-      continue;
-    }
-    lsce_rowstats st;
-    lsce_stats_empty(&st);
-    for (int b = 0; b < P; b++) lsce_stats_merge(&st, &all[(int64_t)b * N + i], 0);
-    mst[i] = st;
-    lsce_rowcoef rc = lsce_row_coef(&prm, y, w);
-    lsce_cu_row_loss(R, i, &prm, &rc, &st);
-    gc[i] = lsce_grad_coef(&prm, &rc, &st, y, w, lsce_weighted_u(&prm));
-    mrow[i] = st.m;
-    lsce_cu_row_guard(R, i, K, y, &st, 0, 0.0, &prm, w, bnd); /* the loss; each shard checks its gradient */
-  }
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < N; i += (int64_t)gridDim.x * blockDim.x)
+    lsce_cu_rank_merge(R, gc, mrow, mst, all, i, N, K, P, tg[i], &prm, w, bnd);
 }
 
 /* The gradient of the shard's columns: gs (N x (c1 - c0)) from zs, one block per row; the shard's
@@ -166,30 +149,14 @@ shard_grad_kernel(T *gs, const T *zs, const lsce_gradcoef *gc, const double *mro
                   int *gflag, const int64_t *tg, const double *w, lsce_params prm, int64_t N, int64_t K,
                   int64_t c0, int64_t c1, lsce_cu_bounds bnd) {
   __shared__ double gm[LSCE_CU_THREADS];
-  const int64_t Ks = c1 - c0;
-  const int wu = lsce_weighted_u(&prm);
   for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
-    const double m = mrow[i];
-    double gl = 0;
-    for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) {
-      const int64_t k = i * Ks + (j - c0);
-      if (m != m) { lsce_cu_st(gs, k, 0.0); continue; }
-      lsce_gradcoef g = gc[i];
-      double v = lsce_cu_ld(zs, k);
-      double e = v == -INFINITY ? 0.0 : exp(v - m);
-      double gj = lsce_grad_entry_d(&g, j, e, wu ? w[j] : 1.0, prm.pad_index);
-      double a = fabs(gj);
-      if (a > gl || a != a) gl = a; /* a NaN sticks */
-      lsce_cu_st(gs, k, gj);
-    }
-    gm[threadIdx.x] = gl;
+    gm[threadIdx.x] = lsce_cu_shard_grad<T>(gs, zs, gc, mrow, i, c0, c1, threadIdx.x, blockDim.x, &prm, w);
     for (int off = blockDim.x / 2; off > 0; off /= 2) {
       __syncthreads();
       lsce_cu_max_step(gm, threadIdx.x, off);
     }
     __syncthreads();
-    if (threadIdx.x == 0)
-      gflag[i] = m != m || lsce_cu_grad_ok(K, tg[i], &mst[i], gm[0], &prm, w, bnd) ? 0 : LSCE_GUARD_GRAD_BAD;
+    if (threadIdx.x == 0) gflag[i] = lsce_cu_shard_verdict(mrow, mst, i, K, tg[i], gm[0], &prm, w, bnd);
     __syncthreads(); /* gm[] is rewritten by the next row */
   }
 }
@@ -208,6 +175,21 @@ static int fail_cu(cudaError_t e, const char *what) {
     if (ck_e_ != cudaSuccess) { rc = fail_cu(ck_e_, what); goto out; } \
   } while (0)
 
+/* every rank's `bytes` from snd[r] gathered into rcv[r] (rank q's at q bytes), one NCCL group */
+static int gather(const void *const *snd, void *const *rcv, const cudaStream_t *st, int P, size_t bytes, const char *what) {
+  ncclResult_t e = nc.groupStart();
+  if (e == ncclSuccess) {
+    for (int r = 0; r < P && e == ncclSuccess; r++) e = nc.allGather(snd[r], rcv[r], bytes, ncclChar, nc.comm[r], st[r]);
+    ncclResult_t e2 = nc.groupEnd(); /* closes the group even after a failed call */
+    if (e == ncclSuccess) e = e2;
+  }
+  if (e == ncclSuccess) return 0;
+  char m[300];
+  snprintf(m, sizeof m, "cuda_nccl_vocab: ncclAllGather (%s): %s", what, nc.errorString(e));
+  lsce_cuda_set_reason(LSCE_CUDA_ERROR, m);
+  return 3;
+}
+
 typedef struct {
   void *zs, *gs;
   int64_t *t;
@@ -219,7 +201,7 @@ typedef struct {
 } rank_buf;
 
 template <typename T>
-static int launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
+static cudaError_t launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
   const unsigned blocks = (unsigned)(N < 65535 * 16 ? (N > 0 ? N : 1) : 65535 * 16);
   const lsce_bound bd = lsce_guard_bound(c->dtype);
   const lsce_cu_bounds bnd = {bd.loss_ulp, bd.grad_ulp, (int)c->dtype};
@@ -231,10 +213,10 @@ static int launch(rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_
   if (stage == 2 && c1 > c0)
     shard_grad_kernel<T><<<blocks, LSCE_CU_THREADS, 0, b->s>>>((T *)b->gs, (const T *)b->zs, b->gc, b->mrow, b->mst,
                                                               b->gflag, b->t, b->w, *c->prm, N, c->K, c0, c1, bnd);
-  return cudaGetLastError() == cudaSuccess ? 0 : 3;
+  return cudaGetLastError(); /* the launch's own error, reported by the caller */
 }
 
-static int launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
+static cudaError_t launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int64_t N, int64_t c0, int64_t c1, int stage, int P) {
   switch (dt) {
   case LSCE_DT_F32: return launch<float>(b, c, N, c0, c1, stage, P);
   case LSCE_DT_BF16: return launch<__nv_bfloat16>(b, c, N, c0, c1, stage, P);
@@ -242,9 +224,160 @@ static int launch_dt(lsce_dtype dt, rank_buf *b, const lsce_call *c, int64_t N, 
   }
 }
 
+/* ---- issue #15's options and the sigmoid family ----------------------------------------------------
+ * optkern.h's five launches on every rank over its own columns (q.ranks = P, q.c0, q.Kl; one slice
+ * per row, 256 threads), the partials of kernels 1 and 3 all-gathered between them, and the host's
+ * part shared with the other CUDA rows (opthost.h: the rows the host takes, optrows.c's reduction and
+ * reference rung through lsce_cpu_options_finish); each row's gradient verdict is OR-ed over the
+ * ranks (every rank's Pg). */
+typedef struct {
+  void *z, *g;
+  lsce_cu_orow *ri;
+  double *w, *soft, *Rout, *Pg;
+  lsce_cu_op1 *P1, *G1, *M1;
+  lsce_opt_smrow *SR;
+  lsce_cu_op2 *P2, *G2;
+  cudaStream_t s;
+} orank;
+
+/* step 1..5: kernel `step` of optkern.h on rank buffers o (the row kernels 2 and 4 merge the gathered G1, G2) */
+template <typename T>
+static cudaError_t opt_launch(const orank *o, const lsce_cu_oprm *q, int step) {
+  lsce_cu_obuf bl;
+  memset(&bl, 0, sizeof bl);
+  bl.ri = o->ri; bl.w = o->w; bl.soft = o->soft; bl.P1 = o->P1; bl.M1 = o->M1; bl.SR = o->SR; bl.P2 = o->P2;
+  bl.Rout = o->Rout; bl.Pg = o->Pg;
+  lsce_cu_obuf bg = bl;
+  bg.P1 = o->G1; bg.P2 = o->G2;
+  const dim3 grid(1u, (unsigned)lsce_cu_split_grid_y(q->N));
+  const unsigned rb = (unsigned)lsce_cu_merge_blocks(q->N), th = LSCE_CU_THREADS;
+  T *g = (T *)o->g;
+  const T *z = (const T *)o->z;
+  switch (step) {
+  case 1: opt_block_kernel<T, lsce_cu_op1><<<grid, th, th * sizeof(lsce_cu_op1), o->s>>>(g, z, bl, *q); break;
+  case 2: opt_row_kernel<<<rb, LSCE_CU_MERGE_THREADS, 0, o->s>>>(bg, *q, 0); break;
+  case 3: opt_block_kernel<T, lsce_cu_op2><<<grid, th, th * sizeof(lsce_cu_op2), o->s>>>(g, z, bl, *q); break;
+  case 4: opt_row_kernel<<<rb, LSCE_CU_MERGE_THREADS, 0, o->s>>>(bg, *q, 1); break;
+  default: opt_block_kernel<T, double><<<grid, th, th * sizeof(double), o->s>>>(g, z, bl, *q); break;
+  }
+  return cudaGetLastError();
+}
+
+static cudaError_t opt_launch_dt(lsce_dtype dt, const orank *o, const lsce_cu_oprm *q, int step) {
+  switch (dt) {
+  case LSCE_DT_F32: return opt_launch<float>(o, q, step);
+  case LSCE_DT_BF16: return opt_launch<__nv_bfloat16>(o, q, step);
+  default: return opt_launch<__half>(o, q, step);
+  }
+}
+
+static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
+  static const char *const launch_what[6] = {"", "launch of opt_block_kernel (statistics)", "launch of opt_row_kernel (begin)",
+                                             "launch of opt_block_kernel (terms)", "launch of opt_row_kernel (finish)",
+                                             "launch of opt_block_kernel (gradient)"};
+  const lsce_problem *p = (const lsce_problem *)c->opt;
+  const int P = nc.ranks;
+  const int64_t N = p->N, K = p->K;
+  const size_t n1 = (size_t)(N ? N : 1), k1 = (size_t)(K ? K : 1), es = c->dtype == LSCE_DT_F32 ? 4 : 2;
+  orank o[MAXR];
+  memset(o, 0, sizeof o);
+  lsce_cu_oprm q[MAXR];
+  lsce_cu_orow *ri = (lsce_cu_orow *)malloc(sizeof(lsce_cu_orow) * n1);
+  double *w = (double *)malloc(sizeof(double) * k1), *soft = NULL;
+  double *Rout = (double *)malloc(sizeof(double) * LSCE_CU_RSTRIDE * n1), *Pg = (double *)calloc(n1 * (size_t)P, sizeof(double));
+  double *Lrow = (double *)malloc(sizeof(double) * 3 * n1); /* (hi, lo, bound) per row: optrows.h */
+  unsigned char *lvl = (unsigned char *)malloc(n1);
+  if (p->soft) soft = (double *)malloc(sizeof(double) * n1 * k1);
+  int rc = 0;
+  if (!ri || !w || !Rout || !Pg || !Lrow || !lvl || (p->soft && !soft)) {
+    lsce_cuda_set_reason(LSCE_CUDA_ERROR, "cuda_nccl_vocab: out of host memory");
+    rc = 3;
+    goto out;
+  }
+  for (int r = 0; r < P; r++) {
+    lsce_cu_opt_prepare(&q[r], ri, w, soft, c, gdt, grad != NULL, 1);
+    q[r].ranks = P;
+    lsce_row_block(K, r, P, &q[r].c0, &q[r].Kl);
+    q[r].Kl -= q[r].c0;
+  }
+  for (int r = 0; r < P; r++) {
+    const int64_t c0 = q[r].c0, Kl = q[r].Kl;
+    const size_t nz = (size_t)N * (size_t)Kl * es;
+    CK(cudaSetDevice(r), "cudaSetDevice");
+    CK(cudaStreamCreate(&o[r].s), "cudaStreamCreate");
+    CK(cudaMalloc(&o[r].z, nz ? nz : 1), "cudaMalloc(logit shard)");
+    if (grad) CK(cudaMalloc(&o[r].g, nz ? nz : 1), "cudaMalloc(gradient shard)");
+    CK(cudaMalloc(&o[r].ri, sizeof(lsce_cu_orow) * n1), "cudaMalloc(rows)");
+    CK(cudaMalloc(&o[r].w, sizeof(double) * k1), "cudaMalloc(weights)");
+    if (soft) CK(cudaMalloc(&o[r].soft, sizeof(double) * n1 * (size_t)(Kl ? Kl : 1)), "cudaMalloc(soft target shard)");
+    CK(cudaMalloc(&o[r].P1, sizeof(lsce_cu_op1) * n1), "cudaMalloc(options partials 1)");
+    CK(cudaMalloc(&o[r].G1, sizeof(lsce_cu_op1) * n1 * (size_t)P), "cudaMalloc(gathered partials 1)");
+    CK(cudaMalloc(&o[r].M1, sizeof(lsce_cu_op1) * n1), "cudaMalloc(options statistics)");
+    CK(cudaMalloc(&o[r].SR, sizeof(lsce_opt_smrow) * n1), "cudaMalloc(options rows)");
+    CK(cudaMalloc(&o[r].P2, sizeof(lsce_cu_op2) * n1), "cudaMalloc(options partials 2)");
+    CK(cudaMalloc(&o[r].G2, sizeof(lsce_cu_op2) * n1 * (size_t)P), "cudaMalloc(gathered partials 2)");
+    CK(cudaMalloc(&o[r].Rout, sizeof(double) * LSCE_CU_RSTRIDE * n1), "cudaMalloc(row shares)");
+    CK(cudaMalloc(&o[r].Pg, sizeof(double) * n1), "cudaMalloc(gradient checks)");
+    if (nz) CK(cudaMemcpy2D(o[r].z, (size_t)Kl * es, (const char *)c->logits + (size_t)c0 * es, (size_t)K * es,
+                            (size_t)Kl * es, (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy2D(logit shard to device)");
+    if (N) CK(cudaMemcpy(o[r].ri, ri, sizeof(lsce_cu_orow) * (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy(rows)");
+    if (K) CK(cudaMemcpy(o[r].w, w, sizeof(double) * (size_t)K, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
+    if (soft && nz) CK(cudaMemcpy2D(o[r].soft, sizeof(double) * (size_t)Kl, soft + c0, sizeof(double) * (size_t)K,
+                                    sizeof(double) * (size_t)Kl, (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy2D(soft target shard)");
+  }
+  /* kernel 1 on every rank, its partials gathered; 2 and 3, gathered; 4 and 5 */
+  for (int step = 1; step <= 5 && N; step++) {
+    if (step == 5 && (!grad || q[0].k.sig)) break;
+    for (int r = 0; r < P; r++) {
+      CK(cudaSetDevice(r), "cudaSetDevice");
+      CK(opt_launch_dt(c->dtype, &o[r], &q[r], step), launch_what[step]);
+    }
+    if (step == 1 || step == 3) {
+      const void *snd[MAXR];
+      void *rcv[MAXR];
+      cudaStream_t st[MAXR];
+      for (int r = 0; r < P; r++) {
+        snd[r] = step == 1 ? (const void *)o[r].P1 : (const void *)o[r].P2;
+        rcv[r] = step == 1 ? (void *)o[r].G1 : (void *)o[r].G2;
+        st[r] = o[r].s;
+      }
+      if ((rc = gather(snd, rcv, st, P, (step == 1 ? sizeof(lsce_cu_op1) : sizeof(lsce_cu_op2)) * (size_t)N,
+                       step == 1 ? "options statistics" : "options terms")))
+        goto out;
+    }
+  }
+  for (int r = 0; r < P; r++) {
+    const int64_t c0 = q[r].c0, Kl = q[r].Kl;
+    CK(cudaSetDevice(r), "cudaSetDevice");
+    CK(cudaStreamSynchronize(o[r].s), "kernel execution");
+    if (r == 0 && N) CK(cudaMemcpy(Rout, o[r].Rout, sizeof(double) * LSCE_CU_RSTRIDE * (size_t)N, cudaMemcpyDeviceToHost),
+                        "cudaMemcpy(row shares)");
+    if (grad && N && !q[r].k.sig) /* rank r's verdicts into Pg[i P + r] */
+      CK(cudaMemcpy2D(Pg + r, sizeof(double) * (size_t)P, o[r].Pg, sizeof(double), sizeof(double), (size_t)N,
+                      cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient checks)");
+    if (grad && N && Kl)
+      CK(cudaMemcpy2D((char *)grad + (size_t)c0 * es, (size_t)K * es, o[r].g, (size_t)Kl * es, (size_t)Kl * es, (size_t)N,
+                      cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient shard)");
+  }
+  lsce_cu_opt_collect(Lrow, lvl, grad, gdt, &q[0], ri, Rout, Pg, P);
+  lsce_cpu_options_finish(loss, grad, gdt, c, &q[0].k, Lrow, lvl);
+out:
+  for (int r = 0; r < P; r++) {
+    if (cudaSetDevice(r) != cudaSuccess) cudaGetLastError();
+    cudaFree(o[r].z); cudaFree(o[r].g); cudaFree(o[r].ri); cudaFree(o[r].w); cudaFree(o[r].soft);
+    cudaFree(o[r].P1); cudaFree(o[r].G1); cudaFree(o[r].M1); cudaFree(o[r].SR); cudaFree(o[r].P2); cudaFree(o[r].G2);
+    cudaFree(o[r].Rout); cudaFree(o[r].Pg);
+    if (o[r].s) cudaStreamDestroy(o[r].s);
+  }
+  cudaSetDevice(0);
+  free(ri); free(w); free(soft); free(Rout); free(Pg); free(Lrow); free(lvl);
+  return rc;
+}
+
 extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c) {
   if (!lsce_nccl_available()) return 3;
   if (c->dtype == LSCE_DT_F64 || (grad && gdt != c->dtype)) return 2;
+  if (c->opt) return run_opt(loss, grad, gdt, c); /* issue #15 */
   const int P = nc.ranks;
   const int64_t N = c->N, K = c->K, n1 = N > 0 ? N : 1;
   const size_t es = c->dtype == LSCE_DT_F32 ? 4 : 2;
@@ -279,20 +412,14 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
     if (c->weights && K) CK(cudaMemcpy(b[r].w, c->weights, sizeof(double) * (size_t)K, cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
     if (c1 == c0 && N)
       CK(cudaMemcpy(b[r].st, empty, sizeof(lsce_rowstats) * (size_t)N, cudaMemcpyHostToDevice), "cudaMemcpy(empty statistics)");
-    if (launch_dt(c->dtype, &b[r], c, N, c0, c1, 0, P)) { rc = fail_cu(cudaGetLastError(), "launch of shard_stats_kernel"); goto out; }
+    CK(launch_dt(c->dtype, &b[r], c, N, c0, c1, 0, P), "launch of shard_stats_kernel");
   }
   if (!rc && N) {
-    ncclResult_t e = nc.groupStart();
-    for (int r = 0; r < P && e == ncclSuccess; r++)
-      e = nc.allGather(b[r].st, b[r].all, sizeof(lsce_rowstats) * (size_t)N, ncclChar, nc.comm[r], b[r].s);
-    ncclResult_t e2 = nc.groupEnd();
-    if (e == ncclSuccess) e = e2;
-    if (e != ncclSuccess) {
-      char m[300];
-      snprintf(m, sizeof m, "cuda_nccl_vocab: ncclAllGather: %s", nc.errorString(e));
-      lsce_cuda_set_reason(LSCE_CUDA_ERROR, m);
-      rc = 3;
-    }
+    const void *snd[MAXR];
+    void *rcv[MAXR];
+    cudaStream_t st[MAXR];
+    for (int r = 0; r < P; r++) { snd[r] = b[r].st; rcv[r] = b[r].all; st[r] = b[r].s; }
+    rc = gather(snd, rcv, st, P, sizeof(lsce_rowstats) * (size_t)N, "shard statistics");
   }
   for (int stage = 1; stage <= 2 && !rc; stage++)
     for (int r = 0; r < P && !rc; r++) {
@@ -300,7 +427,7 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
       lsce_row_block(K, r, P, &c0, &c1);
       CK(cudaSetDevice(r), "cudaSetDevice");
       if (stage == 2 && !grad) continue;
-      if (launch_dt(c->dtype, &b[r], c, N, c0, c1, stage, P)) { rc = fail_cu(cudaGetLastError(), "kernel launch"); goto out; }
+      CK(launch_dt(c->dtype, &b[r], c, N, c0, c1, stage, P), stage == 1 ? "launch of rank_merge_kernel" : "launch of shard_grad_kernel");
     }
   for (int r = 0; r < P && !rc; r++) {
     int64_t c0, c1;
@@ -322,7 +449,8 @@ extern "C" int lsce_cuda_nccl_vocab(double *loss, void *grad, lsce_dtype gdt, co
   }
 out:
   for (int r = 0; r < P; r++) {
-    if (cudaSetDevice(r) != cudaSuccess) { cudaGetLastError(); continue; }
+    /* freed even when the device cannot be made current (cudaFree finds a pointer's device itself) */
+    if (cudaSetDevice(r) != cudaSuccess) cudaGetLastError();
     cudaFree(b[r].zs); cudaFree(b[r].gs); cudaFree(b[r].t); cudaFree(b[r].w); cudaFree(b[r].Lrow);
     cudaFree(b[r].mrow); cudaFree(b[r].st); cudaFree(b[r].all); cudaFree(b[r].gc); cudaFree(b[r].mst);
     cudaFree(b[r].gflag);

@@ -28,7 +28,14 @@
  * Bits: 1 the loss (reduction none) misses its bound, 2 the gradient does (optrows.c's lvl). Rows
  * whose kind is not 0 (outside V, sample weight 0, a NaN mean, constants the rows defer) are the
  * host's (rowblock.cu run_opt) and untouched here. The including file declares lsce_cu_ld and
- * lsce_cu_st for each element type, as for impls/cuda/rowkern.h (included first). */
+ * lsce_cu_st for each element type, as for impls/cuda/rowkern.h (included first).
+ * cuda_nccl_vocab (impls/cuda/nccl_vocab.cu, q.ranks = P > 0) runs the same five launches on every
+ * rank over its own columns [c0, c0 + Kl) (lsce_row_block), held as N x Kl arrays (logits, gradient,
+ * soft targets; w_c stays K long), one slice per row (parts = 1); between the launches the ranks'
+ * partials P1, P2 are all-gathered and the row kernels 2 and 4 merge them in rank (= class) order,
+ * rank p's of row i at [p N + i], as vocab_options.c merges mpi_vocab_parallel's: the same values
+ * merged in the same order on every rank, so M1, SR and Rout are the same on every rank. The z term
+ * enters after the merge (lsce_opt_sm_loss, global lse); the sigmoid elements need only the sums. */
 #ifndef LSCE_CUDA_OPTKERN_H
 #define LSCE_CUDA_OPTKERN_H
 #include "cuda/rowkern.h"
@@ -56,7 +63,21 @@ typedef struct {
   int64_t N, K, pad_index;
   int parts, gdt, ldt, want_grad, none; /* gdt: the gradient's lsce_dtype, ldt: the loss's; none: reduction none */
   double loss_ulp, grad_ulp;
+  int ranks;        /* cuda_nccl_vocab: P (0: the unsharded rows) */
+  int64_t c0, Kl;   /* cuda_nccl_vocab: this rank's first column and column count */
 } lsce_cu_oprm;
+
+/* the local arrays' row length, the first local column's global index, the class range [a0, a1) of
+ * block `part` in local columns, and where kernels 2 and 4 find partial p of row i */
+LSCE_CU_HD int64_t lsce_cu_opt_ld(const lsce_cu_oprm *q) { return q->ranks ? q->Kl : q->K; }
+LSCE_CU_HD int64_t lsce_cu_opt_c0(const lsce_cu_oprm *q) { return q->ranks ? q->c0 : 0; }
+LSCE_CU_HD void lsce_cu_opt_cols(const lsce_cu_oprm *q, int part, int64_t *a0, int64_t *a1) {
+  lsce_cu_slice(lsce_cu_opt_ld(q), q->parts, part, a0, a1);
+}
+LSCE_CU_HD int lsce_cu_opt_nmerge(const lsce_cu_oprm *q) { return q->ranks ? q->ranks : q->parts; }
+LSCE_CU_HD int64_t lsce_cu_opt_pidx(const lsce_cu_oprm *q, int64_t i, int p) {
+  return q->ranks ? (int64_t)p * q->N + i : i * q->parts + p;
+}
 
 LSCE_CU_HD void lsce_cu_op1_empty(lsce_cu_op1 *a) {
   lsce_opt_stats_empty(&a->st);
@@ -85,10 +106,14 @@ LSCE_CU_HD void lsce_cu_op2_step(lsce_cu_op2 *sh, int lane, int off) {
   if (lane < off) lsce_cu_op2_merge(&sh[lane], &sh[lane + off]);
 }
 
-/* the target of class c of row i: soft t_c, or 1 / 0 for the index target (sigmoid); the weight of
- * y for kappa' (k-nll-weighted) */
-LSCE_CU_HD double lsce_cu_opt_t(const lsce_cu_obuf *b, const lsce_cu_oprm *q, int64_t i, int64_t c) {
-  return b->soft ? b->soft[i * q->K + c] : (c == b->ri[i].y ? 1.0 : 0.0);
+/* the target of local column l of row i: soft t_c, or 1 / 0 for the index target (sigmoid); the
+ * weight of y for kappa' (k-nll-weighted) */
+LSCE_CU_HD double lsce_cu_opt_t(const lsce_cu_obuf *b, const lsce_cu_oprm *q, int64_t i, int64_t l) {
+  return b->soft ? b->soft[i * lsce_cu_opt_ld(q) + l] : (lsce_cu_opt_c0(q) + l == b->ri[i].y ? 1.0 : 0.0);
+}
+/* soft t_c of local column l (0 with index targets: lsce_opt_kappa reads it only with soft targets) */
+LSCE_CU_HD double lsce_cu_opt_soft(const lsce_cu_obuf *b, const lsce_cu_oprm *q, int64_t i, int64_t l) {
+  return b->soft ? b->soft[i * lsce_cu_opt_ld(q) + l] : 0.0;
 }
 LSCE_CU_HD double lsce_cu_opt_wy(const lsce_cu_obuf *b, const lsce_cu_oprm *q, int64_t i) {
   return !q->k.soft && q->k.weighting == LSCE_W_NLL ? b->w[b->ri[i].y] : 1.0;
@@ -101,29 +126,31 @@ LSCE_CU_HD void lsce_cu_opt_stats(lsce_cu_op1 *mine, const T *z, const lsce_cu_o
   lsce_cu_op1_empty(mine);
   if (b->ri[i].kind != 0) return;
   const lsce_opt_consts *k = &q->k;
-  int64_t c0, c1;
-  lsce_cu_slice(q->K, q->parts, part, &c0, &c1);
+  int64_t a0, a1;
+  lsce_cu_opt_cols(q, part, &a0, &a1);
+  const int64_t c0 = lsce_cu_opt_c0(q);
   const double f = b->ri[i].s * k->inv_Dn, wy = lsce_cu_opt_wy(b, q, i);
-  const T *row = z + i * q->K;
-  for (int64_t j = c0 + tid; j < c1; j += threads) {
+  const T *row = z + i * lsce_cu_opt_ld(q);
+  for (int64_t l = a0 + tid; l < a1; l += threads) {
+    const int64_t j = c0 + l;
     double dx, ch, dch, lq;
-    double x = lsce_opt_transform(k, lsce_cu_ld(row, j), &dx, &ch, &dch);
+    double x = lsce_opt_transform(k, lsce_cu_ld(row, l), &dx, &ch, &dch);
     lsce_opt_tacc_push(&mine->ta, x, dx, ch, dch);
     if (k->sig) {
       if (b->w[j] > mine->wmax) mine->wmax = b->w[j];
       continue;
     }
-    mine->Ksum += lsce_opt_kappa(k, j, b->ri[i].y, b->soft ? b->soft[i * q->K + j] : 0.0, wy, b->w[j], q->pad_index, f, &lq);
+    mine->Ksum += lsce_opt_kappa(k, j, b->ri[i].y, lsce_cu_opt_soft(b, q, i, l), wy, b->w[j], q->pad_index, f, &lq);
     lsce_opt_stats_push(&mine->st, x, j);
   }
 }
 
-/* Kernel 2, row i: P1 merged in slice order; softmax: the row's ls and bounds into SR[i]. */
+/* Kernel 2, row i: P1 merged in slice (or rank) order; softmax: the row's ls and bounds into SR[i]. */
 LSCE_CU_HD void lsce_cu_opt_begin(const lsce_cu_obuf *b, const lsce_cu_oprm *q, int64_t i) {
   if (b->ri[i].kind != 0) return;
   lsce_cu_op1 m;
   lsce_cu_op1_empty(&m);
-  for (int p = 0; p < q->parts; p++) lsce_cu_op1_merge(&m, &b->P1[i * q->parts + p]);
+  for (int p = 0; p < lsce_cu_opt_nmerge(q); p++) lsce_cu_op1_merge(&m, &b->P1[lsce_cu_opt_pidx(q, i, p)]);
   if (!q->k.sig && lsce_opt_sm_begin(&b->SR[i], &m.st, q->K, m.Ksum, &m.ta)) m.bad = 1;
   b->M1[i] = m;
 }
@@ -135,37 +162,38 @@ LSCE_CU_HD void lsce_cu_opt_terms(lsce_cu_op2 *mine, T *grad, const T *z, const 
   lsce_cu_op2_empty(mine);
   if (b->ri[i].kind != 0 || b->M1[i].bad) return;
   const lsce_opt_consts *k = &q->k;
-  int64_t c0, c1;
-  lsce_cu_slice(q->K, q->parts, part, &c0, &c1);
+  int64_t a0, a1;
+  lsce_cu_opt_cols(q, part, &a0, &a1);
+  const int64_t c0 = lsce_cu_opt_c0(q), ld = lsce_cu_opt_ld(q);
   const double f = b->ri[i].s * k->inv_Dn, wy = lsce_cu_opt_wy(b, q, i);
-  const T *row = z + i * q->K;
+  const T *row = z + i * ld;
   const lsce_opt_smrow *r = &b->SR[i];
   const double tau = k->sig ? lsce_opt_sig_tau(b->M1[i].ta.chmax, b->M1[i].ta.chrel, b->M1[i].wmax, f,
                                                (lsce_dtype)q->gdt) : 0.0;
-  for (int64_t j = c0 + tid; j < c1; j += threads) {
+  for (int64_t l = a0 + tid; l < a1; l += threads) {
+    const int64_t j = c0 + l;
     double dx, ch, dch;
-    double x = lsce_opt_transform(k, lsce_cu_ld(row, j), &dx, &ch, &dch);
+    double x = lsce_opt_transform(k, lsce_cu_ld(row, l), &dx, &ch, &dch);
     if (!k->sig) {
-      double lq, kap = lsce_opt_kappa(k, j, b->ri[i].y, b->soft ? b->soft[i * q->K + j] : 0.0, wy, b->w[j],
-                                      q->pad_index, f, &lq);
+      double lq, kap = lsce_opt_kappa(k, j, b->ri[i].y, lsce_cu_opt_soft(b, q, i, l), wy, b->w[j], q->pad_index, f, &lq);
       lsce_opt_terms_push(&mine->tm, k, kap, lq, x, dx, r->m, r->ls);
       continue;
     }
     const double wf = b->w[j] * f;
     if (wf == 0) { /* exactly 0: the element and its gradient (the reference's rule) */
-      if (q->want_grad) lsce_cu_st(grad, i * q->K + j, 0.0);
+      if (q->want_grad) lsce_cu_st(grad, i * ld + l, 0.0);
       continue;
     }
     double dg, g = lsce_opt_sig_elem(&dg, &mine->R, &mine->ER, &mine->inf, k, x, dx, ch, dch, wf,
-                                     lsce_cu_opt_t(b, q, i, j), q->want_grad);
+                                     lsce_cu_opt_t(b, q, i, l), q->want_grad);
     if (q->want_grad) {
-      lsce_cu_st(grad, i * q->K + j, g);
+      lsce_cu_st(grad, i * ld + l, g);
       if (!lsce_guard_ok(g, dg, tau, (lsce_dtype)q->gdt, q->grad_ulp)) mine->bad = 1;
     }
   }
 }
 
-/* Kernel 4, row i: P2 merged in slice order; Rout[4i..4i+2] = (R, E, bits); softmax with a
+/* Kernel 4, row i: P2 merged in slice (or rank) order; Rout[4i..4i+2] = (R, E, bits); softmax with a
  * gradient: the gradient's constants into SR[i]. */
 LSCE_CU_HD void lsce_cu_opt_finish(const lsce_cu_obuf *b, const lsce_cu_oprm *q, int64_t i) {
   if (b->ri[i].kind != 0) return;
@@ -175,7 +203,7 @@ LSCE_CU_HD void lsce_cu_opt_finish(const lsce_cu_obuf *b, const lsce_cu_oprm *q,
   lsce_cu_op2 m;
   lsce_cu_op2_empty(&m);
   if (!k->sig) lsce_opt_terms_init(&m.tm, b->M1[i].Ksum * b->SR[i].dX);
-  for (int p = 0; p < q->parts; p++) lsce_cu_op2_merge(&m, &b->P2[i * q->parts + p]);
+  for (int p = 0; p < lsce_cu_opt_nmerge(q); p++) lsce_cu_op2_merge(&m, &b->P2[lsce_cu_opt_pidx(q, i, p)]);
   double R = 0, E = 0;
   int rc = b->M1[i].bad ? -1 : k->sig ? lsce_opt_sig_row(&R, &E, m.R, m.ER, m.inf, q->K)
                                       : lsce_opt_sm_loss(&R, &E, &b->SR[i], k, q->K, b->ri[i].s, &m.tm);
@@ -194,22 +222,24 @@ LSCE_CU_HD double lsce_cu_opt_grad(T *grad, const T *z, const lsce_cu_obuf *b, c
                                    int part, int tid, int threads) {
   if (b->ri[i].kind != 0) return 0;
   const lsce_opt_consts *k = &q->k;
-  int64_t c0, c1;
-  lsce_cu_slice(q->K, q->parts, part, &c0, &c1);
+  int64_t a0, a1;
+  lsce_cu_opt_cols(q, part, &a0, &a1);
+  const int64_t c0 = lsce_cu_opt_c0(q), ld = lsce_cu_opt_ld(q);
   if (b->M1[i].bad) {
-    for (int64_t j = c0 + tid; j < c1; j += threads) lsce_cu_st(grad, i * q->K + j, NAN);
+    for (int64_t l = a0 + tid; l < a1; l += threads) lsce_cu_st(grad, i * ld + l, NAN);
     return 1;
   }
   const double f = b->ri[i].s * k->inv_Dn, wy = lsce_cu_opt_wy(b, q, i);
-  const T *row = z + i * q->K;
+  const T *row = z + i * ld;
   const lsce_opt_smrow *r = &b->SR[i];
   int ok = 1;
-  for (int64_t j = c0 + tid; j < c1; j += threads) {
+  for (int64_t l = a0 + tid; l < a1; l += threads) {
+    const int64_t j = c0 + l;
     double dx, ch, dch, lq, dg;
-    double x = lsce_opt_transform(k, lsce_cu_ld(row, j), &dx, &ch, &dch);
-    double kap = lsce_opt_kappa(k, j, b->ri[i].y, b->soft ? b->soft[i * q->K + j] : 0.0, wy, b->w[j], q->pad_index, f, &lq);
+    double x = lsce_opt_transform(k, lsce_cu_ld(row, l), &dx, &ch, &dch);
+    double kap = lsce_opt_kappa(k, j, b->ri[i].y, lsce_cu_opt_soft(b, q, i, l), wy, b->w[j], q->pad_index, f, &lq);
     double g = lsce_opt_sm_gentry(&dg, &ok, r, k, x, dx, ch, dch, kap, j == r->jm, (lsce_dtype)q->gdt, q->grad_ulp);
-    lsce_cu_st(grad, i * q->K + j, g);
+    lsce_cu_st(grad, i * ld + l, g);
   }
   return ok ? 0.0 : 1.0;
 }
@@ -243,4 +273,30 @@ LSCE_CU_HD void lsce_cu_opt_row(const lsce_cu_obuf *b, const lsce_cu_oprm *q, in
   if (finish) lsce_cu_opt_finish(b, q, i);
   else lsce_cu_opt_begin(b, q, i);
 }
+#if defined(__CUDACC__)
+/* The kernels (rowblock.cu's and nccl_vocab.cu's, internal to each): blocks of blockDim.x threads
+ * (256; 32 for cuda_warp) on grid (parts, rows), each block looping over rows y, y + gridDim.y, ...
+ * (opt_block_kernel, its partial type P naming the step); the per-row kernels 2 and 4 are grid-stride
+ * loops (opt_row_kernel). Dynamic shared memory: blockDim.x partials. */
+template <typename T, typename P>
+static __global__ void __launch_bounds__(LSCE_CU_THREADS) opt_block_kernel(T *grad, const T *z, lsce_cu_obuf b, lsce_cu_oprm q) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  P *sh = (P *)smem;
+  for (int64_t i = blockIdx.y; i < q.N; i += gridDim.y) {
+    lsce_cu_opt_part<T>(&sh[threadIdx.x], grad, z, &b, &q, i, blockIdx.x, threadIdx.x, blockDim.x);
+    for (int off = blockDim.x / 2; off > 0; off /= 2) {
+      __syncthreads();
+      lsce_cu_opt_step(sh, threadIdx.x, off);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) lsce_cu_opt_dst(&b, sh)[i * q.parts + blockIdx.x] = sh[0];
+    __syncthreads();
+  }
+}
+
+static __global__ void opt_row_kernel(lsce_cu_obuf b, lsce_cu_oprm q, int finish) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.N; i += (int64_t)gridDim.x * blockDim.x)
+    lsce_cu_opt_row(&b, &q, i, finish);
+}
+#endif
 #endif

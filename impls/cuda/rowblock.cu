@@ -38,6 +38,7 @@ extern "C" {
 #include "cpu/optrows.h"
 }
 #include "cpu/rowguard.h"
+#include "cuda/opthost.h"
 #include "lsce/config.h"
 #include "lsce/cuda.h"
 
@@ -128,30 +129,7 @@ __global__ void split_guard_kernel(double *R, const lsce_rowstats *st, const dou
     lsce_cu_split_guard(R, st, gpart, i, K, parts, has_grad, tg[i], &prm, w, bnd);
 }
 
-/* ---- issue #15's options and the sigmoid family (impls/cuda/optkern.h: the five kernels' steps) ----
- * Blocks of blockDim.x threads (256; 32 for cuda_warp) on grid (parts, rows), each block looping
- * over rows y, y + gridDim.y, ... (opt_block_kernel, its partial type P naming the kernel); the per-row
- * kernels 2 and 4 are grid-stride loops (opt_row_kernel). Dynamic shared memory: blockDim.x partials. */
-template <typename T, typename P>
-__global__ void __launch_bounds__(LSCE_CU_THREADS) opt_block_kernel(T *grad, const T *z, lsce_cu_obuf b, lsce_cu_oprm q) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  P *sh = (P *)smem;
-  for (int64_t i = blockIdx.y; i < q.N; i += gridDim.y) {
-    lsce_cu_opt_part<T>(&sh[threadIdx.x], grad, z, &b, &q, i, blockIdx.x, threadIdx.x, blockDim.x);
-    for (int off = blockDim.x / 2; off > 0; off /= 2) {
-      __syncthreads();
-      lsce_cu_opt_step(sh, threadIdx.x, off);
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) lsce_cu_opt_dst(&b, sh)[i * q.parts + blockIdx.x] = sh[0];
-    __syncthreads();
-  }
-}
-
-__global__ void opt_row_kernel(lsce_cu_obuf b, lsce_cu_oprm q, int finish) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < q.N; i += (int64_t)gridDim.x * blockDim.x)
-    lsce_cu_opt_row(&b, &q, i, finish);
-}
+/* issue #15's options and the sigmoid family: opt_block_kernel and opt_row_kernel, impls/cuda/optkern.h */
 
 /* ---- host side: status and reasons ------------------------------------------------------------- */
 static lsce_cuda_status g_status = LSCE_CUDA_OK;
@@ -392,15 +370,8 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   const int inplace = lsce_config_get()->cuda_inplace;
   const int threads = shape == LSCE_CU_SHAPE_WARP ? 32 : LSCE_CU_THREADS;
   lsce_cu_oprm q;
-  memset(&q, 0, sizeof q);
-  lsce_options_consts(&q.k, p);
-  const lsce_bound bd = lsce_guard_bound(c->dtype);
-  q.N = N; q.K = K; q.pad_index = p->pad_index;
-  q.parts = shape == LSCE_CU_SHAPE_SPLIT ? lsce_cu_split_parts(K) : 1;
-  q.gdt = (int)gdt; q.ldt = (int)lsce_guard_loss_dtype(c->dtype); q.want_grad = grad != NULL;
-  q.none = p->reduction == LSCE_RED_NONE;
-  q.loss_ulp = bd.loss_ulp; q.grad_ulp = bd.grad_ulp;
-  const size_t np = n1 * (size_t)q.parts;
+  const int parts = shape == LSCE_CU_SHAPE_SPLIT ? lsce_cu_split_parts(K) : 1;
+  const size_t np = n1 * (size_t)parts;
   lsce_cu_orow *ri = (lsce_cu_orow *)malloc(sizeof(lsce_cu_orow) * n1);
   double *w = (double *)malloc(sizeof(double) * (size_t)(K ? K : 1)), *soft = NULL, *Rout = NULL, *Pg = NULL;
   double *Lrow = (double *)malloc(sizeof(double) * 3 * n1); /* (hi, lo, bound) per row: optrows.h */
@@ -417,13 +388,7 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   if (!ri || !w || !Lrow || !lvl || !Rout || !Pg || (p->soft && !soft)) {
     rc = 3; g_status = LSCE_CUDA_ERROR; snprintf(g_reason, sizeof g_reason, "out of host memory"); goto out;
   }
-  for (int64_t j = 0; j < K; j++) w[j] = lsce_weight(p, j);
-  for (int64_t i = 0; i < N; i++) {
-    ri[i].s = lsce_sample_weight(p, i);
-    ri[i].y = p->soft ? -1 : lsce_target(p, i);
-    ri[i].kind = !lsce_row_in_V(p, p->variant, i) || (!q.k.nan_mean && ri[i].s == 0) ? 1 : q.k.nan_mean ? 2 : q.k.neg ? 3 : 0;
-    if (soft) for (int64_t j = 0; j < K; j++) soft[i * K + j] = lsce_soft_target(p, i, j);
-  }
+  lsce_cu_opt_prepare(&q, ri, w, soft, c, gdt, grad != NULL, parts);
   CK(cudaMalloc(&z_d, nz ? nz : 1), "cudaMalloc(logits)");
   if (grad && !inplace) CK(cudaMalloc(&g_d, nz ? nz : 1), "cudaMalloc(gradient)");
   if (grad && inplace) g_d = z_d;
@@ -454,21 +419,7 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   /* kernel 5 (softmax with a gradient) wrote every (row, slice)'s check */
   if (N && grad && !q.k.sig) CK(cudaMemcpy(Pg, b.Pg, sizeof(double) * np, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient checks to host)");
   if (grad && nz) CK(cudaMemcpy(grad, g_d, nz, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient to host)");
-  for (int64_t i = 0; i < N; i++) {
-    Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0;
-    lvl[i] = 0;
-    if (ri[i].kind == 0) {
-      const double *o = Rout + LSCE_CU_RSTRIDE * i;
-      Lrow[3 * i] = o[0]; Lrow[3 * i + 2] = o[1];
-      lvl[i] = (unsigned char)o[2];
-      for (int k = 0; k < q.parts; k++) if (grad && !q.k.sig && Pg[i * q.parts + k] != 0) lvl[i] |= 2;
-    } else if (ri[i].kind == 3) {
-      Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY;
-      lvl[i] = (unsigned char)(1 | (grad ? 2 : 0));
-    }
-    if (grad && (ri[i].kind == 1 || ri[i].kind == 2))
-      for (int64_t j = 0; j < K; j++) lsce_st(grad, gdt, i * K + j, ri[i].kind == 1 ? 0.0 : NAN);
-  }
+  lsce_cu_opt_collect(Lrow, lvl, grad, gdt, &q, ri, Rout, Pg, q.parts);
   lsce_cpu_options_finish(loss, grad, gdt, c, &q.k, Lrow, lvl);
 out:
   free(ri); free(w); free(soft); free(Rout); free(Pg); free(Lrow); free(lvl);

@@ -218,26 +218,35 @@ LSCE_CU_HD double lsce_cu_rowgroup_finish(double *R, T *grad, const T *row, int6
   return lsce_cu_grad_sweep<T>(grad, row, i, K, lane, K, group, &g, st->m, p, w);
 }
 
-/* Split rows, second kernel: row i's `parts` slice statistics merged in slice order; the loss
+/* Row i's partial statistics merged in order, partial b at part[i rs + b ps] (b < parts); the loss
  * R[4i], R[4i + 1] (all four words 0 outside V), the gradient coefficients gc[i] and the maximum
- * mrow[i] (NaN marks a row outside V). st_out[i] receives the merged statistics (the guard kernel's,
- * and the emulation's checks). */
-LSCE_CU_HD void lsce_cu_split_merge(double *R, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *part,
-                                    int64_t i, int parts, int64_t y, const lsce_params *p, const double *w,
-                                    lsce_rowstats *st_out) {
+ * mrow[i] (NaN marks a row outside V). st_out[i] receives the merged statistics (the guard's, and
+ * the emulation's checks). Returns whether row i is in V. */
+LSCE_CU_HD int lsce_cu_merge_parts(double *R, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *part,
+                                   int64_t i, int parts, int64_t rs, int64_t ps, int64_t y, const lsce_params *p,
+                                   const double *w, lsce_rowstats *st_out) {
   if (!lsce_params_in_V(p, y)) {
     for (int k = 0; k < LSCE_CU_RSTRIDE; k++) R[LSCE_CU_RSTRIDE * i + k] = 0;
     mrow[i] = NAN;
-    return;
+    return 0;
   }
   lsce_rowstats st;
   lsce_stats_empty(&st);
-  for (int b = 0; b < parts; b++) lsce_stats_merge(&st, &part[i * parts + b], 0);
+  for (int b = 0; b < parts; b++) lsce_stats_merge(&st, &part[i * rs + b * ps], 0);
   st_out[i] = st;
   lsce_rowcoef rc = lsce_row_coef(p, y, w);
   lsce_cu_row_loss(R, i, p, &rc, &st);
   gc[i] = lsce_grad_coef(p, &rc, &st, y, w, lsce_cu_weighted_u(p));
   mrow[i] = st.m;
+  return 1;
+}
+
+/* Split rows, second kernel: row i's `parts` slice statistics merged in slice order
+ * (lsce_cu_merge_parts). */
+LSCE_CU_HD void lsce_cu_split_merge(double *R, lsce_gradcoef *gc, double *mrow, const lsce_rowstats *part,
+                                    int64_t i, int parts, int64_t y, const lsce_params *p, const double *w,
+                                    lsce_rowstats *st_out) {
+  lsce_cu_merge_parts(R, gc, mrow, part, i, parts, parts, 1, y, p, w, st_out);
 }
 
 /* Split rows, third kernel: block b's slice of row i, thread `tid` of `threads`; returns the
