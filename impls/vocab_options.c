@@ -106,7 +106,11 @@ static int row_kind(const vctx *o, int64_t i) {
   return o->k.neg ? 3 : 0;
 }
 
+/* float64 logits: the double-double schedule of impls/vocab_options_f64.c */
+int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm);
+
 int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm) {
+  if (c->dtype == LSCE_DT_F64) return lsce_vocab_options_f64(loss, grad, gdt, c, cm);
   const lsce_problem *p = (const lsce_problem *)c->opt;
   const int64_t N = p->N, K = p->K;
   const int P = cm->size, none = p->reduction == LSCE_RED_NONE;
