@@ -2,7 +2,7 @@
 (impls/vocab_options_f64.c: the CPU rows' double-double pieces, optrows_f64.c, per vocabulary shard).
 Suite mpi, a few seconds.
 
-usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
+usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR [LIBFAULT_MALLOC.so]
 
 1. `lsce-mpi verify --fixtures fixtures/options --impl mpi_vocab_parallel` at P = 1, 2, 3 (K = 8 split
    8, 4/4, 3/3/2): the same results as cpu_twopass (none skipped), every one passes, and no float64
@@ -15,6 +15,10 @@ usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
    reference on every rank (reference_rows > 0, as on cpu_online), or is flagged with
    LSCE_ROW_REFERENCE=0; a wide row (K = 301) and K = 2 at P = 3 (a rank without classes) with masked
    logits, ignored rows, zero sample weights and every option at once.
+3. With the LD_PRELOAD shim tests/fault_malloc.c (given: not under a sanitizer), a memory failure in the
+   float64 path (every request of 10 MB or more refused: only the row buffer of a K = 200000 float64
+   problem is that large; the same problem in float32, whose path needs no such buffer, completes
+   under the same shim) gives exit 3, exactly one `lsce:` line on stderr and no output file, at P = 2.
 The expectations are the verify reports' (the certified reference's measurements), never constants."""
 import json
 import os
@@ -24,6 +28,7 @@ import sys
 import numpy as np
 
 lsce, lsce_mpi, mpirun, fixtures, work = sys.argv[1:6]
+shim = sys.argv[6] if len(sys.argv) > 6 else None
 os.makedirs(work, exist_ok=True)
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1",
@@ -165,6 +170,34 @@ for P, extra in ((2, None), (3, None), (3, {"LSCE_ROW_REFERENCE": "0"})):
             fails.append("%s: unflagged failures or reference rows: %s" % (tag, bad[:5]))
         if [k for k, x in got.items() if x["flagged_rows"] and not ref_cpu[k]["reference_rows"]]:
             fails.append("%s: flagged rows where cpu_online needs no reference" % tag)
+
+# ---- 3. a memory failure in the float64 path ------------------------------------------------------
+if shim:
+    rng = np.random.default_rng(7)
+    z = rng.normal(0, 3, (2, 200000))
+    np.save(os.path.join(work, "wide64.npy"), z)
+    np.save(os.path.join(work, "wide32.npy"), z.astype(np.float32))
+    np.save(os.path.join(work, "wideT.npy"), np.array([5, 7], dtype=np.int64))
+    for dt, want_rc in (("64", 3), ("32", 0)):
+        outs = [os.path.join(work, "fault%s_%s.npy" % (dt, k)) for k in ("out", "grad")]
+        for o in outs:
+            if os.path.exists(o):
+                os.remove(o)
+        cmd = [mpirun, "-q", "--oversubscribe", "-np", "2", "-x", "LD_PRELOAD=" + shim, "-x",
+               "LSCE_FAULT_MALLOC_MIN=10000000", lsce_mpi, "run", "--impl", "mpi_vocab_parallel", "--logits",
+               os.path.join(work, "wide%s.npy" % dt), "--targets", os.path.join(work, "wideT.npy"), "--variant", "k",
+               "--smoothing", "0.1", "--softcap", "30", "--reduction", "none", "--out", outs[0], "--grad-out", outs[1]]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        lines = r.stderr.splitlines()
+        made = [o for o in outs if os.path.exists(o)]
+        if want_rc == 3:
+            ok = r.returncode == 3 and len(lines) == 1 and lines[0].startswith("lsce: ") and not made and not r.stdout
+        else:
+            ok = r.returncode == 0 and len(made) == 2
+        print("malloc failure >= 10 MB, float%s, P = 2: rc %d, stderr %r, outputs %s" % (dt, r.returncode, lines[:2], made))
+        if not ok:
+            fails.append("memory failure float%s: rc %d (want %d), stderr %r, outputs %s" % (dt, r.returncode, want_rc,
+                                                                                        lines[:3], made))
 for f in fails:
     print("FAIL:", f)
 sys.exit(1 if fails else 0)
