@@ -25,7 +25,10 @@
  *     for, is recomputed whole (its loss and every gradient column: the whole-row rung).
  *   rung 2: what still misses takes the reference (lsce_cpu_options_finish), each row's verdict OR-ed
  *     over the ranks so that every rank takes the same rows.
- * Every rank forms the same shares (the same merged records in the same order), so the same loss. */
+ * Every rank forms the same shares (the same merged records in the same order), so the same loss.
+ * Each row of a block keeps its shard's columns (lsce_of64_buf_range: x, x', their bounds, kappa', log q;
+ * for the sigmoid its gradient entries and their bounds), so each row is transformed and its kappa'
+ * formed once, and rung 1 reads them again. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +68,16 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
                             .grad_ulp = bound.grad_ulp};
   int64_t c0, c1;
   lsce_row_block(K, cm->rank, P, &c0, &c1);
-  const int64_t B = 256; /* rows per exchange */
+  /* rows per exchange: each row of a block keeps its shard's columns (lsce_of64_buf_range, about
+   * 104 bytes a column), so that each is transformed once and its kappa' formed once; blocks cut to
+   * keep these under 8 MiB. B depends on K and P only (the widest shard): the same on every rank. */
+  const int64_t wmax = (K + P - 1) / P;
+  int64_t B = ((int64_t)8 << 20) / (104 * (wmax > 0 ? wmax : 1));
+  if (B > 256) B = 256;
+  if (B < 1) B = 1;
   const size_t nB = (size_t)B, nP = (size_t)P;
-  void *fb = lsce_of64_buf(K);
+  void **bufs = calloc(nB, sizeof(void *));
+  lsce_of64_tacc *tal = malloc(sizeof(lsce_of64_tacc) * nB); /* this rank's transform maxima, per row */
   double *Lrow = calloc(3 * (size_t)(N > 0 ? N : 1), sizeof(double)); /* (hi, lo, bound): optrows.h */
   unsigned char *lvl = calloc((size_t)(N > 0 ? N : 1), 1), *fl = malloc(nB), *flall = malloc(nB * nP);
   rec1 *r1 = malloc(sizeof(rec1) * nB), *a1 = malloc(sizeof(rec1) * nB * nP);
@@ -76,7 +86,8 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
   unsigned char *smfail = malloc(nB);
   int64_t *bad = NULL; /* (row in block, column) of the entries rung 0 could not vouch for */
   size_t nbad = 0, capbad = 0;
-  int rc = !fb || !Lrow || !lvl || !fl || !flall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
+  int rc = !bufs || !tal || !Lrow || !lvl || !fl || !flall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
+  for (int64_t b = 0; !rc && b < B; b++) rc = !(bufs[b] = lsce_of64_buf_range(c0, c1));
   for (int64_t i0 = 0; !rc && i0 < N; i0 += B) {
     const int64_t n = N - i0 < B ? N - i0 : B;
     nbad = 0;
@@ -91,6 +102,7 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
       for (int64_t b = 0; b < n; b++) {
         const int64_t i = i0 + b;
         const int kind = row_kind(p, &k, i);
+        void *fb = bufs[b];
         memset(&r1[b], 0, sizeof r1[b]); /* its padding too: the record travels as bytes */
         lsce_of64_stats_range(&r1[b].st, fb, c0, c0, 1, acc); /* empty */
         lsce_of64_sig_init(&r1[b].sg);
@@ -101,8 +113,17 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
           continue;
         }
         if (acc == 1 && !fl[b]) continue;
-        if (k.sig) { lsce_of64_sig_range(&r1[b].sg, &fc, fb, i, c0, c1, 1.0, NULL, acc); continue; }
-        lsce_of64_transform(&fc, fb, i, c0, c1, &r1[b].ta);
+        /* sigmoid: the elements' sums, and the gradient entries written and kept for step 3 */
+        if (k.sig) {
+          lsce_of64_sig_range(&r1[b].sg, &fc, fb, i, c0, c1, lsce_sample_weight(p, i), grad, acc);
+          continue;
+        }
+        if (acc == 0) { /* the transform, once: rung 1 reads it again */
+          lsce_of64_tacc ta = {0, 0, 0};
+          lsce_of64_transform(&fc, fb, i, c0, c1, &ta);
+          tal[b] = ta;
+        }
+        r1[b].ta = tal[b];
         lsce_of64_stats_range(&r1[b].st, fb, c0, c1, 1, acc);
       }
       if ((rc = cm->allgather(a1, r1, (size_t)n * sizeof(rec1)))) break;
@@ -123,11 +144,11 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
           lsce_of64_terms_init(&r2[b], 0.0);
           smfail[b] = 1;
           if (acc == 0 ? row_kind(p, &k, i) != 0 : !fl[b]) continue;
-          const lsce_dd Ksd = lsce_of64_kappas(&fc, i, fb);
-          smfail[b] = lsce_of64_sm_begin(&sm[b], &r1[b].st, Ksd, &r1[b].ta, K, acc) != 0;
+          void *fb = bufs[b];
+          /* kappa' once (their sum over all K; this shard's kept): rung 1 reads them again */
+          if (acc == 0) sm[b].Ksd = lsce_of64_kappas(&fc, i, fb);
+          smfail[b] = lsce_of64_sm_begin(&sm[b], &r1[b].st, sm[b].Ksd, &r1[b].ta, K, acc) != 0;
           if (smfail[b] || (acc == 1 && !(fl[b] & 5))) continue; /* rung 1 for the gradient alone: no loss */
-          lsce_of64_tacc ta = {0, 0, 0};
-          lsce_of64_transform(&fc, fb, i, c0, c1, &ta);
           lsce_of64_terms_range(&r2[b], &fc, fb, &sm[b], c0, c1);
         }
         if ((rc = cm->allgather(a2, r2, (size_t)n * sizeof(lsce_of64_terms)))) break;
@@ -138,18 +159,14 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
         const int64_t i = i0 + b;
         if (acc == 0 ? row_kind(p, &k, i) != 0 : !fl[b]) continue;
         const double s = lsce_sample_weight(p, i);
+        void *fb = bufs[b];
         const int whole = acc == 0 || (fl[b] & 5); /* the loss and every column at this rung */
         int rowfail = 0, gbad = 0;
         lsce_dd R = lsce_dd_from(0.0);
         double E = 0;
         if (k.sig) {
           if (whole) rowfail = lsce_of64_sig_share(&R, &E, &r1[b].sg, K, s) != 0;
-          if (!rowfail && grad) {
-            lsce_of64_sig mine;
-            lsce_of64_sig_init(&mine);
-            lsce_of64_sig_range(&mine, &fc, fb, i, c0, c1, s, grad, acc);
-            gbad = !lsce_of64_sig_check(&r1[b].sg, &fc, fb, c0, c1, s);
-          }
+          if (!rowfail && grad) gbad = !lsce_of64_sig_check(&r1[b].sg, &fc, fb, c0, c1, s);
         } else if (smfail[b]) rowfail = 1;
         else {
           lsce_of64_sm *r = &sm[b];
@@ -160,9 +177,6 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
             rowfail = lsce_of64_sm_loss(&R, &E, r, &fc, K, &tm, s) != 0;
           }
           if (!rowfail && grad) {
-            lsce_of64_kappas(&fc, i, fb);
-            lsce_of64_tacc ta = {0, 0, 0};
-            lsce_of64_transform(&fc, fb, i, c0, c1, &ta);
             lsce_of64_sm_gcoef(r, &fc, K, s, 1);
             /* rung 1 for the gradient alone: the listed entries of row b only */
             size_t q0 = qb;
@@ -218,7 +232,8 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
       for (int r = 0; r < P; r++) lvl[i0 + b] |= flall[(int64_t)r * n + b];
   }
   if (!rc) lsce_cpu_options_finish(loss, grad, gdt, c, &k, Lrow, lvl);
-  free(fb); free(Lrow); free(lvl); free(fl); free(flall); free(r1); free(a1); free(r2); free(a2); free(sm);
+  for (int64_t b = 0; bufs && b < B; b++) free(bufs[b]);
+  free(bufs); free(tal); free(Lrow); free(lvl); free(fl); free(flall); free(r1); free(a1); free(r2); free(a2); free(sm);
   free(smfail); free(bad);
   return rc;
 }

@@ -16,7 +16,7 @@ usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
    LSCE_ROW_REFERENCE=0; a wide row (K = 301) and K = 2 at P = 3 (a rank without classes) with masked
    logits, ignored rows, zero sample weights and every option at once.
 3. With the LD_PRELOAD shim tests/fault_malloc.c (given: not under a sanitizer), a memory failure in the
-   float64 path (every request of 10 MB or more refused: only the row buffer of a K = 200000 float64
+   float64 path (every request of 7 MB or more refused: only the row buffer of a K = 200000 float64
    problem is that large; the same problem in float32, whose path needs no such buffer, completes
    under the same shim) gives exit 3, exactly one `lsce:` line on stderr and no output file, at P = 2.
 The expectations are the verify reports' (the certified reference's measurements), never constants."""
@@ -184,7 +184,7 @@ if shim:
             if os.path.exists(o):
                 os.remove(o)
         cmd = [mpirun, "-q", "--oversubscribe", "-np", "2", "-x", "LD_PRELOAD=" + shim, "-x",
-               "LSCE_FAULT_MALLOC_MIN=10000000", lsce_mpi, "run", "--impl", "mpi_vocab_parallel", "--logits",
+               "LSCE_FAULT_MALLOC_MIN=7000000", lsce_mpi, "run", "--impl", "mpi_vocab_parallel", "--logits",
                os.path.join(work, "wide%s.npy" % dt), "--targets", os.path.join(work, "wideT.npy"), "--variant", "k",
                "--smoothing", "0.1", "--softcap", "30", "--reduction", "none", "--out", outs[0], "--grad-out", outs[1]]
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
@@ -194,7 +194,7 @@ if shim:
             ok = r.returncode == 3 and len(lines) == 1 and lines[0].startswith("lsce: ") and not made and not r.stdout
         else:
             ok = r.returncode == 0 and len(made) == 2
-        print("malloc failure >= 10 MB, float%s, P = 2: rc %d, stderr %r, outputs %s" % (dt, r.returncode, lines[:2], made))
+        print("malloc failure >= 7 MB, float%s, P = 2: rc %d, stderr %r, outputs %s" % (dt, r.returncode, lines[:2], made))
         if not ok:
             fails.append("memory failure float%s: rc %d (want %d), stderr %r, outputs %s" % (dt, r.returncode, want_rc,
                                                                                         lines[:3], made))

@@ -41,14 +41,18 @@ typedef struct {
   lsce_dd *x, *ch, *kap, *lq;
   double *dx, *dch, *lqe;
   int64_t *bad;            /* gradient entries that the cheaper exp could not vouch for */
+  int64_t off, n;          /* the columns [off, off + n) it holds: column j at index j - off */
   lsce_dd inv[NSER + 1];   /* 1/n, n = 1..26 (dd_div: within 8 U each) */
   lsce_dd ifac[2 * NSER];  /* 1/n!, n = 0..51 (products and quotients of exact integers: within 4 n U) */
 } f64buf;
 
-void *lsce_of64_buf(int64_t K) {
-  size_t n = (size_t)(K > 0 ? K : 1);
+void *lsce_of64_buf(int64_t K) { return lsce_of64_buf_range(0, K); }
+
+void *lsce_of64_buf_range(int64_t c0, int64_t c1) {
+  size_t n = (size_t)(c1 > c0 ? c1 - c0 : 1);
   f64buf *b = malloc(sizeof *b + n * (4 * sizeof(lsce_dd) + 3 * sizeof(double) + sizeof(int64_t)));
   if (!b) return NULL;
+  b->off = c0; b->n = c1 - c0;
   b->x = (lsce_dd *)(b + 1); b->ch = b->x + n; b->kap = b->ch + n; b->lq = b->kap + n;
   b->dx = (double *)(b->lq + n); b->dch = b->dx + n; b->lqe = b->dch + n; b->bad = (int64_t *)(b->lqe + n);
   b->ifac[0] = lsce_dd_from(1.0);
@@ -149,11 +153,12 @@ static lsce_dd tf64(const lsce_of64_ctx *c, const f64buf *b, double z, double *d
 void lsce_of64_transform(const lsce_of64_ctx *c, void *buf, int64_t i, int64_t c0, int64_t c1, lsce_of64_tacc *ta) {
   f64buf *b = buf;
   for (int64_t j = c0; j < c1; j++) {
-    b->x[j] = tf64(c, b, lsce_logit(c->p, i, j), &b->dx[j], &b->ch[j], &b->dch[j]);
-    double chm = dmag(b->ch[j]);
-    if (b->x[j].hi != -INFINITY && b->dx[j] > ta->dX) ta->dX = b->dx[j];
+    const int64_t q = j - b->off;
+    b->x[q] = tf64(c, b, lsce_logit(c->p, i, j), &b->dx[q], &b->ch[q], &b->dch[q]);
+    double chm = dmag(b->ch[q]);
+    if (b->x[q].hi != -INFINITY && b->dx[q] > ta->dX) ta->dX = b->dx[q];
     if (chm > ta->chmax) ta->chmax = chm;
-    if (chm > 0 && b->dch[j] / chm > ta->chrel) ta->chrel = b->dch[j] / chm;
+    if (chm > 0 && b->dch[q] / chm > ta->chrel) ta->chrel = b->dch[q] / chm;
   }
 }
 
@@ -166,28 +171,29 @@ void lsce_of64_tacc_merge(lsce_of64_tacc *a, const lsce_of64_tacc *b) {
 /* ---- the statistics of x[c0, c1) in double-double: m, its first index, s1 = sum_{j != jm} e^{x_j - m} */
 typedef lsce_of64_stats dstats;
 
-static void dstats_range(dstats *st, const lsce_dd *x, int64_t c0, int64_t c1, int online, int acc) {
+/* x[j - off] holds column j */
+static void dstats_range(dstats *st, const lsce_dd *x, int64_t off, int64_t c0, int64_t c1, int online, int acc) {
   st->m = lsce_dd_from(-INFINITY); st->s1 = lsce_dd_from(0.0); st->jm = -1; st->nreb = 0; st->Kf = 0;
   if (online) {
     for (int64_t j = c0; j < c1; j++) {
-      if (x[j].hi == -INFINITY) continue;
+      if (x[j - off].hi == -INFINITY) continue;
       st->Kf++;
-      if (st->jm < 0 || dgt(x[j], st->m)) {
+      if (st->jm < 0 || dgt(x[j - off], st->m)) {
         if (st->jm >= 0) {
-          st->s1 = lsce_dd_mul(lsce_dd_add_d(st->s1, 1.0), lsce_dd_exp(lsce_dd_sub(st->m, x[j])));
+          st->s1 = lsce_dd_mul(lsce_dd_add_d(st->s1, 1.0), lsce_dd_exp(lsce_dd_sub(st->m, x[j - off])));
           st->nreb++;
         }
-        st->m = x[j]; st->jm = j;
-      } else st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j], st->m), acc));
+        st->m = x[j - off]; st->jm = j;
+      } else st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j - off], st->m), acc));
     }
     return;
   }
   for (int64_t j = c0; j < c1; j++)
-    if (x[j].hi != -INFINITY && (st->jm < 0 || dgt(x[j], st->m))) { st->m = x[j]; st->jm = j; }
+    if (x[j - off].hi != -INFINITY && (st->jm < 0 || dgt(x[j - off], st->m))) { st->m = x[j - off]; st->jm = j; }
   for (int64_t j = c0; j < c1; j++) {
-    if (x[j].hi == -INFINITY) continue;
+    if (x[j - off].hi == -INFINITY) continue;
     st->Kf++;
-    if (j != st->jm) st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j], st->m), acc));
+    if (j != st->jm) st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j - off], st->m), acc));
   }
 }
 
@@ -206,18 +212,19 @@ void lsce_of64_stats_merge(lsce_of64_stats *a, const lsce_of64_stats *b) {
 }
 
 static void dstats_row(dstats *st, const lsce_of64_ctx *c, const lsce_dd *x, int64_t K, int acc) {
-  if (c->slice <= 0 || c->slice >= K) { dstats_range(st, x, 0, K, c->online, acc); return; }
-  dstats_range(st, x, 0, c->slice, c->online, acc);
+  if (c->slice <= 0 || c->slice >= K) { dstats_range(st, x, 0, 0, K, c->online, acc); return; }
+  dstats_range(st, x, 0, 0, c->slice, c->online, acc);
   for (int64_t c0 = c->slice; c0 < K; c0 += c->slice) {
     dstats part;
-    dstats_range(&part, x, c0, c0 + c->slice < K ? c0 + c->slice : K, c->online, acc);
+    dstats_range(&part, x, 0, c0, c0 + c->slice < K ? c0 + c->slice : K, c->online, acc);
     lsce_of64_stats_merge(st, &part);
   }
 }
 
 
 void lsce_of64_stats_range(lsce_of64_stats *st, const void *buf, int64_t c0, int64_t c1, int online, int acc) {
-  dstats_range(st, ((const f64buf *)buf)->x, c0, c1, online, acc);
+  const f64buf *b = buf;
+  dstats_range(st, b->x, b->off, c0, c1, online, acc);
 }
 
 /* log q in double-double by one Newton step from glibc's log: y0 = log q within delta <= 2^-52 (|y| + 1)
@@ -249,16 +256,16 @@ static lsce_dd kappas(const lsce_of64_ctx *c, int64_t i, f64buf *b, lsce_dd f) {
       q = lsce_dd_mul(kd->qo, kd->b);
       if (cc == y) q = lsce_dd_add(q, lsce_dd_mul(lsce_dd_mul_d(kd->qd, lsce_weight(p, y)), kd->a));
     } else q = cc == y ? kd->qt : (k->pad && cc == p->pad_index) ? lsce_dd_from(0.0) : kd->qo;
-    b->lq[cc] = lsce_dd_from(0.0);
-    b->lqe[cc] = 0;
+    const int64_t qc = cc - b->off, held = qc >= 0 && qc < b->n;
+    if (held) { b->lq[qc] = lsce_dd_from(0.0); b->lqe[qc] = 0; }
     if (k->kl && q.hi > 0) {
       if (q.hi != lastq.hi || q.lo != lastq.lo) { lastq = q; lastl = dlog(q, &laste); }
-      b->lq[cc] = lastl;
-      b->lqe[cc] = laste;
+      if (held) { b->lq[qc] = lastl; b->lqe[qc] = laste; }
     }
     if (k->weighting == LSCE_W_TORCH || k->weighting == LSCE_W_LOGPROB) q = lsce_dd_mul_d(q, lsce_weight(p, cc));
-    b->kap[cc] = lsce_dd_mul(q, f);
-    sum = lsce_dd_add(sum, b->kap[cc]);
+    const lsce_dd kc = lsce_dd_mul(q, f);
+    if (held) b->kap[qc] = kc;
+    sum = lsce_dd_add(sum, kc);
   }
   return sum;
 }
@@ -320,7 +327,8 @@ void lsce_of64_terms_init(lsce_of64_terms *t, double prop0) {
 void lsce_of64_terms_range(lsce_of64_terms *t, const lsce_of64_ctx *c, const void *buf, const lsce_of64_sm *r,
                            int64_t c0, int64_t c1) {
   const f64buf *b = buf;
-  for (int64_t j = c0; j < c1; j++) {
+  for (int64_t j0 = c0; j0 < c1; j0++) {
+    const int64_t j = j0 - b->off;
     if (b->kap[j].hi == 0) continue;
     if (b->x[j].hi == -INFINITY) { t->inf = 1; continue; }
     lsce_dd tj = lsce_dd_add(lsce_dd_sub(r->m, b->x[j]), r->ls);
@@ -393,25 +401,26 @@ void lsce_of64_sm_gcoef(lsce_of64_sm *r, const lsce_of64_ctx *c, int64_t K, doub
 double lsce_of64_sm_gentry(double *dg_out, const lsce_of64_sm *r, const lsce_of64_ctx *c, const void *buf, int64_t i,
                            int64_t j, int pass, double sw, void *grad) {
   const f64buf *b = buf;
+  const int64_t q = j - b->off;
   lsce_dd A;
   double dA;
-  const double kj = dmag(b->kap[j]);
-  if (b->x[j].hi == -INFINITY) { A = lsce_dd_neg(b->kap[j]); dA = KQ * kj + 0x1p-1070; }
+  const double kj = dmag(b->kap[q]);
+  if (b->x[q].hi == -INFINITY) { A = lsce_dd_neg(b->kap[q]); dA = KQ * kj + 0x1p-1070; }
   else {
-    lsce_dd e = j == r->jm ? lsce_dd_from(1.0) : rexp(lsce_dd_sub(b->x[j], r->m), pass);
+    lsce_dd e = j == r->jm ? lsce_dd_from(1.0) : rexp(lsce_dd_sub(b->x[q], r->m), pass);
     lsce_dd pj = lsce_dd_mul(e, r->is);
     double pm = dmag(pj);
-    double rho = (b->dx[j] + r->dX) + (j == r->jm ? 0 : r->erel) + r->r1 + 2 * U;
+    double rho = (b->dx[q] + r->dX) + (j == r->jm ? 0 : r->erel) + r->r1 + 2 * U;
     if (!(rho <= 0.5)) rho = INFINITY;
     rho *= 1 + rho;
     lsce_dd kp = lsce_dd_mul(r->Kz, pj);
-    A = lsce_dd_sub(kp, b->kap[j]);
+    A = lsce_dd_sub(kp, b->kap[q]);
     dA = r->aKz * pm * rho + pm * r->dKz + 2 * U * dmag(kp) + KQ * kj + 0x1p-1070 + LSCE_EXP_ABS * r->aKz +
          U * dmag(A);
   }
-  lsce_dd g = lsce_dd_mul(b->ch[j], A);
-  double dg = (dmag(b->ch[j]) * dA + b->dch[j] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
-  if (c->k->has_cap && b->x[j].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
+  lsce_dd g = lsce_dd_mul(b->ch[q], A);
+  double dg = (dmag(b->ch[q]) * dA + b->dch[q] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
+  if (c->k->has_cap && b->x[q].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
   sw_scale(&g, &dg, sw);
   double gd = g.hi + g.lo;
   lsce_st(grad, c->gdt, i * c->p->K + j, gd);
@@ -492,7 +501,7 @@ void lsce_of64_sig_range(lsce_of64_sig *a, const lsce_of64_ctx *c, void *buf, in
     lsce_dd g = lsce_dd_from(0.0);
     double dg = 0, awf = dmag(wf);
     if (wf.hi == 0) {
-      if (grad) { lsce_st(grad, c->gdt, i * K + cc, 0.0); b->x[cc] = lsce_dd_from(0.0); b->dx[cc] = 0; }
+      if (grad) { lsce_st(grad, c->gdt, i * K + cc, 0.0); b->x[cc - b->off] = lsce_dd_from(0.0); b->dx[cc - b->off] = 0; }
       continue;
     }
     if (x.hi == -INFINITY) {
@@ -522,7 +531,7 @@ void lsce_of64_sig_range(lsce_of64_sig *a, const lsce_of64_ctx *c, void *buf, in
       sw_scale(&g, &dg, sw);
       double gd = g.hi + g.lo;
       lsce_st(grad, c->gdt, i * K + cc, gd);
-      b->x[cc] = lsce_dd_from(gd); b->dx[cc] = dg; /* checked once the row's sigma is known */
+      b->x[cc - b->off] = lsce_dd_from(gd); b->dx[cc - b->off] = dg; /* checked once the row's sigma is known */
     }
   }
 }
@@ -555,7 +564,7 @@ int lsce_of64_sig_check(const lsce_of64_sig *a, const lsce_of64_ctx *c, const vo
   double tau = tau_of(sig, a->chrel, c->gdt);
   int gok = 1;
   for (int64_t cc = c0; cc < c1; cc++)
-    if (!lsce_guard_ok(b->x[cc].hi, b->dx[cc], tau, c->gdt, c->grad_ulp)) gok = 0;
+    if (!lsce_guard_ok(b->x[cc - b->off].hi, b->dx[cc - b->off], tau, c->gdt, c->grad_ulp)) gok = 0;
   return gok;
 }
 

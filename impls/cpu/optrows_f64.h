@@ -19,6 +19,9 @@ typedef struct {
 
 /* scratch for rows of K classes (free() it), or NULL */
 void *lsce_of64_buf(int64_t K);
+/* scratch holding one row's columns [c0, c1) only (a vocabulary shard's; the pieces below read and
+ * write no other column; lsce_of64_buf(K) is lsce_of64_buf_range(0, K)), or NULL */
+void *lsce_of64_buf_range(int64_t c0, int64_t c1);
 /* Row i (in V, sample weight s != 0) at rung acc (0: the exp of combiner.h lsce_exp_pair, 2^-58; 1:
  * lsce_dd_exp, 2^-97): its share *R (the loss, or its part of the reduced total, z term included)
  * within *E of the exact value, and when grad is not NULL its gradient row written (rounded to gdt),
@@ -27,7 +30,8 @@ void *lsce_of64_buf(int64_t K);
 int lsce_of64_row(lsce_dd *R, double *E, int *gok, int *accurate, const lsce_of64_ctx *c, int64_t i, double s,
                   void *grad, int acc, void *buf);
 /* ---- the row in pieces, for a vocabulary shard's columns [c0, c1) (impls/vocab_options_f64.c; the
- * whole row above is their composition over [0, K)). buf holds a row's K columns, indexed by column;
+ * whole row above is their composition over [0, K)). buf (lsce_of64_buf_range) holds a row's columns
+ * [c0, c1): the pieces take columns inside them (lsce_of64_kappas sums over all K, keeps those);
  * every value and bound is the whole row's, and each bound holds for any grouping of the columns into
  * shards merged in class order (optrows_f64.c's argument at each piece). */
 typedef struct { double dX, chmax, chrel; } lsce_of64_tacc;        /* start at 0, 0, 0 */
