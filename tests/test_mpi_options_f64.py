@@ -9,7 +9,8 @@ usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
    result takes a reference row or flags one; with LSCE_ROW_REFERENCE=0 at P = 3 too.
 2. Generated float64 cases at P = 2 and 3 that climb the rungs: logits whose softmax (sigmoid) lies
    within 1e-3 relative of the smoothed target, so the gradient entries cancel and the first rung
-   (lsce_exp_pair, 2^-58) cannot vouch for them (and k1-kl's loss, a KL near 0, with them): they must
+   (lsce_exp_pair, 2^-58) cannot vouch for them (and k1-kl near its own target: the KL loss near 0,
+   so the loss itself climbs, the whole-row rung): they must
    pass through the accurate rung (accurate_rows > 0, no reference row, as on cpu_online); a row whose
    softmax equals its target to the last bit cancels beyond the accurate rung too and takes the
    reference on every rank (reference_rows > 0, as on cpu_online), or is flagged with
@@ -110,6 +111,12 @@ def generated():
     delta[N - 1] = 0
     z = (np.log(q) + delta) / 2  # --logit-scale 2 multiplies back exactly
     case("near_softmax", {"logits": z, "targets": t}, ["--logit-scale", "2"], ["k", "k1-kl"], ["0.1"], N, K)
+    # k1-kl near its own target (off e / (K - 1), on 1 - e): the KL loss near 0, so the loss itself
+    # (reduction none) misses at the first rung and the whole row climbs
+    q1 = np.full((N, K), e / (K - 1))
+    q1[np.arange(N), t] = 1 - e
+    d1 = rng.uniform(1e-5, 1e-3, (N, K)) * rng.choice([-1, 1], (N, K))
+    case("near_kl", {"logits": (np.log(q1) + d1) / 2, "targets": t}, ["--logit-scale", "2"], ["k1-kl"], ["0.1"], N, K)
     # sigmoid near its smoothed soft target: x = logit(t') + delta
     ts = rng.uniform(0.05, 0.95, (N, K))
     tp = ts * (1 - e) + e / 2
