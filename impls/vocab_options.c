@@ -26,8 +26,11 @@
  * through optrows.c's reduction and reference ladder (lsce_cpu_options_finish), with each row's
  * verdict OR-ed over the ranks, so every rank takes the same rows from the reference. Every rank
  * therefore forms the same loss (rank 0's is broadcast by the caller) and its own gradient columns.
- * The rows work in double: float64 rows fail their 2 ulps and take the reference (the CPU rows'
- * double-double path, optrows_f64.c, is not sharded). */
+ * The rows work in double; float64 logits go to impls/vocab_options_f64.c (the CPU rows' double-double
+ * pieces, optrows_f64.c, per shard). Each row's shard is transformed once, in step 1, into a buffer
+ * of the block's rows (x, dx, x', dx', then kappa' and log q, or the sigmoid's gradient entries and
+ * their bounds), which steps 2 and 3 read: every value is the one the row computed before (the same
+ * functions on the same inputs), so the outputs are bit for bit those of transforming in each step. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,9 @@
 #include "optelem.h"
 #include "lsce/problem.h"
 #include "lsce/vocab_comm.h"
+
+/* the block buffer's size: rows per exchange are cut to keep 6 doubles per column under it */
+#define VO_BLK_BYTES ((int64_t)8 << 20)
 
 /* step 1's record of one row on one rank (softmax: the statistics; sigmoid: the elements' sums) */
 typedef struct {
@@ -53,42 +59,61 @@ typedef struct {
   int64_t c0, c1;
   lsce_dtype LT, gdt;
   lsce_bound bound;
-  double *x, *dx, *ch, *dch, *kap, *lq; /* K each, indexed by column */
+  int64_t w;                             /* c1 - c0 */
+  double *blk;                           /* the block's rows: 6 w each (row_at) */
+  double *kfull, *lqfull;                /* K each: one row's kappa' and log q over every class */
+  double *x, *dx, *ch, *dch, *kap, *lq;  /* the current row's slice of blk, index j - c0 */
 } vctx;
+
+/* row b of the block: its transformed columns, their kappa' and log q (softmax) or their gradient
+ * entries and bounds (sigmoid), w each, indexed j - c0 */
+static void row_at(vctx *o, int64_t b) {
+  double *r = o->blk + (size_t)b * 6 * (size_t)o->w;
+  o->x = r; o->dx = r + o->w; o->ch = o->dx + o->w; o->dch = o->ch + o->w; o->kap = o->dch + o->w;
+  o->lq = o->kap + o->w;
+}
 
 /* the row's columns [c0, c1) transformed (optelem.h), with their largest dx, x' and relative x' bound */
 static void shard_transform(vctx *o, int64_t i, lsce_opt_tacc *ta) {
   lsce_opt_tacc_init(ta);
   for (int64_t j = o->c0; j < o->c1; j++) {
-    o->x[j] = lsce_opt_transform(&o->k, lsce_logit(o->p, i, j), &o->dx[j], &o->ch[j], &o->dch[j]);
-    lsce_opt_tacc_push(ta, o->x[j], o->dx[j], o->ch[j], o->dch[j]);
+    const int64_t q = j - o->c0;
+    o->x[q] = lsce_opt_transform(&o->k, lsce_logit(o->p, i, j), &o->dx[q], &o->ch[q], &o->dch[q]);
+    lsce_opt_tacc_push(ta, o->x[q], o->dx[q], o->ch[q], o->dch[q]);
   }
 }
 
 /* Sigmoid elements of this rank's (transformed) columns: their sum R, bound ER, largest weight and
- * -inf verdict into r; with tau >= 0 the gradient entries too, each checked against the declared
- * ulps (returns 0 when one misses) */
-static int sig_shard(vctx *o, int64_t i, double f, rec1 *r, void *grad, double tau) {
+ * -inf verdict into r; with want_g the gradient entries and their bounds too, kept in the row's kap
+ * and lq slots (a zero weight: bound NaN, the entry exactly 0) for sig_grad */
+static void sig_shard(vctx *o, int64_t i, double f, rec1 *r, int want_g) {
   const lsce_problem *p = o->p;
-  const int64_t K = p->K;
-  const int want_g = grad && tau >= 0;
   int64_t y = p->soft ? -1 : lsce_target(p, i);
-  int gok = 1, inf = 0;
+  int inf = 0;
   r->R = r->ER = r->wmax = 0;
   for (int64_t c = o->c0; c < o->c1; c++) {
+    const int64_t q = c - o->c0;
     double w = lsce_weight(p, c);
     if (w > r->wmax) r->wmax = w;
     double wf = w * f;
     double t = p->soft ? lsce_soft_target(p, i, c) : (c == y ? 1.0 : 0.0);
-    if (wf == 0) { if (want_g) lsce_st(grad, o->gdt, i * K + c, 0.0); continue; }
-    double dg, g = lsce_opt_sig_elem(&dg, &r->R, &r->ER, &inf, &o->k, o->x[c], o->dx[c], o->ch[c], o->dch[c], wf, t,
+    if (wf == 0) { if (want_g) { o->kap[q] = 0.0; o->lq[q] = NAN; } continue; }
+    double dg, g = lsce_opt_sig_elem(&dg, &r->R, &r->ER, &inf, &o->k, o->x[q], o->dx[q], o->ch[q], o->dch[q], wf, t,
                                      want_g);
-    if (want_g) {
-      lsce_st(grad, o->gdt, i * K + c, g);
-      if (!lsce_guard_ok(g, dg, tau, o->gdt, o->bound.grad_ulp)) gok = 0;
-    }
+    if (want_g) { o->kap[q] = g; o->lq[q] = dg; }
   }
   r->inf = inf;
+}
+
+/* the kept gradient entries written, each checked against the declared ulps with the row's floor tau
+ * (returns 0 when one misses) */
+static int sig_grad(vctx *o, int64_t i, void *grad, double tau) {
+  int gok = 1;
+  for (int64_t c = o->c0; c < o->c1; c++) {
+    const int64_t q = c - o->c0;
+    lsce_st(grad, o->gdt, i * o->p->K + c, o->kap[q]);
+    if (!isnan(o->lq[q]) && !lsce_guard_ok(o->kap[q], o->lq[q], tau, o->gdt, o->bound.grad_ulp)) gok = 0;
+  }
   return gok;
 }
 
@@ -106,17 +131,28 @@ static int row_kind(const vctx *o, int64_t i) {
   return o->k.neg ? 3 : 0;
 }
 
+/* float64 logits: the double-double schedule of impls/vocab_options_f64.c */
+int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm);
+
 int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm) {
+  if (c->dtype == LSCE_DT_F64) return lsce_vocab_options_f64(loss, grad, gdt, c, cm);
   const lsce_problem *p = (const lsce_problem *)c->opt;
   const int64_t N = p->N, K = p->K;
   const int P = cm->size, none = p->reduction == LSCE_RED_NONE;
   vctx o = {.p = p, .cm = cm, .LT = lsce_guard_loss_dtype(c->dtype), .gdt = gdt, .bound = lsce_guard_bound(c->dtype)};
   lsce_options_consts(&o.k, p);
   lsce_row_block(K, cm->rank, P, &o.c0, &o.c1);
-  /* rows per exchange: the records of a block travel together */
-  const int64_t B = 256;
+  o.w = o.c1 - o.c0;
+  /* rows per exchange: the records of a block travel together; the block's transformed shards are
+   * kept (6 doubles a column, about VO_BLK_BYTES in all), so each row is transformed once and its
+   * kappa' formed once. B depends on K and P only (the widest shard), the same on every rank. */
+  const int64_t wmax = (K + P - 1) / P;
+  int64_t B = VO_BLK_BYTES / (6 * (int64_t)sizeof(double) * (wmax > 0 ? wmax : 1));
+  if (B > 256) B = 256;
+  if (B < 1) B = 1;
   const size_t nK = (size_t)(K > 0 ? K : 1);
-  double *buf = malloc(sizeof(double) * nK * 6);
+  double *kbuf = malloc(sizeof(double) * nK * 2);
+  double *blk = malloc(sizeof(double) * 6 * (size_t)(o.w > 0 ? o.w : 1) * (size_t)B);
   double *Lrow = calloc(3 * (size_t)(N > 0 ? N : 1), sizeof(double)); /* (hi, lo, bound): optrows.h */
   unsigned char *lvl = calloc((size_t)(N > 0 ? N : 1), 1), *lvall = malloc((size_t)B * (size_t)P);
   rec1 *r1 = malloc(sizeof(rec1) * (size_t)B), *a1 = malloc(sizeof(rec1) * (size_t)B * (size_t)P);
@@ -124,13 +160,12 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
   lsce_opt_terms *a2 = malloc(sizeof(lsce_opt_terms) * (size_t)B * (size_t)P);
   lsce_opt_smrow *sm = malloc(sizeof(lsce_opt_smrow) * (size_t)B);
   int *smfail = malloc(sizeof(int) * (size_t)B);
-  int rc = !buf || !Lrow || !lvl || !lvall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
-  if (!rc) {
-    o.x = buf; o.dx = buf + nK; o.ch = o.dx + nK; o.dch = o.ch + nK; o.kap = o.dch + nK; o.lq = o.kap + nK;
-  }
+  int rc = !kbuf || !blk || !Lrow || !lvl || !lvall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
+  if (!rc) { o.blk = blk; o.kfull = kbuf; o.lqfull = kbuf + nK; }
   for (int64_t i0 = 0; !rc && i0 < N; i0 += B) {
     const int64_t n = N - i0 < B ? N - i0 : B;
-    /* step 1: the rows to compute (the same on every rank: they depend on no logit), their shard records */
+    /* step 1: the rows to compute (the same on every rank: they depend on no logit), their shard
+     * transformed into the block buffer, their records */
     for (int64_t b = 0; b < n; b++) {
       const int64_t i = i0 + b;
       memset(&r1[b], 0, sizeof r1[b]);
@@ -142,9 +177,10 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
         continue;
       }
       if (kind == 3) continue; /* deferred to the reference below */
+      row_at(&o, b);
       shard_transform(&o, i, &r1[b].ta);
-      if (o.k.sig) sig_shard(&o, i, lsce_sample_weight(p, i) * o.k.inv_Dn, &r1[b], NULL, -1);
-      else for (int64_t j = o.c0; j < o.c1; j++) lsce_opt_stats_push(&r1[b].st, o.x[j], j);
+      if (o.k.sig) sig_shard(&o, i, lsce_sample_weight(p, i) * o.k.inv_Dn, &r1[b], grad != NULL);
+      else for (int64_t j = o.c0; j < o.c1; j++) lsce_opt_stats_push(&r1[b].st, o.x[j - o.c0], j);
     }
     if ((rc = gather(&o, a1, r1, n, sizeof(rec1)))) break;
     /* merge in rank order (into r1[b]); step 2 (softmax): this rank's parts of the sums */
@@ -162,11 +198,15 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
       lsce_opt_terms_init(&r2[b], 0.0);
       smfail[b] = 0;
       if (o.k.sig || row_kind(&o, i) != 0) continue;
-      const double Ksum = lsce_opt_kappas(&o.k, p, i, lsce_sample_weight(p, i) * o.k.inv_Dn, o.kap, o.lq);
+      row_at(&o, b);
+      const double Ksum = lsce_opt_kappas(&o.k, p, i, lsce_sample_weight(p, i) * o.k.inv_Dn, o.kfull, o.lqfull);
+      if (o.w > 0) {
+        memcpy(o.kap, o.kfull + o.c0, sizeof(double) * (size_t)o.w);
+        memcpy(o.lq, o.lqfull + o.c0, sizeof(double) * (size_t)o.w);
+      }
       if ((smfail[b] = lsce_opt_sm_begin(&sm[b], &m->st, K, Ksum, &m->ta) != 0)) continue;
-      shard_transform(&o, i, &(lsce_opt_tacc){0});
-      for (int64_t j = o.c0; j < o.c1; j++)
-        lsce_opt_terms_push(&r2[b], &o.k, o.kap[j], o.lq[j], o.x[j], o.dx[j], sm[b].m, sm[b].ls);
+      for (int64_t q = 0; q < o.w; q++)
+        lsce_opt_terms_push(&r2[b], &o.k, o.kap[q], o.lq[q], o.x[q], o.dx[q], sm[b].m, sm[b].ls);
     }
     if (!o.k.sig && (rc = gather(&o, a2, r2, n, sizeof(lsce_opt_terms)))) break;
     /* step 3: the row's share and bound, this rank's gradient columns, the verdicts */
@@ -179,15 +219,11 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
       const rec1 *m = &r1[b];
       double R = 0, E = 0;
       int ok;
+      row_at(&o, b);
       if (kind == 3) ok = -1;
       else if (o.k.sig) {
         ok = lsce_opt_sig_row(&R, &E, m->R, m->ER, (int)m->inf, K) ? -1 : 1;
-        if (ok > 0 && grad) {
-          const double tau = lsce_opt_sig_tau(m->ta.chmax, m->ta.chrel, m->wmax, f, gdt);
-          rec1 mine;
-          shard_transform(&o, i, &mine.ta);
-          ok = sig_shard(&o, i, f, &mine, grad, tau);
-        }
+        if (ok > 0 && grad) ok = sig_grad(&o, i, grad, lsce_opt_sig_tau(m->ta.chmax, m->ta.chrel, m->wmax, f, gdt));
       } else if (smfail[b]) ok = -1;
       else {
         lsce_opt_smrow *r = &sm[b];
@@ -196,11 +232,10 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
         for (int q = 0; q < P; q++) lsce_opt_terms_merge(&tm, &a2[(int64_t)q * n + b]);
         ok = lsce_opt_sm_loss(&R, &E, r, &o.k, K, s, &tm) ? -1 : 1;
         if (ok > 0 && grad) {
-          lsce_opt_kappas(&o.k, p, i, f, o.kap, o.lq);
-          shard_transform(&o, i, &(lsce_opt_tacc){0});
           lsce_opt_sm_gcoef(r, &o.k, K, s, gdt);
           for (int64_t j = o.c0; j < o.c1; j++) {
-            double dg, g = lsce_opt_sm_gentry(&dg, &ok, r, &o.k, o.x[j], o.dx[j], o.ch[j], o.dch[j], o.kap[j],
+            const int64_t q = j - o.c0;
+            double dg, g = lsce_opt_sm_gentry(&dg, &ok, r, &o.k, o.x[q], o.dx[q], o.ch[q], o.dch[q], o.kap[q],
                                               j == r->jm, gdt, o.bound.grad_ulp);
             lsce_st(grad, gdt, i * K + j, g);
           }
@@ -218,6 +253,7 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
       for (int r = 0; r < P; r++) lvl[i0 + b] |= lvall[(int64_t)r * n + b];
   }
   if (!rc) lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
-  free(buf); free(Lrow); free(lvl); free(lvall); free(r1); free(a1); free(r2); free(a2); free(sm); free(smfail);
+  free(kbuf); free(blk); free(Lrow); free(lvl); free(lvall); free(r1); free(a1); free(r2); free(a2); free(sm);
+  free(smfail);
   return rc;
 }

@@ -41,14 +41,18 @@ typedef struct {
   lsce_dd *x, *ch, *kap, *lq;
   double *dx, *dch, *lqe;
   int64_t *bad;            /* gradient entries that the cheaper exp could not vouch for */
+  int64_t off, n;          /* the columns [off, off + n) it holds: column j at index j - off */
   lsce_dd inv[NSER + 1];   /* 1/n, n = 1..26 (dd_div: within 8 U each) */
   lsce_dd ifac[2 * NSER];  /* 1/n!, n = 0..51 (products and quotients of exact integers: within 4 n U) */
 } f64buf;
 
-void *lsce_of64_buf(int64_t K) {
-  size_t n = (size_t)(K > 0 ? K : 1);
+void *lsce_of64_buf(int64_t K) { return lsce_of64_buf_range(0, K); }
+
+void *lsce_of64_buf_range(int64_t c0, int64_t c1) {
+  size_t n = (size_t)(c1 > c0 ? c1 - c0 : 1);
   f64buf *b = malloc(sizeof *b + n * (4 * sizeof(lsce_dd) + 3 * sizeof(double) + sizeof(int64_t)));
   if (!b) return NULL;
+  b->off = c0; b->n = c1 - c0;
   b->x = (lsce_dd *)(b + 1); b->ch = b->x + n; b->kap = b->ch + n; b->lq = b->kap + n;
   b->dx = (double *)(b->lq + n); b->dch = b->dx + n; b->lqe = b->dch + n; b->bad = (int64_t *)(b->lqe + n);
   b->ifac[0] = lsce_dd_from(1.0);
@@ -143,36 +147,58 @@ static lsce_dd tf64(const lsce_of64_ctx *c, const f64buf *b, double z, double *d
   return x;
 }
 
-/* ---- the statistics of x[c0, c1) in double-double: m, its first index, s1 = sum_{j != jm} e^{x_j - m} */
-typedef struct { lsce_dd m, s1; int64_t jm, nreb, Kf; } dstats;
+/* ---- the transform of the row's columns [c0, c1) into the buffer (indexed by column), with the
+ * largest dx over the finite x (dX), the largest chain factor and its largest relative bound: taken
+ * element by element and merged by max (any order, any shards give the same) */
+void lsce_of64_transform(const lsce_of64_ctx *c, void *buf, int64_t i, int64_t c0, int64_t c1, lsce_of64_tacc *ta) {
+  f64buf *b = buf;
+  for (int64_t j = c0; j < c1; j++) {
+    const int64_t q = j - b->off;
+    b->x[q] = tf64(c, b, lsce_logit(c->p, i, j), &b->dx[q], &b->ch[q], &b->dch[q]);
+    double chm = dmag(b->ch[q]);
+    if (b->x[q].hi != -INFINITY && b->dx[q] > ta->dX) ta->dX = b->dx[q];
+    if (chm > ta->chmax) ta->chmax = chm;
+    if (chm > 0 && b->dch[q] / chm > ta->chrel) ta->chrel = b->dch[q] / chm;
+  }
+}
 
-static void dstats_range(dstats *st, const lsce_dd *x, int64_t c0, int64_t c1, int online, int acc) {
+void lsce_of64_tacc_merge(lsce_of64_tacc *a, const lsce_of64_tacc *b) {
+  if (b->dX > a->dX) a->dX = b->dX;
+  if (b->chmax > a->chmax) a->chmax = b->chmax;
+  if (b->chrel > a->chrel) a->chrel = b->chrel;
+}
+
+/* ---- the statistics of x[c0, c1) in double-double: m, its first index, s1 = sum_{j != jm} e^{x_j - m} */
+typedef lsce_of64_stats dstats;
+
+/* x[j - off] holds column j */
+static void dstats_range(dstats *st, const lsce_dd *x, int64_t off, int64_t c0, int64_t c1, int online, int acc) {
   st->m = lsce_dd_from(-INFINITY); st->s1 = lsce_dd_from(0.0); st->jm = -1; st->nreb = 0; st->Kf = 0;
   if (online) {
     for (int64_t j = c0; j < c1; j++) {
-      if (x[j].hi == -INFINITY) continue;
+      if (x[j - off].hi == -INFINITY) continue;
       st->Kf++;
-      if (st->jm < 0 || dgt(x[j], st->m)) {
+      if (st->jm < 0 || dgt(x[j - off], st->m)) {
         if (st->jm >= 0) {
-          st->s1 = lsce_dd_mul(lsce_dd_add_d(st->s1, 1.0), lsce_dd_exp(lsce_dd_sub(st->m, x[j])));
+          st->s1 = lsce_dd_mul(lsce_dd_add_d(st->s1, 1.0), lsce_dd_exp(lsce_dd_sub(st->m, x[j - off])));
           st->nreb++;
         }
-        st->m = x[j]; st->jm = j;
-      } else st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j], st->m), acc));
+        st->m = x[j - off]; st->jm = j;
+      } else st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j - off], st->m), acc));
     }
     return;
   }
   for (int64_t j = c0; j < c1; j++)
-    if (x[j].hi != -INFINITY && (st->jm < 0 || dgt(x[j], st->m))) { st->m = x[j]; st->jm = j; }
+    if (x[j - off].hi != -INFINITY && (st->jm < 0 || dgt(x[j - off], st->m))) { st->m = x[j - off]; st->jm = j; }
   for (int64_t j = c0; j < c1; j++) {
-    if (x[j].hi == -INFINITY) continue;
+    if (x[j - off].hi == -INFINITY) continue;
     st->Kf++;
-    if (j != st->jm) st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j], st->m), acc));
+    if (j != st->jm) st->s1 = lsce_dd_add(st->s1, rexp(lsce_dd_sub(x[j - off], st->m), acc));
   }
 }
 
 /* a merge rebases the smaller maximum's part (lsce_stats_merge's rule): one lsce_dd_exp, a rebase */
-static void dstats_merge(dstats *a, const dstats *b) {
+void lsce_of64_stats_merge(lsce_of64_stats *a, const lsce_of64_stats *b) {
   if (b->Kf == 0) return;
   if (a->Kf == 0) { *a = *b; return; }
   const int bh = dgt(b->m, a->m);
@@ -186,13 +212,19 @@ static void dstats_merge(dstats *a, const dstats *b) {
 }
 
 static void dstats_row(dstats *st, const lsce_of64_ctx *c, const lsce_dd *x, int64_t K, int acc) {
-  if (c->slice <= 0 || c->slice >= K) { dstats_range(st, x, 0, K, c->online, acc); return; }
-  dstats_range(st, x, 0, c->slice, c->online, acc);
+  if (c->slice <= 0 || c->slice >= K) { dstats_range(st, x, 0, 0, K, c->online, acc); return; }
+  dstats_range(st, x, 0, 0, c->slice, c->online, acc);
   for (int64_t c0 = c->slice; c0 < K; c0 += c->slice) {
     dstats part;
-    dstats_range(&part, x, c0, c0 + c->slice < K ? c0 + c->slice : K, c->online, acc);
-    dstats_merge(st, &part);
+    dstats_range(&part, x, 0, c0, c0 + c->slice < K ? c0 + c->slice : K, c->online, acc);
+    lsce_of64_stats_merge(st, &part);
   }
+}
+
+
+void lsce_of64_stats_range(lsce_of64_stats *st, const void *buf, int64_t c0, int64_t c1, int online, int acc) {
+  const f64buf *b = buf;
+  dstats_range(st, b->x, b->off, c0, c1, online, acc);
 }
 
 /* log q in double-double by one Newton step from glibc's log: y0 = log q within delta <= 2^-52 (|y| + 1)
@@ -224,16 +256,16 @@ static lsce_dd kappas(const lsce_of64_ctx *c, int64_t i, f64buf *b, lsce_dd f) {
       q = lsce_dd_mul(kd->qo, kd->b);
       if (cc == y) q = lsce_dd_add(q, lsce_dd_mul(lsce_dd_mul_d(kd->qd, lsce_weight(p, y)), kd->a));
     } else q = cc == y ? kd->qt : (k->pad && cc == p->pad_index) ? lsce_dd_from(0.0) : kd->qo;
-    b->lq[cc] = lsce_dd_from(0.0);
-    b->lqe[cc] = 0;
+    const int64_t qc = cc - b->off, held = qc >= 0 && qc < b->n;
+    if (held) { b->lq[qc] = lsce_dd_from(0.0); b->lqe[qc] = 0; }
     if (k->kl && q.hi > 0) {
       if (q.hi != lastq.hi || q.lo != lastq.lo) { lastq = q; lastl = dlog(q, &laste); }
-      b->lq[cc] = lastl;
-      b->lqe[cc] = laste;
+      if (held) { b->lq[qc] = lastl; b->lqe[qc] = laste; }
     }
     if (k->weighting == LSCE_W_TORCH || k->weighting == LSCE_W_LOGPROB) q = lsce_dd_mul_d(q, lsce_weight(p, cc));
-    b->kap[cc] = lsce_dd_mul(q, f);
-    sum = lsce_dd_add(sum, b->kap[cc]);
+    const lsce_dd kc = lsce_dd_mul(q, f);
+    if (held) b->kap[qc] = kc;
+    sum = lsce_dd_add(sum, kc);
   }
   return sum;
 }
@@ -241,19 +273,6 @@ static lsce_dd kappas(const lsce_of64_ctx *c, int64_t i, f64buf *b, lsce_dd f) {
 /* sigma_i's lower bound -> the metric's floor (as optrows.c) */
 static double tau_of(double sig, double chrel, lsce_dtype gdt) {
   return sig > 0 && chrel < 0x1p-30 ? lsce_tau(sig, gdt) * (1 - 0x1p-40) : 0.0;
-}
-
-/* From the statistics: s1, its bound ds (the header's model; erel the exp of the terms), ls = log1p(s1)
- * within dls, lse = m + ls within dL (the transform's dX, dls, the sum's U) */
-static void lse_of(const dstats *st, double Kd, double dX, double erel, double *s1, double *ds, lsce_dd *ls,
-                   double *dls, lsce_dd *lse, double *alse, double *dL) {
-  *s1 = dmag(st->s1);
-  *ds = *s1 * ((erel + 3 * U) + (double)st->nreb * (EREB + 3 * U) + (Kd + 4) * U) + Kd * LSCE_EXP_ABS;
-  *ls = lsce_dd_log1p(st->s1);
-  *dls = lsce_dls_of(*s1, *ds, dmag(*ls));
-  *lse = lsce_dd_add(st->m, *ls);
-  *alse = dmag(*lse);
-  *dL = dX + *dls + U * *alse;
 }
 
 /* The sample weight s_i is applied last, to the row's share and to each gradient entry (a subnormal s_i
@@ -266,134 +285,200 @@ static void sw_scale(lsce_dd *v, double *E, double sw) {
   *E = *E * sw * (1 + 0x1p-52) + 2 * U * dmag(*v) + 0x1p-1074;
 }
 
-/* Softmax family: optrows.c row_softmax's terms and bounds with u -> U, KREL -> KQ, EREL -> the rung's
- * exp (see there for each term's argument); the KL terms' logs from dlog with their own bound. */
-static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, int *accurate, const lsce_of64_ctx *c, int64_t i,
-                       double sw, void *grad, int acc, f64buf *b) {
-  const double s = 1.0; /* the row is computed for s_i = 1, then scaled by sw (sw_scale) */
-  const lsce_problem *p = c->p;
-  const lsce_opt_consts *k = c->k;
-  const int64_t K = p->K;
+
+lsce_dd lsce_of64_kappas(const lsce_of64_ctx *c, int64_t i, void *buf) {
+  return kappas(c, i, buf, lsce_dd_mul_d(c->kd->inv_Dn, 1.0));
+}
+
+/* ---- Softmax family: optrows.c row_softmax's terms and bounds with u -> U, KREL -> KQ, EREL -> the
+ * rung's exp (see there for each term's argument); the KL terms' logs from dlog with their own bound.
+ * The row is computed for s_i = 1, then its share and each gradient entry are scaled by s_i (sw_scale).
+ * In pieces, so that a vocabulary shard computes its columns' parts (impls/vocab_options_f64.c): the
+ * statistics' bounds hold for any schedule of merges (each merge is counted as a rebase, nreb), and
+ * every sum below is of nonnegative terms (or of H, bounded by sum |h|) whose bound holds in any order
+ * and grouping of the summation (each term takes part in at most K additions), the shard parts included.
+ *
+ * From the statistics: s1, its bound ds (the header's model; erel the exp of the terms), ls = log1p(s1)
+ * within dls, lse = m + ls within dL (the transform's dX, dls, the sum's U). Leaves r->tau alone. */
+int lsce_of64_sm_begin(lsce_of64_sm *r, const lsce_of64_stats *st, lsce_dd Ksd, const lsce_of64_tacc *ta, int64_t K,
+                       int acc) {
+  if (st->Kf == 0 || !isfinite(st->m.hi)) return -1;
   const double Kd = (double)K;
-  double erel = EREL_OF(acc);
-  const lsce_dd f = lsce_dd_mul_d(c->kd->inv_Dn, s);
-  double dX = 0, chmax = 0, chrel = 0;
-  for (int64_t j = 0; j < K; j++) {
-    b->x[j] = tf64(c, b, lsce_logit(p, i, j), &b->dx[j], &b->ch[j], &b->dch[j]);
-    double chm = dmag(b->ch[j]);
-    if (b->x[j].hi != -INFINITY && b->dx[j] > dX) dX = b->dx[j];
-    if (chm > chmax) chmax = chm;
-    if (chm > 0 && b->dch[j] / chm > chrel) chrel = b->dch[j] / chm;
-  }
-  const lsce_dd Ksd = kappas(c, i, b, f);
-  const double Ksum = dmag(Ksd);
-  dstats st;
-  dstats_row(&st, c, b->x, K, acc);
-  if (st.Kf == 0 || !isfinite(st.m.hi)) return -1;
-  lsce_dd m = st.m, ls, lse;
-  double s1, ds, dls, alse, dL;
-  lse_of(&st, Kd, dX, erel, &s1, &ds, &ls, &dls, &lse, &alse, &dL);
-  if (!isfinite(dls)) return -1;
-  int inf = 0;
-  lsce_dd CEd = lsce_dd_from(0.0), Hd = lsce_dd_from(0.0);
-  double prop = Ksum * dX, Habs = 0, EH = 0, tmax = 0;
-  for (int64_t j = 0; j < K; j++) {
+  r->m = st->m; r->s1dd = st->s1; r->jm = st->jm;
+  r->Ksd = Ksd; r->Ksum = dmag(Ksd);
+  r->dX = ta->dX; r->chmax = ta->chmax; r->chrel = ta->chrel;
+  r->erel = EREL_OF(acc);
+  r->s1 = dmag(st->s1);
+  r->ds = r->s1 * ((r->erel + 3 * U) + (double)st->nreb * (EREB + 3 * U) + (Kd + 4) * U) + Kd * LSCE_EXP_ABS;
+  r->ls = lsce_dd_log1p(st->s1);
+  r->dls = lsce_dls_of(r->s1, r->ds, dmag(r->ls));
+  r->lse = lsce_dd_add(st->m, r->ls);
+  r->alse = dmag(r->lse);
+  r->dL = r->dX + r->dls + U * r->alse;
+  return isfinite(r->dls) ? 0 : -1;
+}
+
+void lsce_of64_terms_init(lsce_of64_terms *t, double prop0) {
+  t->CE = lsce_dd_from(0.0); t->H = lsce_dd_from(0.0);
+  t->prop = prop0; t->Habs = 0; t->EH = 0; t->tmax = 0; t->inf = 0;
+}
+
+/* the terms kappa'_c (lse - x_c) (and the KL part) of the columns [c0, c1) */
+void lsce_of64_terms_range(lsce_of64_terms *t, const lsce_of64_ctx *c, const void *buf, const lsce_of64_sm *r,
+                           int64_t c0, int64_t c1) {
+  const f64buf *b = buf;
+  for (int64_t j0 = c0; j0 < c1; j0++) {
+    const int64_t j = j0 - b->off;
     if (b->kap[j].hi == 0) continue;
-    if (b->x[j].hi == -INFINITY) { inf = 1; continue; }
-    lsce_dd t = lsce_dd_add(lsce_dd_sub(m, b->x[j]), ls);
+    if (b->x[j].hi == -INFINITY) { t->inf = 1; continue; }
+    lsce_dd tj = lsce_dd_add(lsce_dd_sub(r->m, b->x[j]), r->ls);
     double kj = dmag(b->kap[j]);
-    if (t.hi > tmax) tmax = t.hi;
-    CEd = lsce_dd_add(CEd, lsce_dd_mul(b->kap[j], t));
-    prop += kj * b->dx[j];
-    if (k->kl) {
+    if (tj.hi > t->tmax) t->tmax = tj.hi;
+    t->CE = lsce_dd_add(t->CE, lsce_dd_mul(b->kap[j], tj));
+    t->prop += kj * b->dx[j];
+    if (c->k->kl) {
       lsce_dd h = lsce_dd_mul(b->kap[j], b->lq[j]);
-      Hd = lsce_dd_add(Hd, h);
-      Habs += dmag(h);
-      EH += kj * b->lqe[j] + KQ * dmag(h) + 0x1p-1070 * fabs(b->lq[j].hi);
+      t->H = lsce_dd_add(t->H, h);
+      t->Habs += dmag(h);
+      t->EH += kj * b->lqe[j] + KQ * dmag(h) + 0x1p-1070 * fabs(b->lq[j].hi);
     }
   }
+}
+
+void lsce_of64_terms_merge(lsce_of64_terms *a, const lsce_of64_terms *b) {
+  a->CE = lsce_dd_add(a->CE, b->CE); a->H = lsce_dd_add(a->H, b->H);
+  a->prop += b->prop; a->Habs += b->Habs; a->EH += b->EH;
+  if (b->tmax > a->tmax) a->tmax = b->tmax;
+  a->inf |= b->inf;
+}
+
+/* the row's share R (the terms, the KL part, the z part zq lse^2; times s_i) and its bound E */
+int lsce_of64_sm_loss(lsce_dd *Rout, double *Eout, const lsce_of64_sm *r, const lsce_of64_ctx *c, int64_t K,
+                      const lsce_of64_terms *t, double sw) {
+  const double s = 1.0;
+  const lsce_opt_consts *k = c->k;
+  const double Kd = (double)K;
   lsce_dd Zd = lsce_dd_from(0.0);
   double Z = 0, EZ = 0;
   if (k->has_z) {
-    Zd = lsce_dd_mul(lsce_dd_mul_d(c->kd->zq, s), lsce_dd_mul(lse, lse));
+    Zd = lsce_dd_mul(lsce_dd_mul_d(c->kd->zq, s), lsce_dd_mul(r->lse, r->lse));
     Z = dmag(Zd);
-    EZ = k->zq * s * (2 * alse * dL + dL * dL) * (1 + KQ + 4 * U) + (KQ + 6 * U) * Z;
+    EZ = k->zq * s * (2 * r->alse * r->dL + r->dL * r->dL) * (1 + KQ + 4 * U) + (KQ + 6 * U) * Z;
   }
-  *gok = 1;
-  if (inf) { *Rout = lsce_dd_from(INFINITY); *Eout = 0; }
+  if (t->inf) { *Rout = lsce_dd_from(INFINITY); *Eout = 0; return 0; }
+  const double CE = dmag(t->CE);
+  *Rout = lsce_dd_add(lsce_dd_add(t->CE, t->H), Zd);
+  double ECE = CE * (KQ + (Kd + 6) * U) + r->Ksum * r->dls + t->prop + Kd * 0x1p-1070 * (t->tmax + 1);
+  double EH = t->EH + (Kd + 2) * U * t->Habs;
+  *Eout = (ECE + EH + EZ + 2 * U * (CE + t->Habs + Z)) * SL;
+  sw_scale(Rout, Eout, sw);
+  return !isfinite(Rout->hi) || !isfinite(*Eout) ? -1 : 0;
+}
+
+/* The gradient's constants from the statistics: Kz = Ksum + 2 zq lse and its bound, 1 / (1 + s1) and its
+ * relative bound r1; with_tau: the floor tau from a lower bound of the metric's sigma_i */
+void lsce_of64_sm_gcoef(lsce_of64_sm *r, const lsce_of64_ctx *c, int64_t K, double sw, int with_tau) {
+  const double s = 1.0;
+  const lsce_opt_consts *k = c->k;
+  const double Kd = (double)K;
+  if (with_tau) {
+    double zmag = k->has_z ? 2 * k->zq * s * fmax(r->alse - r->dL, 0) * (1 - KQ - 4 * U) : 0.0;
+    double sig = r->chmax * (1 - r->chrel) * (r->Ksum * (1 - KQ - (Kd + 4) * U) + zmag) * (1 - 4 * U);
+    r->tau = tau_of(sig * sw * (1 - 0x1p-52), r->chrel, c->gdt);
+  }
+  const lsce_dd zcd = k->has_z ? lsce_dd_mul(lsce_dd_mul_d(c->kd->zq, 2 * s), r->lse) : lsce_dd_from(0.0);
+  r->Kz = lsce_dd_add(r->Ksd, zcd);
+  const double zc = dmag(zcd);
+  r->aKz = dmag(r->Kz);
+  r->dKz = (r->Ksum * (KQ + (Kd + 2) * U) + Kd * 0x1p-1070 + zc * (KQ + 4 * U) +
+            (k->has_z ? 2 * k->zq * s * r->dL * (1 + KQ) : 0) + U * r->aKz) * SL;
+  r->is = lsce_dd_div(lsce_dd_from(1.0), lsce_dd_add_d(r->s1dd, 1.0));
+  r->r1 = (r->ds + U * (1 + r->s1)) / (1 + r->s1 - r->ds) + 8 * U;
+}
+
+/* Gradient entry j of row i from the statistics of rung `pass` (its exp): written to grad (rounded to
+ * gdt); returns it in double, its bound in *dg (for lsce_guard_ok against r->tau) */
+double lsce_of64_sm_gentry(double *dg_out, const lsce_of64_sm *r, const lsce_of64_ctx *c, const void *buf, int64_t i,
+                           int64_t j, int pass, double sw, void *grad) {
+  const f64buf *b = buf;
+  const int64_t q = j - b->off;
+  lsce_dd A;
+  double dA;
+  const double kj = dmag(b->kap[q]);
+  if (b->x[q].hi == -INFINITY) { A = lsce_dd_neg(b->kap[q]); dA = KQ * kj + 0x1p-1070; }
   else {
-    const double CE = dmag(CEd);
-    *Rout = lsce_dd_add(lsce_dd_add(CEd, Hd), Zd);
-    double ECE = CE * (KQ + (Kd + 6) * U) + Ksum * dls + prop + Kd * 0x1p-1070 * (tmax + 1);
-    EH += (Kd + 2) * U * Habs;
-    *Eout = (ECE + EH + EZ + 2 * U * (CE + Habs + Z)) * SL;
-    sw_scale(Rout, Eout, sw);
-    if (!isfinite(Rout->hi) || !isfinite(*Eout)) return -1;
+    lsce_dd e = j == r->jm ? lsce_dd_from(1.0) : rexp(lsce_dd_sub(b->x[q], r->m), pass);
+    lsce_dd pj = lsce_dd_mul(e, r->is);
+    double pm = dmag(pj);
+    double rho = (b->dx[q] + r->dX) + (j == r->jm ? 0 : r->erel) + r->r1 + 2 * U;
+    if (!(rho <= 0.5)) rho = INFINITY;
+    rho *= 1 + rho;
+    lsce_dd kp = lsce_dd_mul(r->Kz, pj);
+    A = lsce_dd_sub(kp, b->kap[q]);
+    dA = r->aKz * pm * rho + pm * r->dKz + 2 * U * dmag(kp) + KQ * kj + 0x1p-1070 + LSCE_EXP_ABS * r->aKz +
+         U * dmag(A);
   }
+  lsce_dd g = lsce_dd_mul(b->ch[q], A);
+  double dg = (dmag(b->ch[q]) * dA + b->dch[q] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
+  if (c->k->has_cap && b->x[q].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
+  sw_scale(&g, &dg, sw);
+  double gd = g.hi + g.lo;
+  lsce_st(grad, c->gdt, i * c->p->K + j, gd);
+  *dg_out = dg;
+  return gd;
+}
+
+/* The row whole. Each entry is computed from the statistics of the row's rung; where its bound misses (an
+ * entry whose A = Kz p_j - kappa'_j cancels needs p_j, and so s1, to about 2^-(53 + 60) of Kz p_j: the
+ * floor tau is 2^-56 sigma_i), the statistics are recomputed with the accurate exp (acc 1: ds, ls, lse, Kz
+ * with it) and only those entries again; entries already accepted keep their values and their bounds. */
+static int row_softmax(lsce_dd *Rout, double *Eout, int *gok, int *accurate, const lsce_of64_ctx *c, int64_t i,
+                       double sw, void *grad, int acc, f64buf *b) {
+  const int64_t K = c->p->K;
+  lsce_of64_tacc ta = {0, 0, 0};
+  lsce_of64_transform(c, b, i, 0, K, &ta);
+  const lsce_dd Ksd = lsce_of64_kappas(c, i, b);
+  dstats st;
+  dstats_row(&st, c, b->x, K, acc);
+  lsce_of64_sm r;
+  if (lsce_of64_sm_begin(&r, &st, Ksd, &ta, K, acc)) return -1;
+  lsce_of64_terms tm;
+  lsce_of64_terms_init(&tm, r.Ksum * r.dX);
+  lsce_of64_terms_range(&tm, c, b, &r, 0, K);
+  *gok = 1;
+  if (lsce_of64_sm_loss(Rout, Eout, &r, c, K, &tm, sw)) return -1;
   if (!grad) return 0;
-  /* Each entry is computed from the statistics of the row's rung; where its bound misses (an entry whose
-   * A = Kz p_j - kappa'_j cancels needs p_j, and so s1, to about 2^-(53 + 60) of Kz p_j: the floor tau is
-   * 2^-56 sigma_i), the statistics are recomputed with the accurate exp (acc 1: ds, ls, lse, Kz with it)
-   * and only those entries again; entries already accepted keep their values and their bounds. */
-  double zmag = k->has_z ? 2 * k->zq * s * fmax(alse - dL, 0) * (1 - KQ - 4 * U) : 0.0;
-  double sig = chmax * (1 - chrel) * (Ksum * (1 - KQ - (Kd + 4) * U) + zmag) * (1 - 4 * U);
-  const double tau = tau_of(sig * sw * (1 - 0x1p-52), chrel, c->gdt);
+  lsce_of64_sm_gcoef(&r, c, K, sw, 1);
   int64_t nbad = 0;
   for (int pass = acc; pass <= 1; pass++) {
     if (pass > acc) {
       if (nbad == 0) break;
       *accurate = 1;
       dstats_row(&st, c, b->x, K, 1);
-      erel = EREL_OF(1);
-      m = st.m;
-      lse_of(&st, Kd, dX, erel, &s1, &ds, &ls, &dls, &lse, &alse, &dL);
-      if (!isfinite(dls)) { *gok = 0; break; }
+      if (lsce_of64_sm_begin(&r, &st, Ksd, &ta, K, 1)) { *gok = 0; break; }
+      lsce_of64_sm_gcoef(&r, c, K, sw, 0);
     }
-    const lsce_dd zcd = k->has_z ? lsce_dd_mul(lsce_dd_mul_d(c->kd->zq, 2 * s), lse) : lsce_dd_from(0.0);
-    const lsce_dd Kz = lsce_dd_add(Ksd, zcd);
-    const double zc = dmag(zcd), aKz = dmag(Kz);
-    const double dKz = (Ksum * (KQ + (Kd + 2) * U) + Kd * 0x1p-1070 + zc * (KQ + 4 * U) +
-                        (k->has_z ? 2 * k->zq * s * dL * (1 + KQ) : 0) + U * aKz) * SL;
-    const lsce_dd is = lsce_dd_div(lsce_dd_from(1.0), lsce_dd_add_d(st.s1, 1.0));
-    const double r1 = (ds + U * (1 + s1)) / (1 + s1 - ds) + 8 * U;
     const int64_t n = pass > acc ? nbad : K;
     nbad = 0;
     for (int64_t q = 0; q < n; q++) {
       const int64_t j = pass > acc ? b->bad[q] : q;
-      lsce_dd A;
-      double dA;
-      const double kj = dmag(b->kap[j]);
-      if (b->x[j].hi == -INFINITY) { A = lsce_dd_neg(b->kap[j]); dA = KQ * kj + 0x1p-1070; }
-      else {
-        lsce_dd e = j == st.jm ? lsce_dd_from(1.0) : rexp(lsce_dd_sub(b->x[j], m), pass);
-        lsce_dd pj = lsce_dd_mul(e, is);
-        double pm = dmag(pj);
-        double rho = (b->dx[j] + dX) + (j == st.jm ? 0 : erel) + r1 + 2 * U;
-        if (!(rho <= 0.5)) rho = INFINITY;
-        rho *= 1 + rho;
-        lsce_dd kp = lsce_dd_mul(Kz, pj);
-        A = lsce_dd_sub(kp, b->kap[j]);
-        dA = aKz * pm * rho + pm * dKz + 2 * U * dmag(kp) + KQ * kj + 0x1p-1070 + LSCE_EXP_ABS * aKz + U * dmag(A);
-      }
-      lsce_dd g = lsce_dd_mul(b->ch[j], A);
-      double dg = (dmag(b->ch[j]) * dA + b->dch[j] * dmag(A) + 2 * U * dmag(g) + 0x1p-1074) * SL;
-      if (k->has_cap && b->x[j].hi == -INFINITY) { g = lsce_dd_from(0.0); dg = 0; } /* x'(-inf) = 0 under a cap */
-      sw_scale(&g, &dg, sw);
-      double gd = g.hi + g.lo;
-      lsce_st(grad, c->gdt, i * K + j, gd);
-      if (!lsce_guard_ok(gd, dg, tau, c->gdt, c->grad_ulp)) b->bad[nbad++] = j;
+      double dg, gd = lsce_of64_sm_gentry(&dg, &r, c, b, i, j, pass, sw, grad);
+      if (!lsce_guard_ok(gd, dg, r.tau, c->gdt, c->grad_ulp)) b->bad[nbad++] = j;
     }
   }
   if (nbad > 0) *gok = 0;
   return 0;
 }
 
-/* Sigmoid family: optrows.c row_sigmoid's terms with u -> U: E = e^{-|x|} by the rung's exp (+ LSCE_EXP_ABS
- * absolute), log1p(E) within L1REL (log1p_small; E's error carried with factor <= 1), sg = E / (1 + E)
- * within (e + 10 U) sg, the pairs t' = al t + be and 1 - t' = al (1 - t) + ga (1 - t exact as a two_sum)
- * within KQ, the element (both terms >= 0) within KQ + L1REL + e + 6 U. */
-static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double sw,
-                       void *grad, int acc, f64buf *b) {
+/* ---- Sigmoid family: optrows.c row_sigmoid's terms with u -> U: E = e^{-|x|} by the rung's exp
+ * (+ LSCE_EXP_ABS absolute), log1p(E) within L1REL (log1p_small; E's error carried with factor <= 1),
+ * sg = E / (1 + E) within (e + 10 U) sg, the pairs t' = al t + be and 1 - t' = al (1 - t) + ga (1 - t
+ * exact as a two_sum) within KQ, the element (both terms >= 0) within KQ + L1REL + e + 6 U.
+ * The elements of the columns [c0, c1) into a (sums of nonnegative terms: any grouping); with grad,
+ * each gradient entry written, and kept (value, bound) in the buffer's x, dx for lsce_of64_sig_check. */
+void lsce_of64_sig_range(lsce_of64_sig *a, const lsce_of64_ctx *c, void *buf, int64_t i, int64_t c0, int64_t c1,
+                         double sw, void *grad, int acc) {
+  f64buf *b = buf;
   const double s = 1.0; /* the row is computed for s_i = 1, then scaled by sw (sw_scale) */
   const lsce_problem *p = c->p;
   const lsce_opt_consts_dd *kd = c->kd;
@@ -401,18 +486,14 @@ static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
   const double erel = acc ? LSCE_EXP_REL_DD : LSCE_EXP_REL_PAIR;
   const lsce_dd f = lsce_dd_mul_d(kd->inv_Dn, s);
   int64_t y = p->soft ? -1 : lsce_target(p, i);
-  lsce_dd R = lsce_dd_from(0.0);
-  double ER = 0, chmax = 0, chrel = 0, wmax = 0, Rabs = 0;
-  int inf = 0;
-  *gok = 1;
-  for (int64_t cc = 0; cc < K; cc++) {
+  for (int64_t cc = c0; cc < c1; cc++) {
     double dx, dch;
     lsce_dd ch;
     lsce_dd x = tf64(c, b, lsce_logit(p, i, cc), &dx, &ch, &dch);
     double w = lsce_weight(p, cc), chm = dmag(ch);
-    if (w > wmax) wmax = w;
-    if (chm > chmax) chmax = chm;
-    if (chm > 0 && dch / chm > chrel) chrel = dch / chm;
+    if (w > a->wmax) a->wmax = w;
+    if (chm > a->chmax) a->chmax = chm;
+    if (chm > 0 && dch / chm > a->chrel) a->chrel = dch / chm;
     lsce_dd wf = lsce_dd_mul_d(f, w);
     double t = p->soft ? lsce_soft_target(p, i, cc) : (cc == y ? 1.0 : 0.0);
     lsce_dd tp = lsce_dd_add(lsce_dd_mul_d(kd->al, t), kd->be);
@@ -420,16 +501,16 @@ static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
     lsce_dd g = lsce_dd_from(0.0);
     double dg = 0, awf = dmag(wf);
     if (wf.hi == 0) {
-      if (grad) { lsce_st(grad, c->gdt, i * K + cc, 0.0); b->x[cc] = lsce_dd_from(0.0); b->dx[cc] = 0; }
+      if (grad) { lsce_st(grad, c->gdt, i * K + cc, 0.0); b->x[cc - b->off] = lsce_dd_from(0.0); b->dx[cc - b->off] = 0; }
       continue;
     }
     if (x.hi == -INFINITY) {
-      if (tp.hi > 0) inf = 1;
+      if (tp.hi > 0) a->inf = 1;
       g = lsce_dd_neg(lsce_dd_mul(lsce_dd_mul(wf, tp), ch));
       dg = (KQ + 3 * U) * dmag(g) + awf * dmag(tp) * dch + 0x1p-1070 * chm;
     } else {
-      lsce_dd a = dabs(x), E = rexp(lsce_dd_neg(a), acc), l1 = log1p_small(E, b);
-      lsce_dd spx = x.hi >= 0 ? lsce_dd_add(a, l1) : l1, spm = x.hi >= 0 ? l1 : lsce_dd_add(a, l1);
+      lsce_dd ax = dabs(x), E = rexp(lsce_dd_neg(ax), acc), l1 = log1p_small(E, b);
+      lsce_dd spx = x.hi >= 0 ? lsce_dd_add(ax, l1) : l1, spm = x.hi >= 0 ? l1 : lsce_dd_add(ax, l1);
       lsce_dd el = lsce_dd_add(lsce_dd_mul(up, spx), lsce_dd_mul(tp, spm));
       lsce_dd sg = lsce_dd_div(E, lsce_dd_add_d(E, 1.0));
       lsce_dd D = x.hi >= 0 ? lsce_dd_sub(up, sg) : lsce_dd_sub(sg, tp);
@@ -437,9 +518,9 @@ static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
       double dD = KQ * A1 + (erel + 10 * U) * sgm + 2 * LSCE_EXP_ABS + dx * sgm + dx * dx / 10 + U * aD;
       double eel = ael * (KQ + L1REL + erel + 6 * U) + 4 * LSCE_EXP_ABS + dx * (aD + dD + dx / 4);
       lsce_dd r = lsce_dd_mul(wf, el);
-      R = lsce_dd_add(R, r);
-      Rabs += dmag(r);
-      ER += awf * eel + dmag(r) * (KQ + 2 * U) + 0x1p-1070 * (ael + eel);
+      a->R = lsce_dd_add(a->R, r);
+      a->Rabs += dmag(r);
+      a->ER += awf * eel + dmag(r) * (KQ + 2 * U) + 0x1p-1070 * (ael + eel);
       if (grad) {
         g = lsce_dd_mul(lsce_dd_mul(wf, D), ch);
         dg = awf * (chm * dD + dch * aD) + (KQ + 4 * U) * dmag(g) + 0x1p-1070 * chm * (aD + dD);
@@ -450,20 +531,52 @@ static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ct
       sw_scale(&g, &dg, sw);
       double gd = g.hi + g.lo;
       lsce_st(grad, c->gdt, i * K + cc, gd);
-      b->x[cc] = lsce_dd_from(gd); b->dx[cc] = dg; /* checked once the row's sigma is known */
+      b->x[cc - b->off] = lsce_dd_from(gd); b->dx[cc - b->off] = dg; /* checked once the row's sigma is known */
     }
   }
-  *Rout = inf ? lsce_dd_from(INFINITY) : R;
-  *Eout = inf ? 0 : (ER + ((double)K + 2) * U * Rabs) * SL;
-  if (!inf) sw_scale(Rout, Eout, sw);
-  if (!inf && (!isfinite(Rout->hi) || !isfinite(*Eout))) return -1;
-  if (grad) {
-    /* sigma_i = max_j x'_j s_i max_c w_c / D_norm, from below (optrows.c) */
-    double sig = chmax * (1 - chrel) * wmax * dmag(f) * (1 - KQ) * sw * (1 - 0x1p-52);
-    double tau = tau_of(sig, chrel, c->gdt);
-    for (int64_t cc = 0; cc < K; cc++)
-      if (!lsce_guard_ok(b->x[cc].hi, b->dx[cc], tau, c->gdt, c->grad_ulp)) *gok = 0;
-  }
+}
+
+void lsce_of64_sig_init(lsce_of64_sig *a) {
+  a->R = lsce_dd_from(0.0); a->ER = a->Rabs = a->chmax = a->chrel = a->wmax = 0; a->inf = 0;
+}
+
+void lsce_of64_sig_merge(lsce_of64_sig *a, const lsce_of64_sig *b) {
+  a->R = lsce_dd_add(a->R, b->R); a->ER += b->ER; a->Rabs += b->Rabs;
+  a->chmax = fmax(a->chmax, b->chmax); a->chrel = fmax(a->chrel, b->chrel); a->wmax = fmax(a->wmax, b->wmax);
+  a->inf |= b->inf;
+}
+
+/* the row's share (times s_i) and its bound from the elements of all K columns */
+int lsce_of64_sig_share(lsce_dd *Rout, double *Eout, const lsce_of64_sig *a, int64_t K, double sw) {
+  *Rout = a->inf ? lsce_dd_from(INFINITY) : a->R;
+  *Eout = a->inf ? 0 : (a->ER + ((double)K + 2) * U * a->Rabs) * SL;
+  if (!a->inf) sw_scale(Rout, Eout, sw);
+  return !a->inf && (!isfinite(Rout->hi) || !isfinite(*Eout)) ? -1 : 0;
+}
+
+/* the entries of [c0, c1) kept by lsce_of64_sig_range against the floor of sigma_i = max_j x'_j s_i
+ * max_c w_c / D_norm, from below (optrows.c), a's maxima over all K columns: 1 when every one passes */
+int lsce_of64_sig_check(const lsce_of64_sig *a, const lsce_of64_ctx *c, const void *buf, int64_t c0, int64_t c1,
+                        double sw) {
+  const f64buf *b = buf;
+  double sig = a->chmax * (1 - a->chrel) * a->wmax * dmag(lsce_dd_mul_d(c->kd->inv_Dn, 1.0)) * (1 - KQ) * sw *
+               (1 - 0x1p-52);
+  double tau = tau_of(sig, a->chrel, c->gdt);
+  int gok = 1;
+  for (int64_t cc = c0; cc < c1; cc++)
+    if (!lsce_guard_ok(b->x[cc - b->off].hi, b->dx[cc - b->off], tau, c->gdt, c->grad_ulp)) gok = 0;
+  return gok;
+}
+
+static int row_sigmoid(lsce_dd *Rout, double *Eout, int *gok, const lsce_of64_ctx *c, int64_t i, double sw,
+                       void *grad, int acc, f64buf *b) {
+  const int64_t K = c->p->K;
+  lsce_of64_sig a;
+  lsce_of64_sig_init(&a);
+  lsce_of64_sig_range(&a, c, b, i, 0, K, sw, grad, acc);
+  *gok = 1;
+  if (lsce_of64_sig_share(Rout, Eout, &a, K, sw)) return -1;
+  if (grad) *gok = lsce_of64_sig_check(&a, c, b, 0, K, sw);
   return 0;
 }
 
