@@ -5,7 +5,8 @@
  * kernels), interleaved A B A B ... and best of R each, so a
  * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
  * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed; a fourth
- * column runs "first" with the float32 pass off (the double first pass).
+ * column runs "first" with the float32 pass off (the double first pass), a fifth with its single pass
+ * off (LSCE_F32ONE=0: the float32 pass's two passes).
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. Not a
  * test: a measurement tool. Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
 #include <gmp.h>
@@ -41,9 +42,11 @@ int main(int argc, char **argv) {
   const lsce_kernels tab = {cur.stats_dbl ? cur.stats_dbl : cur.stats, cur.grad, NULL, NULL, NULL, NULL, NULL};
   /* ks[3]: first with the float32 pass off (lsce_config f32pass 0: the double first pass, kept
    * double exps for the gradient), the rows' behaviour before the float32 pass and sweep */
-  const lsce_kernels *ks[4] = {&first, &tab, &acc, &first};
-  lsce_config cf = *lsce_config_get(), c0f = cf;
+  /* ks[4]: first with the float32 pass's single pass off (lsce_config f32one 0: its two passes) */
+  const lsce_kernels *ks[5] = {&first, &tab, &acc, &first, &first};
+  lsce_config cf = *lsce_config_get(), c0f = cf, c2f = cf;
   c0f.f32pass = 0;
+  c2f.f32one = 0;
   const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
   const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
   mpq_t e;
@@ -61,12 +64,12 @@ int main(int argc, char **argv) {
     void *grad = malloc((size_t)(N * K) * 8);
     if (!grad) return 3;
     for (int bwd = 0; bwd < 2; bwd++) {
-      double best[4] = {1e30, 1e30, 1e30, 1e30}, loss[4];
-      unsigned long long cyc[4] = {~0ULL, ~0ULL, ~0ULL, ~0ULL};
+      double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30}, loss[5];
+      unsigned long long cyc[5] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
       int64_t accurate = 0;
       for (int r = 0; r < reps; r++)
-        for (int s = 0; s < 4; s++) {
-          lsce_config_set(s == 3 ? &c0f : &cf);
+        for (int s = 0; s < 5; s++) {
+          lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : &cf);
           double t0 = now();
           unsigned long long c0 = __rdtsc();
           lsce_cpu_drive(&loss[s], bwd ? grad : NULL, dts[d], &c, ks[s], threads, 0);
@@ -77,9 +80,9 @@ int main(int argc, char **argv) {
           if (!s) accurate = cnt.accurate;
         }
       double nl = (double)N * (double)K;
-      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
+      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  f32one=0 %.4f s (%.2f)  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
              dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
-             (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl,
+             (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl, best[4], (double)cyc[4] * threads / nl,
              (long long)accurate, (long long)N, loss[0], loss[1], loss[2]);
     }
     free(grad);

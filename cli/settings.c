@@ -78,6 +78,9 @@ int lsce_settings_load(lsce_err *err) {
   static const char *const f32s[] = {"0", "1", "all", NULL};
   int f32 = 1;
   if ((rc = knob_word(&f32, "LSCE_F32PASS", f32s, "0, 1 or all", err))) return rc;
+  int f32one = 1; /* LSCE_F32ONE: the float32 pass's single pass (0 off) */
+  if ((rc = knob_word(&f32one, "LSCE_F32ONE", keeps, "0 or 1", err))) return rc;
+  if (f32one < 0) f32one = 1;
   const char *fx = getenv("LSCE_FIXTURES");
   S.fixtures = fx && *fx ? fx : NULL;
   /* the libraries' configuration: what they read no longer comes from the environment */
@@ -94,6 +97,7 @@ int lsce_settings_load(lsce_err *err) {
   c.cuda_inplace = ip && !strcmp(ip, "1");
   c.max_precision = S.max_prec;
   c.f32pass = f32 < 0 ? 1 : f32;
+  c.f32one = f32one != 0;
   lsce_config_set(&c);
   return LSCE_OK;
 }

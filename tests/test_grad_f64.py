@@ -66,6 +66,24 @@ def save_problem(d, name, dt, z, y):
     return lg, tg
 
 
+def problem_args(lg, tg, variant, e, red, pad):
+    """lsce's problem options: logits, targets, variant, smoothing, reduction, the pad class if any"""
+    return ["--logits", lg, "--targets", tg, "--variant", variant, "--smoothing", e,
+            "--reduction", red] + (["--pad-index", str(pad)] if pad is not None else [])
+
+
+def run_then_check(lsce, d, impl, prob, env, grad, check_args):
+    """None when `lsce run` (with --grad-out when grad) then `lsce check` with check_args pass, else why"""
+    o, g = os.path.join(d, "o.npy"), os.path.join(d, "g.npy")
+    r = subprocess.run([lsce, "run", "--impl", impl] + prob + ["--out", o] + (["--grad-out", g] if grad else []),
+                       env=env, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        return f"run exit {r.returncode}: {r.stderr.strip()}"
+    c = subprocess.run([lsce, "check"] + prob + ["--loss-file", o] + (["--grad", g] if grad else []) + check_args,
+                       env=env, capture_output=True, text=True, timeout=300)
+    return None if c.returncode == 0 else f"check exit {c.returncode}: {c.stdout.strip()} {c.stderr.strip()}"
+
+
 def run_and_check(d, prob, dt, impl, isa):
     """None when lsce run's outputs pass lsce check within the declared bounds, else the failure"""
     env = dict(os.environ, LSCE_ROW_REFERENCE="0", LSCE_SHARDS="3", LSCE_THREADS="2")

@@ -7,7 +7,8 @@
  * lsce_exp_pair (the scalar rows' float64 first pass: the 256-entry table, degree 5 in double, a
  * pair) within LSCE_EXP_REL_PAIR = 2^-58 on the same pairs where the result is at least 2^-969,
  * 2^-1073 absolute below (no cut at -708: it is 0 only below -746). vf_exp32 (the float32 first
- * pass), exp of the exact pair s + l = z - M, within LSCE_EXP_REL_F32 = 3 2^-24 (check32).
+ * pass), exp of the exact pair s + l = z - M, within LSCE_EXP_REL_F32 = 3 2^-24 (check32), and of the
+ * logit itself on [-80, 80] as the single pass calls it (check32z).
  * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
  * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
@@ -166,6 +167,59 @@ static int check32(const char *isa, void (*f)(const float *, const float *, floa
   return failed;
 }
 
+/* vf_exp32 of the logit itself (the single pass, simd_f32pass.inc stats_f32_one: l = 0, no pivot) on
+ * [-80, 80], the pass's guard: random floats at several scales of either sign, bfloat16-rounded ones,
+ * the ties of k = round(z log2 e) on both sides, 0, +-80 and their neighbours, tiny arguments; against
+ * exp(z), within LSCE_EXP_REL_F32, and every result a normal float. */
+static int check32z(const char *isa, void (*f)(const float *, float *, int64_t), int *passed) {
+  float *zv = malloc(sizeof(float) * NARG), *yv = malloc(sizeof(float) * NARG);
+  if (!zv || !yv) { free(zv); free(yv); return 1; }
+  const float edges[] = {0.0f, -0.0f, 80.0f, -80.0f, 0x1.3ffffep6f, -0x1.3ffffep6f, 0x1p-149f, -0x1p-126f, 0.34657359f, -0.34657359f};
+  const int ne = (int)(sizeof edges / sizeof edges[0]);
+  uint64_t st = 0x2545F4914F6CDD1DULL;
+  for (int i = 0; i < NARG; i++) {
+    st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+    double u = (double)(st >> 11) / 9007199254740992.0;
+    const double scales[] = {1e-3, 1.0, 5.0, 20.0, 80.0};
+    double zd;
+    if (i < ne) zd = edges[i];
+    else if (i % 5 == 1) { /* ties of k, either sign */
+      int k = (i / 5) % 231 - 115;
+      zd = ((double)k + (k < 0 ? -0.5 : 0.5)) * 0.6931471805599453 * (1 + (u - 0.5) * 1e-6);
+    } else zd = scales[i % 5] * (2 * u - 1);
+    if (zd > 80) zd = 80;
+    if (zd < -80) zd = -80;
+    float z = (float)zd;
+    if (i % 3 == 0) { /* bfloat16-rounded (toward zero: stays in [-80, 80]) */
+      uint32_t b;
+      memcpy(&b, &z, 4);
+      b &= 0xFFFF0000u;
+      memcpy(&z, &b, 4);
+    }
+    zv[i] = z;
+  }
+  f(zv, yv, NARG);
+  mpfr_t e, d;
+  mpfr_inits2(128, e, d, (mpfr_ptr)0);
+  int failed = 0;
+  double worst = 0;
+  for (int i = 0; i < NARG; i++) {
+    mpfr_set_flt(e, zv[i], MPFR_RNDN);
+    mpfr_exp(e, e, MPFR_RNDN);
+    mpfr_sub_d(d, e, (double)yv[i], MPFR_RNDN);
+    mpfr_div(d, d, e, MPFR_RNDN);
+    double r = fabs(mpfr_get_d(d, MPFR_RNDN));
+    if (r > worst) worst = r;
+    int ok = r <= LSCE_EXP_REL_F32 && fabsf(yv[i]) >= 0x1p-126f && isfinite(yv[i]);
+    if (ok) (*passed)++;
+    else if (++failed <= 5) printf("FAIL %s exp32z(%a) = %a\n", isa, zv[i], yv[i]);
+  }
+  mpfr_clears(e, d, (mpfr_ptr)0);
+  printf("%s: worst relative error %.3g (2^%.1f) over %d arguments in [-80, 80]\n", isa, worst, log2(worst), NARG);
+  free(zv); free(yv);
+  return failed;
+}
+
 int main(void) {
   double *x = malloc(sizeof(double) * NARG), *y = malloc(sizeof(double) * NARG);
   if (!x || !y) return 1;
@@ -189,6 +243,7 @@ int main(void) {
     failed += check("avx2 vd_exp_tab", lsce_exp_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx2 vd_exp2x", lsce_exp2x_array_tab_avx2, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx2 vf_exp32", lsce_exp32_array_tab_avx2, &passed);
+    failed += check32z("avx2 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx2, &passed);
   } else { skipped++; printf("avx2: not on this machine\n"); }
 #ifndef LSCE_NO_AVX512
   if (lsce_cpu_has_avx512()) {
@@ -196,6 +251,7 @@ int main(void) {
     failed += check("avx512 vd_exp_tab", lsce_exp_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx512 vd_exp2x", lsce_exp2x_array_tab_avx512, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx512 vf_exp32", lsce_exp32_array_tab_avx512, &passed);
+    failed += check32z("avx512 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx512, &passed);
   }
   else { skipped++; printf("avx512: not on this machine\n"); }
 #else

@@ -101,6 +101,9 @@ void lsce_stats_dbl_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, i
 void lsce_stats_dbl_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_exp32_array_tab_avx2(const float *s, const float *l, float *y, int64_t n);
 void lsce_exp32_array_tab_avx512(const float *s, const float *l, float *y, int64_t n);
+/* the single pass's exp32 of the logit itself, y = exp32(z) (simd_f32pass.inc stats_f32_one) */
+void lsce_exp32z_array_tab_avx2(const float *z, float *y, int64_t n);
+void lsce_exp32z_array_tab_avx512(const float *z, float *y, int64_t n);
 void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 /* simd_round16.h's double -> bfloat16 (bf16 != 0) / float16 rounding over an array (n a multiple of

@@ -28,5 +28,7 @@ typedef struct {
   long max_precision; /* LSCE_MAX_PRECISION: the reference's precision cap in bits; 0: 65536 */
   int f32pass;        /* LSCE_F32PASS: the float32-precision first pass of narrow rows (impls/cpu/simd_f32pass.inc):
                          0 off, 1 on slices of at least 2048 classes, 2 on every slice (tests) */
+  int f32one;         /* LSCE_F32ONE: 1 that pass reads the logits once where they lie in [-80, 80] (shift 0,
+                         guarded; simd_f32pass.inc stats_f32_one), 0 always its two passes */
 } lsce_config;
 #endif

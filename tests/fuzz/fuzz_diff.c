@@ -9,6 +9,10 @@
  * the rows' reference rung off (lsce_row_reference_disable), so both ladders are exercised.
  * With LSCE_FUZZ_CERTIFIER=1 it also asserts that verify's fast certifier, where it claims its
  * figure (lsce_measure_doubt below 2^-20), agrees with the reference's figure within 2^-20 ulp.
+ * With LSCE_FUZZ_WIDE=1 (issue #12) the rows are wider (K up to min_K + 69, so the SIMD rows' vector
+ * loops and the float32 pass's blocks of four vectors run) and the logits are drawn mostly inside the
+ * single pass's guard [-80, 80] (logit_wide: ties, +-80 and the floats just beyond, rare -inf), so
+ * that pass's own path and its fallbacks are fuzzed; every SIMD row then also runs with LSCE_F32ONE=0.
  * Inputs whose reference gives up within 4096 bits are skipped (the reference's own issue).
  * Failures print the problem and abort (libFuzzer keeps the input). */
 #include <float.h>
@@ -70,6 +74,24 @@ static double logit_of(src *s, lsce_dtype dt) {
   }
 }
 
+/* a logit of the wide mode (LSCE_FUZZ_WIDE=1): mostly moderate (|z| <= 4, so that most rows are not
+ * confident and the float32 pass's bound keeps them), with ties (1, 2, 3, 4), and rarely (1/256)
+ * +-80 (the single pass's guard), the floats just beyond (two passes) and -inf (masked) */
+static double logit_wide(src *s) {
+  unsigned b = next(s);
+  const int rare = ((b >> 3) & 15) == 0 && (b & 128);
+  double sg = (b & 128) ? -1.0 : 1.0;
+  switch (b % 8) {
+  case 2: return rare ? ((next(s) & 1) ? -80.0 : 80.0) : (double)(int8_t)next(s) / 64.0;
+  case 3: return rare ? ((next(s) & 1) ? -0x1.400002p6 : 0x1.400002p6) : sg * 0x1.3ffffep6 / 32; /* 80 + 2^-17 (beyond) */
+  case 4: return (double)(1 + next(s) % 4); /* ties */
+  case 5: return sg * 0x1p-30 * (double)next(s);
+  case 6: return (double)(int8_t)next(s) * 0x1.62e42fefa39efp-6; /* multiples of ln2 / 16: near ties of k */
+  case 7: return rare ? -INFINITY : (double)(int8_t)next(s) / 32.0;
+  default: return (double)(int8_t)next(s) / 32.0;
+  }
+}
+
 static double weight_of(src *s) {
   static const double pal[] = {0.0, 1.0, 0.5, 2.0, 1e300, 1.7e308, 1e-310, 5e-324, 1e-300, 3.0, 1e10, 7.25};
   unsigned b = next(s);
@@ -124,13 +146,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (strcmp(lsce_variants[variant].family, "softmax")) variant = (variant + 1) % LSCE_V_COUNT;
   const lsce_variant *vd = &lsce_variants[variant];
   lsce_reduction red = (lsce_reduction)(next(&s) % 3);
-  int64_t K = vd->min_K + (int64_t)(next(&s) % 5);
+  const char *wide_env = getenv("LSCE_FUZZ_WIDE");
+  const int wide = wide_env && !strcmp(wide_env, "1");
+  int64_t K = vd->min_K + (int64_t)(next(&s) % (wide ? 70 : 5));
   int64_t N = 1 + (int64_t)(next(&s) % 3);
   void *z = calloc((size_t)(N * K), 8);
   int64_t t[3];
-  double w[8];
+  double w[80];
   for (int64_t i = 0; i < N * K; i++) {
-    store(z, dt, i, logit_of(&s, dt));
+    store(z, dt, i, wide ? logit_wide(&s) : logit_of(&s, dt));
     double back = dt == LSCE_DT_F64 ? ((double *)z)[i] : dt == LSCE_DT_F32 ? (double)((float *)z)[i]
                 : dt == LSCE_DT_F16 ? lsce_f16_to_double(((uint16_t *)z)[i]) : lsce_bf16_to_double(((uint16_t *)z)[i]);
     if (isnan(back) || back == INFINITY) store(z, dt, i, 1.0); /* a legal input: no NaN, no +inf logit */
@@ -181,13 +205,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int k = 0; k < lsce_nimpls; k++) {
     const lsce_impl *im = &lsce_impls[k];
     if (strcmp(im->device, "cpu") || strcmp(im->tier, "exact") || !lsce_impl_takes(im, dt) || !im->available()) continue;
-    for (int a2 = 0; a2 < 6; a2++) {
+    for (int a2 = 0; a2 < 9; a2++) {
       /* LSCE_ISA=isas[a], and the float32 first pass as configured (whole rows of >= 2048 classes, so
-       * never at these sizes) or on every slice (LSCE_F32PASS=all): its bounds, gradient sweep included */
-      const int a = a2 >> 1, f32all = a2 & 1;
+       * never at these sizes) or on every slice (LSCE_F32PASS=all): its bounds, gradient sweep
+       * included; in the wide mode also on every slice with its single pass off (LSCE_F32ONE=0) */
+      const int a = a2 / 3, f32all = a2 % 3 != 0, one_off = a2 % 3 == 2;
+      if (one_off && !wide) continue;
       lsce_config cf = *lsce_config_get();
       cf.isa = a;
       cf.f32pass = f32all ? 2 : f32_default;
+      cf.f32one = !one_off;
       lsce_config_set(&cf);
       lsce_row_counts cnt;
       if (lsce_invoke_counted(im, &p, loss, grad, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
@@ -197,17 +224,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int ok = m.loss_ulp <= b->loss_ulp + slack && m.grad_ulp <= b->grad_ulp + slack;
       if ((!ok && cnt.flagged == 0) || (cnt.flagged && !(h & 1))) { /* flagged only with the rung off */
         char line[256];
-        snprintf(line, sizeof line, "%s (LSCE_ISA=%s%s, reference rung %s): loss %.4g ulp (bound %g), grad %.4g ulp (bound %g) "
-                 "row %lld col %lld; escalated %lld, reference %lld, flagged %lld", im->name, isas[a], f32all ? ", LSCE_F32PASS=all" : "", (h & 1) ? "off" : "on",
+        snprintf(line, sizeof line, "%s (LSCE_ISA=%s%s%s, reference rung %s): loss %.4g ulp (bound %g), grad %.4g ulp (bound %g) "
+                 "row %lld col %lld; escalated %lld, reference %lld, flagged %lld", im->name, isas[a], f32all ? ", LSCE_F32PASS=all" : "", one_off ? ", LSCE_F32ONE=0" : "", (h & 1) ? "off" : "on",
                  m.loss_ulp, b->loss_ulp, m.grad_ulp, b->grad_ulp, (long long)m.grad_row, (long long)m.grad_col,
                  (long long)cnt.safe, (long long)cnt.reference, (long long)cnt.flagged);
         dump(&p, line);
         abort();
       }
+      /* the wide mode's forward-only call (the float32 pass runs forward calls without the gradient's
+       * tighter bound, so more of its rows keep its statistics): unweighted variants only, as verify
+       * (cli/cmd_verify.c: a weighted reduction's forward-only ladder has an older fault) */
+      if (wide && f32all && !vd->needs_weights) {
+        if (lsce_invoke_counted(im, &p, loss, NULL, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
+        lsce_measure(&m, &p, &ref, loss, NULL, ldt, dt);
+        if ((m.loss_ulp > b->loss_ulp + slack && cnt.flagged == 0) || (cnt.flagged && !(h & 1))) {
+          char line[256];
+          snprintf(line, sizeof line, "%s forward only (LSCE_ISA=%s, LSCE_F32PASS=all%s, reference rung %s): loss %.4g ulp "
+                   "(bound %g) row %lld; escalated %lld, reference %lld, flagged %lld", im->name, isas[a],
+                   one_off ? ", LSCE_F32ONE=0" : "", (h & 1) ? "off" : "on", m.loss_ulp, b->loss_ulp,
+                   (long long)m.loss_row, (long long)cnt.safe, (long long)cnt.reference, (long long)cnt.flagged);
+          dump(&p, line);
+          abort();
+        }
+      }
       if (im->isa == lsce_isa_scalar) break; /* one ISA and no float32 pass is all a scalar row has */
     }
   }
-  { lsce_config cf = *lsce_config_get(); cf.isa = -1; cf.f32pass = f32_default; lsce_config_set(&cf); }
+  { lsce_config cf = *lsce_config_get(); cf.isa = -1; cf.f32pass = f32_default; cf.f32one = 1; lsce_config_set(&cf); }
   /* the fast certifier against the reference, where it claims its figure */
   const char *cf = getenv("LSCE_FUZZ_CERTIFIER");
   if (cf && !strcmp(cf, "1") && o.want_lo) {

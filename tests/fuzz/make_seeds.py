@@ -110,3 +110,14 @@ cli("sections_be_targets_mismatch",
     npy(np.array([[1, 2], [3, 4]], dtype=">f8")), npy(np.array([1, 0, 1], dtype=">i8")))
 cli("sections_bad_header", ["compare", "--logits", "@L", "--targets", "@t", "--smoothing", "0"],
     raw("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 5), }", f8([1, 2, 3])))
+
+# diff_wide/: fuzz_diff inputs for its wide mode (LSCE_FUZZ_WIDE=1, issue #12: K up to min_K + 69,
+# logits mostly inside the float32 single pass's guard): random bytes from a fixed generator, each
+# dtype with the reference rung on and off, K byte 66-69 (the widest) or random
+_rng = np.random.default_rng(20261130)
+for _i in range(48):
+    _b = bytearray(_rng.integers(0, 256, size=900, dtype=np.uint8).tobytes())
+    _b[0] = (_i % 8) | (_b[0] & 0xF0)  # bit 0: reference rung off; bits 1-2: dtype
+    if _i % 2 == 0:
+        _b[3] = 66 + (_i // 2) % 4  # K = min_K + 66..69
+    write("diff_wide", "wide_%02d" % _i, bytes(_b))
