@@ -125,6 +125,11 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
   lsce_opt_smrow *sm = malloc(sizeof(lsce_opt_smrow) * (size_t)B);
   int *smfail = malloc(sizeof(int) * (size_t)B);
   int rc = !buf || !Lrow || !lvl || !lvall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
+  { /* the allocations' verdict agreed on: a rank that stopped alone would leave the others in gather() */
+    int all[P];
+    if (gather(&o, all, &rc, 1, sizeof rc)) rc = 1;
+    else for (int r = 0; r < P; r++) rc |= all[r];
+  }
   if (!rc) {
     o.x = buf; o.dx = buf + nK; o.ch = o.dx + nK; o.dch = o.ch + nK; o.kap = o.dch + nK; o.lq = o.kap + nK;
   }
