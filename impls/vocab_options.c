@@ -97,6 +97,14 @@ static int gather(const vctx *o, void *all, const void *mine, int64_t n, size_t 
   return o->cm->allgather(all, mine, (size_t)n * sz);
 }
 
+/* 1 on every rank when rc is nonzero on any (a collective: every rank calls it) */
+static int agree(const vctx *o, int rc) {
+  int all[o->cm->size];
+  if (gather(o, all, &rc, 1, sizeof rc)) return 1;
+  for (int r = 0; r < o->cm->size; r++) rc |= all[r];
+  return rc != 0;
+}
+
 /* row i of the batch: computed by the rows (0), outside V or s_i = 0 (1), a NaN mean (2), deferred to
  * the reference (3: constants the rows do not take) */
 static int row_kind(const vctx *o, int64_t i) {
@@ -125,11 +133,7 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
   lsce_opt_smrow *sm = malloc(sizeof(lsce_opt_smrow) * (size_t)B);
   int *smfail = malloc(sizeof(int) * (size_t)B);
   int rc = !buf || !Lrow || !lvl || !lvall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
-  { /* the allocations' verdict agreed on: a rank that stopped alone would leave the others in gather() */
-    int all[P];
-    if (gather(&o, all, &rc, 1, sizeof rc)) rc = 1;
-    else for (int r = 0; r < P; r++) rc |= all[r];
-  }
+  rc = agree(&o, rc); /* the allocations' verdict: a rank that stopped alone would leave the others in gather() */
   if (!rc) {
     o.x = buf; o.dx = buf + nK; o.ch = o.dx + nK; o.dch = o.ch + nK; o.kap = o.dch + nK; o.lq = o.kap + nK;
   }
@@ -222,7 +226,7 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
     for (int64_t b = 0; b < n; b++)
       for (int r = 0; r < P; r++) lvl[i0 + b] |= lvall[(int64_t)r * n + b];
   }
-  if (!rc) lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
+  if (!rc) rc = agree(&o, lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl)); /* each rank's reference rung */
   free(buf); free(Lrow); free(lvl); free(lvall); free(r1); free(a1); free(r2); free(a2); free(sm); free(smfail);
   return rc;
 }

@@ -469,7 +469,7 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
     if (grad && (ri[i].kind == 1 || ri[i].kind == 2))
       for (int64_t j = 0; j < K; j++) lsce_st(grad, gdt, i * K + j, ri[i].kind == 1 ? 0.0 : NAN);
   }
-  lsce_cpu_options_finish(loss, grad, gdt, c, &q.k, Lrow, lvl);
+  if (lsce_cpu_options_finish(loss, grad, gdt, c, &q.k, Lrow, lvl)) rc = 1; /* the reference rung out of memory */
 out:
   free(ri); free(w); free(soft); free(Rout); free(Pg); free(Lrow); free(lvl);
   cudaFree(z_d); cudaFree(ri_d); cudaFree(w_d); cudaFree(soft_d);
