@@ -216,12 +216,13 @@ static int identity(ident *id, lsce_problem *p, int v, const mpq_t e2, int e2ok)
  * k1; at --tp T (2 <= T <= 64) the mean over the T ranks is k at e' = e V_p/(V_p-1). */
 static int megatron_identities(ident *out, lsce_problem *p) {
   const int64_t K = p->K, T = p->tp;
-  if (T < 1 || (T == 1 && K < 2) || T > 64) return 0;
+  const int mv = lsce_variant_shard();
+  if (mv < 0 || T < 1 || (T == 1 && K < 2) || T > 64) return 0;
   arb_t l, r, Ml, Mr, s, Ms;
   arb_init(l); arb_init(r); arb_init(Ml); arb_init(Mr); arb_init(s); arb_init(Ms);
   lsce_ref_flags fl, fr;
   if (T == 1) {
-    side(l, Ml, &fl, p, LSCE_V_K1_MEGATRON, p->e, 0);
+    side(l, Ml, &fl, p, mv, p->e, 0);
     side(r, Mr, &fr, p, LSCE_V_K1, p->e, 0);
     snprintf(out->name, sizeof out->name, "k1-megatron=k1");
     judge(out, l, &fl, r, &fr, Ml, Mr);
@@ -230,7 +231,7 @@ static int megatron_identities(ident *out, lsce_problem *p) {
     int inf = 0, nan = 0;
     for (int64_t rk = 0; rk < T; rk++) {
       p->rank = rk;
-      side(l, Ml, &fl, p, LSCE_V_K1_MEGATRON, p->e, 0);
+      side(l, Ml, &fl, p, mv, p->e, 0);
       inf |= fl.is_inf; nan |= fl.is_nan;
       arb_add(s, s, l, IDENT_PREC);
       arb_add(Ms, Ms, Ml, IDENT_PREC);
@@ -351,8 +352,8 @@ int lsce_cmd_compare(int argc, char **argv) {
   if (!rc) rc = lsce_require(&a, "--smoothing", &err);
   p.sample_weights_path = pa.sample_weights;
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
-  if (!rc && lsce_arg_given(&a, "--tp")) { /* k1-megatron's column: --tp against K and e */
-    p.variant = LSCE_V_K1_MEGATRON;
+  if (!rc && lsce_arg_given(&a, "--tp") && lsce_variant_shard() >= 0) { /* k1-megatron's column: --tp against K and e */
+    p.variant = lsce_variant_shard();
     rc = lsce_megatron_check(&p, &err);
     p.variant = -1;
   }

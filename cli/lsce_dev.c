@@ -5,6 +5,9 @@
  * prints "precision <bits>", then "loss <i> <hi %a> <lo %a>" per loss value (i = -1 for mean/sum),
  * then with --grad "grad <i> <j> <hi> <lo>" per gradient entry (only rows I, J, ... with
  * --grad-rows; negative indices count from the end: -1 is the last row).
+ * --cap-form x-tanh|mask-to-C computes the soft cap in one of the diagnosis's two wrong forms
+ * (lsce/problem.h cap_form: x tanh(x/C), or -inf turned into -C), for the independent oracle's
+ * check of them (tests/test_oracle_catalog.py); `lsce` itself never sets them.
  *   lsce-dev gpuprobe | gpuverify | gpubench: the GPU commands of scripts/gpu-check (lsce_dev_gpu.c). */
 #include <stdlib.h>
 #include <stdio.h>
@@ -21,7 +24,8 @@ static const lsce_opt dev_opts[] = {
   {"--reduction", 1}, {"--ignore-index", 1}, {"--pad-index", 1}, {"--tp", 1}, {"--rank", 1},
   {"--precision", 1}, {"--grad", 0}, {"--grad-rows", 1}, {"--help", 0},
   /* issue #15's options (the options fixture set's goldens) */
-  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1}};
+  {"--logit-scale", 1}, {"--softcap", 1}, {"--z-loss", 1}, {"--sample-weights", 1}, {"--normalizer", 1},
+  {"--cap-form", 1}};
 #define NOPTS ((int)(sizeof dev_opts / sizeof dev_opts[0]))
 
 int lsce_problem_require(const lsce_args *a, const lsce_problem *p, lsce_err *err);
@@ -45,7 +49,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strncmp(argv[1], "gpu", 3) == 0) return lsce_dev_gpu(argc, argv);
   if (argc < 2 || strcmp(argv[1], "golden") != 0 ||
       lsce_wants_help(dev_opts, NOPTS, argc, argv, 2)) {
-    fputs("usage: lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...]\n", argc < 2 ? stderr : stdout);
+    fputs("usage: lsce-dev golden PROBLEM [--precision BITS] [--grad] [--grad-rows I,J,...] [--cap-form x-tanh|mask-to-C]\n", argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   lsce_problem p;
@@ -59,8 +63,13 @@ int main(int argc, char **argv) {
   pa.max_prec = ro.max_prec;
   if (!rc) rc = lsce_problem_args_parse(&pa, &p, &a, dev_opts, NOPTS, argc, argv, NULL, NULL, &err);
   if (!rc) rc = lsce_problem_require(&a, &p, &err);
+  const char *cf = rc ? NULL : lsce_arg(&a, "--cap-form");
+  const int form = !cf ? LSCE_CAP_TANH : strcmp(cf, "x-tanh") == 0 ? LSCE_CAP_X_TANH
+                   : strcmp(cf, "mask-to-C") == 0 ? LSCE_CAP_MASK_TO_C : -1;
+  if (form < 0) rc = lsce_err_set(&err, LSCE_EINPUT, "--cap-form: '%s' is not x-tanh or mask-to-C", cf);
   p.sample_weights_path = pa.sample_weights;
   if (!rc) rc = lsce_problem_load(&p, pa.logits, pa.targets, pa.weights, &err);
+  p.cap_form = form;
   lsce_ref_result r = {0};
   if (!rc) {
     ro.start_prec = pa.start_prec;

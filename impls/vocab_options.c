@@ -161,6 +161,7 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
   lsce_opt_smrow *sm = malloc(sizeof(lsce_opt_smrow) * (size_t)B);
   int *smfail = malloc(sizeof(int) * (size_t)B);
   int rc = !kbuf || !blk || !Lrow || !lvl || !lvall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
+  rc = lsce_vocab_agree(o.cm, rc); /* the allocations' verdict: a rank that stopped alone would leave the others in gather() */
   if (!rc) { o.blk = blk; o.kfull = kbuf; o.lqfull = kbuf + nK; }
   for (int64_t i0 = 0; !rc && i0 < N; i0 += B) {
     const int64_t n = N - i0 < B ? N - i0 : B;
@@ -252,7 +253,7 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
     for (int64_t b = 0; b < n; b++)
       for (int r = 0; r < P; r++) lvl[i0 + b] |= lvall[(int64_t)r * n + b];
   }
-  if (!rc) lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
+  if (!rc) rc = lsce_vocab_agree(o.cm, lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl)); /* each rank's reference rung */
   free(kbuf); free(blk); free(Lrow); free(lvl); free(lvall); free(r1); free(a1); free(r2); free(a2); free(sm);
   free(smfail);
   return rc;

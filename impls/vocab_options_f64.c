@@ -88,6 +88,7 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
   size_t nbad = 0, capbad = 0;
   int rc = !bufs || !tal || !Lrow || !lvl || !fl || !flall || !r1 || !a1 || !r2 || !a2 || !sm || !smfail;
   for (int64_t b = 0; !rc && b < B; b++) rc = !(bufs[b] = lsce_of64_buf_range(c0, c1));
+  rc = lsce_vocab_agree(cm, rc); /* the allocations' verdict: a rank that stopped alone would leave the others waiting */
   for (int64_t i0 = 0; !rc && i0 < N; i0 += B) {
     const int64_t n = N - i0 < B ? N - i0 : B;
     nbad = 0;
@@ -161,7 +162,7 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
         const double s = lsce_sample_weight(p, i);
         void *fb = bufs[b];
         const int whole = acc == 0 || (fl[b] & 5); /* the loss and every column at this rung */
-        int rowfail = 0, gbad = 0;
+        int rowfail = 0, gbad = 0, lost = 0; /* lost: the list of missed entries could not grow */
         lsce_dd R = lsce_dd_from(0.0);
         double E = 0;
         if (k.sig) {
@@ -195,17 +196,17 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
                 if (nbad == capbad) {
                   size_t nc = capbad ? 2 * capbad : 1024;
                   int64_t *nb = realloc(bad, sizeof(int64_t) * 2 * nc);
-                  if (!nb) { rc = 1; break; }
+                  if (!nb) { lost = 1; break; } /* the whole row climbs instead (no rank stops alone) */
                   bad = nb; capbad = nc;
                 }
                 bad[2 * nbad] = b; bad[2 * nbad + 1] = j; nbad++;
               }
             }
-            if (rc) break;
+            if (lost) break;
           }
         }
         if (acc == 0) {
-          if (rowfail) { fl[b] = 4; continue; }
+          if (rowfail || lost) { fl[b] = 4; continue; }
           Lrow[3 * i] = R.hi; Lrow[3 * i + 1] = R.lo; Lrow[3 * i + 2] = E;
           if (none && !(isinf(R.hi) && E == 0) && !lsce_guard_ok(R.hi, E, 0.0, LT, bound.loss_ulp)) fl[b] |= 1;
           if (grad && gbad) fl[b] |= 2;
@@ -231,7 +232,7 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
     for (int64_t b = 0; !rc && b < n; b++)
       for (int r = 0; r < P; r++) lvl[i0 + b] |= flall[(int64_t)r * n + b];
   }
-  if (!rc) lsce_cpu_options_finish(loss, grad, gdt, c, &k, Lrow, lvl);
+  if (!rc) rc = lsce_vocab_agree(cm, lsce_cpu_options_finish(loss, grad, gdt, c, &k, Lrow, lvl)); /* each rank's reference rung */
   for (int64_t b = 0; bufs && b < B; b++) free(bufs[b]);
   free(bufs); free(tal); free(Lrow); free(lvl); free(fl); free(flall); free(r1); free(a1); free(r2); free(a2); free(sm);
   free(smfail); free(bad);

@@ -21,6 +21,13 @@ void lsce_vocab_comm_set(const lsce_vocab_comm *c) { comm = c; }
 const lsce_vocab_comm *lsce_vocab_comm_get(void) { return comm; }
 
 int lsce_vocab_available(void) { return comm != NULL; }
+
+int lsce_vocab_agree(const lsce_vocab_comm *cm, int rc) {
+  int all[cm->size];
+  if (cm->allgather(all, &rc, sizeof rc)) return 1;
+  for (int r = 0; r < cm->size; r++) rc |= all[r];
+  return rc != 0;
+}
 size_t lsce_ws_vocab(int64_t N, int64_t K) {
   return lsce_ws_rows(N, K) + (size_t)(N > 0 ? N : 1) * sizeof(lsce_rowstats);
 }

@@ -346,18 +346,24 @@ typedef struct {
   int64_t cap;
 } rowbuf;
 
-static void rowbuf_init(rowbuf *r, int64_t K) {
+/* 0, or -1 out of memory (then nothing is held: cap 0, rowbuf_clear is a no-op) */
+static int rowbuf_init(rowbuf *r, int64_t K) {
   r->cap = K > 0 ? K : 1;
   r->k = malloc(sizeof(mpq_t) * (size_t)r->cap);
   r->tp = malloc(sizeof(mpq_t) * (size_t)r->cap);
   r->x = malloc(sizeof(arb_t) * (size_t)r->cap);
   r->ex = malloc(sizeof(arb_t) * (size_t)r->cap);
   r->g = malloc(sizeof(oval) * (size_t)r->cap);
+  oval_init(&r->loss);
+  arb_init(r->zpart);
+  if (!r->k || !r->tp || !r->x || !r->ex || !r->g) {
+    r->cap = 0;
+    return -1;
+  }
   for (int64_t c = 0; c < r->cap; c++) {
     mpq_init(r->k[c]); mpq_init(r->tp[c]); arb_init(r->x[c]); arb_init(r->ex[c]); oval_init(&r->g[c]);
   }
-  oval_init(&r->loss);
-  arb_init(r->zpart);
+  return 0;
 }
 
 static void rowbuf_clear(rowbuf *r) {
@@ -679,7 +685,7 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
   octx x;
   octx_init(&x, p);
   rowbuf rb;
-  rowbuf_init(&rb, K);
+  const int rb_bad = rowbuf_init(&rb, K);
   int status = LSCE_OK, any_inf = 0, any_row = 0;
   long reached = o->start_prec;
   unsigned char *done = malloc((size_t)(K > 0 ? K : 1));
@@ -687,7 +693,7 @@ int lsce_reference_options(lsce_ref_result *res, const lsce_problem *p, const ls
   mpq_t *Qk = nkeep ? malloc(sizeof(mpq_t) * (size_t)nkeep) : NULL;
   arb_t *Tk = nkeep ? malloc(sizeof(arb_t) * (size_t)nkeep) : NULL, *Zk = nkeep ? malloc(sizeof(arb_t) * (size_t)nkeep) : NULL;
   unsigned char *use = nkeep ? calloc((size_t)nkeep, 1) : NULL;
-  if (!done || (nkeep && (!Qk || !Tk || !Zk || !use))) {
+  if (rb_bad || !done || (nkeep && (!Qk || !Tk || !Zk || !use))) {
     free(done); free(Qk); free(Tk); free(Zk); free(use);
     rowbuf_clear(&rb);
     octx_clear(&x);
@@ -776,7 +782,11 @@ int lsce_ref_options_total(double *hi, double *lo, signed char *rs, long *reache
   octx x;
   octx_init(&x, p);
   rowbuf rb;
-  rowbuf_init(&rb, p->K);
+  if (rowbuf_init(&rb, p->K)) {
+    rowbuf_clear(&rb);
+    octx_clear(&x);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
+  }
   int status = options_total(hi, lo, rs, reached, &x, &rb, o, T, Z, use, any_inf, !all_zero, who, err);
   rowbuf_clear(&rb);
   octx_clear(&x);
@@ -788,11 +798,17 @@ void lsce_ref_options_total_ball(arb_t total, arb_t M, lsce_ref_flags *fl, const
   octx x;
   octx_init(&x, p);
   rowbuf rb;
-  rowbuf_init(&rb, p->K);
+  fl->is_nan = fl->is_inf = 0;
+  if (rowbuf_init(&rb, p->K)) { /* out of memory, no error channel: a ball that claims nothing */
+    arb_indeterminate(total);
+    arb_indeterminate(M);
+    rowbuf_clear(&rb);
+    octx_clear(&x);
+    return;
+  }
   arb_t Mp, zs, zm, c;
   arb_init(Mp); arb_init(zs); arb_init(zm); arb_init(c);
   fl->is_nan = x.nan_mean;
-  fl->is_inf = 0;
   arb_zero(total);
   arb_zero(M);
   for (int64_t i = 0; i < p->N && !fl->is_nan; i++) {
@@ -826,7 +842,14 @@ void lsce_ref_options_floors(double *Mloss, double *sigma, const lsce_problem *p
   octx x;
   octx_init(&x, p);
   rowbuf rb;
-  rowbuf_init(&rb, p->K);
+  if (rowbuf_init(&rb, p->K)) { /* out of memory, no error channel: no floors (never more lenient) */
+    const int none = p->reduction == LSCE_RED_NONE;
+    for (int64_t i = 0; i < p->N; i++) sigma[i] = 0;
+    for (int64_t i = 0; i < (none ? p->N : 1); i++) Mloss[i] = 0;
+    rowbuf_clear(&rb);
+    octx_clear(&x);
+    return;
+  }
   arb_t Mp, t, b;
   arb_init(Mp); arb_init(t); arb_init(b);
   oval ch;
@@ -839,7 +862,7 @@ void lsce_ref_options_floors(double *Mloss, double *sigma, const lsce_problem *p
     arb_init(tot); arb_init(M);
     lsce_ref_flags fl;
     lsce_ref_options_total_ball(tot, M, &fl, p, 0, prec);
-    Mloss[0] = (fl.is_inf || fl.is_nan) ? 0 : fabs(arf_get_d(arb_midref(M), ARF_RND_NEAR));
+    Mloss[0] = (fl.is_inf || fl.is_nan || !arb_is_finite(M)) ? 0 : fabs(arf_get_d(arb_midref(M), ARF_RND_NEAR));
     arb_clear(tot); arb_clear(M);
   }
   for (int64_t i = 0; i < p->N; i++) {

@@ -57,35 +57,42 @@ def M(fr):
 class Opts:
     """The options of one problem; None = off."""
 
-    def __init__(self, scale=None, softcap=None, zloss=None, sw=None, normalizer=None):
+    def __init__(self, scale=None, softcap=None, zloss=None, sw=None, normalizer=None, cap_form=None):
         self.scale = F(scale)
         self.softcap = F(softcap)
         self.zloss = F(zloss)
         self.sw = None if sw is None else [F(float(v)) for v in sw]
         self.normalizer = normalizer  # None, 'valid', 'rows', 'sample-weights', 'nonzero' or int
+        # the diagnosis's two wrong soft-cap forms (docs/cli.md "The diagnosis", softcap-form=):
+        # None (C tanh(x/C)), 'x-tanh' (x tanh(x/C)), 'mask-to-C' (the cap applied to a masked
+        # class too: -inf becomes -C, a constant, so its chain factor is 0)
+        self.cap_form = cap_form
 
 
 def x_of(z, o):
-    """The transformed logit x(z) (-inf stays -inf)."""
+    """The transformed logit x(z) (-inf stays -inf, None; -C under the cap form 'mask-to-C')."""
     if z == -INF:
-        return None
+        return -M(o.softcap) if o.softcap is not None and o.cap_form == "mask-to-C" else None
     x = mpf(z)
     if o.scale is not None:
         x = x * M(o.scale)
     if o.softcap is not None:
         c = M(o.softcap)
-        x = c * mpmath.tanh(x / c)
+        x = x * mpmath.tanh(x / c) if o.cap_form == "x-tanh" else c * mpmath.tanh(x / c)
     return x
 
 
 def chain(z, o):
-    """x'(z): S, or S sech^2(S z / C); at -inf the limit (S, or 0 under a cap)."""
+    """x'(z): S, or S sech^2(S z / C) (cap form 'x-tanh': S (tanh u + u sech^2 u), u = S z / C);
+    at -inf the limit (S, or 0 under a cap: also -C under 'mask-to-C' is a constant)."""
     S = M(o.scale) if o.scale is not None else mpf(1)
     if o.softcap is None:
         return S
     if z == -INF:
         return mpf(0)
     u = S * mpf(z) / M(o.softcap)
+    if o.cap_form == "x-tanh":
+        return S * (mpmath.tanh(u) + u * mpmath.sech(u) ** 2)
     return S * mpmath.sech(u) ** 2
 
 

@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from test_grad_f64 import problem_args, run_then_check, save_problem  # shared with the other row tests
+from lsce_testlib import problem_args, run_then_check, save_problem  # shared with the other row tests
 
 LSCE = os.path.abspath(sys.argv[1])
 

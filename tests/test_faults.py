@@ -4,7 +4,14 @@ SIGXFSZ ignored is a full disk, RLIMIT_AS makes memory and thread creation fail,
 random points of the write phase of large outputs, special files (character devices, FIFOs) are
 outputs. The promise checked everywhere: exit 2 or 3 = exactly one `lsce:` line on stderr and no
 regular output file created or replaced (and no temporary left); exit 0 = every output complete.
-Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized] [--rename-shim libfault_rename.so]   (LSCE_FAULTS_SEED=S repeats a run)"""
+13. issue #15's options paths (fixtures/options: --logit-scale, --softcap, --z-loss, --sample-weights,
+--normalizer, soft targets, the sigmoid family; float32 and float64 logits) under a full disk, a
+memory limit, signals and a failing allocation of lsce's own code (tests/fault_alloc.c, sampled
+allocation points of run/reference/check/verify, and of lsce-mpi run --impl mpi_vocab_parallel
+at P = 2 with the fault on one rank): the same promise, or exit 0 with output identical to a run
+without the fault.
+Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized] [--rename-shim libfault_rename.so]
+       [--alloc-shim libfault_alloc.so] [--mpi LSCE_MPI MPIRUN] [--options-only]   (LSCE_FAULTS_SEED=S repeats a run)"""
 import errno, hashlib, json, os, pty, random, resource, select, shutil, signal, stat, subprocess
 import sys, tempfile, threading, time
 
@@ -17,6 +24,11 @@ except ImportError as e:  # pragma: no cover
 LSCE = os.path.abspath(sys.argv[1])
 SANITIZED = "--sanitized" in sys.argv[2:]  # a sanitizer's shadow memory cannot live under RLIMIT_AS
 SHIM = os.path.abspath(sys.argv[sys.argv.index("--rename-shim") + 1]) if "--rename-shim" in sys.argv else None
+ALLOC = os.path.abspath(sys.argv[sys.argv.index("--alloc-shim") + 1]) if "--alloc-shim" in sys.argv else None
+MPI = [os.path.abspath(x) for x in sys.argv[sys.argv.index("--mpi") + 1:sys.argv.index("--mpi") + 3]] \
+    if "--mpi" in sys.argv else None  # LSCE_MPI MPIRUN: section 13's lsce-mpi part
+OPTIONS_ONLY = "--options-only" in sys.argv  # section 13 only (the mpi suite's run)
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "options")
 SEED = int(os.environ.get("LSCE_FAULTS_SEED", "0")) or random.randrange(1, 1 << 30)
 rng = random.Random(SEED)
 passed = failed = skipped = 0
@@ -161,9 +173,210 @@ def progress_on_pty(what, args, cwd, label, count):
     return out
 
 
+def opt_problem(case, variant, red, e="0.1"):
+    """the arguments of fixtures/options' case with its options, weights and sample weights"""
+    man = {c["case"]: c for c in json.load(open(os.path.join(FIXTURES, "manifest.json")))["cases"]}
+    c, TAKES_W = man[case], ("k-torch-weighted", "k-nll-weighted", "k-logprob-weighted", "bce", "bce-multilabel",
+                             "bce-softmax-target")
+    f = lambda k: os.path.join(FIXTURES, c["files"][k]["path"])
+    a = ["--logits", f("logits"), "--targets", f("targets"), "--variant", variant, "--smoothing", e, "--reduction", red]
+    if c["files"].get("weights") and variant in TAKES_W:
+        a += ["--weights", f("weights")]
+    if c["files"].get("sample_weights"):
+        a += ["--sample-weights", f("sample_weights")]
+    a += list(c.get("options") or [])
+    return a + ([] if case.startswith("opt_soft") else ["--ignore-index", str(c["ignore_index"])])
+
+
+def outputs_of(d):
+    return {f: open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))}
+
+
+def alloc_points(cmd, d, env, cnt):
+    """how many allocations of lsce's own code the command makes (every process's count, max)"""
+    if os.path.exists(cnt):
+        os.remove(cnt)
+    r = cmd(dict(env, LSCE_FAULT_ALLOC_COUNT=cnt))
+    n = max([int(x) for x in open(cnt).read().split()] or [0]) if os.path.exists(cnt) else 0
+    return r, n
+
+
+def sample(n, k):
+    """up to k allocation points of 1..n: the first and last few, the rest at random"""
+    pts = sorted(set(list(range(1, min(n, 4) + 1)) + list(range(max(1, n - 2), n + 1))))
+    rest = [x for x in range(1, n + 1) if x not in pts]
+    return sorted(pts + rng.sample(rest, min(len(rest), max(0, k - len(pts)))))
+
+
+def alloc_sweep(what, cmd, d, k=10, env=None):
+    """Section 13: a failing allocation at sampled points of cmd(env): exit 2 or 3 with one
+    `lsce:` line, nothing on stdout and nothing written, or exit 0 with the stdout and outputs
+    of the run without the fault. cmd(env) runs in the empty directory d."""
+    env = dict(env or {}, LD_PRELOAD=ALLOC)
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    base, n = alloc_points(cmd, d, env, os.path.join(os.path.dirname(d), "alloc-count"))
+    want = outputs_of(d)
+    check(f"13 {what}: the run without a fault", base.returncode in (0, 1) and n > 0,
+          f"exit {base.returncode}, {n} points, {base.err[-300:]!r}")
+    for k in sample(n, k):
+        for f in os.listdir(d):
+            os.remove(os.path.join(d, f))
+        r = cmd(dict(env, LSCE_FAULT_ALLOC=str(k)))
+        got = outputs_of(d)
+        lines = r.err.splitlines()
+        ok = (r.returncode in (2, 3) and r.out == "" and not got and len(lines) == 1 and lines[0].startswith("lsce: ")) or \
+             (r.returncode == base.returncode and r.out == base.out and got == want and r.err == base.err)
+        check(f"13 {what}: allocation {k} of {n} fails", ok,
+              f"exit {r.returncode} (without the fault {base.returncode}), stdout {r.out[:120]!r}, "
+              f"outputs {sorted(got)}, stderr {r.err[-300:]!r}")
+
+
+def options_faults(root):
+    """Section 13: issue #15's options paths under the faults of sections 1, 6 and the RLIMIT_AS
+    sweep, and under a failing allocation of lsce's own code."""
+    global skipped
+    d = os.path.join(root, "w13")
+    os.makedirs(d, exist_ok=True)
+    probs = []
+    for dt in ("float32", "float64"):
+        probs += [(f"{dt} softcap/scale/z-loss", opt_problem(f"opt_softcap_{dt}", "k-torch-weighted", "mean")),
+                  (f"{dt} z-loss/sample weights", opt_problem(f"opt_zloss_{dt}", "k1-kl", "none")),
+                  (f"{dt} soft targets", opt_problem(f"opt_soft_{dt}", "k", "sum")),
+                  (f"{dt} sigmoid", opt_problem(f"opt_sigmoid_{dt}", "bce-softmax-target", "none"))]
+    probs.append(("float32 normalizer nonzero", opt_problem("opt_norm_nonzero", "bce-multilabel", "mean")))
+    OG = ["--out", "o.npy", "--grad-out", "g.npy"]
+    if ALLOC and not SANITIZED:
+        lap("13. options: a failing allocation (tests/fault_alloc.c)")
+        for what, P in probs:
+            impl = ["cpu_twopass", "cpu_threads", "cpu_avx2", "cpu_sharded"][len(what) % 4]
+            for c in (["reference"] + P + OG, ["run", "--impl", impl] + P + OG):
+                alloc_sweep(f"{what}: {' '.join(c[:3 if c[0] == 'run' else 1])}", lambda e, c=c: run(c, d, env=e), d, k=6)
+            ref = run(["reference"] + P, d)
+            if ref.returncode == 0 and "--reduction" in P and P[P.index("--reduction") + 1] != "none":
+                v = float(ref.out.split()[0])
+                for claim in (repr(v), repr(v * 1.01 + 0.01)):  # a right and a wrong claim (the diagnosis)
+                    alloc_sweep(f"{what}: check --loss {claim}", lambda e, cl=claim: run(["check"] + P + ["--loss", cl], d, env=e), d, k=8)
+        man = os.path.join(root, "man13")
+        os.makedirs(man, exist_ok=True)
+        cases = json.load(open(os.path.join(FIXTURES, "manifest.json")))["cases"]
+        keep = [dict(c, files={k: (dict(v, path=os.path.relpath(os.path.join(FIXTURES, v["path"]), man)) if v else v)
+                               for k, v in c["files"].items()})
+                for c in cases if c["case"] in ("opt_softcap_float64", "opt_soft_float32", "opt_sigmoid_float32")]
+        with open(os.path.join(man, "manifest.json"), "w") as f:
+            json.dump({"cases": keep}, f)
+        alloc_sweep("verify --impl cpu_twopass (options cases)",
+                    lambda e: run(["verify", "--impl", "cpu_twopass", "--fixtures", man], d, env=e), d, k=8)
+        if MPI:
+            lsce_mpi, mpirun = MPI
+            def on_mpi(c, rank):
+                def go(e):
+                    x = [a for k in e if k.startswith("LSCE_FAULT") for a in ("-x", k)]
+                    from lsce_testlib import MPI_ENV
+                    env = dict(os.environ, **MPI_ENV, **e)
+                    env["LSCE_FAULT_ALLOC_RANK"] = str(rank)
+                    env.pop("LD_PRELOAD")  # not on mpirun itself: -x hands it to the ranks
+                    p = subprocess.Popen([mpirun, "-q", "--oversubscribe", "-np", "2"] + x + ["-x", "LSCE_FAULT_ALLOC_RANK",
+                                         "-x", f"LD_PRELOAD={ALLOC}", lsce_mpi] + c, cwd=d, env=env,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                    try:
+                        out, err = p.communicate(timeout=20)
+                    except subprocess.TimeoutExpired:  # a rank left alone in a collective: the finding
+                        os.killpg(p.pid, signal.SIGKILL)
+                        out, err = p.communicate()
+                        err += b"\n(hung: killed after 20 s)"
+                    r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+                    r.err, r.out = err.decode(errors="replace"), out.decode(errors="replace")
+                    return r
+                return go
+            for what, P in probs[:4] + probs[4:8:2]:
+                for rank in (0, 1):
+                    c = ["run", "--impl", "mpi_vocab_parallel"] + P + OG
+                    alloc_sweep(f"lsce-mpi -np 2 {what}: run --impl mpi_vocab_parallel, rank {rank}", on_mpi(c, rank), d, k=5)
+        else:
+            skipped += 1
+            print("skip 13 lsce-mpi: no --mpi")
+    else:
+        skipped += 1
+        print("skip 13 failing allocations: no --alloc-shim (or a sanitized build)")
+    lap("13. options: full disk, RLIMIT_AS, signals")
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    # a full disk: the 64 x 256 problem's gradient does not fit in 64 KiB (class 1)
+    rs = np.random.default_rng(SEED)
+    for dt in ("float32", "float64"):
+        np.save(os.path.join(root, f"L13{dt}.npy"), rs.normal(size=(64, 256)).astype(dt) * 4)
+    np.save(os.path.join(root, "T13.npy"), rs.integers(0, 256, 64))
+    np.save(os.path.join(root, "S13.npy"), rs.uniform(0, 2, 64))
+    for dt in ("float32", "float64"):
+        PF = ["--logits", os.path.join(root, f"L13{dt}.npy"), "--targets", os.path.join(root, "T13.npy"),
+              "--variant", "k", "--smoothing", "0.1", "--logit-scale", "1.5", "--softcap", "30", "--z-loss", "0.001",
+              "--sample-weights", os.path.join(root, "S13.npy"), "--normalizer", "sample-weights"] + OG
+        before = snapshot(d)
+        for cmd in (["reference"], ["run", "--impl", "cpu_threads"]):
+            r = run(cmd + PF, d, pre=limits(fsize=65536))
+            expect_fail(f"13 {dt} options {cmd[0]}: --grad-out past RLIMIT_FSIZE", r, 3, d, before,
+                        prefix="lsce: g.npy: cannot write: ", contains=os.strerror(errno.EFBIG))
+    # RLIMIT_AS: a clean exit 3 or complete outputs; 256 x 4096 logits (the loader alone needs
+    # about 24 MiB), the reference only where it fails fast (its success takes 10 s here)
+    np.save(os.path.join(root, "T13a.npy"), rs.integers(0, 4096, 256))
+    np.save(os.path.join(root, "S13a.npy"), rs.uniform(0, 2, 256))
+    for dt in ("float32", "float64"):
+        np.save(os.path.join(root, f"L13a{dt}.npy"), (rs.normal(size=(256, 4096)) * 4).astype(dt))
+        PA = ["--logits", os.path.join(root, f"L13a{dt}.npy"), "--targets", os.path.join(root, "T13a.npy"),
+              "--variant", "k", "--smoothing", "0.1", "--logit-scale", "1.5", "--softcap", "30", "--z-loss", "0.001",
+              "--sample-weights", os.path.join(root, "S13a.npy"), "--normalizer", "sample-weights"] + OG
+        outcomes = set()
+        sweep = [(mib, ["run", "--impl", impl]) for mib in (28, 32, 36, 40, 48, 64) for impl in ("cpu_avx2", "cpu_threads")]
+        for mib, cmd in ([] if SANITIZED else sweep + [(28, ["reference"]), (32, ["reference"])]):
+            before = snapshot(d)
+            r = run(cmd + PA, d, pre=limits(addr=mib << 20))
+            if "error while loading shared libraries" in r.err:
+                continue
+            what = f"13 {dt} options RLIMIT_AS {mib} MiB lsce {' '.join(cmd)}"
+            if r.returncode == 0:
+                expect_ok(what, r, [(os.path.join(d, "o.npy"), ()), (os.path.join(d, "g.npy"), (256, 4096))])
+                os.remove(os.path.join(d, "o.npy"))
+                os.remove(os.path.join(d, "g.npy"))
+            else:
+                expect_fail(what, r, 3, d, before)
+            outcomes.add((cmd[0], r.returncode))
+        if not SANITIZED:
+            check(f"13 {dt} options RLIMIT_AS: run reaches both outcomes", {("run", 0), ("run", 3)} <= outcomes, str(outcomes))
+    # signals during the write phase of an options run's large outputs (class 6, fewer tries)
+    np.save(os.path.join(root, "L13s.npy"), rs.normal(size=(1024, 8192)).astype(np.float32))
+    np.save(os.path.join(root, "T13s.npy"), np.zeros(1024, dtype=np.int64))
+    PS = ["run", "--impl", "cpu_avx2", "--logits", os.path.join(root, "L13s.npy"), "--targets", os.path.join(root, "T13s.npy"),
+          "--variant", "k", "--smoothing", "0.1", "--softcap", "30", "--logit-scale", "0.5", "--reduction", "none"] + OG
+    for it in range(3):
+        sig = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP][it]
+        e = {k: v for k, v in os.environ.items() if not k.startswith("LSCE_")}
+        p = subprocess.Popen([LSCE] + PS, cwd=d, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t0 = time.monotonic()
+        while p.poll() is None and not temporaries(d) and time.monotonic() - t0 < 60:
+            time.sleep(0.0005)
+        time.sleep(rng.uniform(0, 0.05))
+        if p.poll() is None:
+            p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+        have = [os.path.exists(os.path.join(d, f)) for f in ("o.npy", "g.npy")]
+        what = f"13 options run: signal {sig.name} (exit {p.returncode})"
+        check(f"{what}: no temporary left", not temporaries(d), str(temporaries(d)))
+        check(f"{what}: both outputs or none", have[0] == have[1], str(have))
+        check(f"{what}: dies of the signal or exits 0", p.returncode in (0, -sig), err[-300:])
+        for f in ("o.npy", "g.npy"):
+            if os.path.exists(os.path.join(d, f)):
+                os.remove(os.path.join(d, f))
+
+
 def main():
     global skipped
     print(f"seed {SEED}")
+    if OPTIONS_ONLY:
+        with tempfile.TemporaryDirectory() as root:
+            options_faults(root)
+        print(f"{passed} passed, {failed} failed, {skipped} skipped")
+        return 0 if failed == 0 else 1
     with tempfile.TemporaryDirectory() as root:
         d = os.path.join(root, "w")
         os.mkdir(d)
@@ -545,6 +758,10 @@ def main():
         expect_ok("class 12 verify: no progress when stderr is not a terminal", run(PV, d))
         r = run(PP, d)
         expect_ok("class 12 no progress when stderr is not a terminal", r)
+
+        # ---- 13. issue #15's options paths
+
+        options_faults(root)
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 0 if failed == 0 else 1
 

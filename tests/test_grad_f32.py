@@ -13,13 +13,11 @@ M = max(m, -mn) differs from m: the factor exp(M - m) in the coefficient), negat
 Usage: /usr/bin/python3 tests/test_grad_f32.py path/to/lsce"""
 import itertools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-from test_grad_f64 import save_problem  # the logits in a dtype (bfloat16 rounded to nearest even)
+from lsce_testlib import grad_sweep
 
 LSCE = os.path.abspath(sys.argv[1])
 
@@ -50,47 +48,29 @@ COMBOS = [("k", "0.1", "none", None), ("k", "0.1", "mean", None), ("k2-pad-kl", 
 IMPLS = ["cpu_avx2", "cpu_threads"]
 
 
-def run_and_check(d, prob, dt, impl, isa, mode):
-    """None when lsce run's outputs pass lsce check within the declared bounds, else the failure"""
-    env = dict(os.environ, LSCE_ROW_REFERENCE="0", LSCE_THREADS="2", LSCE_F32PASS=mode)
-    env.pop("LSCE_ISA", None)
-    if isa:
-        env["LSCE_ISA"] = isa
-    o, g = os.path.join(d, "o.npy"), os.path.join(d, "g.npy")
-    r = subprocess.run([LSCE, "run", "--impl", impl] + prob + ["--out", o, "--grad-out", g],
-                       env=env, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        return f"run exit {r.returncode}: {r.stderr.strip()}"
-    mg = "2" if dt == "float32" else "1"
-    c = subprocess.run([LSCE, "check"] + prob + ["--loss-file", o, "--grad", g, "--loss-dtype", "float32",
-                                                  "--max-ulp", "1", "--max-grad-ulp", mg],
-                       env=env, capture_output=True, text=True, timeout=300)
-    return None if c.returncode == 0 else f"check exit {c.returncode}: {c.stdout.strip()} {c.stderr.strip()}"
+def configs():
+    """(impl, extra env, label): both rows on the widest ISA and on AVX2 with whole rows on the
+    float32 pass by their default (LSCE_F32PASS=1), cpu_threads on the widest also with every slice
+    on it (LSCE_F32PASS=all)"""
+    out = []
+    for impl, isa, mode in itertools.product(IMPLS, ("", "avx2"), ("1", "all")):
+        if mode == "all" and (impl != "cpu_threads" or isa):
+            continue
+        env = dict(LSCE_F32PASS=mode, **({"LSCE_ISA": isa} if isa else {}))
+        out.append((impl, env, f"isa={isa or 'widest'} LSCE_F32PASS={mode}"))
+    return out
+
+
+def bounds(dt):
+    """the check's options: 1 ulp loss in float32; gradient 2 ulps in float32, 1 ulp in bfloat16/float16"""
+    return ["--loss-dtype", "float32", "--max-ulp", "1", "--max-grad-ulp", "2" if dt == "float32" else "1"]
 
 
 def main():
-    passed = failed = 0
-    with tempfile.TemporaryDirectory() as d:
-        for name, (z, y) in problems().items():
-            dts = ("float32", "bfloat16", "float16") if name in ("normal", "ties") else ("float32",)
-            for dt, (variant, e, red, pad) in itertools.product(dts, COMBOS):
-                if dt == "float16" and name == "offset":
-                    continue
-                lg, tg = save_problem(d, name, dt, z, y)
-                prob = ["--logits", lg, "--targets", tg, "--variant", variant, "--smoothing", e,
-                        "--reduction", red] + (["--pad-index", str(pad)] if pad is not None else [])
-                for impl, isa, mode in itertools.product(IMPLS, ("", "avx2"), ("1", "all")):
-                    if mode == "all" and (impl != "cpu_threads" or isa):
-                        continue
-                    err = run_and_check(d, prob, dt, impl, isa, mode)
-                    if err is None:
-                        passed += 1
-                    else:
-                        failed += 1
-                        print(f"FAIL {name} {dt} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
-                              f"LSCE_F32PASS={mode}: {err}")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+    # the 16-bit logits on two problems, the others float32 only
+    dtypes = lambda name: ("float32", "bfloat16", "float16") if name in ("normal", "ties") else ("float32",)
+    return grad_sweep(LSCE, problems(), dtypes, COMBOS, configs(), bounds,
+                      dict(LSCE_ROW_REFERENCE="0", LSCE_THREADS="2"))
 
 
 if __name__ == "__main__":

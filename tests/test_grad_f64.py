@@ -12,11 +12,11 @@ kernel (a masked class, logits more than 2^1000 apart).
 Usage: /usr/bin/python3 tests/test_grad_f64.py path/to/lsce"""
 import itertools
 import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+from lsce_testlib import grad_sweep
 
 LSCE = os.path.abspath(sys.argv[1])
 
@@ -54,73 +54,24 @@ COMBOS = [("k", "0.1", "none", None), ("k1", "1", "mean", None), ("k2-pad-kl", "
 IMPLS = ["cpu_avx2", "cpu_threads", "cpu_sharded"]
 
 
-def save_problem(d, name, dt, z, y):
-    """the logits in dtype dt (bfloat16 as uint16: float32's top half, rounded to nearest even)"""
-    lg, tg = os.path.join(d, f"{name}-{dt}.npy"), os.path.join(d, f"{name}-t.npy")
-    if dt == "bfloat16":
-        u = z.astype(np.float32).view(np.uint32).astype(np.uint64)
-        np.save(lg, ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16))
-    else:
-        np.save(lg, z.astype(dt))
-    np.save(tg, y.astype(np.int64))
-    return lg, tg
+def configs():
+    """(impl, extra env, label): every row on the widest ISA and on AVX2"""
+    return [(impl, {"LSCE_ISA": isa} if isa else {}, f"isa={isa or 'widest'}")
+            for impl, isa in itertools.product(IMPLS, ("", "avx2"))]
 
 
-def problem_args(lg, tg, variant, e, red, pad):
-    """lsce's problem options: logits, targets, variant, smoothing, reduction, the pad class if any"""
-    return ["--logits", lg, "--targets", tg, "--variant", variant, "--smoothing", e,
-            "--reduction", red] + (["--pad-index", str(pad)] if pad is not None else [])
-
-
-def run_then_check(lsce, d, impl, prob, env, grad, check_args):
-    """None when `lsce run` (with --grad-out when grad) then `lsce check` with check_args pass, else why"""
-    o, g = os.path.join(d, "o.npy"), os.path.join(d, "g.npy")
-    r = subprocess.run([lsce, "run", "--impl", impl] + prob + ["--out", o] + (["--grad-out", g] if grad else []),
-                       env=env, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        return f"run exit {r.returncode}: {r.stderr.strip()}"
-    c = subprocess.run([lsce, "check"] + prob + ["--loss-file", o] + (["--grad", g] if grad else []) + check_args,
-                       env=env, capture_output=True, text=True, timeout=300)
-    return None if c.returncode == 0 else f"check exit {c.returncode}: {c.stdout.strip()} {c.stderr.strip()}"
-
-
-def run_and_check(d, prob, dt, impl, isa):
-    """None when lsce run's outputs pass lsce check within the declared bounds, else the failure"""
-    env = dict(os.environ, LSCE_ROW_REFERENCE="0", LSCE_SHARDS="3", LSCE_THREADS="2")
-    env.pop("LSCE_ISA", None)
-    if isa:
-        env["LSCE_ISA"] = isa
-    o, g = os.path.join(d, "o.npy"), os.path.join(d, "g.npy")
-    r = subprocess.run([LSCE, "run", "--impl", impl] + prob + ["--out", o, "--grad-out", g],
-                       env=env, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        return f"run exit {r.returncode}: {r.stderr.strip()}"
-    mu, mg = ("2", "4") if dt == "float64" else ("1", "1")
-    dts = ["--loss-dtype", "float32"] if dt != "float64" else []
-    c = subprocess.run([LSCE, "check"] + prob + ["--loss-file", o, "--grad", g] + dts + ["--max-ulp", mu, "--max-grad-ulp", mg],
-                       env=env, capture_output=True, text=True, timeout=300)
-    return None if c.returncode == 0 else f"check exit {c.returncode}: {c.stdout.strip()} {c.stderr.strip()}"
+def bounds(dt):
+    """the check's options: float64 2 ulp loss, 4 ulp gradient; 16-bit 1 ulp loss (in float32), 1 ulp gradient"""
+    if dt == "float64":
+        return ["--max-ulp", "2", "--max-grad-ulp", "4"]
+    return ["--loss-dtype", "float32", "--max-ulp", "1", "--max-grad-ulp", "1"]
 
 
 def main():
-    passed = failed = 0
-    with tempfile.TemporaryDirectory() as d:
-        for name, (z, y) in problems().items():
-            # the 16-bit stores: two problems are enough here (tests/test_round16.c is exhaustive)
-            dts = ("float64", "float16", "bfloat16") if name in ("random", "lanes") else ("float64",)
-            for dt, (variant, e, red, pad) in itertools.product(dts, COMBOS):
-                lg, tg = save_problem(d, name, dt, z, y)
-                prob = ["--logits", lg, "--targets", tg, "--variant", variant, "--smoothing", e,
-                        "--reduction", red] + (["--pad-index", str(pad)] if pad is not None else [])
-                for impl, isa in itertools.product(IMPLS, ("", "avx2")):
-                    err = run_and_check(d, prob, dt, impl, isa)
-                    if err is None:
-                        passed += 1
-                    else:
-                        failed += 1
-                        print(f"FAIL {name} {dt} {variant} e={e} {red} {impl} isa={isa or 'widest'}: {err}")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+    # the 16-bit stores: two problems are enough here (tests/test_round16.c is exhaustive)
+    dtypes = lambda name: ("float64", "float16", "bfloat16") if name in ("random", "lanes") else ("float64",)
+    return grad_sweep(LSCE, problems(), dtypes, COMBOS, configs(), bounds,
+                      dict(LSCE_ROW_REFERENCE="0", LSCE_SHARDS="3", LSCE_THREADS="2"))
 
 
 if __name__ == "__main__":

@@ -25,17 +25,13 @@ import sys
 
 import numpy as np
 
+from lsce_testlib import MPI_ENV, mpi_runner, parse_batch
+
 lsce, lsce_mpi, mpirun, fixtures, work = sys.argv[1:6]
 os.makedirs(work, exist_ok=True)
-env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1",
-           OMPI_MCA_mpi_yield_when_idle="1", OMP_NUM_THREADS="1")
+env = dict(os.environ, **MPI_ENV)
+mpi = mpi_runner(mpirun, lsce_mpi)
 fails = []
-
-
-def mpi(P, args, quiet=False):
-    cmd = [mpirun] + (["-q"] if quiet else []) + ["--oversubscribe", "-np", str(P), lsce_mpi] + args
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
 def problem_args(d, c, v, red, e):
@@ -156,13 +152,7 @@ for P in (1, 2, 3, 4):
         for n, c in enumerate(cmds):
             f.write(" ".join(line(c, tag, n, claims.get(n))) + "\n")
     r = mpi(P, ["batch", batch])
-    parts = r.stdout.split("== rc=")
-    got = []
-    text = parts[0]
-    for p in parts[1:]:
-        rc, _, rest = p.partition("\n")
-        got.append((int(rc), text))
-        text = rest
+    got = parse_batch(r.stdout)
     if r.returncode != 0 or len(got) != len(cmds):
         fails.append("P=%d: batch rc %d, %d of %d results: %s" % (P, r.returncode, len(got), len(cmds), r.stderr[-2000:]))
         continue

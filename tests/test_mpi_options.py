@@ -17,20 +17,15 @@ import os
 import subprocess
 import sys
 
+from lsce_testlib import mpi_runner, parse_batch
+
 lsce, lsce_mpi, mpirun, fixtures, work = sys.argv[1:6]
 # the variants that read --weights (needed or optional), from `lsce variants --json`
 VARS = json.loads(subprocess.run([lsce, "variants", "--json"], capture_output=True, text=True).stdout)
 TAKES_W = {d["id"] for d in VARS if d["needs_weights"] or d["weights_optional"]}
 os.makedirs(work, exist_ok=True)
-env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_btl="self,vader", OMPI_MCA_rmaps_base_oversubscribe="1",
-           OMPI_MCA_mpi_yield_when_idle="1", OMP_NUM_THREADS="1")
 fails = []
-
-
-def mpi(P, args, extra_env=None):
-    cmd = [mpirun, "--oversubscribe", "-np", str(P), lsce_mpi] + args
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(env, **(extra_env or {})), timeout=600)
+mpi = mpi_runner(mpirun, lsce_mpi, timeout=600)
 
 
 def problem_args(c, v, red, e):
@@ -115,12 +110,7 @@ for P in (1, 2, 3):
         for n, c in enumerate(cmds):
             f.write(" ".join(line(c, tag, n)) + "\n")
     r = mpi(P, ["batch", batch])
-    parts = r.stdout.split("== rc=")
-    got, text = [], parts[0]
-    for p in parts[1:]:
-        rc, _, rest = p.partition("\n")
-        got.append((int(rc), text))
-        text = rest
+    got = parse_batch(r.stdout)
     if r.returncode != 0 or len(got) != len(cmds):
         fails.append("P=%d: batch rc %d, %d of %d results: %s" % (P, r.returncode, len(got), len(cmds), r.stderr[-2000:]))
         continue
@@ -145,7 +135,7 @@ subprocess.run([lsce, "verify", "--fixtures", fixtures, "--impl", "cpu_twopass",
 want = {key(x) for x in json.load(open(js))["results"]}
 for P, extra in ((2, None), (3, None), (3, {"LSCE_ROW_REFERENCE": "0"})):
     js = os.path.join(work, "verify_p%d%s.json" % (P, "_noref" if extra else ""))
-    r = mpi(P, ["verify", "--fixtures", fixtures, "--impl", "mpi_vocab_parallel", "--json", js], extra)
+    r = mpi(P, ["verify", "--fixtures", fixtures, "--impl", "mpi_vocab_parallel", "--json", js], extra_env=extra)
     tail = [l for l in r.stdout.splitlines() if l.startswith("mpi_vocab_parallel")]
     what = "verify mpi_vocab_parallel P=%d%s" % (P, " LSCE_ROW_REFERENCE=0" if extra else "")
     try:

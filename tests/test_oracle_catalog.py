@@ -6,7 +6,8 @@
 # saturation, z-loss with lse near 100, all-ignored batches under each normalizer); and the
 # command-line contract of the new options (exit 2 with one line, nothing on stdout).
 #
-# Usage: /usr/bin/python3 tests/test_oracle_catalog.py PATH/TO/lsce
+# Usage: /usr/bin/python3 tests/test_oracle_catalog.py PATH/TO/lsce [PATH/TO/lsce-dev]
+# (with lsce-dev, also the diagnosis's two wrong soft-cap forms, cap_form_cases)
 # Last line: "N passed, M failed, S skipped"; exit 0 iff M == 0.
 
 import os
@@ -298,7 +299,62 @@ def contract_cases(t, lsce, d):
     t.ok(rc in (0, 1), "case=contract check accepts --z-loss with bce: exit %d %r" % (rc, err))
 
 
+def cap_form_cases(t, dev, d, count=24, seed0=1593):
+    """The diagnosis's two wrong soft-cap forms (verify/diagnose_opts.c; the reference's cap_form,
+    lsce/problem.h): x tanh(x/C) ('x-tanh') and the cap applied to a masked class ('mask-to-C':
+    -inf becomes -C), through `lsce-dev golden --cap-form` (lsce never sets them), every loss
+    value and gradient entry's hi (= RN(exact)) bit for bit against the oracle's. Softmax and
+    sigmoid variants, every reduction, float64/float32/bfloat16 logits, a logit scale on half the
+    cases, class and sample weights where the variant reads them, a masked class in some rows
+    (under 'mask-to-C' a masked target class gives a finite loss)."""
+    variants = ["k", "k1", "k-torch-weighted", "k1-kl", "k2-pad-kl", "bce", "bce-multilabel",
+                "bce-softmax-target"]
+    for idx in range(count):
+        rs = np.random.RandomState(seed0 + idx)
+        form = ("x-tanh", "mask-to-C")[idx % 2]
+        variant = variants[(idx // 2) % len(variants)]
+        red = ("none", "mean", "sum")[idx % 3]
+        dtype = ("float64", "float32", "bfloat16")[(idx // 3) % 3]
+        N, K = int(rs.choice([1, 3, 4])), int(rs.choice([3, 5, 7]))
+        z = rs.standard_normal((N, K)) * float(rs.choice([2, 15, 60]))
+        y = rs.randint(0, K, size=N)
+        pad = int((y[0] + 1) % K) if variant == "k2-pad-kl" else None
+        for i in range(N):
+            if rs.rand() < 0.5:  # a masked class, the target itself in some rows
+                z[i, y[i] if rs.rand() < 0.3 else (y[i] + 1 + rs.randint(0, K - 1)) % K] = -np.inf
+        w = rs.uniform(0.5, 2, size=K) if variant in oc.WEIGHTED or variant in oc.SIGMOID else None
+        sw = rs.uniform(0, 2, size=N) if idx % 4 == 1 else None
+        prob = Prob(d, "capform%d" % idx, z, dtype, y, w=w, sw=sw)
+        scale = "1.5" if idx % 4 >= 2 else None
+        cap = str(rs.choice(["3", "10", "30"]))
+        e = str(rs.choice(["0", "0.1", "0.3"]))
+        rl, rg = oc.oracle_f64(prob.z, prob.t, variant, e, red, w=prob.w, pad=pad,
+                               opts=oc.Opts(scale=scale, softcap=cap, sw=prob.sw, cap_form=form))
+        cmd = [dev, "golden"] + prob.args(variant, e, red, pad=pad, scale=scale, softcap=cap,
+                                          weights=w is not None) + ["--grad", "--cap-form", form]
+        rc, out, err = base.run_cmd(cmd)
+        desc = "case=capform%d %s %s %s %s cmd: %s" % (idx, form, variant, red, dtype, base.shell_cmd(cmd))
+        if not t.ok(rc == 0 and err == "", "%s: exit %d %r" % (desc, rc, err.strip())):
+            continue
+        gl = [float.fromhex(x.split()[2]) for x in out.splitlines() if x.startswith("loss ")]
+        gg = [float.fromhex(x.split()[3]) for x in out.splitlines() if x.startswith("grad ")]
+        want_l, want_g = list(rl), list(np.asarray(rg).reshape(-1))
+        bad = [i for i in range(len(want_l)) if len(gl) != len(want_l) or not base.same(gl[i], want_l[i])]
+        t.ok(not bad and len(gl) == len(want_l), "%s: loss %s, oracle %s" % (desc, gl, list(map(base.hx, want_l))))
+        bad = [j for j in range(len(want_g)) if len(gg) != len(want_g) or not base.same(gg[j], want_g[j])]
+        t.ok(not bad and len(gg) == len(want_g), "%s: gradient entry %s: %s, oracle %s" % (
+            desc, bad[:1], [base.hx(gg[j]) for j in bad[:1] if j < len(gg)], [base.hx(want_g[j]) for j in bad[:1]]))
+        if red == "none" and np.isfinite(want_l).any() and (form == "x-tanh" or np.isinf(prob.z).any()):
+            # the form matters: its values differ from the right cap's somewhere
+            right = oc.oracle_f64(prob.z, prob.t, variant, e, red, w=prob.w, pad=pad,
+                                  opts=oc.Opts(scale=scale, softcap=cap, sw=prob.sw))
+            t.ok(any(not base.same(a, b) for a, b in zip(np.concatenate([right[0], right[1].reshape(-1)]),
+                                                         want_l + want_g)),
+                 "%s: the wrong form gives the right cap's values" % desc)
+
+
 def main():
+    dev = sys.argv.pop(2) if len(sys.argv) == 3 else None  # PATH/TO/lsce-dev: the cap-form cases
     lsce = base.lsce_from_argv()
     t = base.Tally()
     count = int(os.environ.get("LSCE_CATALOG_CASES", "44"))
@@ -309,6 +365,10 @@ def main():
         compare_cases(t, lsce, d)
         edge_cases(t, lsce, d)
         random_cases(t, lsce, d, count)
+        if dev:
+            cap_form_cases(t, os.path.abspath(dev), d)
+        else:
+            t.skip("the cap-form cases: no lsce-dev given")
     t.finish()
 
 

@@ -50,7 +50,8 @@ static int ref_add(octx_d *c, const lsce_problem *q, long double cf, int first) 
   o.row_hi = -1;
   lsce_ref_result r;
   lsce_err err;
-  if (lsce_reference(&r, q, &o, "check", &err)) return 1;
+  /* 2: out of memory (the diagnosis stops: exit 3), 1: the reference cannot evaluate q */
+  if (lsce_reference(&r, q, &o, "check", &err)) return strstr(err.line, "out of memory") ? 2 : 1;
   for (int64_t k = 0; k < c->nloss; k++) {
     long double x = cf * ((long double)r.loss[k] + (r.loss_lo ? r.loss_lo[k] : 0));
     c->val[k] = first ? x : c->val[k] + x;
@@ -135,7 +136,10 @@ static void score_vals(octx_d *c, const lsce_problem *qn, int nan_ok, double *sc
  * when the reference cannot evaluate it, -2 when out of memory. */
 static int cand(lsce_diagnosis *d, octx_d *c, const lsce_problem *const *qs, const long double *cf, int nq,
                 const char *field, int orank, int src, int nan_ok) {
-  for (int k = 0; k < nq; k++) if (ref_add(c, qs[k], cf[k], k == 0)) return -1;
+  for (int k = 0; k < nq; k++) {
+    const int a = ref_add(c, qs[k], cf[k], k == 0);
+    if (a) return a == 2 ? -2 : -1;
+  }
   lsce_dg_cand *cd = lsce_dg_add(d, qs[0]->variant, (int)qs[0]->reduction, src, NULL, qs[0]->e, NULL);
   if (!cd) return -2;
   snprintf(cd->opt, sizeof cd->opt, "%s", field);
@@ -175,12 +179,12 @@ static int zloss_fit(lsce_diagnosis *d, octx_d *c, const lsce_problem *p) {
   mpq_set_ui(Cq, 1, 1);
   q.has_zloss = 1;
   q.zloss[0] = Cq[0];
-  int rc = 0;
-  if (!ref_add(c, p, 1, 1)) {
+  int rc = 0, a0 = ref_add(c, p, 1, 1), a1 = 0;
+  if (!a0) {
     long double L0 = c->val[0];
     magnitudes(c, p);
     double n = loss_noise(c, 0);
-    if (!ref_add(c, &q, 1, 1)) {
+    if (!(a1 = ref_add(c, &q, 1, 1))) {
       long double Zt = c->val[0] - L0;
       char str[64];
       if (Zt > 0 && isfinite((double)Zt)) {
@@ -195,7 +199,7 @@ static int zloss_fit(lsce_diagnosis *d, octx_d *c, const lsce_problem *p) {
     }
   }
   mpq_clear(Cq);
-  return rc == -2 ? -2 : 0;
+  return rc == -2 || a0 == 2 || a1 == 2 ? -2 : 0;
 }
 
 /* the other normalizers and a fitted token count (mean; not k-nll-weighted, which has two) */
@@ -216,7 +220,9 @@ static int normalizers(lsce_diagnosis *d, octx_d *c, const lsce_problem *p, int6
   lsce_problem q = *p;
   q.normalizer = LSCE_NORM_COUNT;
   q.normalizer_n = 1;
-  if (!isfinite(y) || y == 0 || ref_add(c, &q, 1, 1)) return 0;
+  if (!isfinite(y) || y == 0) return 0;
+  const int a = ref_add(c, &q, 1, 1);
+  if (a) return a == 2 ? -2 : 0;
   double D = (double)(c->val[0] / y);
   if (!(D >= 0.5 && D < 0x1p40)) return 0;
   magnitudes(c, p);

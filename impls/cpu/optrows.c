@@ -298,7 +298,8 @@ static int reference(lsce_ref_result *r, int *have, const lsce_problem *p, int w
   lsce_ref_opts_default(&ro);
   if (lsce_ref_opts_env(&ro, &err)) lsce_ref_opts_default(&ro);
   ro.want_grad = want_grad;
-  *have = lsce_reference_local(r, p, &ro, "row", &err) == LSCE_OK ? 1 : -1;
+  /* -2: out of memory (the run fails, exit 3); -1 otherwise (the rows' values stand, flagged) */
+  *have = lsce_reference_local(r, p, &ro, "row", &err) == LSCE_OK ? 1 : strstr(err.line, "out of memory") ? -2 : -1;
   return *have > 0 ? 0 : -1;
 }
 
@@ -336,15 +337,15 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
     free(b.fb);
   }
   if (fail) { free(Lrow); free(lvl); return 1; }
-  lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
+  const int frc = lsce_cpu_options_finish(loss, grad, gdt, c, &o.k, Lrow, lvl);
   free(Lrow);
   free(lvl);
-  return 0;
+  return frc;
 }
 
 /* optrows.h: the reduction and the reference rung after every row (also the CUDA rows') */
-void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
-                             double *Lrow, unsigned char *lvl) {
+int lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
+                            double *Lrow, unsigned char *lvl) {
   const lsce_problem *p = (const lsce_problem *)c->opt;
   const int64_t N = p->N, K = p->K;
   const int none = p->reduction == LSCE_RED_NONE;
@@ -373,6 +374,7 @@ void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsc
   int need = tot_bad;
   for (int64_t i = 0; i < N; i++) if ((none && (lvl[i] & 1)) || (lvl[i] & 2)) need = 1;
   int refok = need ? reference(&ref, &have, p, want_g) == 0 : 0;
+  if (have == -2) return 1; /* the reference rung ran out of memory: nothing vouches for those rows */
   for (int64_t i = 0; i < N; i++) {
     int lossref = none && (lvl[i] & 1), gref = grad && (lvl[i] & 2);
     if (!lossref && !gref) continue;
@@ -409,4 +411,5 @@ void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsc
       if (lvl[i] & 16) kc->flagged++;
     }
   }
+  return 0;
 }

@@ -16,9 +16,10 @@ int lsce_cpu_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call *
  * rung), as optrows.c's rows leave them (a row outside V, or of sample weight 0: 0, 0, 0; a NaN mean: 0, 0, 0 and the
  * gradient row NaN): the checked reduction, the reference's values for the rows (and the total) not
  * vouched for, or flagged with LSCE_ROW_REFERENCE=0; loss[] and the counts. k: lsce_options_consts
- * of the problem. The CUDA rows call it with their device's rows (impls/cuda/optkern.h). */
-void lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
-                             double *Lrow, unsigned char *lvl);
+ * of the problem. The CUDA rows call it with their device's rows (impls/cuda/optkern.h). Returns 0,
+ * or 1 when the reference rung was needed and ran out of memory (loss[] not written). */
+int lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_opt_consts *k,
+                            double *Lrow, unsigned char *lvl);
 /* Row i's kappa'_c (times f = s_i / D_norm) and log q_c (the KL forms) over all K classes, into
  * kap[] and lq[]; returns their sum (also the vocabulary-parallel row's, impls/vocab_options.c) */
 double lsce_opt_kappas(const lsce_opt_consts *k, const lsce_problem *p, int64_t i, double f, double *kap, double *lq);

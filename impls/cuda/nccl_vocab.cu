@@ -360,7 +360,10 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c)
                       cudaMemcpyDeviceToHost), "cudaMemcpy2D(gradient shard)");
   }
   lsce_cu_opt_collect(Lrow, lvl, grad, gdt, &q[0], ri, Rout, Pg, P);
-  lsce_cpu_options_finish(loss, grad, gdt, c, &q[0].k, Lrow, lvl);
+  if (lsce_cpu_options_finish(loss, grad, gdt, c, &q[0].k, Lrow, lvl)) { /* the reference rung out of memory */
+    lsce_cuda_set_reason(LSCE_CUDA_ERROR, "cuda_nccl_vocab: out of host memory (the reference rung)");
+    rc = 3;
+  }
 out:
   for (int r = 0; r < P; r++) {
     if (cudaSetDevice(r) != cudaSuccess) cudaGetLastError();

@@ -420,7 +420,9 @@ static int run_opt(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   if (N && grad && !q.k.sig) CK(cudaMemcpy(Pg, b.Pg, sizeof(double) * np, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient checks to host)");
   if (grad && nz) CK(cudaMemcpy(grad, g_d, nz, cudaMemcpyDeviceToHost), "cudaMemcpy(gradient to host)");
   lsce_cu_opt_collect(Lrow, lvl, grad, gdt, &q, ri, Rout, Pg, q.parts);
-  lsce_cpu_options_finish(loss, grad, gdt, c, &q.k, Lrow, lvl);
+  if (lsce_cpu_options_finish(loss, grad, gdt, c, &q.k, Lrow, lvl)) { /* the reference rung out of memory */
+    rc = 3; g_status = LSCE_CUDA_ERROR; snprintf(g_reason, sizeof g_reason, "out of host memory (the reference rung)");
+  }
 out:
   free(ri); free(w); free(soft); free(Rout); free(Pg); free(Lrow); free(lvl);
   cudaFree(z_d); cudaFree(ri_d); cudaFree(w_d); cudaFree(soft_d);

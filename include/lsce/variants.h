@@ -52,6 +52,12 @@ int lsce_variant_find(const char *id); /* index or -1 */
 const char *lsce_weighting_name(lsce_weighting w);   /* "none", "torch", "logprob", "nll", "shard" */
 /* The variant needs --tp T (and takes --rank r): k1-megatron, the one weighted by its shard. */
 static inline int lsce_variant_needs_tp(int v) { return lsce_variants[v].weighting == LSCE_W_SHARD; }
+/* the variant of Megatron's partition form (the shard's weighting: a property of the table, not an
+ * id); -1 when the catalog has none */
+static inline int lsce_variant_shard(void) {
+  for (int v = 0; v < LSCE_V_COUNT; v++) if (lsce_variant_needs_tp(v)) return v;
+  return -1;
+}
 const char *lsce_ident_name(lsce_ident_kind k);      /* "rescale", "weights", "nll", "kl"; NULL for none */
 
 /* Target distribution of a row as exact rationals: q_y = qt, q_c = qo for c != y (and c != P for

@@ -22,5 +22,8 @@ typedef struct {
 } lsce_vocab_comm;
 
 void lsce_vocab_comm_set(const lsce_vocab_comm *c);
+/* 1 on every rank when rc is nonzero on any rank, else 0 (a collective: every rank calls it; a rank
+ * that returned alone on a failure would leave the others waiting in the next collective) */
+int lsce_vocab_agree(const lsce_vocab_comm *cm, int rc);
 const lsce_vocab_comm *lsce_vocab_comm_get(void);
 #endif
