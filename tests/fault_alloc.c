@@ -6,7 +6,10 @@
  * loader pass, so what fails is always a call site lsce is responsible for.
  * $LSCE_FAULT_ALLOC_RANK restricts the fault to one MPI rank ($OMPI_COMM_WORLD_RANK), and
  * $LSCE_FAULT_ALLOC_COUNT names a file to which each process appends, at exit, how many such calls
- * it made (so the test knows the points it can sample). N = 0 fails nothing. glibc only: the real
+ * it made (so the test knows the points it can sample). N = 0 fails nothing.
+ * $LSCE_FAULT_ALLOC_MIN = B (bytes) fails, in the same places, every request of at least B bytes
+ * instead (a memory failure aimed at one large buffer, e.g. a row block of a wide problem: used by
+ * tests/test_mpi_options_f64.py). glibc only: the real
  * allocators are glibc's exported __libc_* entry points (no dlsym, which itself allocates). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -26,6 +29,7 @@ extern void *__libc_memalign(size_t, size_t);
 static uintptr_t lo[16], hi[16];
 static int nseg;
 static long target;
+static size_t min_bytes; /* LSCE_FAULT_ALLOC_MIN: fail every request of at least this many bytes (0: off) */
 static atomic_long calls;
 static atomic_int armed;
 
@@ -61,8 +65,10 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *data) {
 __attribute__((constructor)) static void init(void) {
   const char *n = getenv("LSCE_FAULT_ALLOC"), *rank = getenv("LSCE_FAULT_ALLOC_RANK");
   const char *me = getenv("OMPI_COMM_WORLD_RANK");
+  const char *mb = getenv("LSCE_FAULT_ALLOC_MIN");
   target = n ? atol(n) : 0;
-  if (rank && *rank && (!me || strcmp(rank, me) != 0)) target = 0;
+  min_bytes = mb && *mb ? (size_t)strtoull(mb, NULL, 10) : 0;
+  if (rank && *rank && (!me || strcmp(rank, me) != 0)) target = 0, min_bytes = 0;
   dl_iterate_phdr(first_object, NULL);
 }
 
@@ -79,25 +85,28 @@ __attribute__((destructor)) static void fini(void) {
 /* a place for a debugger's breakpoint: the failing call's stack */
 __attribute__((noinline)) void fault_hit(void) { __asm__ volatile(""); }
 
-/* 1 when this call (from return address ra) is the one to fail */
-static int fails(void *ra) {
+/* 1 when this call (from return address ra, asking for n bytes) is one to fail */
+static int fails(void *ra, size_t n) {
   uintptr_t a = (uintptr_t)ra;
   int mine = 0;
   for (int i = 0; i < nseg; i++) mine |= a >= lo[i] && a < hi[i];
   if (!mine || !atomic_load(&armed)) return 0;
   long k = atomic_fetch_add(&calls, 1) + 1;
-  if (k != target) return 0;
+  if (k != target && !(min_bytes && n >= min_bytes)) return 0;
   fault_hit();
   errno = ENOMEM;
   return 1;
 }
 
-void *malloc(size_t n) { return fails(__builtin_return_address(0)) ? NULL : __libc_malloc(n); }
-void *calloc(size_t m, size_t n) { return fails(__builtin_return_address(0)) ? NULL : __libc_calloc(m, n); }
-void *realloc(void *p, size_t n) { return fails(__builtin_return_address(0)) ? NULL : __libc_realloc(p, n); }
-void *aligned_alloc(size_t a, size_t n) { return fails(__builtin_return_address(0)) ? NULL : __libc_memalign(a, n); }
+void *malloc(size_t n) { return fails(__builtin_return_address(0), n) ? NULL : __libc_malloc(n); }
+void *calloc(size_t m, size_t n) {
+  const size_t b = n && m > SIZE_MAX / n ? SIZE_MAX : m * n;
+  return fails(__builtin_return_address(0), b) ? NULL : __libc_calloc(m, n);
+}
+void *realloc(void *p, size_t n) { return fails(__builtin_return_address(0), n) ? NULL : __libc_realloc(p, n); }
+void *aligned_alloc(size_t a, size_t n) { return fails(__builtin_return_address(0), n) ? NULL : __libc_memalign(a, n); }
 int posix_memalign(void **p, size_t a, size_t n) {
-  if (fails(__builtin_return_address(0))) return ENOMEM;
+  if (fails(__builtin_return_address(0), n)) return ENOMEM;
   void *r = __libc_memalign(a, n);
   if (!r) return ENOMEM;
   *p = r;

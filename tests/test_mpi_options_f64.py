@@ -2,7 +2,7 @@
 (impls/vocab_options_f64.c: the CPU rows' double-double pieces, optrows_f64.c, per vocabulary shard).
 Suite mpi, a few seconds.
 
-usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR [LIBFAULT_MALLOC.so]
+usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR [LIBFAULT_ALLOC.so]
 
 1. `lsce-mpi verify --fixtures fixtures/options --impl mpi_vocab_parallel` at P = 1, 2, 3 (K = 8 split
    8, 4/4, 3/3/2): the same results as cpu_twopass (none skipped), every one passes, and no float64
@@ -16,7 +16,7 @@ usage: test_mpi_options_f64.py LSCE LSCE_MPI MPIRUN OPTIONS_FIXTURES_DIR WORKDIR
    reference on every rank (reference_rows > 0, as on cpu_online), or is flagged with
    LSCE_ROW_REFERENCE=0; a wide row (K = 301) and K = 2 at P = 3 (a rank without classes) with masked
    logits, ignored rows, zero sample weights and every option at once.
-3. With the LD_PRELOAD shim tests/fault_malloc.c (given: not under a sanitizer), a memory failure in the
+3. With the LD_PRELOAD shim tests/fault_alloc.c (its LSCE_FAULT_ALLOC_MIN mode) (given: not under a sanitizer), a memory failure in the
    float64 path (every request of 7 MB or more refused: only the row buffer of a K = 200000 float64
    problem is that large; the same problem in float32, whose path needs no such buffer, completes
    under the same shim) gives exit 3, exactly one `lsce:` line on stderr and no output file, at P = 2.
@@ -191,7 +191,7 @@ if shim:
             if os.path.exists(o):
                 os.remove(o)
         cmd = [mpirun, "-q", "--oversubscribe", "-np", "2", "-x", "LD_PRELOAD=" + shim, "-x",
-               "LSCE_FAULT_MALLOC_MIN=7000000", lsce_mpi, "run", "--impl", "mpi_vocab_parallel", "--logits",
+               "LSCE_FAULT_ALLOC_MIN=7000000", lsce_mpi, "run", "--impl", "mpi_vocab_parallel", "--logits",
                os.path.join(work, "wide%s.npy" % dt), "--targets", os.path.join(work, "wideT.npy"), "--variant", "k",
                "--smoothing", "0.1", "--softcap", "30", "--reduction", "none", "--out", outs[0], "--grad-out", outs[1]]
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
