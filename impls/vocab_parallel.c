@@ -66,7 +66,7 @@ int lsce_mpi_vocab_parallel(double *loss, void *grad, lsce_dtype gdt, const lsce
     if (!orc && grad) orc = comm->allgather_cols(grad, lsce_dtype_size(gdt), N, K);
     return orc;
   }
-  if (!st) return 1;
+  if (lsce_vocab_agree(comm, !st)) { free(st); return 1; } /* every rank stops, or none */
   for (int64_t i = 0; i < N; i++) {
     if (c1 > c0) (base.stats_dbl ? base.stats_dbl : base.stats)(&st[i], c, i, c0, c1); /* no accurate rung here */
     else lsce_stats_empty(&st[i]);
@@ -78,7 +78,7 @@ int lsce_mpi_vocab_parallel(double *loss, void *grad, lsce_dtype gdt, const lsce
     cur.c0 = c0;
     cur.c1 = c1;
     lsce_kernels k = {stats_merged, grad_own, NULL, NULL, NULL, NULL};
-    rc = lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0);
+    rc = lsce_vocab_agree(comm, lsce_cpu_drive(loss, grad, gdt, c, &k, 1, 0)); /* its own allocations */
   }
   free(st);
   if (!rc) rc = comm->bcast_loss(loss, c->prm->reduction == 2 ? N : 1);
