@@ -7,18 +7,32 @@
  * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed; a fourth
  * column runs "first" with the float32 pass off (the double first pass), a fifth with its single pass
  * off (LSCE_F32ONE=0: the float32 pass's two passes).
- * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. Not a
- * test: a measurement tool. Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
+ * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. With
+ * LSCE_AB_SIGMA=s and LSCE_AB_BOOST=b (both optional) the logits become s z + b [j = y] (rounded once
+ * to the dtype): rows like a trained model's (s 1.5, b 10: loss about 2.9 at K = 32000) rather than
+ * N(0, 1)'s loss of about log K. Not a test: a measurement tool.
+ * Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
 #include <gmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <x86intrin.h>
+#include "cpu/elem.h"
 #include "cpu/kernels.h"
 #include "inputs.h"
 #include "lsce/config.h"
 #include "lsce/params.h"
 #include "lsce/variants.h"
+
+/* LSCE_AB_SIGMA, LSCE_AB_BOOST (above): z -> s z + b [j = y], in place */
+static void reshape_rows(const lsce_bench_inputs *in) {
+  const char *bs = getenv("LSCE_AB_BOOST"), *ss = getenv("LSCE_AB_SIGMA");
+  if (!bs && !ss) return;
+  const double b = bs ? atof(bs) : 0.0, s = ss ? atof(ss) : 1.0;
+  for (int64_t i = 0; i < in->N; i++)
+    for (int64_t j = 0; j < in->K; j++)
+      lsce_st(in->logits, in->dt, i * in->K + j, s * lsce_ld(in->logits, in->dt, i * in->K + j) + (j == in->targets[i] ? b : 0.0));
+}
 
 static double now(void) {
   struct timespec ts;
@@ -56,6 +70,7 @@ int main(int argc, char **argv) {
   for (int d = 0; d < 4; d++) {
     const lsce_bench_inputs *in = lsce_inputs_get(dts[d], N, K);
     if (!in) return 3;
+    reshape_rows(in);
     lsce_params prm;
     lsce_params_init(&prm, LSCE_V_K, LSCE_RED_MEAN, e, N, K, in->targets, NULL, -100, -1);
     lsce_row_counts cnt = {0, 0, 0, 0, 0};
