@@ -122,14 +122,6 @@ static int gather(const vctx *o, void *all, const void *mine, int64_t n, size_t 
   return o->cm->allgather(all, mine, (size_t)n * sz);
 }
 
-/* row i of the batch: computed by the rows (0), outside V or s_i = 0 (1), a NaN mean (2), deferred to
- * the reference (3: constants the rows do not take) */
-static int row_kind(const vctx *o, int64_t i) {
-  if (!lsce_row_in_V(o->p, o->p->variant, i)) return 1;
-  if (o->k.nan_mean) return 2;
-  if (lsce_sample_weight(o->p, i) == 0) return 1;
-  return o->k.neg ? 3 : 0;
-}
 
 /* float64 logits: the double-double schedule of impls/vocab_options_f64.c */
 int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm);
@@ -172,12 +164,12 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
       memset(&r1[b], 0, sizeof r1[b]);
       lsce_opt_stats_empty(&r1[b].st);
       lsce_opt_tacc_init(&r1[b].ta);
-      const int kind = row_kind(&o, i);
-      if (kind == 1 || kind == 2) { /* 0 (outside V, s_i = 0) or NaN (a NaN mean), as optrows.c's do_row */
-        if (grad) for (int64_t j = o.c0; j < o.c1; j++) lsce_st(grad, gdt, i * K + j, kind == 2 ? NAN : 0.0);
+      const int kind = lsce_opt_row_kind(p, &o.k, i);
+      if (kind == LSCE_OPT_ROW_ZERO || kind == LSCE_OPT_ROW_NAN) { /* 0 (outside V, s_i = 0) or NaN (a NaN mean), as optrows.c's do_row */
+        if (grad) for (int64_t j = o.c0; j < o.c1; j++) lsce_st(grad, gdt, i * K + j, kind == LSCE_OPT_ROW_NAN ? NAN : 0.0);
         continue;
       }
-      if (kind == 3) continue; /* deferred to the reference below */
+      if (kind == LSCE_OPT_ROW_DEFER) continue; /* deferred to the reference below */
       row_at(&o, b);
       shard_transform(&o, i, &r1[b].ta);
       if (o.k.sig) sig_shard(&o, i, lsce_sample_weight(p, i) * o.k.inv_Dn, &r1[b], grad != NULL);
@@ -198,7 +190,7 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
       memset(&r2[b], 0, sizeof r2[b]); /* its padding too: the record travels as bytes */
       lsce_opt_terms_init(&r2[b], 0.0);
       smfail[b] = 0;
-      if (o.k.sig || row_kind(&o, i) != 0) continue;
+      if (o.k.sig || lsce_opt_row_kind(p, &o.k, i) != LSCE_OPT_ROW_COMPUTED) continue;
       row_at(&o, b);
       const double Ksum = lsce_opt_kappas(&o.k, p, i, lsce_sample_weight(p, i) * o.k.inv_Dn, o.kfull, o.lqfull);
       if (o.w > 0) {
@@ -214,14 +206,14 @@ int lsce_vocab_options(double *loss, void *grad, lsce_dtype gdt, const lsce_call
     for (int64_t b = 0; b < n; b++) {
       const int64_t i = i0 + b;
       lvl[i] = 0;
-      const int kind = row_kind(&o, i);
-      if (kind == 1 || kind == 2) continue;
+      const int kind = lsce_opt_row_kind(p, &o.k, i);
+      if (kind == LSCE_OPT_ROW_ZERO || kind == LSCE_OPT_ROW_NAN) continue;
       const double s = lsce_sample_weight(p, i), f = s * o.k.inv_Dn;
       const rec1 *m = &r1[b];
       double R = 0, E = 0;
       int ok;
       row_at(&o, b);
-      if (kind == 3) ok = -1;
+      if (kind == LSCE_OPT_ROW_DEFER) ok = -1;
       else if (o.k.sig) {
         ok = lsce_opt_sig_row(&R, &E, m->R, m->ER, (int)m->inf, K) ? -1 : 1;
         if (ok > 0 && grad) ok = sig_grad(&o, i, grad, lsce_opt_sig_tau(m->ta.chmax, m->ta.chrel, m->wmax, f, gdt));

@@ -46,13 +46,6 @@ typedef struct {
   lsce_of64_sig sg;
 } rec1;
 
-/* row i: computed (0), outside V or s_i = 0 (1), a NaN mean (2), deferred to the reference (3) */
-static int row_kind(const lsce_problem *p, const lsce_opt_consts *k, int64_t i) {
-  if (!lsce_row_in_V(p, p->variant, i)) return 1;
-  if (k->nan_mean) return 2;
-  if (lsce_sample_weight(p, i) == 0) return 1;
-  return k->neg ? 3 : 0;
-}
 
 /* fl bits of a row after rung 0: 1 the loss (none) missed, 2 a gradient entry missed, 4 not vouched for */
 int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_vocab_comm *cm) {
@@ -102,15 +95,15 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
       /* step 1: this rank's records of the rows of this rung */
       for (int64_t b = 0; b < n; b++) {
         const int64_t i = i0 + b;
-        const int kind = row_kind(p, &k, i);
+        const int kind = lsce_opt_row_kind(p, &k, i);
         void *fb = bufs[b];
         memset(&r1[b], 0, sizeof r1[b]); /* its padding too: the record travels as bytes */
         lsce_of64_stats_range(&r1[b].st, fb, c0, c0, 1, acc); /* empty */
         lsce_of64_sig_init(&r1[b].sg);
         if (acc == 0 && kind != 0) {
-          if ((kind == 1 || kind == 2) && grad)
-            for (int64_t j = c0; j < c1; j++) lsce_st(grad, gdt, i * K + j, kind == 2 ? NAN : 0.0);
-          if (kind == 3) { lvl[i] = 1 | (grad ? 2 : 0); Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY; }
+          if ((kind == LSCE_OPT_ROW_ZERO || kind == LSCE_OPT_ROW_NAN) && grad)
+            for (int64_t j = c0; j < c1; j++) lsce_st(grad, gdt, i * K + j, kind == LSCE_OPT_ROW_NAN ? NAN : 0.0);
+          if (kind == LSCE_OPT_ROW_DEFER) { lvl[i] = 1 | (grad ? 2 : 0); Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY; }
           continue;
         }
         if (acc == 1 && !fl[b]) continue;
@@ -144,7 +137,7 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
           memset(&r2[b], 0, sizeof r2[b]);
           lsce_of64_terms_init(&r2[b], 0.0);
           smfail[b] = 1;
-          if (acc == 0 ? row_kind(p, &k, i) != 0 : !fl[b]) continue;
+          if (acc == 0 ? lsce_opt_row_kind(p, &k, i) != LSCE_OPT_ROW_COMPUTED : !fl[b]) continue;
           void *fb = bufs[b];
           /* kappa' once (their sum over all K; this shard's kept): rung 1 reads them again */
           if (acc == 0) sm[b].Ksd = lsce_of64_kappas(&fc, i, fb);
@@ -158,7 +151,7 @@ int lsce_vocab_options_f64(double *loss, void *grad, lsce_dtype gdt, const lsce_
       size_t qb = 0; /* the cursor in the list of missed entries (rung 1) */
       for (int64_t b = 0; b < n; b++) {
         const int64_t i = i0 + b;
-        if (acc == 0 ? row_kind(p, &k, i) != 0 : !fl[b]) continue;
+        if (acc == 0 ? lsce_opt_row_kind(p, &k, i) != LSCE_OPT_ROW_COMPUTED : !fl[b]) continue;
         const double s = lsce_sample_weight(p, i);
         void *fb = bufs[b];
         const int whole = acc == 0 || (fl[b] & 5); /* the loss and every column at this rung */

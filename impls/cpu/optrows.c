@@ -266,21 +266,14 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, const octx *o, 
   const int none = p->reduction == LSCE_RED_NONE;
   Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0;
   lvl[i] = 0;
-  if (!lsce_row_in_V(p, p->variant, i)) {
-    if (grad) for (int64_t j = 0; j < K; j++) lsce_st(grad, o->gdt, i * K + j, 0.0);
-    return;
-  }
-  if (o->k.nan_mean) {
-    if (grad) for (int64_t j = 0; j < K; j++) lsce_st(grad, o->gdt, i * K + j, NAN);
+  const int kind = lsce_opt_row_kind(p, &o->k, i);
+  if (kind == LSCE_OPT_ROW_ZERO || kind == LSCE_OPT_ROW_NAN) { /* outside V or s_i = 0: exactly 0; a NaN mean */
+    if (grad) for (int64_t j = 0; j < K; j++) lsce_st(grad, o->gdt, i * K + j, kind == LSCE_OPT_ROW_NAN ? NAN : 0.0);
     return;
   }
   double s = lsce_sample_weight(p, i);
-  if (s == 0) { /* the row's loss and gradient are exactly 0 */
-    if (grad) for (int64_t j = 0; j < K; j++) lsce_st(grad, o->gdt, i * K + j, 0.0);
-    return;
-  }
   orow r;
-  int rc = o->k.neg ? -1 : o->f64 ? do_row_f64(&r, &Lrow[3 * i + 1], &lvl[i], grad, o, i, b, s)
+  int rc = kind == LSCE_OPT_ROW_DEFER ? -1 : o->f64 ? do_row_f64(&r, &Lrow[3 * i + 1], &lvl[i], grad, o, i, b, s)
            : o->k.sig ? row_sigmoid(&r, o, i, b, grad, s) : row_softmax(&r, o, i, b, grad, s);
   if (rc) { lvl[i] |= 1 | (grad ? 2 : 0); Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY; return; }
   Lrow[3 * i] = r.R;

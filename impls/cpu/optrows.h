@@ -23,4 +23,18 @@ int lsce_cpu_options_finish(double *loss, void *grad, lsce_dtype gdt, const lsce
 /* Row i's kappa'_c (times f = s_i / D_norm) and log q_c (the KL forms) over all K classes, into
  * kap[] and lq[]; returns their sum (also the vocabulary-parallel row's, impls/vocab_options.c) */
 double lsce_opt_kappas(const lsce_opt_consts *k, const lsce_problem *p, int64_t i, double f, double *kap, double *lq);
+/* What row i of an options call is, the one classification every options row uses (optrows.c,
+ * vocab_options.c, vocab_options_f64.c, cuda/opthost.h): */
+enum {
+  LSCE_OPT_ROW_COMPUTED = 0, /* the row's own schedule computes it */
+  LSCE_OPT_ROW_ZERO = 1,     /* outside V, or sample weight 0: loss and gradient exactly 0 */
+  LSCE_OPT_ROW_NAN = 2,      /* the mean's divisor is 0: the loss and the gradient row NaN */
+  LSCE_OPT_ROW_DEFER = 3     /* constants the rows do not take (k->neg): the reference's values */
+};
+static inline int lsce_opt_row_kind(const lsce_problem *p, const lsce_opt_consts *k, int64_t i) {
+  if (!lsce_row_in_V(p, p->variant, i)) return LSCE_OPT_ROW_ZERO;
+  if (k->nan_mean) return LSCE_OPT_ROW_NAN;
+  if (lsce_sample_weight(p, i) == 0) return LSCE_OPT_ROW_ZERO;
+  return k->neg ? LSCE_OPT_ROW_DEFER : LSCE_OPT_ROW_COMPUTED;
+}
 #endif

@@ -30,7 +30,7 @@ static inline void lsce_cu_opt_prepare(lsce_cu_oprm *q, lsce_cu_orow *ri, double
   for (int64_t i = 0; i < N; i++) {
     ri[i].s = lsce_sample_weight(p, i);
     ri[i].y = p->soft ? -1 : lsce_target(p, i);
-    ri[i].kind = !lsce_row_in_V(p, p->variant, i) || (!q->k.nan_mean && ri[i].s == 0) ? 1 : q->k.nan_mean ? 2 : q->k.neg ? 3 : 0;
+    ri[i].kind = lsce_opt_row_kind(p, &q->k, i);
     if (soft) for (int64_t j = 0; j < K; j++) soft[i * K + j] = lsce_soft_target(p, i, j);
   }
 }
@@ -45,17 +45,17 @@ static inline void lsce_cu_opt_collect(double *Lrow, unsigned char *lvl, void *g
   for (int64_t i = 0; i < q->N; i++) {
     Lrow[3 * i] = Lrow[3 * i + 1] = Lrow[3 * i + 2] = 0;
     lvl[i] = 0;
-    if (ri[i].kind == 0) {
+    if (ri[i].kind == LSCE_OPT_ROW_COMPUTED) {
       const double *o = Rout + LSCE_CU_RSTRIDE * i;
       Lrow[3 * i] = o[0]; Lrow[3 * i + 2] = o[1];
       lvl[i] = (unsigned char)o[2];
       for (int k = 0; k < np; k++) if (grad && !q->k.sig && Pg[i * np + k] != 0) lvl[i] |= 2;
-    } else if (ri[i].kind == 3) {
+    } else if (ri[i].kind == LSCE_OPT_ROW_DEFER) {
       Lrow[3 * i] = NAN; Lrow[3 * i + 2] = INFINITY;
       lvl[i] = (unsigned char)(1 | (grad ? 2 : 0));
     }
-    if (grad && (ri[i].kind == 1 || ri[i].kind == 2))
-      for (int64_t j = 0; j < q->K; j++) lsce_st(grad, gdt, i * q->K + j, ri[i].kind == 1 ? 0.0 : NAN);
+    if (grad && (ri[i].kind == LSCE_OPT_ROW_ZERO || ri[i].kind == LSCE_OPT_ROW_NAN))
+      for (int64_t j = 0; j < q->K; j++) lsce_st(grad, gdt, i * q->K + j, ri[i].kind == LSCE_OPT_ROW_ZERO ? 0.0 : NAN);
   }
 }
 #endif
