@@ -98,7 +98,7 @@ def grad_sweep(lsce, problems, dtypes, combos, configs, bounds, base_env):
     `lsce run --out --grad-out` under os.environ + base_env + extra env (LSCE_ISA unset unless the
     config sets it), then `lsce check` with bounds(dt) (the check's options). Prints each failure
     and the tally; returns the exit code (1 on any failure or nothing passed)."""
-    passed = failed = 0
+    t = Tally()
     with tempfile.TemporaryDirectory() as d:
         for name, (z, y) in problems.items():
             for dt, (variant, e, red, pad) in itertools.product(dtypes(name), combos):
@@ -109,10 +109,5 @@ def grad_sweep(lsce, problems, dtypes, combos, configs, bounds, base_env):
                     env.pop("LSCE_ISA", None)
                     env.update(extra)
                     err = run_then_check(lsce, d, impl, prob, env, True, bounds(dt))
-                    if err is None:
-                        passed += 1
-                    else:
-                        failed += 1
-                        print(f"FAIL {name} {dt} {variant} e={e} {red} {impl} {label}: {err}")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+                    t.ok(err is None, f"{name} {dt} {variant} e={e} {red} {impl} {label}: {err}")
+    return t.summary()

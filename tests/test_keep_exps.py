@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+from lsce_testlib import Tally
+
 LSCE, DATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 CASES = ["wide_32x1000", "scale_10", "dtype_bf16", "dtype_f16", "weights_uneven", "offset_1e4_f32",
          "bf16_confident", "masked_ninf", "equal_rows"]
@@ -27,7 +29,7 @@ def run(d, tag, case, impl, variant, red, env):
 
 
 def main():
-    passed = failed = 0
+    t = Tally()
     with tempfile.TemporaryDirectory() as d:
         for case in CASES:
             weighted = os.path.exists(os.path.join(DATA, case, "weights.npy"))
@@ -42,16 +44,10 @@ def main():
                             a = run(d, "keep", case, impl, variant, red, env)
                             b = run(d, "recompute", case, impl, variant, red, dict(env, LSCE_KEEP="0"))
                             what = f"{case} {variant} {red} {impl} isa={isa or 'widest'}"
-                            if a[0] != 0 or b[0] != 0:
-                                failed += 1
-                                print(f"FAIL {what}: exit {a[0]}/{b[0]}: {a[1]} {b[1]}")
-                            elif filecmp.cmp(a[2], b[2], shallow=False) and filecmp.cmp(a[3], b[3], shallow=False):
-                                passed += 1
-                            else:
-                                failed += 1
-                                print(f"FAIL {what}: outputs differ")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+                            if t.ok(a[0] == 0 and b[0] == 0, f"{what}: exit {a[0]}/{b[0]}: {a[1]} {b[1]}"):
+                                t.ok(filecmp.cmp(a[2], b[2], shallow=False) and filecmp.cmp(a[3], b[3], shallow=False),
+                                     f"{what}: outputs differ")
+    return t.summary()
 
 
 if __name__ == "__main__":

@@ -429,6 +429,11 @@ class Tally:
         print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped))
         sys.exit(0 if self.failed == 0 else 1)
 
+    def summary(self):
+        """Prints the tally line; returns the exit code: 1 on any failure or when nothing passed."""
+        print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped))
+        return 1 if self.failed or not self.passed else 0
+
 
 def compare_to_oracle(t, res, ref_loss, ref_grad, desc):
     """Checks (3): stdout lines, --out, --grad-out against the float64-rounded oracle."""
