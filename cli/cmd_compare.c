@@ -50,6 +50,9 @@ static int available(const lsce_problem *p, int v) {
 }
 
 /* The reduced loss of variant v at smoothing e as a ball (flags for non-finite), and its M. */
+/* set when a side's reference ran out of memory (its ball claims nothing): compare cannot complete */
+static int g_side_oom;
+
 static void side(arb_t val, arb_t M, lsce_ref_flags *f, lsce_problem *p, int v, const mpq_t e,
                  int ce_only) {
   int v0 = p->variant;
@@ -59,6 +62,7 @@ static void side(arb_t val, arb_t M, lsce_ref_flags *f, lsce_problem *p, int v, 
   p->variant = v;
   mpq_set(p->e, e);
   lsce_ref_total_ball(val, M, f, p, ce_only, IDENT_PREC);
+  if (f->oom) g_side_oom = 1;
   p->variant = v0;
   mpq_set(p->e, e0);
   mpq_clear(e0);
@@ -308,6 +312,7 @@ static int identities15(ident *out, lsce_problem *p) {
   int all_valid = !p->soft;
   for (int64_t i = 0; i < p->N && all_valid; i++) all_valid = lsce_row_in_V(p, LSCE_V_K, i);
   double *oh = all_valid ? calloc((size_t)(p->N * p->K > 0 ? p->N * p->K : 1), sizeof(double)) : NULL;
+  if (all_valid && !oh) g_side_oom = 1; /* the identity cannot be judged: compare cannot complete */
   if (oh) {
     for (int64_t i = 0; i < p->N; i++) oh[i * p->K + lsce_target(p, i)] = 1.0;
     side(r, Mr, &fr, p, LSCE_V_K, p->e, 0);
@@ -374,6 +379,7 @@ int lsce_cmd_compare(int argc, char **argv) {
   ident ids[LSCE_V_COUNT + 4]; /* a row's identity each, k1-megatron's two and issue #15's two */
   int nid = rc ? 0 : identities(ids, &p);
   if (!rc) nid += identities15(ids + nid, &p);
+  if (!rc && g_side_oom) rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "compare: out of memory");
   if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
   int all = 1;
   for (int k = 0; k < nid; k++) all &= ids[k].holds;

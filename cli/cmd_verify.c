@@ -117,16 +117,17 @@ static int ok_variant(const char *s) { return lsce_variant_find(s) >= 0; }
 static int ok_reduction(const char *s) { return !strcmp(s, "mean") || !strcmp(s, "sum") || !strcmp(s, "none"); }
 /* m: the loss and gradient of one call, with the loss of the forward-only call (loss_f) in place
  * of the first one's where it measures worse (or NaN) */
-static void measure_both(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref, const double *loss,
-                         const double *grad, const double *loss_f, lsce_dtype ldt, lsce_dtype dt) {
-  lsce_measure(m, p, ref, loss, grad, ldt, dt);
-  if (!loss_f) return;
+static int measure_both(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref, const double *loss,
+                        const double *grad, const double *loss_f, lsce_dtype ldt, lsce_dtype dt, lsce_err *err) {
   lsce_measure_t f;
-  lsce_measure(&f, p, ref, loss_f, NULL, ldt, dt);
+  if (lsce_measure(m, p, ref, loss, grad, ldt, dt) || (loss_f && lsce_measure(&f, p, ref, loss_f, NULL, ldt, dt)))
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "verify: out of memory");
+  if (!loss_f) return LSCE_OK;
   if (f.loss_ulp > m->loss_ulp || isnan(f.loss_ulp) || (f.loss_ulp == m->loss_ulp && f.loss_doubt > m->loss_doubt)) {
     m->loss_ulp = f.loss_ulp; m->loss_row = f.loss_row; m->loss_ref = f.loss_ref; m->loss_got = f.loss_got;
     m->loss_td = f.loss_td; m->loss_doubt = f.loss_doubt;
   }
+  return LSCE_OK;
 }
 static void counts_max(lsce_row_counts *a, const lsce_row_counts *b) {
   if (b->rows > a->rows) a->rows = b->rows;
@@ -362,7 +363,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
           if (fwd_too && (rc = lsce_invoke_counted(im, &p, loss_f, NULL, &cf, "verify", err))) break;
           if (fwd_too) counts_max(&cnt, &cf);
           lsce_measure_t m;
-          measure_both(&m, &p, &ref, loss, grad, fwd_too ? loss_f : NULL, ldt, dt);
+          if ((rc = measure_both(&m, &p, &ref, loss, grad, fwd_too ? loss_f : NULL, ldt, dt, err))) break;
           const lsce_bound *b = &im->bounds[dt];
           int cert = fast ? 0 : tried ? 2 : 1; /* fast, reference, fast+reference */
           if (fast && (lsce_within(m.loss_ulp, m.loss_td, m.loss_doubt, b->loss_ulp) < 0 ||
@@ -370,7 +371,7 @@ static int run_case(state *s, const char *dir, const lsce_jval *c, int index, co
             /* the certifier's bound straddles this row's bound: the reference decides */
             if (!have_exact && (rc = lsce_reference(&exact, &p, &ro, "verify", err))) break;
             have_exact = 1;
-            measure_both(&m, &p, &exact, loss, grad, fwd_too ? loss_f : NULL, ldt, dt);
+            if ((rc = measure_both(&m, &p, &exact, loss, grad, fwd_too ? loss_f : NULL, ldt, dt, err))) break;
             cert = 2;
           }
           s->by_cert[cert]++;

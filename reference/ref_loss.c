@@ -160,6 +160,7 @@ typedef struct {
   int64_t y;
   int64_t n0;      /* finite logits equal to m */
   int kl_split;    /* KL row with Ksum log n0 + sum q log q = 0 exactly: T = Ksum log1p(R / n0) > 0 */
+  int oom;         /* memory ran out deciding kl_split: the caller cannot complete */
 } rowinfo;
 
 typedef struct {
@@ -171,15 +172,17 @@ typedef struct {
   fmpz_t man, e2;
 } scratch;
 
-static void scratch_init(scratch *s, int64_t K) {
-  s->cap = K;
+/* 0, or -1 when the K balls cannot be allocated (then s->cap = 0: scratch_clear still clears s) */
+static int scratch_init(scratch *s, int64_t K) {
   s->ex = malloc(sizeof(arb_t) * (size_t)(K > 0 ? K : 1));
-  for (int64_t c = 0; c < K; c++) arb_init(s->ex[c]);
+  s->cap = s->ex ? K : 0;
+  for (int64_t c = 0; c < s->cap; c++) arb_init(s->ex[c]);
   arb_init(s->s1); arb_init(s->s); arb_init(s->ls); arb_init(s->t); arb_init(s->u);
   arb_init(s->kap); arb_init(s->ks); arb_init(s->qt); arb_init(s->qo); arb_init(s->qlogq);
   mpq_inits(s->kq, s->ksq, s->tq, NULL);
   arf_init(s->S); arf_init(s->d); arf_init(s->w);
   fmpz_init(s->man); fmpz_init(s->e2);
+  return s->ex ? 0 : -1;
 }
 
 static void scratch_clear(scratch *s) {
@@ -214,12 +217,18 @@ static void arf_to_q(mpq_t q, const arf_t a, scratch *s) {
  * as it is. T0 = 0 is decided exactly: write each integer over a coprime basis (gcd refinement:
  * pairwise coprime integers > 1 are multiplicatively independent, so their logarithms are linearly
  * independent over Q) and test every basis element's rational coefficient for 0. */
-typedef struct { mpz_t *v; int n, cap; } zlist;
+typedef struct { mpz_t *v; int n, cap, oom; } zlist; /* oom: a push ran out of memory (and was dropped) */
 
 static void zl_push(zlist *l, const mpz_t a) {
-  if (mpz_cmp_ui(a, 1) <= 0) return;
+  if (l->oom || mpz_cmp_ui(a, 1) <= 0) return;
   for (int k = 0; k < l->n; k++) if (mpz_cmp(l->v[k], a) == 0) return;
-  if (l->n == l->cap) { l->cap = l->cap ? 2 * l->cap : 8; l->v = realloc(l->v, sizeof(mpz_t) * (size_t)l->cap); }
+  if (l->n == l->cap) {
+    const int cap = l->cap ? 2 * l->cap : 8;
+    mpz_t *v = realloc(l->v, sizeof(mpz_t) * (size_t)cap);
+    if (!v) { l->oom = 1; return; }
+    l->v = v;
+    l->cap = cap;
+  }
   mpz_init_set(l->v[l->n++], a);
 }
 
@@ -228,7 +237,7 @@ static void zl_push(zlist *l, const mpz_t a) {
 static void zl_coprime(zlist *l) {
   mpz_t g, a, b;
   mpz_inits(g, a, b, NULL);
-  for (int again = 1; again;) {
+  for (int again = 1; again && !l->oom;) {
     again = 0;
     for (int i = 0; i < l->n && !again; i++)
       for (int j = i + 1; j < l->n && !again; j++) {
@@ -248,6 +257,7 @@ static void zl_coprime(zlist *l) {
   mpz_clears(g, a, b, NULL);
 }
 
+/* 1 when the terms cancel exactly, 0 when not, -1 when memory ran out */
 static int kl_log_zero(const ctx *x, const mpq_t ksum, int64_t n0) {
   /* terms c_t log a_t: Ksum log n0, q log num(q) - q log den(q) for q = qt (once) and qo (n_off times) */
   mpz_t a[5];
@@ -265,7 +275,7 @@ static int kl_log_zero(const ctx *x, const mpq_t ksum, int64_t n0) {
     mpz_set(a[nt + 1], mpq_denref(qs[k]));
     nt += 2;
   }
-  zlist l = {NULL, 0, 0};
+  zlist l = {NULL, 0, 0, 0};
   for (int k = 0; k < nt; k++) zl_push(&l, a[k]);
   zl_coprime(&l);
   int zero = 1;
@@ -273,7 +283,7 @@ static int kl_log_zero(const ctx *x, const mpq_t ksum, int64_t n0) {
   mpz_t r;
   mpq_inits(C, t, NULL);
   mpz_init(r);
-  for (int b = 0; b < l.n && zero; b++) {
+  for (int b = 0; b < l.n && zero && !l.oom; b++) {
     mpq_set_ui(C, 0, 1);
     for (int k = 0; k < nt; k++) {
       long v = 0; /* the power of basis element b in a_k */
@@ -290,13 +300,13 @@ static int kl_log_zero(const ctx *x, const mpq_t ksum, int64_t n0) {
   mpq_clears(C, t, NULL);
   mpz_clear(r);
   for (int k = 0; k < 5; k++) { mpz_clear(a[k]); mpq_clear(c[k]); }
-  return zero;
+  return l.oom ? -1 : zero;
 }
 
 static void row_scan(rowinfo *r, const ctx *x, scratch *s, int64_t i) {
   const lsce_problem *p = x->p;
   r->y = lsce_target(p, i);
-  r->m = -INFINITY; r->jm = -1; r->Kf = 0; r->uniform = 1; r->inf = 0; r->zero = 0; r->n0 = 0; r->kl_split = 0;
+  r->m = -INFINITY; r->jm = -1; r->Kf = 0; r->uniform = 1; r->inf = 0; r->zero = 0; r->n0 = 0; r->kl_split = 0; r->oom = 0;
   for (int64_t c = 0; c < p->K; c++) {
     double z = lsce_logit(p, i, c);
     if (z == -INFINITY) {
@@ -313,7 +323,11 @@ static void row_scan(rowinfo *r, const ctx *x, scratch *s, int64_t i) {
   if (r->inf) return;
   if (mpq_sgn(s->ksq) == 0) { r->zero = 1; return; } /* every kappa_c is 0 */
   if (!r->uniform) {
-    if (x->d->kl) r->kl_split = kl_log_zero(x, s->ksq, r->n0);
+    if (x->d->kl) {
+      const int z = kl_log_zero(x, s->ksq, r->n0);
+      r->kl_split = z > 0;
+      r->oom = z < 0;
+    }
     return;
   }
   /* A uniform row: -lp_c = log Kf on finite classes. */
@@ -538,13 +552,19 @@ typedef struct {
   int64_t ng;
 } regroup;
 
-static void regroup_build(regroup *rg, const ctx *x, scratch *s, int64_t i, slong prec) {
+/* 0, or -1 when memory runs out (nothing left allocated: rg needs no regroup_clear) */
+static int regroup_build(regroup *rg, const ctx *x, scratch *s, int64_t i, slong prec) {
   const lsce_problem *p = x->p;
   const int64_t K = p->K;
   zc *v = malloc(sizeof(zc) * (size_t)K);
   rg->grp = malloc(sizeof(int64_t) * (size_t)K);
   rg->n = calloc((size_t)K, sizeof(int64_t));
   rg->E = malloc(sizeof(arb_t) * (size_t)K);
+  arb_t *G = malloc(sizeof(arb_t) * (size_t)(K > 0 ? K : 1)); /* m <= K groups */
+  if (!v || !rg->grp || !rg->n || !rg->E || !G) {
+    free(v); free(rg->grp); free(rg->n); free(rg->E); free(G);
+    return -1;
+  }
   int64_t m = 0;
   for (int64_t c = 0; c < K; c++) {
     rg->grp[c] = -1;
@@ -552,7 +572,6 @@ static void regroup_build(regroup *rg, const ctx *x, scratch *s, int64_t i, slon
     if (z != -INFINITY) { v[m].z = z; v[m].c = c; m++; }
   }
   qsort(v, (size_t)m, sizeof(zc), zc_cmp);
-  arb_t *G = malloc(sizeof(arb_t) * (size_t)(m > 0 ? m : 1));
   rg->ng = 0;
   for (int64_t k = 0; k < m; k++) {
     if (k == 0 || v[k].z != v[k - 1].z) { arb_init(G[rg->ng]); arb_init(rg->E[rg->ng]); rg->ng++; }
@@ -570,6 +589,7 @@ static void regroup_build(regroup *rg, const ctx *x, scratch *s, int64_t i, slon
   for (int64_t g = 0; g < rg->ng; g++) arb_clear(G[g]);
   free(G);
   free(v);
+  return 0;
 }
 
 static void regroup_clear(regroup *rg) {
@@ -599,7 +619,7 @@ static void regroup_entry(arb_t v, const regroup *rg, scratch *s, int64_t j, con
  * e_j / s >= 0 (at the n0 classes tied at the maximum: Q = invD (Ksum/n0 - kappa_j),
  * T = -invD Ksum R / (n0 s) <= 0, R the exps below the maximum), rounded by
  * round_qt, or where that ball straddles a boundary, the regrouped form above. Returns 1 when every
- * entry is settled at prec. */
+ * entry is settled at prec (0 when not), -1 when memory ran out. */
 static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scratch *s,
                     const rowinfo *r, int64_t i, int final, slong prec) {
   const lsce_problem *p = x->p;
@@ -656,7 +676,10 @@ static int row_grad(double *g, double *glo, signed char *grs, const ctx *x, scra
     arb_mul(v, v, invDb, prec);
     ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final && 0, s, prec);
     if (!ok) { /* the ball straddles a boundary: the regrouped form (exact ties cancel exactly) */
-      if (!have_rg) { regroup_build(&rg, x, s, i, prec); have_rg = 1; }
+      if (!have_rg) {
+        if (regroup_build(&rg, x, s, i, prec)) { ok = -1; break; }
+        have_rg = 1;
+      }
       regroup_entry(v, &rg, s, j, sinv, invDb, prec);
       mpq_set_ui(e, 0, 1);
       ok = round_qt(&g[j], glo ? &glo[j] : NULL, grs ? &grs[j] : NULL, e, v, 0, final, s, prec);
@@ -715,7 +738,7 @@ static int total_pass(double *hi, double *lo, signed char *rs, long *reached, co
     arb_init(invD);
     arb_init(rowl);
     mpq_init(Q);
-    rowinfo r;
+    rowinfo r = {.oom = 0};
     for (long prec = o->start_prec;;) {
       if (prec > *reached) *reached = prec;
       arb_zero(tot);
@@ -737,9 +760,11 @@ static int total_pass(double *hi, double *lo, signed char *rs, long *reached, co
       for (int64_t i = 0; i < N; i++) {
         if (!use[i]) continue;
         row_scan(&r, x, s, i); /* refreshes the row's exact Ksum in scratch */
+        if (r.oom) break;
         row_ce(rowl, Qr[i], Tr[i], x, s, &r, i, prec);
         if (x->d->kl) row_kl_t(Tr[i], x, s, &r, i, prec);
       }
+      if (r.oom) { status = lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who); break; }
     }
     arb_clear(tot);
     arb_clear(invD);
@@ -755,8 +780,8 @@ int lsce_ref_total(double *hi, double *lo, signed char *rs, long *reached, const
   ctx x;
   ctx_init(&x, p);
   scratch s;
-  scratch_init(&s, p->K);
-  int status = total_pass(hi, lo, rs, reached, &x, &s, p, o, Q, T, use, any_inf, all_zero, who, err);
+  int status = scratch_init(&s, p->K) ? lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who)
+               : total_pass(hi, lo, rs, reached, &x, &s, p, o, Q, T, use, any_inf, all_zero, who, err);
   scratch_clear(&s);
   ctx_clear(&x);
   return status;
@@ -793,12 +818,19 @@ static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce
   ctx x;
   ctx_init(&x, p);
   scratch s;
-  scratch_init(&s, K);
+  const int sfail = scratch_init(&s, K);
   /* per row: CE_i = Q_i + T_i (T_i with the KL term); kept for the total of a mean or sum */
   const int64_t nkeep = none ? 1 : (nb > 0 ? nb : 1);
   arb_t *Tr = malloc(sizeof(arb_t) * (size_t)nkeep);
   mpq_t *Qr = malloc(sizeof(mpq_t) * (size_t)nkeep);
   unsigned char *use = calloc((size_t)nkeep, 1); /* the row enters the total */
+  if (sfail || !Tr || !Qr || !use) {
+    free(Tr); free(Qr); free(use);
+    scratch_clear(&s);
+    ctx_clear(&x);
+    lsce_ref_result_free(res);
+    return lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who);
+  }
   for (int64_t i = 0; i < nkeep; i++) { arb_init(Tr[i]); mpq_init(Qr[i]); }
   int status = LSCE_OK;
   long reached = o->start_prec;
@@ -813,6 +845,7 @@ static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce
     const int64_t b = i - i0; /* the row's index in the outputs */
     rowinfo rr, *r = &rr;
     row_scan(r, &x, &s, i);
+    if (r->oom) { status = lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who); break; }
     if (r->inf) any_inf = 1;
     if (!r->zero) all_zero = 0;
     if (!none && !r->zero) use[b] = 1;
@@ -844,7 +877,11 @@ static int reference_run(lsce_ref_result *res, const lsce_problem *p, const lsce
       if (need_loss && round_qt(&res->loss[b], res->loss_lo ? &res->loss_lo[b] : NULL,
                                 res->loss_rs ? &res->loss_rs[b] : NULL, Qr[k], Tr[k], x.d->kl, final, &s, prec))
         need_loss = 0;
-      if (need_grad && row_grad(g, glo, grs, &x, &s, r, i, final, prec)) need_grad = 0;
+      if (need_grad) {
+        const int gr = row_grad(g, glo, grs, &x, &s, r, i, final, prec);
+        if (gr < 0) { status = lsce_err_set(err, LSCE_EINCOMPLETE, "%s: out of memory", who); break; }
+        if (gr) need_grad = 0;
+      }
       if (!need_loss && !need_grad) break;
       prec = next_prec(prec, o->max_prec);
       if (!prec) {
@@ -914,12 +951,19 @@ void lsce_ref_result_free(lsce_ref_result *r) {
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
                          int ce_only, slong prec) {
   if (lsce_uses_options(p)) { lsce_ref_options_total_ball(total, M, f, p, ce_only, prec); return; }
+  f->is_inf = f->is_nan = f->oom = 0;
   ctx x;
   ctx_init(&x, p);
   scratch s;
-  scratch_init(&s, p->K);
+  if (scratch_init(&s, p->K)) { /* out of memory: a ball that claims nothing, and f->oom */
+    f->oom = 1;
+    arb_indeterminate(total);
+    arb_indeterminate(M);
+    scratch_clear(&s);
+    ctx_clear(&x);
+    return;
+  }
   set_q_balls(&x, &s, prec);
-  f->is_inf = f->is_nan = 0;
   arb_zero(total);
   arb_zero(M);
   arb_t rowl, invD, T;
@@ -933,6 +977,12 @@ void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_pro
     if (!lsce_row_in_V(p, x.v, i)) continue;
     rowinfo r;
     row_scan(&r, &x, &s, i);
+    if (r.oom) { /* out of memory: a ball that claims nothing, and f->oom */
+      f->oom = 1;
+      arb_indeterminate(total);
+      arb_indeterminate(M);
+      break;
+    }
     if (r.inf) { f->is_inf = 1; continue; }
     if (mpq_sgn(s.ksq) == 0) continue;
     row_ce(rowl, Q, T, &x, &s, &r, i, prec);

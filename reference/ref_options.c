@@ -798,8 +798,9 @@ void lsce_ref_options_total_ball(arb_t total, arb_t M, lsce_ref_flags *fl, const
   octx x;
   octx_init(&x, p);
   rowbuf rb;
-  fl->is_nan = fl->is_inf = 0;
-  if (rowbuf_init(&rb, p->K)) { /* out of memory, no error channel: a ball that claims nothing */
+  fl->is_nan = fl->is_inf = fl->oom = 0;
+  if (rowbuf_init(&rb, p->K)) { /* out of memory: a ball that claims nothing, and fl->oom */
+    fl->oom = 1;
     arb_indeterminate(total);
     arb_indeterminate(M);
     rowbuf_clear(&rb);

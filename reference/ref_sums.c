@@ -114,7 +114,7 @@ int lsce_ref_sums_eval(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_sums 
   if ((d->needs_weights && !p->has_weights) || (d->needs_pad_index && p->pad_index < 0) || p->K < d->min_K)
     return 0;
   slong prec = s->prec;
-  f->is_inf = f->is_nan = 0;
+  f->is_inf = f->is_nan = f->oom = 0;
   arb_zero(L);
   arb_zero(M);
   mpq_t qt, qo, c, D;
@@ -192,7 +192,7 @@ int lsce_ref_sums_eval_tp(arb_t L, arb_t M, lsce_ref_flags *f, const lsce_ref_su
                           const lsce_problem *p, int reduction, const mpq_t e, int64_t T, int64_t r) {
   if (!s->col || s->ncol != p->K || T < 1 || p->K % T != 0 || p->K < 2 * T || r < 0 || r >= T) return 0;
   slong prec = s->prec;
-  f->is_inf = f->is_nan = 0;
+  f->is_inf = f->is_nan = f->oom = 0;
   arb_zero(L);
   mpq_t a, b;
   mpq_inits(a, b, NULL);

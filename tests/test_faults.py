@@ -10,6 +10,9 @@ memory limit, signals and a failing allocation of lsce's own code (tests/fault_a
 allocation points of run/reference/check/verify, and of lsce-mpi run --impl mpi_vocab_parallel
 at P = 2 with the fault on one rank): the same promise, or exit 0 with output identical to a run
 without the fault.
+14. the MPFR reference and the figures (reference/ref_loss.c, verify/measure.c, cli/cmd_compare.c)
+under a failing allocation of lsce's own code at EVERY point of reference, check (k1-kl with a
+gradient) and compare (weights, pad index) on a 5x7 problem: the same promise.
 Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized] [--rename-shim libfault_rename.so]
        [--alloc-shim libfault_alloc.so] [--mpi LSCE_MPI MPIRUN] [--options-only]   (LSCE_FAULTS_SEED=S repeats a run)"""
 import errno, hashlib, json, os, pty, random, re, resource, select, shutil, signal, stat, subprocess
@@ -212,7 +215,7 @@ def sample(n, k):
 LONE = re.compile(r"lsce: rank \d+: failed alone \(exit (\d+)\); the job is aborted$")
 
 
-def alloc_sweep(what, cmd, d, k=10, env=None, lone=False):
+def alloc_sweep(what, cmd, d, k=10, env=None, lone=False, section=13):
     """Section 13: a failing allocation at sampled points of cmd(env): exit 2 or 3 with one
     `lsce:` line, nothing on stdout and nothing written, or exit 0 with the stdout and outputs
     of the run without the fault. cmd(env) runs in the empty directory d. lone (lsce-mpi): a rank
@@ -223,7 +226,7 @@ def alloc_sweep(what, cmd, d, k=10, env=None, lone=False):
         os.remove(os.path.join(d, f))
     base, n = alloc_points(cmd, d, env, os.path.join(os.path.dirname(d), "alloc-count"))
     want = outputs_of(d)
-    check(f"13 {what}: the run without a fault", base.returncode in (0, 1) and n > 0,
+    check(f"{section} {what}: the run without a fault", base.returncode in (0, 1) and n > 0,
           f"exit {base.returncode}, {n} points, {base.err[-300:]!r}")
     for k in sample(n, k):
         for f in os.listdir(d):
@@ -235,9 +238,36 @@ def alloc_sweep(what, cmd, d, k=10, env=None, lone=False):
             lines = lines[:1]
         ok = (r.returncode in (2, 3) and r.out == "" and not got and len(lines) == 1 and lines[0].startswith("lsce: ")) or \
              (r.returncode == base.returncode and r.out == base.out and got == want and r.err == base.err)
-        check(f"13 {what}: allocation {k} of {n} fails", ok,
+        check(f"{section} {what}: allocation {k} of {n} fails", ok,
               f"exit {r.returncode} (without the fault {base.returncode}), stdout {r.out[:120]!r}, "
               f"outputs {sorted(got)}, stderr {r.err[-300:]!r}")
+
+
+def reference_faults(root):
+    """Section 14: every allocation point of the MPFR reference's own code (reference/ref_loss.c: its
+    scratch balls, the rows kept for a total, the KL row's coprime basis, the gradient's regrouped
+    form) and of the figures (verify/measure.c) fails in turn, under `reference`, `check` (k1-kl with
+    a gradient: its balls straddle rounding boundaries, so the regrouped form runs) and `compare`:
+    each a clean exit 2 or 3 with one line and nothing written, or the run's own result."""
+    if not ALLOC or SANITIZED or MPI_ONLY:
+        return
+    lap("14. the reference and the figures: every allocation fails in turn (tests/fault_alloc.c)")
+    d = os.path.join(root, "w14")
+    os.makedirs(d, exist_ok=True)
+    z = np.random.default_rng(1).normal(size=(5, 7)).astype(np.float32)
+    for name, arr in (("L14.npy", z), ("T14.npy", np.array([0, 3, 6, 2, 1], dtype=np.int64)),
+                      ("W14.npy", np.random.default_rng(2).uniform(0.5, 2, size=7))):
+        np.save(os.path.join(root, name), arr)
+    L, T, W = (os.path.join(root, f) for f in ("L14.npy", "T14.npy", "W14.npy"))
+    P = ["--logits", L, "--targets", T, "--variant", "k1-kl", "--smoothing", "0.1"]
+    lo, go = os.path.join(root, "o14.npy"), os.path.join(root, "g14.npy")
+    r = run(["reference"] + P + ["--out", lo, "--grad-out", go], d)
+    check("14 the claim to check", r.returncode == 0, r.err)
+    for what, c in (("reference k1-kl none", ["reference"] + P + ["--reduction", "none", "--out", "o.npy"]),
+                    ("check k1-kl --grad", ["check"] + P + ["--loss-file", lo, "--grad", go]),
+                    ("compare --weights --pad-index", ["compare", "--logits", L, "--targets", T, "--weights", W,
+                                                      "--smoothing", "0.1", "--pad-index", "2"])):
+        alloc_sweep(what, lambda e, c=c: run(c, d, env=e), d, k=1000, section=14)
 
 
 def options_faults(root):
@@ -775,6 +805,10 @@ def main():
         # ---- 13. issue #15's options paths
 
         options_faults(root)
+
+        # ---- 14. the reference and the figures under a failing allocation
+
+        reference_faults(root)
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 0 if failed == 0 else 1
 

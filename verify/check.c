@@ -15,7 +15,7 @@ int lsce_check_measure(lsce_ref_result *ref, lsce_measure_t *m, int cert[2], con
   if (lsce_use_fast(p, force)) {
     if ((rc = lsce_certify_fast(ref, p, grad != NULL, 2, err))) return rc;
     if (lsce_measure_doubt(p, ref, ldt, gdt) <= LSCE_DOUBT_MAX) {
-      lsce_measure(m, p, ref, loss, grad, ldt, gdt);
+      if (lsce_measure(m, p, ref, loss, grad, ldt, gdt)) return lsce_err_set(err, LSCE_EINCOMPLETE, "check: out of memory");
       int vl = lsce_within(m->loss_ulp, m->loss_td, m->loss_doubt, U);
       int vg = grad ? lsce_within(m->grad_ulp, m->grad_td, m->grad_doubt, G) : 1;
       cert[0] = vl < 0 ? 2 : 0;
@@ -26,7 +26,7 @@ int lsce_check_measure(lsce_ref_result *ref, lsce_measure_t *m, int cert[2], con
   }
   if ((rc = lsce_reference(ref, p, ro, "check", err))) return rc;
   lsce_measure_t e;
-  lsce_measure(&e, p, ref, loss, grad, ldt, gdt);
+  if (lsce_measure(&e, p, ref, loss, grad, ldt, gdt)) return lsce_err_set(err, LSCE_EINCOMPLETE, "check: out of memory");
   if (cert[0] != 0) {
     m->loss_ulp = e.loss_ulp; m->loss_row = e.loss_row; m->loss_ref = e.loss_ref; m->loss_got = e.loss_got;
     m->loss_td = e.loss_td; m->loss_doubt = e.loss_doubt;

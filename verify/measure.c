@@ -34,28 +34,32 @@ typedef struct {
   double *M15, *sigma15; /* issue #15 problems: lsce_ref_options_floors (NULL otherwise) */
 } floors;
 
-static void floors_init(floors *f, const lsce_problem *p) {
+static void floors_clear(floors *f) { free(f->t); free(f->w); free(f->u); free(f->M15); free(f->sigma15); }
+
+/* 0, or -1 (out of memory; nothing left allocated) */
+static int floors_init(floors *f, const lsce_problem *p) {
   const int64_t N = p->N, K = p->K;
   f->M15 = f->sigma15 = NULL;
   f->u = NULL;
+  f->t = NULL; f->w = NULL; f->wv = NULL; f->H = 0;
   if (lsce_uses_options(p)) {
     f->M15 = calloc((size_t)(N > 0 ? N : 1), sizeof(double));
     f->sigma15 = calloc((size_t)(N > 0 ? N : 1), sizeof(double));
-    f->t = NULL; f->w = NULL; f->wv = NULL; f->H = 0;
-    if (f->M15 && f->sigma15) lsce_ref_options_floors(f->M15, f->sigma15, p);
-    return;
+    if (!f->M15 || !f->sigma15) { floors_clear(f); return -1; }
+    lsce_ref_options_floors(f->M15, f->sigma15, p);
+    return 0;
   }
   f->t = malloc(sizeof(int64_t) * (size_t)(N > 0 ? N : 1));
-  f->w = p->has_weights ? malloc(sizeof(double) * (size_t)K) : NULL;
+  f->w = p->has_weights ? malloc(sizeof(double) * (size_t)(K > 0 ? K : 1)) : NULL;
+  if (!f->t || (p->has_weights && !f->w)) { floors_clear(f); return -1; }
   for (int64_t i = 0; i < N; i++) f->t[i] = lsce_target(p, i);
   if (f->w) for (int64_t c = 0; c < K; c++) f->w[c] = lsce_weight(p, c);
   f->wv = lsce_variants[p->variant].weighting != LSCE_W_NONE ? f->w : NULL;
   lsce_params_init(&f->prm, p->variant, p->reduction, p->e, N, K, f->t, f->wv, p->ignore_index, p->pad_index);
   if (lsce_params_shard_call(&f->prm, p->tp, p->rank, &f->u) == 0 && f->u) f->wv = f->u;
   f->H = lsce_dd_to_d(f->prm.C);
+  return 0;
 }
-
-static void floors_clear(floors *f) { free(f->t); free(f->w); free(f->u); free(f->M15); free(f->sigma15); }
 
 /* M of loss i (none) or of the reduced loss, for a loss value L */
 static double loss_M(const floors *f, const lsce_problem *p, double L, int64_t i) {
@@ -129,18 +133,18 @@ static void doubts(double *dl, double *dg, const floors *f, const lsce_problem *
 double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, lsce_dtype loss_dt,
                           lsce_dtype grad_dt) {
   floors f;
-  floors_init(&f, p);
+  if (floors_init(&f, p)) return INFINITY; /* out of memory: no doubt ruled out (the reference decides) */
   double dl, dg;
   doubts(&dl, &dg, &f, p, ref, loss_dt, grad_dt);
   floors_clear(&f);
   return umax(dl, dg);
 }
 
-void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
-                  const double *loss, const double *grad, lsce_dtype loss_dt, lsce_dtype grad_dt) {
+int lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
+                 const double *loss, const double *grad, lsce_dtype loss_dt, lsce_dtype grad_dt) {
   const int64_t N = p->N, K = p->K;
   floors f;
-  floors_init(&f, p);
+  if (floors_init(&f, p)) return -1;
   m->loss_ulp = 0; m->grad_ulp = 0; m->loss_row = -1; m->grad_row = -1; m->grad_col = -1;
   m->loss_ref = ref->nloss > 0 ? ref->loss[0] : 0; /* none on an empty batch has no loss */
   m->loss_got = ref->nloss > 0 ? loss[0] : 0;
@@ -190,4 +194,5 @@ void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_resul
   }
   doubts(&m->loss_doubt, &m->grad_doubt, &f, p, ref, loss_dt, grad_dt);
   floors_clear(&f);
+  return 0;
 }

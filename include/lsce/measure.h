@@ -21,10 +21,11 @@ typedef struct {
 } lsce_measure_t;
 
 /* ref: a lsce_reference result with want_lo (and want_grad when grad != NULL), or the fast
- * certifier's (loss_err/grad_err set). */
-void lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
-                  const double *loss, const double *grad, lsce_dtype loss_dt, lsce_dtype grad_dt);
-/* The larger of the two doubts above (they do not depend on the outputs measured). */
+ * certifier's (loss_err/grad_err set). Returns 0, or -1 when out of memory (m not written). */
+int lsce_measure(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref,
+                 const double *loss, const double *grad, lsce_dtype loss_dt, lsce_dtype grad_dt);
+/* The larger of the two doubts above (they do not depend on the outputs measured); INFINITY when out
+ * of memory (so the caller takes the reference). */
 double lsce_measure_doubt(const lsce_problem *p, const lsce_ref_result *ref, lsce_dtype loss_dt,
                           lsce_dtype grad_dt);
 /* Is the exact figure within the bound U? 1 yes, 0 no, -1 the fast certifier cannot tell. */

@@ -70,8 +70,9 @@ void lsce_ref_result_free(lsce_ref_result *r);
 
 /* The reduced loss (mean or sum) as a ball at working precision `prec`, and M, an upper bound on
  * its magnitude before cancellation (docs/accuracy.md "The ulp metric"). ce_only drops the KL
- * entropy term (the "CE part"). is_inf / is_nan flag the non-finite results exactly. */
-typedef struct { int is_inf, is_nan; } lsce_ref_flags;
+ * entropy term (the "CE part"). is_inf / is_nan flag the non-finite results exactly; oom: memory ran
+ * out (total and M not set: the caller cannot complete). */
+typedef struct { int is_inf, is_nan, oom; } lsce_ref_flags;
 void lsce_ref_total_ball(arb_t total, arb_t M, lsce_ref_flags *f, const lsce_problem *p,
                          int ce_only, slong prec);
 

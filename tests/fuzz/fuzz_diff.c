@@ -136,6 +136,12 @@ static void dump(const lsce_problem *p, const char *what) {
   }
 }
 
+/* lsce_measure, or the input dumped and abort() when it runs out of memory */
+static void measure_or_die(lsce_measure_t *m, const lsce_problem *p, const lsce_ref_result *ref, const double *loss,
+                           const double *grad, lsce_dtype ldt, lsce_dtype gdt) {
+  if (lsce_measure(m, p, ref, loss, grad, ldt, gdt)) { dump(p, "lsce_measure: out of memory"); abort(); }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   src s = {data, size};
   unsigned h = next(&s);
@@ -219,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       lsce_row_counts cnt;
       if (lsce_invoke_counted(im, &p, loss, grad, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
       lsce_measure_t m;
-      lsce_measure(&m, &p, &ref, loss, grad, ldt, dt);
+      measure_or_die(&m, &p, &ref, loss, grad, ldt, dt);
       const lsce_bound *b = &im->bounds[dt];
       int ok = m.loss_ulp <= b->loss_ulp + slack && m.grad_ulp <= b->grad_ulp + slack;
       if ((!ok && cnt.flagged == 0) || (cnt.flagged && !(h & 1))) { /* flagged only with the rung off */
@@ -236,7 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
        * (cli/cmd_verify.c: a weighted reduction's forward-only ladder has an older fault) */
       if (wide && f32all && !vd->needs_weights) {
         if (lsce_invoke_counted(im, &p, loss, NULL, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
-        lsce_measure(&m, &p, &ref, loss, NULL, ldt, dt);
+        measure_or_die(&m, &p, &ref, loss, NULL, ldt, dt);
         if ((m.loss_ulp > b->loss_ulp + slack && cnt.flagged == 0) || (cnt.flagged && !(h & 1))) {
           char line[256];
           snprintf(line, sizeof line, "%s forward only (LSCE_ISA=%s, LSCE_F32PASS=all%s, reference rung %s): loss %.4g ulp "
@@ -260,8 +266,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const lsce_impl *im = lsce_impl_find("cpu_twopass");
         lsce_invoke(im, &p, loss, grad, "fuzz", &err);
         lsce_measure_t m1, m2;
-        lsce_measure(&m1, &p, &ref, loss, grad, ldt, dt);
-        lsce_measure(&m2, &p, &fr, loss, grad, ldt, dt);
+        measure_or_die(&m1, &p, &ref, loss, grad, ldt, dt);
+        measure_or_die(&m2, &p, &fr, loss, grad, ldt, dt);
         /* equal figures agree, infinite ones included (a flagged row's output, rung off) */
         int agree = (m1.loss_ulp == m2.loss_ulp || fabs(m1.loss_ulp - m2.loss_ulp) <= 0x1p-19) &&
                     (m1.grad_ulp == m2.grad_ulp || fabs(m1.grad_ulp - m2.grad_ulp) <= 0x1p-19);
