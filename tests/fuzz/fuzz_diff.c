@@ -13,6 +13,7 @@
  * loops and the float32 pass's blocks of four vectors run) and the logits are drawn mostly inside the
  * single pass's guard [-80, 80] (logit_wide: ties, +-80 and the floats just beyond, rare -inf), so
  * that pass's own path and its fallbacks are fuzzed; every SIMD row then also runs with LSCE_F32ONE=0.
+ * Rarely a logit sits on (or just beyond) another single pass's guard (guard_edges).
  * Inputs whose reference gives up within 4096 bits are skipped (the reference's own issue).
  * Failures print the problem and abort (libFuzzer keeps the input). */
 #include <float.h>
@@ -77,11 +78,20 @@ static double logit_of(src *s, lsce_dtype dt) {
 /* a logit of the wide mode (LSCE_FUZZ_WIDE=1): mostly moderate (|z| <= 4, so that most rows are not
  * confident and the float32 pass's bound keeps them), with ties (1, 2, 3, 4), and rarely (1/256)
  * +-80 (the single pass's guard), the floats just beyond (two passes) and -inf (masked) */
+/* the guards of the other single passes (issue #12, eighth session): the double single pass of narrow
+ * rows [-700, 680] (simd_dblone.inc), the float64 single pass [-600, 600] (simd_f64pass.inc), the
+ * 16-bit table's finite range (|z| <= 640, simd_tab16.inc), each with the values just beyond */
+static const double guard_edges[] = {680.0, 0x1.540002p9 /* the next float */, -700.0, -0x1.5e0002p9, 600.0,
+                                     -600.0, 0x1.2c00000000001p9, -0x1.2c00000000001p9, 640.0, -640.0,
+                                     0x1.404p9 /* the next float16 */, -0x1.404p9, 0x1.42p9 /* the next bfloat16 */,
+                                     88.0, -104.0, 709.0};
+
 static double logit_wide(src *s) {
   unsigned b = next(s);
   const int rare = ((b >> 3) & 15) == 0 && (b & 128);
   double sg = (b & 128) ? -1.0 : 1.0;
   switch (b % 8) {
+  case 1: return rare ? guard_edges[next(s) % (sizeof guard_edges / sizeof guard_edges[0])] : (double)(int8_t)next(s) / 32.0;
   case 2: return rare ? ((next(s) & 1) ? -80.0 : 80.0) : (double)(int8_t)next(s) / 64.0;
   case 3: return rare ? ((next(s) & 1) ? -0x1.400002p6 : 0x1.400002p6) : sg * 0x1.3ffffep6 / 32; /* 80 + 2^-17 (beyond) */
   case 4: return (double)(1 + next(s) % 4); /* ties */
