@@ -12,11 +12,12 @@
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. With
  * LSCE_AB_SIGMA=s and LSCE_AB_BOOST=b (both optional) the logits become s z + b [j = y] (rounded once
  * to the dtype): rows like a trained model's (s 1.5, b 10: loss about 2.9 at K = 32000) rather than
- * N(0, 1)'s loss of about log K. Not a test: a measurement tool.
+ * N(0, 1)'s loss of about log K. LSCE_AB_NARROW=1 skips the float64 rows. Not a test: a measurement tool.
  * Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
 #include <gmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <x86intrin.h>
 #include "cpu/elem.h"
@@ -71,7 +72,8 @@ int main(int argc, char **argv) {
   mpq_init(e);
   mpq_set_si(e, 1, 10);
   printf("N=%lld K=%lld threads=%d best of %d, interleaved\n", (long long)N, (long long)K, threads, reps);
-  for (int d = 0; d < 4; d++) {
+  const char *narrow = getenv("LSCE_AB_NARROW");
+  for (int d = 0; d < (narrow && !strcmp(narrow, "1") ? 3 : 4); d++) {
     const lsce_bench_inputs *in = lsce_inputs_get(dts[d], N, K);
     if (!in) return 3;
     reshape_rows(in);

@@ -69,7 +69,12 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
   lsce_dd L = lsce_row_loss(p, &rc, st);
   lsce_gradcoef g;
   double gmax = 0;
-  if (grad) {
+  /* a cheaper first pass (st->exp_rel) whose loss alone already fails its bound: the row goes to the
+   * next rung, which sweeps the gradient again, so this pass's sweep is skipped (a row of the float32
+   * pass that its predictor misjudged then costs one read of the row, not a read and a sweep) */
+  const int cheap = k->acc_stats && st->exp_rel > 0;
+  const int loss_bad = cheap && grad && !lsce_guard_fast_ok(gdt, c, i, &rc, st, NULL, L, 0.0);
+  if (grad && !loss_bad) {
     g = lsce_grad_coef(p, &rc, st, y, c->weights, wu);
     const int64_t K = c->K;
     if (par_slices) {
@@ -91,8 +96,7 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
   }
   /* the accurate rung: a first pass with a cheaper exp (st->exp_rel) whose bound falls short is
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
-  const int cheap = k->acc_stats && st->exp_rel > 0;
-  const int ok = !cheap || lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax);
+  const int ok = !cheap || (!loss_bad && lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
   /* the float32 pass took the row: its exp_rel is at least E32 (f32_finish's rho); the double single
    * pass's reaches that only for s1 below about 2^-15, whose rows it sends on to the accurate rung */
   const int was_f32 = st->exp_rel >= LSCE_EXP_REL_F32;
