@@ -9,8 +9,9 @@ bfloat16 and float16 logits, cpu_avx2 / cpu_threads (2 threads: the predictor's 
 cpu_sharded (LSCE_F32PASS=all: slices that start inside the row), widest ISA and AVX2, LSCE_KEEP=0,
 LSCE_DBLONE=0 (and its one-line error for a bad value). Rows: like a trained model's (1.5 N(0, 1), the target raised by 10: loss 2-4, which
 the float32 pass cannot certify) with a remainder beyond whole vectors; ties with the maximum in one
-block, across lanes and in the remainder; a call mixing N(0, 1) rows (the float32 pass certifies them)
-with trained ones over more than one block of the predictor; the guard: the maximum at 680 and the
+block, across lanes and in the remainder; calls mixing N(0, 1) rows (the float32 pass certifies them)
+with trained ones over more than one block of the predictor (22 rows, and 70 rows whose row 0 runs
+first and starts every block); the guard: the maximum at 680 and the
 minimum at -700 exactly (taken), one float beyond each (the double two passes); logits offset by 300
 (beyond the float32 pass's [-80, 80]); confident rows (one class dominates: s1's cancellation, the
 accurate rung and the ladder); -inf masks (the double two passes).
@@ -49,12 +50,15 @@ def problems():
     z[3, [K - 3, 2048 + 20]] = top[3]       # the remainder and a block of one
     z[4, [y[4], 7]] = top[4]                # the target ties with another class
     out["ties"] = (z, y)
-    # a call mixing rows the float32 pass certifies (N(0, 1)) with trained ones, over two blocks of
-    # the predictor (row 0, then rows 1-16, 17-...)
-    zn = rng.normal(size=(22, 2048))
-    zt, yt = trained(rng, 22, 2048)
-    pick = np.array([0, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0], dtype=bool)
-    out["mixed"] = (np.where(pick[:, None], zt, zn), np.where(pick, yt, rng.integers(0, 2048, size=22)))
+    # calls mixing rows the float32 pass certifies (N(0, 1)) with trained ones over blocks of the
+    # predictor: 22 rows (blocks 0-15, 16-21, each starting with the float32 pass) and 70 rows (row 0
+    # first, alone: a trained row, so every block 1-16, 17-32, ... starts with the double single pass)
+    for name, n, head in (("mixed", 22, 0), ("mixed70", 70, 1)):
+        zn = rng.normal(size=(n, 2048))
+        zt, yt = trained(rng, n, 2048)
+        pick = rng.random(n) < 0.6
+        pick[0] = head
+        out[name] = (np.where(pick[:, None], zt, zn), np.where(pick, yt, rng.integers(0, 2048, size=n)))
     return out
 
 

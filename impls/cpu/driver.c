@@ -163,11 +163,14 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
 /* The predictor of the first pass (issue #12): a row starts with the float32 pass (state 1) or with
  * the double single pass (0) as the float32 pass certified, or would have certified, the row before it
  * (finish_row's f32ok). So that the choice, and with it the result, does not depend on the thread
- * count, the state lives in blocks of LSCE_PRED_ROWS rows (rows 1 + b LSCE_PRED_ROWS on: the
- * schedule's chunks, each run in order by one thread), each block starting from row 0's verdict. */
+ * count, the state lives in blocks of LSCE_PRED_ROWS rows (rows i0 + b LSCE_PRED_ROWS on: the
+ * schedule's chunks, each run in order by one thread), each block starting from `hint`: row 0's
+ * verdict in calls of LSCE_PRED_HINT_MIN rows or more (row 0 runs first, alone: i0 = 1), else 1 (the
+ * float32 pass; i0 = 0, so a call of few rows keeps all its rows in parallel). */
 #define LSCE_PRED_ROWS 16
-static void first_pass(int *pred, int hint, int64_t i) {
-  if (i >= 1 && (i - 1) % LSCE_PRED_ROWS == 0) *pred = hint;
+#define LSCE_PRED_HINT_MIN 64
+static void first_pass(int *pred, int hint, int64_t i, int64_t i0) {
+  if ((i - i0) % LSCE_PRED_ROWS == 0) *pred = hint;
 }
 
 int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
@@ -206,23 +209,24 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   k = &kg;
   /* row 0 first (its verdict starts every block of the predictor, first_pass), then the others */
   int hint = 1;
-  if (N > 0) do_row(Lrow, lvl, grad, gdt, c, k, 0, slices_parallel, slice, threads, ebuf, &hint);
+  const int64_t i0 = N >= LSCE_PRED_HINT_MIN ? 1 : 0;
+  if (i0) do_row(Lrow, lvl, grad, gdt, c, k, 0, slices_parallel, slice, threads, ebuf, &hint);
   if (rows_parallel) {
     int pred = hint;
 #pragma omp parallel for schedule(dynamic, LSCE_PRED_ROWS) num_threads(threads) firstprivate(pred)
-    for (int64_t i = 1; i < N; i++) {
+    for (int64_t i = i0; i < N; i++) {
       double *e = NULL;
 #ifdef _OPENMP
       if (ebuf) e = ebuf + (size_t)omp_get_thread_num() * (size_t)K;
 #endif
-      first_pass(&pred, hint, i);
+      first_pass(&pred, hint, i, i0);
       do_row(Lrow, lvl, grad, gdt, c, k, i, 0, slice, threads, e, &pred);
     }
   } else {
     /* one row at a time; its slices (if any) in parallel */
     int pred = hint;
-    for (int64_t i = 1; i < N; i++) {
-      first_pass(&pred, hint, i);
+    for (int64_t i = i0; i < N; i++) {
+      first_pass(&pred, hint, i, i0);
       do_row(Lrow, lvl, grad, gdt, c, k, i, slices_parallel, slice, threads, ebuf, &pred);
     }
   }
