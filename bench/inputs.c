@@ -63,6 +63,16 @@ static void fill(void *ctx, int64_t lo, int64_t hi) {
   const uint64_t seed = (uint64_t)LSCE_BENCH_SEED << 40;
   for (int64_t i = lo; i < hi; i++) {
     uint32_t k = (uint32_t)(mix64(seed ^ (uint64_t)i) >> (64 - TABLE_BITS));
+    if (in->trained) { /* s z + b [j = y], rounded once */
+      const double v = LSCE_BENCH_TRAINED_SIGMA * g_normal[k] + (in->targets[i / in->K] == i % in->K ? LSCE_BENCH_TRAINED_BOOST : 0.0);
+      switch (in->dt) {
+      case LSCE_DT_F64: ((double *)in->logits)[i] = v; break;
+      case LSCE_DT_F32: ((float *)in->logits)[i] = lsce_double_to_f32(v); break;
+      case LSCE_DT_F16: ((uint16_t *)in->logits)[i] = lsce_double_to_f16(v); break;
+      default: ((uint16_t *)in->logits)[i] = lsce_double_to_bf16(v); break;
+      }
+      continue;
+    }
     switch (in->dt) {
     case LSCE_DT_F64: ((double *)in->logits)[i] = g_normal[k]; break;
     case LSCE_DT_F32: ((float *)in->logits)[i] = g_f32[k]; break;
@@ -89,10 +99,12 @@ static slot *make_room(void) {
   }
 }
 
-const lsce_bench_inputs *lsce_inputs_get(lsce_dtype dt, int64_t N, int64_t K) {
+const lsce_bench_inputs *lsce_inputs_get(lsce_dtype dt, int64_t N, int64_t K) { return lsce_inputs_get_kind(dt, N, K, 0); }
+
+const lsce_bench_inputs *lsce_inputs_get_kind(lsce_dtype dt, int64_t N, int64_t K, int trained) {
   for (int k = 0; k < LSCE_INPUTS_KEEP; k++) {
     slot *e = &g_slot[k];
-    if (e->used && e->in.dt == dt && e->in.N == N && e->in.K == K) {
+    if (e->used && e->in.dt == dt && e->in.N == N && e->in.K == K && e->in.trained == trained) {
       e->used = ++g_clock;
       return &e->in;
     }
@@ -118,9 +130,10 @@ const lsce_bench_inputs *lsce_inputs_get(lsce_dtype dt, int64_t N, int64_t K) {
   e->in.N = N;
   e->in.K = K;
   e->in.logits_bytes = bytes;
-  lsce_parallel_for(lsce_online_cpus(), N * K, fill, &e->in);
+  e->in.trained = trained;
   const uint64_t tseed = ((uint64_t)LSCE_BENCH_SEED << 40) ^ 0x7461726765747300ull; /* "targets" */
   for (int64_t i = 0; i < N; i++)
     e->in.targets[i] = (int64_t)(((mix64(tseed + (uint64_t)i) >> 32) * (uint64_t)K) >> 32);
+  lsce_parallel_for(lsce_online_cpus(), N * K, fill, &e->in); /* the trained rows read the targets */
   return &e->in;
 }

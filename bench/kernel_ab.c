@@ -6,15 +6,18 @@
  * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
  * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed; a fourth
  * column runs "first" with the float32 pass off (the double first pass), a fifth with its single pass
- * off (LSCE_F32ONE=0: the float32 pass's two passes).
+ * off (LSCE_F32ONE=0: the float32 pass's two passes), a sixth with the double single pass off
+ * (LSCE_DBLONE=0: a row the float32 pass cannot certify goes straight to the accurate kernels, the
+ * rows' behaviour before simd_dblone.inc); the accurate rows of "first" and of "dblone=0" are printed.
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. With
  * LSCE_AB_SIGMA=s and LSCE_AB_BOOST=b (both optional) the logits become s z + b [j = y] (rounded once
  * to the dtype): rows like a trained model's (s 1.5, b 10: loss about 2.9 at K = 32000) rather than
- * N(0, 1)'s loss of about log K. Not a test: a measurement tool.
+ * N(0, 1)'s loss of about log K. LSCE_AB_NARROW=1 skips the float64 rows. Not a test: a measurement tool.
  * Usage: lsce-kernel-ab [N K threads reps] (default 512 32000 1 7). */
 #include <gmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <x86intrin.h>
 #include "cpu/elem.h"
@@ -52,22 +55,25 @@ int main(int argc, char **argv) {
    * rung); tab: the double first pass (vd_exp_tab) alone */
   /* (first keeps a row's exps for its gradient sweep, as the rows do: the float32 ones where the
    * float32 pass took the row, simd_kernels.inc keep32_exps; LSCE_F32PASS=0 gives the double pass) */
-  const lsce_kernels first = {cur.stats, cur.grad, cur.stats_keep, cur.grad_reuse, cur.acc_stats, cur.acc_grad, cur.stats_dbl};
-  const lsce_kernels tab = {cur.stats_dbl ? cur.stats_dbl : cur.stats, cur.grad, NULL, NULL, NULL, NULL, NULL};
+  const lsce_kernels first = cur;
+  const lsce_kernels tab = {cur.stats_dbl ? cur.stats_dbl : cur.stats, cur.grad, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
   /* ks[3]: first with the float32 pass off (lsce_config f32pass 0: the double first pass, kept
    * double exps for the gradient), the rows' behaviour before the float32 pass and sweep */
   /* ks[4]: first with the float32 pass's single pass off (lsce_config f32one 0: its two passes) */
-  const lsce_kernels *ks[5] = {&first, &tab, &acc, &first, &first};
-  lsce_config cf = *lsce_config_get(), c0f = cf, c2f = cf;
+  /* ks[5]: first with the double single pass off (lsce_config dblone 0) */
+  const lsce_kernels *ks[6] = {&first, &tab, &acc, &first, &first, &first};
+  lsce_config cf = *lsce_config_get(), c0f = cf, c2f = cf, c5f = cf;
   c0f.f32pass = 0;
   c2f.f32one = 0;
+  c5f.dblone = 0;
   const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
   const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
   mpq_t e;
   mpq_init(e);
   mpq_set_si(e, 1, 10);
   printf("N=%lld K=%lld threads=%d best of %d, interleaved\n", (long long)N, (long long)K, threads, reps);
-  for (int d = 0; d < 4; d++) {
+  const char *narrow = getenv("LSCE_AB_NARROW");
+  for (int d = 0; d < (narrow && !strcmp(narrow, "1") ? 3 : 4); d++) {
     const lsce_bench_inputs *in = lsce_inputs_get(dts[d], N, K);
     if (!in) return 3;
     reshape_rows(in);
@@ -79,12 +85,12 @@ int main(int argc, char **argv) {
     void *grad = malloc((size_t)(N * K) * 8);
     if (!grad) return 3;
     for (int bwd = 0; bwd < 2; bwd++) {
-      double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30}, loss[5];
-      unsigned long long cyc[5] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
-      int64_t accurate = 0;
+      double best[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30}, loss[6];
+      unsigned long long cyc[6] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
+      int64_t accurate = 0, accurate5 = 0;
       for (int r = 0; r < reps; r++)
-        for (int s = 0; s < 5; s++) {
-          lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : &cf);
+        for (int s = 0; s < 6; s++) {
+          lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : s == 5 ? &c5f : &cf);
           double t0 = now();
           unsigned long long c0 = __rdtsc();
           lsce_cpu_drive(&loss[s], bwd ? grad : NULL, dts[d], &c, ks[s], threads, 0);
@@ -93,12 +99,14 @@ int main(int argc, char **argv) {
           if (t < best[s]) best[s] = t;
           if (c1 - c0 < cyc[s]) cyc[s] = c1 - c0;
           if (!s) accurate = cnt.accurate;
+          if (s == 5) accurate5 = cnt.accurate;
         }
+      lsce_config_set(&cf);
       double nl = (double)N * (double)K;
-      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  f32one=0 %.4f s (%.2f)  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
+      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  f32one=0 %.4f s (%.2f)  dblone=0 %.4f s (%.2f)  accurate rows %lld/%lld (dblone=0: %lld)  loss %.9g %.9g %.9g\n",
              dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
              (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl, best[4], (double)cyc[4] * threads / nl,
-             (long long)accurate, (long long)N, loss[0], loss[1], loss[2]);
+             best[5], (double)cyc[5] * threads / nl, (long long)accurate, (long long)N, (long long)accurate5, loss[0], loss[1], loss[2]);
     }
     free(grad);
   }

@@ -1,6 +1,9 @@
 /* bench/lsce_bench.c: lsce-bench, the CPU benchmarks of docs/accuracy.md "Targets" on Google Benchmark:
  * every available CPU registry row x {fwd, fwdbwd} x dtype x shape (variant k, e = 0.1, mean,
- * logits N(0,1), uniform targets), the bandwidth probes and the reference's own throughput.
+ * logits N(0,1), uniform targets), the bandwidth probes and the reference's own throughput; and
+ * the same rows on rows like a trained model's (bench/inputs.h: 1.5 z + 10 at the target, loss about
+ * 2.9) at the large shapes, named fwd-trained|fwdbwd-trained/..., so the report shows per shape the
+ * fraction of rows that took the accurate path for both kinds of rows (issue #12).
  * A row is validated on the timed input before it is timed (validate.h) and reports its fraction
  * of the matching probe measured earlier in the same run. Google Benchmark's flags apply
  * (--benchmark_format=json, --benchmark_filter, --benchmark_out, ...); --quick picks a subset. */
@@ -46,6 +49,10 @@ static const int64_t SWEEP_N_AT_K[] = {32000, 1000};
 static const int64_t QUICK_F32[][2] = {{64, 1000}, {4096, 32000}};
 static const int64_t QUICK_BF16[][2] = {{4096, 32000}};
 #define QUICK_BF16_BWD 0
+/* The rows like a trained model's: these shapes in the full grid (those that fit), every dtype; in
+ * --quick the first, float32 fwd and fwdbwd and bfloat16 fwd (as the quick N(0,1) rows). */
+static const int64_t TRAINED_SHAPES[][2] = {{4096, 32000}, {512, 128256}};
+#define NTRAINED ((int)(sizeof TRAINED_SHAPES / sizeof TRAINED_SHAPES[0]))
 
 static const lsce_dtype DTYPES[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
 #define NDTYPES ((int)(sizeof DTYPES / sizeof DTYPES[0]))
@@ -54,6 +61,7 @@ typedef struct {
   const lsce_impl *im;
   int bwd;          /* 0: forward (loss only), 1: forward + backward (gradient written) */
   lsce_dtype dt;
+  int trained;      /* the inputs: 0 N(0,1) logits, 1 rows like a trained model's (bench/inputs.h) */
 } row_ctx;
 
 static int fits(lsce_dtype dt, int64_t N, int64_t K) {
@@ -154,7 +162,7 @@ static void bm_row(gb_state *s, void *ctx) {
     gb_skip_with_error(s, msg);
     return;
   }
-  const lsce_bench_inputs *in = lsce_inputs_get(r->dt, N, K);
+  const lsce_bench_inputs *in = lsce_inputs_get_kind(r->dt, N, K, r->trained);
   size_t gbytes = (size_t)N * (size_t)K * lsce_dtype_size(r->dt);
   if (!r->bwd) grad_release();
   void *grad = in && r->bwd ? grad_buffer(gbytes) : NULL;
@@ -170,7 +178,7 @@ static void bm_row(gb_state *s, void *ctx) {
     g_last.K = K;
     g_last.status = lsce_validate(&g_last.res, im, in, r->bwd ? grad : NULL);
     if (g_last.status)
-      fprintf(stderr, "lsce-bench: %s/%s/%s/N:%lld/K:%lld: %s\n", r->bwd ? "fwdbwd" : "fwd",
+      fprintf(stderr, "lsce-bench: %s%s/%s/%s/N:%lld/K:%lld: %s\n", r->bwd ? "fwdbwd" : "fwd", r->trained ? "-trained" : "",
               im->name, lsce_dtype_name(r->dt), (long long)N, (long long)K, g_last.res.msg);
   }
   if (g_last.status) {
@@ -321,6 +329,8 @@ static void register_rows(int quick) {
   gb_set_unit(b, GB_MS);
   gb_use_manual_time(b);
 
+  /* the trained families after the N(0,1) ones (trained 0, then 1), so no existing name moves */
+  for (int trained = 0; trained <= 1; trained++)
   for (int d = 0; d < NDTYPES; d++) {
     lsce_dtype dt = DTYPES[d];
     for (int k = 0; k < lsce_nimpls; k++) {
@@ -330,7 +340,11 @@ static void register_rows(int quick) {
       for (int bwd = 0; bwd <= 1; bwd++) {
         int64_t shapes[MAX_SHAPES][2];
         int ns = 0;
-        if (quick) {
+        if (trained) {
+          for (int i = 0; i < (quick ? 1 : NTRAINED); i++)
+            if (!quick || dt == LSCE_DT_F32 || (dt == LSCE_DT_BF16 && (!bwd || QUICK_BF16_BWD)))
+              ns = add_shape(shapes, ns, dt, TRAINED_SHAPES[i][0], TRAINED_SHAPES[i][1]);
+        } else if (quick) {
           if (dt == LSCE_DT_F32)
             for (size_t i = 0; i < sizeof QUICK_F32 / sizeof QUICK_F32[0]; i++, ns++)
               shapes[ns][0] = QUICK_F32[i][0], shapes[ns][1] = QUICK_F32[i][1];
@@ -345,8 +359,9 @@ static void register_rows(int quick) {
         c->im = im;
         c->bwd = bwd;
         c->dt = dt;
+        c->trained = trained;
         char name[256];
-        snprintf(name, sizeof name, "%s/%s/%s", bwd ? "fwdbwd" : "fwd", im->name,
+        snprintf(name, sizeof name, "%s%s/%s/%s", bwd ? "fwdbwd" : "fwd", trained ? "-trained" : "", im->name,
                  lsce_dtype_name(dt));
         b = gb_register(name, bm_row, c);
         gb_arg_names(b, 2, ARG_NAMES);
@@ -402,7 +417,10 @@ int main(int argc, char **argv) {
                "  LSCE_BENCH_MAX_CALL_S (default 30): a row whose validation call took longer is\n"
                "           reported as not timed when invoked again (repetitions)\n"
                "  rows: fwd|fwdbwd/<impl>/<dtype>/N:<n>/K:<k>, bandwidth/read|copy|exp32|exp64/threads:<t>,\n"
-               "        reference/float32/N:4/K:32000\n\n");
+               "        reference/float32/N:4/K:32000; fwd-trained|fwdbwd-trained/<impl>/<dtype>/N:<n>/K:<k>\n"
+               "        the same rows on rows like a trained model's (1.5 z + 10 at the target, loss\n"
+               "        about 2.9) at 4096x32000 and 512x128256 (--quick: 4096x32000, float32 fwd and\n"
+               "        fwdbwd, bfloat16 fwd)\n\n");
       argv[out++] = argv[i];
     }
   }

@@ -4,7 +4,9 @@ docs/cli.md "Data files" (Google Benchmark's schema; context: commit, machine, c
 Google Benchmark's date and num_cpus) and prints the summary of the CPU speed targets: at 4096x32000
 float32, the fastest exact-tier lsce row, PyTorch, their ratio and the row's fraction of the read
 (fwd) or copy (fwdbwd) probe measured in the same run, and the exp ceilings (exp32 and exp64
-probes / read probe).
+probes / read probe); issue #12's targets, and per dtype and mode at 4096x32000 the fraction of rows
+that took the accurate path for N(0,1) logits and for rows like a trained model's (fwd-trained,
+fwdbwd-trained: 1.5 z + 10 at the target).
 
 usage: merge.py --lsce L.json [--lsce L2.json ...] [--torch T.json] --out OUT.json [--grid quick|full]
                 [--load-start "$(cat /proc/loadavg)"] [--load-end ...] [--wall-s S]
@@ -107,6 +109,22 @@ def label_field(b, key):
     return None
 
 
+def fastest_exact(benches, mode, rest):
+    """(name, ms) of the fastest exact-tier lsce row named mode/<impl>/rest, or None"""
+    best = None
+    for b in benches:
+        n = b.get("run_name", b["name"])
+        parts = n.split("/", 2)
+        if (len(parts) < 3 or parts[0] != mode or parts[1] == "torch" or parts[2] != rest
+                or b.get("run_type", "iteration") != "iteration" or b.get("error_occurred")
+                or label_field(b, "tier") != "exact"):
+            continue
+        t = time_ms(benches, n)
+        if t is not None and (best is None or t < best[1]):
+            best = (n, t)
+    return best
+
+
 def summary(doc):
     benches = doc["benchmarks"]
     ctx = doc["context"]
@@ -119,24 +137,14 @@ def summary(doc):
         "fraction of probe"))
     for mode in ("fwd", "fwdbwd"):
         kind, frac_target = TARGETS[mode]
-        best = None
-        for b in benches:
-            n = b.get("run_name", b["name"])
-            parts = n.split("/", 2)
-            if (len(parts) < 3 or parts[0] != mode or parts[1] == "torch" or parts[2] != SHAPE
-                    or b.get("run_type", "iteration") != "iteration" or b.get("error_occurred")
-                    or label_field(b, "tier") != "exact"):
-                continue
-            t = time_ms(benches, n)
-            if t is not None and (best is None or t < best[1]):
-                best = (n, t, b)
+        best = fastest_exact(benches, mode, SHAPE)
         tt = time_ms(benches, "%s/torch/%s" % (mode, SHAPE))
         if best is None:
             row = "%-7s %-24s %10s" % (mode, "(none)", "-")
             row += " %10s %10s  %s" % ("%.4g" % tt if tt else "-", "-", "-")
             out.append(row)
             continue
-        name, t, b = best
+        name, t = best
         impl = name.split("/")[1]
         threads = int(counter(benches, name, "n_threads") or 1)
         frac = counter(benches, name, "probe_fraction")
@@ -149,17 +157,7 @@ def summary(doc):
     out.append("issue #12 targets (fastest exact row; fraction of the probe on the row's own bytes; rows "
                "the first pass could not vouch for):")
     for mode, dtype, shape, want in ISSUE12_TARGETS:
-        best = None
-        for b in benches:
-            n = b.get("run_name", b["name"])
-            parts = n.split("/", 2)
-            if (len(parts) < 3 or parts[0] != mode or parts[1] == "torch" or parts[2] != dtype + "/" + shape
-                    or b.get("run_type", "iteration") != "iteration" or b.get("error_occurred")
-                    or label_field(b, "tier") != "exact"):
-                continue
-            t = time_ms(benches, n)
-            if t is not None and (best is None or t < best[1]):
-                best = (n, t)
+        best = fastest_exact(benches, mode, dtype + "/" + shape)
         if best is None:
             out.append("  %-7s %-8s %-16s (not run)" % (mode, dtype, shape))
             continue
@@ -169,6 +167,21 @@ def summary(doc):
         out.append("  %-7s %-8s %-16s %-12s %9.4g ms  fraction %s (target >= %.2f)  torch/lsce %s  accurate rows %s" % (
             mode, dtype, shape, best[0].split("/")[1], best[1], "%.3f" % frac if frac is not None else "-",
             want, "%.2fx" % (tt / best[1]) if tt else "-", "%.4f" % acc if acc is not None else "-"))
+    trained = []
+    for dtype in ("float32", "bfloat16", "float16", "float64"):
+        for mode in ("fwd", "fwdbwd"):
+            tb = fastest_exact(benches, mode + "-trained", dtype + "/N:4096/K:32000")
+            if tb is None:
+                continue
+            nb = fastest_exact(benches, mode, dtype + "/N:4096/K:32000")
+            acc, fr = counter(benches, tb[0], "rows_accurate"), counter(benches, tb[0], "probe_fraction")
+            nacc = counter(benches, nb[0], "rows_accurate") if nb else None
+            trained.append("  %-7s %-8s %-12s %9.4g ms  fraction %s  accurate rows %s (N(0,1) rows: %s)" % (
+                mode, dtype, tb[0].split("/")[1], tb[1], "%.3f" % fr if fr is not None else "-",
+                "%.4f" % acc if acc is not None else "-", "%.4f" % nacc if nacc is not None else "-"))
+    if trained:
+        out.append("rows like a trained model's (1.5 z + 10 at the target) at 4096x32000, fastest exact row:")
+        out += trained
     out.append("targets: torch/lsce >= %gx; fraction >= %.2f (fwd, read) / %.2f (fwdbwd, copy)" % (
         TORCH_RATIO_TARGET, TARGETS["fwd"][1], TARGETS["fwdbwd"][1]))
     probes = []

@@ -14,11 +14,12 @@
 
 void lsce_bench_smoothing(mpq_t e) { mpq_set_ui(e, 1, 10); }
 
-/* A certified reference for the sampled rows of one (dtype, N, K). */
+/* A certified reference for the sampled rows of one (dtype, N, K, kind of rows). */
 typedef struct ref_entry {
   struct ref_entry *next;
   lsce_dtype dt;
   int64_t N, K;
+  int trained; /* the inputs' kind (bench/inputs.h) */
   int nr;
   int64_t rows[3];
   lsce_problem prob;       /* nr x K, reduction none */
@@ -40,7 +41,7 @@ static int sample_rows(int64_t *rows, int64_t N) {
 
 static ref_entry *reference_for(const lsce_bench_inputs *in, char *msg, size_t msgn) {
   for (ref_entry *r = g_refs; r; r = r->next)
-    if (r->dt == in->dt && r->N == in->N && r->K == in->K) return r;
+    if (r->dt == in->dt && r->N == in->N && r->K == in->K && r->trained == in->trained) return r;
   ref_entry *r = calloc(1, sizeof *r);
   const int64_t K = in->K;
   const size_t es = lsce_dtype_size(in->dt);
@@ -55,6 +56,7 @@ static ref_entry *reference_for(const lsce_bench_inputs *in, char *msg, size_t m
   }
   r->dt = in->dt;
   r->N = in->N;
+  r->trained = in->trained;
   r->K = K;
   r->nr = sample_rows(r->rows, in->N);
   for (int k = 0; k < r->nr; k++) { /* the sampled rows' bytes, exact in their dtype */

@@ -8,7 +8,8 @@
  * pair) within LSCE_EXP_REL_PAIR = 2^-58 on the same pairs where the result is at least 2^-969,
  * 2^-1073 absolute below (no cut at -708: it is 0 only below -746). vf_exp32 (the float32 first
  * pass), exp of the exact pair s + l = z - M, within LSCE_EXP_REL_F32 = 3 2^-24 (check32), and of the
- * logit itself on [-80, 80] as the single pass calls it (check32z).
+ * logit itself on [-80, 80] as the single pass calls it (check32z). vd_exp_tab_nc, the double single
+ * pass's exp of the logit itself (simd_dblone.inc), within LSCE_EXP_REL_TAB on [-700, 680] (one_args).
  * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
  * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
@@ -220,6 +221,33 @@ static int check32z(const char *isa, void (*f)(const float *, float *, int64_t),
   return failed;
 }
 
+/* The double single pass's exp (impls/cpu/simd_dblone.inc: vd_exp_tab_nc, the table exp without its
+ * clamp, of the logit itself; issue #12, branch dblone) on the pass's guard [-700, 680]: check's
+ * arguments there, so within LSCE_EXP_REL_TAB relative (which also makes every result a finite normal
+ * double): random at several scales of either sign, half of them floats (the pass's logits are), the
+ * table's rounding boundaries of n = round(16 x / ln2) on both sides, the ends and their neighbours,
+ * 0 and tiny values. */
+static void one_args(double *x) {
+  const double edges[] = {0.0, -0.0, -700.0, 680.0, nextafter(-700.0, 0.0), nextafter(680.0, 0.0), 0x1p-149,
+                          -0x1p-149, 0x1p-1074, 0.5 * 0.6931471805599453 / 16, -0.5 * 0.6931471805599453 / 16};
+  const int ne = (int)(sizeof edges / sizeof edges[0]);
+  uint64_t s = 0x6A09E667F3BCC909ULL;
+  for (int i = 0; i < NARG; i++) {
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+    double u = (double)(s >> 11) / 9007199254740992.0, v;
+    if (i < ne) v = edges[i];
+    else if (i % 5 == 0) v = -700.0 + u * 1380.0;
+    else if (i % 5 == 1) v = (2 * u - 1) * 30.0;
+    else if (i % 5 == 2) v = (2 * u - 1) * 1e-6;
+    else { /* |n| <= 15697 at 680, 16158 at -700 */
+      int n = (i / 5) % 31000 - 15500;
+      v = ((double)n + (n < 0 ? -0.5 : 0.5)) * 0.6931471805599453 / 16 * (1.0 + (u - 0.5) * 1e-14);
+    }
+    if (i >= ne && i % 2 == 0) v = (double)(float)v;
+    x[i] = v > 680.0 ? 680.0 : v < -700.0 ? -700.0 : v;
+  }
+}
+
 int main(void) {
   double *x = malloc(sizeof(double) * NARG), *y = malloc(sizeof(double) * NARG);
   if (!x || !y) return 1;
@@ -257,6 +285,11 @@ int main(void) {
 #else
   skipped++;
   printf("avx512: not built\n");
+#endif
+  one_args(x); /* the double single pass's exp on [-700, 680] (one_args) */
+  if (lsce_cpu_has_avx2()) failed += check("avx2 vd_exp_tab_nc [-700, 680]", lsce_exp_one_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
+#ifndef LSCE_NO_AVX512
+  if (lsce_cpu_has_avx512()) failed += check("avx512 vd_exp_tab_nc [-700, 680]", lsce_exp_one_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
 #endif
   free(x);
   free(y);

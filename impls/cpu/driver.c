@@ -5,7 +5,10 @@
  * once. Every row's result is checked against its own error bound and escalated when that bound
  * cannot guarantee the declared one (rowguard.h); Lrow holds (hi, lo, bound) per row. Kernels with a
  * cheaper first-pass exp name their accurate twins (acc_stats, acc_grad): a row whose bound falls
- * short with the cheap exp is recomputed by those first (lvl bit 32), then climbs the ladder. */
+ * short with the cheap exp is recomputed by those first (lvl bit 32), then climbs the ladder.
+ * Narrow rows first take the float32 pass or the double single pass (simd_dblone.inc), as a
+ * predictor says (first_pass below); a row the float32 pass could not certify takes the double single
+ * pass next (its row in cache), then the accurate kernels: every pass carries its own bound. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +36,32 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
   }
 }
 
+/* Would the float32 pass's statistics of this row have been certified? The row's bound with the
+ * exp_rel that pass would have recorded for these s1 and K (simd_f32pass.inc f32_finish: E32, F within
+ * 2^-52; its t_abs left out): a prediction for the next rows (first_pass), never a verdict on a row. */
+static int f32_would_pass(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
+                          const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax) {
+  lsce_rowstats s32 = *st;
+  const double u = LSCE_U53, n = (double)st->Kf, s1 = lsce_dd_to_d(st->s1);
+  const double rho = LSCE_EXP_REL_F32 + (n + 3) * u + 0x1p-52 + u;
+  if (!(s1 > 0)) return 0;
+  s32.exp_rel = (rho * (1 + s1) + u * s1) / (1 - rho) / s1;
+  return lsce_guard_fast_ok(gdt, c, i, rc, &s32, g, L, gmax);
+}
+
+/* The kernels of the double single pass first (kernels.h stats_one): its accurate rung as k's; with a
+ * gradient (grad_dbl), rows without kept exps keep k's statistics (the driver's stats_dbl) */
+static lsce_kernels one_kernels(const lsce_kernels *k, int grad_dbl) {
+  lsce_kernels o = {grad_dbl ? k->stats : k->stats_one, k->grad, k->stats_keep_one, k->grad_reuse,
+                    k->acc_stats, k->acc_grad, k->stats_dbl, NULL, NULL};
+  return o;
+}
+
+/* f32ok (NULL: none asked): set to whether the float32 pass certified this row, or would have
+ * (f32_would_pass), for the predictor (first_pass) */
 static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
                        const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int par_slices,
-                       int64_t slice, int threads, const double *e, int kept) {
+                       int64_t slice, int threads, double *e, int kept, int *f32ok) {
   const lsce_params *p = c->prm;
   int64_t y = c->targets[i];
   const int wu = lsce_weighted_u(p);
@@ -43,7 +69,12 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
   lsce_dd L = lsce_row_loss(p, &rc, st);
   lsce_gradcoef g;
   double gmax = 0;
-  if (grad) {
+  /* a cheaper first pass (st->exp_rel) whose loss alone already fails its bound: the row goes to the
+   * next rung, which sweeps the gradient again, so this pass's sweep is skipped (a row of the float32
+   * pass that its predictor misjudged then costs one read of the row, not a read and a sweep) */
+  const int cheap = k->acc_stats && st->exp_rel > 0;
+  const int loss_bad = cheap && grad && !lsce_guard_fast_ok(gdt, c, i, &rc, st, NULL, L, 0.0);
+  if (grad && !loss_bad) {
     g = lsce_grad_coef(p, &rc, st, y, c->weights, wu);
     const int64_t K = c->K;
     if (par_slices) {
@@ -65,20 +96,36 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
   }
   /* the accurate rung: a first pass with a cheaper exp (st->exp_rel) whose bound falls short is
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
-  if (k->acc_stats && st->exp_rel > 0 && !lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax)) {
+  const int ok = !cheap || (!loss_bad && lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
+  /* the float32 pass took the row: its exp_rel is at least E32 (f32_finish's rho); the double single
+   * pass's reaches that only for s1 below about 2^-15, whose rows it sends on to the accurate rung */
+  const int was_f32 = st->exp_rel >= LSCE_EXP_REL_F32;
+  if (f32ok && cheap) *f32ok = ok && (was_f32 || f32_would_pass(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
+  /* the double single pass after the float32 pass (simd_dblone.inc): the row again, from cache */
+  if (!ok && was_f32 && k->stats_one) {
+    const lsce_kernels one = one_kernels(k, 0);
+    lsce_rowstats so;
+    int kp = 0;
+    if (e && !par_slices) kp = k->stats_keep_one(&so, c, i, 0, c->K, e);
+    else row_stats(&so, c, &one, i, par_slices ? slice : 0);
+    finish_row(Lrow, lvl, grad, gdt, c, &one, i, &so, par_slices, slice, threads, kp ? e : NULL, kp, NULL);
+    return;
+  }
+  if (!ok) {
     const lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL};
     lsce_rowstats sa;
     row_stats(&sa, c, &acc, i, par_slices ? slice : 0);
-    finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL, 0);
+    finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL, 0, NULL);
     lvl[i] |= 32;
     return;
   }
   lsce_guard_row(Lrow, lvl, grad, gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax);
 }
 
-/* e: this thread's K doubles for the kept exps of a whole row (NULL: none kept) */
+/* e: this thread's K doubles for the kept exps of a whole row (NULL: none kept); pred: the
+ * predictor's state (first_pass), updated with this row's verdict */
 static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
-                   int64_t i, int slices_parallel, int64_t slice, int threads, double *e) {
+                   int64_t i, int slices_parallel, int64_t slice, int threads, double *e, int *pred) {
   const lsce_params *p = c->prm;
   const int64_t K = c->K;
   int64_t y = c->targets[i];
@@ -87,6 +134,11 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
     lvl[i] = 0;
     if (grad) zero_row(grad, gdt, i, K);
     return;
+  }
+  lsce_kernels one;
+  if (k->stats_one && !*pred) { /* the float32 pass failed on the row before: the double single pass first */
+    one = one_kernels(k, grad != NULL);
+    k = &one;
   }
   lsce_rowstats st;
   lsce_rowstats *parts = NULL;
@@ -105,7 +157,20 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
   } else {
     row_stats(&st, c, k, i, slice);
   }
-  finish_row(Lrow, lvl, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e, kept);
+  finish_row(Lrow, lvl, grad, gdt, c, k, i, &st, slices_parallel, slice, threads, e, kept, pred);
+}
+
+/* The predictor of the first pass (issue #12): a row starts with the float32 pass (state 1) or with
+ * the double single pass (0) as the float32 pass certified, or would have certified, the row before it
+ * (finish_row's f32ok). So that the choice, and with it the result, does not depend on the thread
+ * count, the state lives in blocks of LSCE_PRED_ROWS rows (rows i0 + b LSCE_PRED_ROWS on: the
+ * schedule's chunks, each run in order by one thread), each block starting from `hint`: row 0's
+ * verdict in calls of LSCE_PRED_HINT_MIN rows or more (row 0 runs first, alone: i0 = 1), else 1 (the
+ * float32 pass; i0 = 0, so a call of few rows keeps all its rows in parallel). */
+#define LSCE_PRED_ROWS 16
+#define LSCE_PRED_HINT_MIN 64
+static void first_pass(int *pred, int hint, int64_t i, int64_t i0) {
+  if ((i - i0) % LSCE_PRED_ROWS == 0) *pred = hint;
 }
 
 int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
@@ -138,24 +203,32 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
       (slice <= 0 || slice >= K) && K > 0 && K <= LSCE_KEEP_MAX_K)
     ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf); /* NULL: the exps are recomputed */
   /* with a gradient, statistics without the float32 first pass (kernels.h, stats_dbl) */
-  lsce_kernels kg;
-  if (grad && k->stats_dbl) {
-    kg = *k;
-    kg.stats = k->stats_dbl;
-    k = &kg;
-  }
+  lsce_kernels kg = *k;
+  if (grad && k->stats_dbl) kg.stats = k->stats_dbl;
+  if (!lsce_config_get()->dblone) kg.stats_one = NULL, kg.stats_keep_one = NULL; /* LSCE_DBLONE=0 */
+  k = &kg;
+  /* row 0 first (its verdict starts every block of the predictor, first_pass), then the others */
+  int hint = 1;
+  const int64_t i0 = N >= LSCE_PRED_HINT_MIN ? 1 : 0;
+  if (i0) do_row(Lrow, lvl, grad, gdt, c, k, 0, slices_parallel, slice, threads, ebuf, &hint);
   if (rows_parallel) {
-#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-    for (int64_t i = 0; i < N; i++) {
+    int pred = hint;
+#pragma omp parallel for schedule(dynamic, LSCE_PRED_ROWS) num_threads(threads) firstprivate(pred)
+    for (int64_t i = i0; i < N; i++) {
       double *e = NULL;
 #ifdef _OPENMP
       if (ebuf) e = ebuf + (size_t)omp_get_thread_num() * (size_t)K;
 #endif
-      do_row(Lrow, lvl, grad, gdt, c, k, i, 0, slice, threads, e);
+      first_pass(&pred, hint, i, i0);
+      do_row(Lrow, lvl, grad, gdt, c, k, i, 0, slice, threads, e, &pred);
     }
   } else {
     /* one row at a time; its slices (if any) in parallel */
-    for (int64_t i = 0; i < N; i++) do_row(Lrow, lvl, grad, gdt, c, k, i, slices_parallel, slice, threads, ebuf);
+    int pred = hint;
+    for (int64_t i = i0; i < N; i++) {
+      first_pass(&pred, hint, i, i0);
+      do_row(Lrow, lvl, grad, gdt, c, k, i, slices_parallel, slice, threads, ebuf, &pred);
+    }
   }
   free(ebuf);
   lsce_guard_finish(loss, grad, gdt, c, Lrow, lvl);

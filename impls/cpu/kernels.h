@@ -39,6 +39,11 @@ typedef struct {
    * a gradient is wanted (the gradient's bound at the maximum's class needs s1 to about 2^-40),
    * and vocab_parallel.c's (no accurate rung there) */
   lsce_stats_kern stats_dbl;
+  /* the double single pass of narrow rows first (simd_dblone.inc; NULL: none): the driver's next pass
+   * for a whole row the float32 pass could not certify, and its first pass where the float32 pass
+   * failed on the rows before it (driver.c); their accurate rung is acc_stats as above */
+  lsce_stats_kern stats_one;
+  lsce_stats_keep_kern stats_keep_one;
 } lsce_kernels;
 
 /* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
@@ -99,6 +104,13 @@ LSCE_SIMD_DECLARE(tab_avx2)
 LSCE_SIMD_DECLARE(tab_avx512)
 void lsce_stats_dbl_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_stats_dbl_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_stats_one_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+void lsce_stats_one_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+int lsce_stats_keep_one_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);
+int lsce_stats_keep_one_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);
+/* the double single pass's exp of the logit itself (simd_dblone.inc vd_exp_tab_nc), y = exp(x) on [-700, 680] */
+void lsce_exp_one_array_tab_avx2(const double *x, double *y, int64_t n);
+void lsce_exp_one_array_tab_avx512(const double *x, double *y, int64_t n);
 void lsce_exp32_array_tab_avx2(const float *s, const float *l, float *y, int64_t n);
 void lsce_exp32_array_tab_avx512(const float *s, const float *l, float *y, int64_t n);
 /* the single pass's exp32 of the logit itself, y = exp32(z) (simd_f32pass.inc stats_f32_one) */

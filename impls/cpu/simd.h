@@ -199,14 +199,14 @@ static inline double vd_hmax(vd v) {
 /* The range reduction of both exps, N = 1 or 16: x clamped to [-708, 0], *t = 1.5 2^52 + n with
  * n = round(N x / ln2) in its low mantissa bits, returns r = x - n ln2/N (ln2 split as fdlibm's
  * ln2hi + ln2lo, ln2hi with 32 significant bits, so n ln2hi/N is exact for |n| < 2^21). */
-static inline vd vd_exp_reduce(vd x, double N, vd *t) {
+static inline vd vd_exp_reduce_nc(vd xc, double N, vd *t) { /* the same without the clamp: |xc| <= 708 */
   const vd shifter = vd_set1(0x1.8p52);
-  vd xc = vd_max(x, vd_set1(-708.0));
   *t = vd_fmadd(xc, vd_set1(N * 1.4426950408889634074), shifter);
   vd n = vd_sub(*t, shifter);
   vd r = vd_fnmadd(n, vd_set1(6.93147180369123816490e-01 / N), xc);
   return vd_fnmadd(n, vd_set1(1.90821492927058770002e-10 / N), r);
 }
+static inline vd vd_exp_reduce(vd x, double N, vd *t) { return vd_exp_reduce_nc(vd_max(x, vd_set1(-708.0)), N, t); }
 
 static inline vd vd_exp(vd x) {
   const vd lo = vd_set1(-708.0);
@@ -237,9 +237,11 @@ static inline vd vd_exp(vd x) {
  * (cpu/rowguard.h). 2^k is added to the exponent field: n >= round(-708 16/ln2) = -16343 gives
  * k >= -1022 with j >= 9 then, so T e^r >= 1.4 and the result is normal; x < -708 gives 0, as vd_exp.
  * Cost: 5 FMAs and a two-register permute (AVX-512; a gather at AVX2) instead of vd_exp's 11 FMAs. */
-static inline vd vd_exp_tab(vd x) {
-  const vd lo = vd_set1(-708.0);
-  vd t, r = vd_exp_reduce(x, 16.0, &t);
+/* vd_exp_tab_nc: the same arithmetic without the clamp and the cut, for |x| <= 708 where the result
+ * stays normal and finite (simd_dblone.inc's single pass calls it on its guarded [-700, 680], where
+ * the argument above holds with the signs mirrored for x > 0: see there) */
+static inline vd vd_exp_tab_nc(vd x) {
+  vd t, r = vd_exp_reduce_nc(x, 16.0, &t);
   vd q = vd_set1(1.0 / 120.0);
   q = vd_fmadd(q, r, vd_set1(1.0 / 24.0));
   q = vd_fmadd(q, r, vd_set1(1.0 / 6.0));
@@ -247,7 +249,11 @@ static inline vd vd_exp_tab(vd x) {
   q = vd_fmadd(q, r, vd_set1(1.0));
   q = vd_mul(q, r);
   vd T = vd_tab16p(t, 0);
-  return vd_zero_where(vd_add_exponent16(vd_fmadd(T, q, T), t), vd_lt(x, lo));
+  return vd_add_exponent16(vd_fmadd(T, q, T), t);
+}
+static inline vd vd_exp_tab(vd x) {
+  const vd lo = vd_set1(-708.0);
+  return vd_zero_where(vd_exp_tab_nc(vd_max(x, lo)), vd_lt(x, lo));
 }
 
 /* s + e = a + b exactly (Knuth's two_sum, 6 operations, any magnitudes) */

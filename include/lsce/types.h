@@ -30,5 +30,7 @@ typedef struct {
                          0 off, 1 on slices of at least 2048 classes, 2 on every slice (tests) */
   int f32one;         /* LSCE_F32ONE: 1 that pass reads the logits once where they lie in [-80, 80] (shift 0,
                          guarded; simd_f32pass.inc stats_f32_one), 0 always its two passes */
+  int dblone;         /* LSCE_DBLONE: 1 the double single pass of narrow rows (impls/cpu/simd_dblone.inc) after a
+                         row the float32 pass could not certify, and first where recent rows failed it; 0 off */
 } lsce_config;
 #endif

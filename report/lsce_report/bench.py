@@ -3,7 +3,7 @@ moves (split out of report/make_report.py; the same code)."""
 import math
 import re
 import statistics
-from .constants import PROBE_RE, ROW_RE, UNIT_MS  # noqa: E402
+from .constants import PROBE_RE, ROW_RE, TRAINED_RE, UNIT_MS  # noqa: E402
 from .fmt import num  # noqa: E402
 
 
@@ -24,6 +24,7 @@ class Bench:
         self.doc = doc
         self.ctx = doc.get("context", {}) or {}
         self.rows = {}      # (mode, impl, dtype, n, k) -> dict(ms, gbs, label, counters)
+        self.trained = {}   # the same for the rows like a trained model's (fwd|fwdbwd-trained/...)
         self.probes = {}    # (kind, threads) -> best GB/s
         self.other = {}     # name -> dict(ms, items_per_second, label)
         self.errors = []    # (name, message)
@@ -74,7 +75,10 @@ class Bench:
                    "rows_accurate": num(its[0].get("rows_accurate")),
                    "rows_safe": num(its[0].get("rows_safe")),
                    "rows_reference": num(its[0].get("rows_reference"))}
-            if m:
+            tm = TRAINED_RE.match(name)
+            if tm:
+                self.trained[(tm.group(1), tm.group(2), tm.group(3), int(tm.group(4)), int(tm.group(5)))] = ent
+            elif m:
                 if ent["copy_ms"] and ent["copy_ms"] > 0:
                     # the device-to-device copy of the logits' bytes: one read and one write
                     cb = _row_bytes("fwdbwd", m.group(3), int(m.group(4)), int(m.group(5)))

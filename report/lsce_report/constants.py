@@ -70,6 +70,8 @@ UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 ROW_RE = re.compile(r"^(fwd|fwdbwd)/([^/]+)/([^/]+)/N:(\d+)/K:(\d+)$")
+# the same rows on rows like a trained model's (bench/lsce_bench.c, issue #12): kept apart (Bench.trained)
+TRAINED_RE = re.compile(r"^(fwd|fwdbwd)-trained/([^/]+)/([^/]+)/N:(\d+)/K:(\d+)$")
 
 
 PROBE_RE = re.compile(r"^bandwidth/(.+?)/threads:(\d+)$")
