@@ -6,7 +6,9 @@
  * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
  * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed; a fourth
  * column runs "first" with the float32 pass off (the double first pass), a fifth with its single pass
- * off (LSCE_F32ONE=0: the float32 pass's two passes).
+ * off (LSCE_F32ONE=0: the float32 pass's two passes), a sixth with the 16-bit table pass off
+ * (LSCE_TAB16=0: bfloat16 and float16 rows take the float32 pass as before it; float32 and float64
+ * rows run the same code as "first"), with its own count of rows the accurate rung recomputed.
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. With
  * LSCE_AB_SIGMA=s and LSCE_AB_BOOST=b (both optional) the logits become s z + b [j = y] (rounded once
  * to the dtype): rows like a trained model's (s 1.5, b 10: loss about 2.9 at K = 32000) rather than
@@ -57,10 +59,12 @@ int main(int argc, char **argv) {
   /* ks[3]: first with the float32 pass off (lsce_config f32pass 0: the double first pass, kept
    * double exps for the gradient), the rows' behaviour before the float32 pass and sweep */
   /* ks[4]: first with the float32 pass's single pass off (lsce_config f32one 0: its two passes) */
-  const lsce_kernels *ks[5] = {&first, &tab, &acc, &first, &first};
-  lsce_config cf = *lsce_config_get(), c0f = cf, c2f = cf;
+  /* ks[5]: first with the 16-bit table pass off (lsce_config tab16 0) */
+  const lsce_kernels *ks[6] = {&first, &tab, &acc, &first, &first, &first};
+  lsce_config cf = *lsce_config_get(), c0f = cf, c2f = cf, c5f = cf;
   c0f.f32pass = 0;
   c2f.f32one = 0;
+  c5f.tab16 = 0;
   const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
   const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
   mpq_t e;
@@ -79,12 +83,12 @@ int main(int argc, char **argv) {
     void *grad = malloc((size_t)(N * K) * 8);
     if (!grad) return 3;
     for (int bwd = 0; bwd < 2; bwd++) {
-      double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30}, loss[5];
-      unsigned long long cyc[5] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
-      int64_t accurate = 0;
+      double best[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30}, loss[6];
+      unsigned long long cyc[6] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
+      int64_t accurate = 0, accurate5 = 0;
       for (int r = 0; r < reps; r++)
-        for (int s = 0; s < 5; s++) {
-          lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : &cf);
+        for (int s = 0; s < 6; s++) {
+          lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : s == 5 ? &c5f : &cf);
           double t0 = now();
           unsigned long long c0 = __rdtsc();
           lsce_cpu_drive(&loss[s], bwd ? grad : NULL, dts[d], &c, ks[s], threads, 0);
@@ -93,12 +97,14 @@ int main(int argc, char **argv) {
           if (t < best[s]) best[s] = t;
           if (c1 - c0 < cyc[s]) cyc[s] = c1 - c0;
           if (!s) accurate = cnt.accurate;
+          if (s == 5) accurate5 = cnt.accurate;
         }
+      lsce_config_set(&cf);
       double nl = (double)N * (double)K;
-      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  f32one=0 %.4f s (%.2f)  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
+      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  f32one=0 %.4f s (%.2f)  tab16=0 %.4f s (%.2f)  accurate rows %lld/%lld (tab16=0: %lld)  loss %.9g %.9g %.9g\n",
              dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
-             (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl, best[4], (double)cyc[4] * threads / nl,
-             (long long)accurate, (long long)N, loss[0], loss[1], loss[2]);
+             (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl, best[4], (double)cyc[4] * threads / nl, best[5], (double)cyc[5] * threads / nl,
+             (long long)accurate, (long long)N, (long long)accurate5, loss[0], loss[1], loss[2]);
     }
     free(grad);
   }

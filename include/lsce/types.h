@@ -30,5 +30,7 @@ typedef struct {
                          0 off, 1 on slices of at least 2048 classes, 2 on every slice (tests) */
   int f32one;         /* LSCE_F32ONE: 1 that pass reads the logits once where they lie in [-80, 80] (shift 0,
                          guarded; simd_f32pass.inc stats_f32_one), 0 always its two passes */
+  int tab16;          /* LSCE_TAB16: 1 bfloat16 and float16 slices take the 16-bit table pass first where they
+                         can (impls/cpu/simd_tab16.inc), 0 never */
 } lsce_config;
 #endif
