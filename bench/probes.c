@@ -1,5 +1,6 @@
 /* bench/probes.c: the bandwidth probes as benchmarks (bandwidth/read/threads:<t>,
- * bandwidth/copy/threads:<t>, and the exp ceilings bandwidth/exp32|exp64/threads:<t>, bytes of float32 read;
+ * bandwidth/copy/threads:<t>, and the exp ceilings bandwidth/exp32|exp64/threads:<t>, bytes of float32 read,
+ * and bandwidth/tab16/threads:<t>, bytes of 2-byte logits read (probes_tab16.inc);
  * the outside figures bandwidth/memcpy/threads:<t> and bandwidth/numpy_sum/threads:1, probes.h):
  * manual wall-clock timing of one pass over a buffer >= 4x the LLC
  * and >= 512 MiB per repetition, 5 repetitions with "max" and "min" aggregates (the best
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "bench_util.h"
+#include "cpu/tab16.h"
 
 #define PROBE_REPS 5
 #define PROBE_ITERS 1
@@ -71,7 +73,7 @@ void lsce_probes_release(void) {
 typedef struct { lsce_probe_kind kind; } probe_ctx;
 static probe_ctx g_ctx[LSCE_PROBE_KINDS] = {{LSCE_PROBE_READ}, {LSCE_PROBE_COPY}, {LSCE_PROBE_EXP32},
                                              {LSCE_PROBE_EXP64}, {LSCE_PROBE_MEMCPY}, {LSCE_PROBE_NUMPY},
-                                             {LSCE_PROBE_EXPF64}};
+                                             {LSCE_PROBE_EXPF64}, {LSCE_PROBE_TAB16}};
 
 /* the exp ceilings run at the widest width the CPU and the build have */
 static int ceilings_wide(void) { return lsce_probe_avx512_built && __builtin_cpu_supports("avx512f"); }
@@ -89,7 +91,12 @@ static void pass_chunk(void *ctx, int64_t lo, int64_t hi) {
   else if (p->kind == LSCE_PROBE_EXP32)
     __atomic_fetch_add(&g_sink, (uint64_t)(ceilings_wide() ? lsce_probe_exp32_avx512(g_src + off, len)
                                                         : lsce_probe_exp32_avx2(g_src + off, len)), __ATOMIC_RELAXED);
-  else if (p->kind == LSCE_PROBE_EXP64)
+  else if (p->kind == LSCE_PROBE_TAB16) {
+    const double *tab = lsce_tab16_get(LSCE_DT_BF16); /* built before the timing (bm_probe) */
+    if (tab)
+      __atomic_fetch_add(&g_sink, (uint64_t)(ceilings_wide() ? lsce_probe_tab16_avx512(g_src + off, len, tab)
+                                                          : lsce_probe_tab16_avx2(g_src + off, len, tab)), __ATOMIC_RELAXED);
+  } else if (p->kind == LSCE_PROBE_EXP64)
     __atomic_fetch_add(&g_sink, (uint64_t)(ceilings_wide() ? lsce_probe_exp64_avx512(g_src + off, len)
                                                         : lsce_probe_exp64_avx2(g_src + off, len)), __ATOMIC_RELAXED);
   else if (ceilings_wide()) lsce_probe_copy_avx512(g_dst + off, g_src + off, len);
@@ -100,7 +107,7 @@ static void bm_probe(gb_state *s, void *ctx) {
   const probe_ctx *p = ctx;
   int threads = (int)gb_range(s, 0);
   if (!lsce_probe_avx2_built || !__builtin_cpu_supports("avx2") ||
-      ((p->kind == LSCE_PROBE_EXP32 || p->kind == LSCE_PROBE_EXP64 || p->kind == LSCE_PROBE_EXPF64) && !(__builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))) {
+      ((p->kind == LSCE_PROBE_EXP32 || p->kind == LSCE_PROBE_EXP64 || p->kind == LSCE_PROBE_EXPF64 || p->kind == LSCE_PROBE_TAB16) && !(__builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))) {
     gb_skip_with_error(s, "no AVX2/FMA (CPU or compiler): the probes need it");
     return;
   }
@@ -113,6 +120,10 @@ static void bm_probe(gb_state *s, void *ctx) {
       gb_skip_with_error(s, "out of memory for the probe buffers");
       return;
     }
+  }
+  if (p->kind == LSCE_PROBE_TAB16 && !lsce_tab16_get(LSCE_DT_BF16)) {
+    gb_skip_with_error(s, "tab16: no memory for the table");
+    return;
   }
   int64_t blocks = (int64_t)(g_bytes / 128);
   double total = 0;
@@ -136,7 +147,7 @@ static void bm_probe(gb_state *s, void *ctx) {
   gb_set_bytes_processed(s, per_iter * iters);
   gb_counter(s, "buffer_bytes", (double)g_bytes, GB_DEFAULT);
   gb_counter(s, "n_threads", threads, GB_DEFAULT);
-  if (p->kind <= LSCE_PROBE_EXP64 || p->kind == LSCE_PROBE_EXPF64) gb_set_label(s, ceilings_wide() ? "isa=avx512" : "isa=avx2");
+  if (p->kind <= LSCE_PROBE_EXP64 || p->kind == LSCE_PROBE_EXPF64 || p->kind == LSCE_PROBE_TAB16) gb_set_label(s, ceilings_wide() ? "isa=avx512" : "isa=avx2");
   double bw = total > 0 ? (double)per_iter * (double)iters / total : 0;
   if (bw > g_best[p->kind][threads]) g_best[p->kind][threads] = bw;
 }
@@ -144,7 +155,7 @@ static void bm_probe(gb_state *s, void *ctx) {
 void lsce_probes_register(void) {
   static const char *names[LSCE_PROBE_KINDS] = {"bandwidth/read", "bandwidth/copy", "bandwidth/exp32",
                                                 "bandwidth/exp64", "bandwidth/memcpy", "bandwidth/numpy_sum",
-                                                "bandwidth/expf64"};
+                                                "bandwidth/expf64", "bandwidth/tab16"};
   static const char *argn[1] = {"threads"};
   for (int k = 0; k < LSCE_PROBE_KINDS; k++) {
     gb_bench *b = gb_register(names[k], bm_probe, &g_ctx[k]);

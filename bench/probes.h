@@ -15,11 +15,11 @@
  * bytes read). lsce_probe_best of READ and COPY is the higher of the project's loop and the
  * outside figure, so a slow probe cannot flatter the rows' fractions. */
 typedef enum { LSCE_PROBE_READ = 0, LSCE_PROBE_COPY = 1, LSCE_PROBE_EXP32 = 2, LSCE_PROBE_EXP64 = 3,
-               LSCE_PROBE_MEMCPY = 4, LSCE_PROBE_NUMPY = 5, LSCE_PROBE_EXPF64 = 6 } lsce_probe_kind;
-#define LSCE_PROBE_KINDS 7
+               LSCE_PROBE_MEMCPY = 4, LSCE_PROBE_NUMPY = 5, LSCE_PROBE_EXPF64 = 6, LSCE_PROBE_TAB16 = 7 } lsce_probe_kind;
+#define LSCE_PROBE_KINDS 8
 #define LSCE_PROBE_MAX_THREADS 2
 
-/* Registers bandwidth/{read,copy,exp32,exp64,memcpy,expf64}/threads:<t> for t = 1, 2 and
+/* Registers bandwidth/{read,copy,exp32,exp64,memcpy,expf64,tab16}/threads:<t> for t = 1, 2 and
  * bandwidth/numpy_sum/threads:1. */
 void lsce_probes_register(void);
 /* Buffer size: max(512 MiB, 4 x LLC), a multiple of 2 MiB. */
@@ -47,4 +47,7 @@ uint64_t lsce_probe_read_avx512(const void *src, size_t bytes);
 void lsce_probe_copy_avx512(void *dst, const void *src, size_t bytes);
 double lsce_probe_exp64_avx512(const void *src, size_t bytes);
 double lsce_probe_expf64_avx512(const void *src, size_t bytes);
+/* the 16-bit table ceiling (probes_tab16.inc): bytes of 2-byte patterns read, tab the bfloat16 table */
+double lsce_probe_tab16_avx2(const void *src, size_t bytes, const double *tab);
+double lsce_probe_tab16_avx512(const void *src, size_t bytes, const double *tab);
 #endif

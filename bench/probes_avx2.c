@@ -15,6 +15,8 @@
 #define LSCE_PROBE_EXP64 lsce_probe_exp64_avx2
 #define LSCE_PROBE_EXPF64 lsce_probe_expf64_avx2
 #include "probes_exp64.inc"
+#define LSCE_PROBE_TAB16 lsce_probe_tab16_avx2
+#include "probes_tab16.inc"
 
 const int lsce_probe_avx2_built = 1;
 
@@ -54,6 +56,7 @@ const int lsce_probe_avx2_built = 0;
 float lsce_probe_exp32_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 double lsce_probe_exp64_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 double lsce_probe_expf64_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
+double lsce_probe_tab16_avx2(const void *src, size_t bytes, const double *tab) { (void)src; (void)bytes; (void)tab; return 0; }
 uint64_t lsce_probe_read_avx2(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 void lsce_probe_copy_avx2(void *dst, const void *src, size_t bytes) {
   (void)dst; (void)src; (void)bytes;

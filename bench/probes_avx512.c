@@ -14,6 +14,8 @@
 #define LSCE_PROBE_EXP64 lsce_probe_exp64_avx512
 #define LSCE_PROBE_EXPF64 lsce_probe_expf64_avx512
 #include "probes_exp64.inc"
+#define LSCE_PROBE_TAB16 lsce_probe_tab16_avx512
+#include "probes_tab16.inc"
 
 const int lsce_probe_avx512_built = 1;
 
@@ -47,6 +49,7 @@ const int lsce_probe_avx512_built = 0;
 float lsce_probe_exp32_avx512(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 double lsce_probe_exp64_avx512(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 double lsce_probe_expf64_avx512(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
+double lsce_probe_tab16_avx512(const void *src, size_t bytes, const double *tab) { (void)src; (void)bytes; (void)tab; return 0; }
 uint64_t lsce_probe_read_avx512(const void *src, size_t bytes) { (void)src; (void)bytes; return 0; }
 void lsce_probe_copy_avx512(void *dst, const void *src, size_t bytes) { (void)dst; (void)src; (void)bytes; }
 #endif

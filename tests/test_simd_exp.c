@@ -10,6 +10,10 @@
  * pass), exp of the exact pair s + l = z - M, within LSCE_EXP_REL_F32 = 3 2^-24 (check32), and of the
  * logit itself on [-80, 80] as the single pass calls it (check32z). vd_exp_tab_nc, the double single
  * pass's exp of the logit itself (simd_dblone.inc), within LSCE_EXP_REL_TAB on [-700, 680] (one_args).
+ * The 16-bit exp tables of the table pass (impls/cpu/tab16.c, read through simd_tab16.inc): every
+ * one of the 65536 bfloat16 and float16 patterns, within LSCE_EXP_REL_T16 = 2^-52 of exp of its value
+ * and a normal double where the value is finite and at most LSCE_TAB16_GUARD = 640 in size, a NaN for
+ * every other pattern (check_tab16).
  * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
  * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
@@ -19,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/kernels.h"
+#include "cpu/elem.h"
 #include "cpu/rowguard.h"
+#include "cpu/tab16.h"
 
 #define NARG 400000
 
@@ -248,6 +254,44 @@ static void one_args(double *x) {
   }
 }
 
+/* every pattern of dtype dt through the table as the pass reads it (check_tab16, above) */
+static int check_tab16(const char *isa, int (*f)(lsce_dtype, const uint16_t *, double *, int64_t), lsce_dtype dt,
+                       int *passed) {
+  uint16_t *p = malloc(sizeof(uint16_t) * 65536);
+  double *y = malloc(sizeof(double) * 65536);
+  int failed = 0, in = 0;
+  if (!p || !y) { free(p); free(y); return 1; }
+  for (uint32_t b = 0; b < 65536; b++) p[b] = (uint16_t)b;
+  if (!f(dt, p, y, 65536)) { printf("FAIL %s: no table\n", isa); free(p); free(y); return 1; }
+  mpfr_t e, d;
+  mpfr_inits2(128, e, d, (mpfr_ptr)0);
+  double worst = 0;
+  for (uint32_t b = 0; b < 65536; b++) {
+    const double v = lsce_ld(p, dt, b);
+    int ok;
+    if (isfinite(v) && fabs(v) <= LSCE_TAB16_GUARD) {
+      in++;
+      mpfr_set_d(e, v, MPFR_RNDN); /* exact: a 16-bit value */
+      mpfr_exp(e, e, MPFR_RNDN);
+      mpfr_sub_d(d, e, y[b], MPFR_RNDN);
+      mpfr_div(d, d, e, MPFR_RNDN);
+      double r = fabs(mpfr_get_d(d, MPFR_RNDN));
+      if (r > worst) worst = r;
+      ok = r <= LSCE_EXP_REL_T16 && fabs(y[b]) >= 0x1p-1022 && isfinite(y[b]);
+    } else {
+      ok = isnan(y[b]);
+    }
+    if (ok) (*passed)++;
+    else if (++failed <= 5) printf("FAIL %s T[0x%04x] (%a) = %a\n", isa, b, v, y[b]);
+  }
+  mpfr_clears(e, d, (mpfr_ptr)0);
+  printf("%s: worst relative error %.3g (2^%.1f) over the %d patterns within the guard, NaN on the other %d\n", isa,
+         worst, log2(worst), in, 65536 - in);
+  free(p);
+  free(y);
+  return failed;
+}
+
 int main(void) {
   double *x = malloc(sizeof(double) * NARG), *y = malloc(sizeof(double) * NARG);
   if (!x || !y) return 1;
@@ -272,6 +316,8 @@ int main(void) {
     failed += check2("avx2 vd_exp2x", lsce_exp2x_array_tab_avx2, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx2 vf_exp32", lsce_exp32_array_tab_avx2, &passed);
     failed += check32z("avx2 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx2, &passed);
+    failed += check_tab16("avx2 bfloat16 exp table", lsce_tab16_array_tab_avx2, LSCE_DT_BF16, &passed);
+    failed += check_tab16("avx2 float16 exp table", lsce_tab16_array_tab_avx2, LSCE_DT_F16, &passed);
   } else { skipped++; printf("avx2: not on this machine\n"); }
 #ifndef LSCE_NO_AVX512
   if (lsce_cpu_has_avx512()) {
@@ -280,6 +326,8 @@ int main(void) {
     failed += check2("avx512 vd_exp2x", lsce_exp2x_array_tab_avx512, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx512 vf_exp32", lsce_exp32_array_tab_avx512, &passed);
     failed += check32z("avx512 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx512, &passed);
+    failed += check_tab16("avx512 bfloat16 exp table", lsce_tab16_array_tab_avx512, LSCE_DT_BF16, &passed);
+    failed += check_tab16("avx512 float16 exp table", lsce_tab16_array_tab_avx512, LSCE_DT_F16, &passed);
   }
   else { skipped++; printf("avx512: not on this machine\n"); }
 #else

@@ -37,7 +37,7 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
 }
 
 /* Would the float32 pass's statistics of this row have been certified? The row's bound with the
- * exp_rel that pass would have recorded for these s1 and K (simd_f32pass.inc f32_finish: E32, F within
+ * exp_rel that pass would have recorded for these s1 and K (simd_f32pass.inc pass_finish: E32, F within
  * 2^-52; its t_abs left out): a prediction for the next rows (first_pass), never a verdict on a row. */
 static int f32_would_pass(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
                           const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax) {
@@ -97,7 +97,7 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
   /* the accurate rung: a first pass with a cheaper exp (st->exp_rel) whose bound falls short is
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
   const int ok = !cheap || (!loss_bad && lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
-  /* the float32 pass took the row: its exp_rel is at least E32 (f32_finish's rho); the double single
+  /* the float32 pass took the row: its exp_rel is at least E32 (pass_finish's rho); the double single
    * pass's reaches that only for s1 below about 2^-15, whose rows it sends on to the accurate rung */
   const int was_f32 = st->exp_rel >= LSCE_EXP_REL_F32;
   if (f32ok && cheap) *f32ok = ok && (was_f32 || f32_would_pass(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));

@@ -14,7 +14,8 @@ typedef double (*lsce_grad_kern)(void *grad, lsce_dtype gdt, const lsce_call *c,
                                int64_t c1, const lsce_gradcoef *g, double m);
 
 /* Optional pair (SIMD kernels): stats_keep also keeps exp(z_j - m) of the slice's vector part in e
- * (returns 0 where it did not, 1 where e holds them in double, 2 where the float32 first pass kept
+ * (returns 0 where it did not, 1 where e holds them in double, 3 where e holds exp(z_j) of the 16-bit
+ * table pass (simd_tab16.inc; the factor exp(-m) left to grad_reuse), 2 where the float32 first pass kept
  * its float32 exps and their factor: simd_kernels.inc keep32_exps), grad_reuse takes them from there
  * (kept: that return value) instead of computing them again. */
 typedef int (*lsce_stats_keep_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0,
@@ -116,6 +117,9 @@ void lsce_exp32_array_tab_avx512(const float *s, const float *l, float *y, int64
 /* the single pass's exp32 of the logit itself, y = exp32(z) (simd_f32pass.inc stats_f32_one) */
 void lsce_exp32z_array_tab_avx2(const float *z, float *y, int64_t n);
 void lsce_exp32z_array_tab_avx512(const float *z, float *y, int64_t n);
+/* the 16-bit exp table as the table pass reads it, y[i] = T[p[i]] (simd_tab16.inc; 0: no table) */
+int lsce_tab16_array_tab_avx2(lsce_dtype dt, const uint16_t *p, double *y, int64_t n);
+int lsce_tab16_array_tab_avx512(lsce_dtype dt, const uint16_t *p, double *y, int64_t n);
 void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 /* simd_round16.h's double -> bfloat16 (bf16 != 0) / float16 rounding over an array (n a multiple of

@@ -32,5 +32,7 @@ typedef struct {
                          guarded; simd_f32pass.inc stats_f32_one), 0 always its two passes */
   int dblone;         /* LSCE_DBLONE: 1 the double single pass of narrow rows (impls/cpu/simd_dblone.inc) after a
                          row the float32 pass could not certify, and first where recent rows failed it; 0 off */
+  int tab16;          /* LSCE_TAB16: 1 bfloat16 and float16 slices take the 16-bit table pass first where they
+                         can (impls/cpu/simd_tab16.inc), 0 never */
 } lsce_config;
 #endif
