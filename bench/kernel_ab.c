@@ -6,7 +6,8 @@
  * loaded machine slows both alike. Prints, per dtype and pass (fwd, fwdbwd): best seconds of each,
  * their ratio, cycles per logit (rdtsc, per thread) and the rows the accurate rung recomputed; a fourth
  * column runs "first" with the float32 pass off (the double first pass), a fifth with its single pass
- * off (LSCE_F32ONE=0: the float32 pass's two passes).
+ * off (LSCE_F32ONE=0: the float32 pass's two passes; for float64, LSCE_F64ONE=0: stats_f64's two
+ * passes instead of simd_f64pass.inc's single pass).
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. With
  * LSCE_AB_SIGMA=s and LSCE_AB_BOOST=b (both optional) the logits become s z + b [j = y] (rounded once
  * to the dtype): rows like a trained model's (s 1.5, b 10: loss about 2.9 at K = 32000) rather than
@@ -61,6 +62,7 @@ int main(int argc, char **argv) {
   lsce_config cf = *lsce_config_get(), c0f = cf, c2f = cf;
   c0f.f32pass = 0;
   c2f.f32one = 0;
+  c2f.f64one = 0; /* and, for float64 rows, the single pass off (simd_f64pass.inc: the two passes) */
   const lsce_dtype dts[] = {LSCE_DT_F32, LSCE_DT_BF16, LSCE_DT_F16, LSCE_DT_F64};
   const char *dn[] = {"float32", "bfloat16", "float16", "float64"};
   mpq_t e;
@@ -81,7 +83,7 @@ int main(int argc, char **argv) {
     for (int bwd = 0; bwd < 2; bwd++) {
       double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30}, loss[5];
       unsigned long long cyc[5] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
-      int64_t accurate = 0;
+      int64_t accurate = 0, accurate4 = 0;
       for (int r = 0; r < reps; r++)
         for (int s = 0; s < 5; s++) {
           lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : &cf);
@@ -93,12 +95,13 @@ int main(int argc, char **argv) {
           if (t < best[s]) best[s] = t;
           if (c1 - c0 < cyc[s]) cyc[s] = c1 - c0;
           if (!s) accurate = cnt.accurate;
+          if (s == 4) accurate4 = cnt.accurate;
         }
       double nl = (double)N * (double)K;
-      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  f32one=0 %.4f s (%.2f)  accurate rows %lld/%lld  loss %.9g %.9g %.9g\n",
+      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  one=0 %.4f s (%.2f)  accurate rows %lld/%lld (one=0: %lld)  loss %.9g %.9g %.9g %.9g\n",
              dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
              (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl, best[4], (double)cyc[4] * threads / nl,
-             (long long)accurate, (long long)N, loss[0], loss[1], loss[2]);
+             (long long)accurate, (long long)N, (long long)accurate4, loss[0], loss[1], loss[2], loss[4]);
     }
     free(grad);
   }

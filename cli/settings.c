@@ -81,6 +81,9 @@ int lsce_settings_load(lsce_err *err) {
   int f32one = 1; /* LSCE_F32ONE: the float32 pass's single pass (0 off) */
   if ((rc = knob_word(&f32one, "LSCE_F32ONE", keeps, "0 or 1", err))) return rc;
   if (f32one < 0) f32one = 1;
+  int f64one = 1; /* LSCE_F64ONE: the float64 rows' single pass (0 off) */
+  if ((rc = knob_word(&f64one, "LSCE_F64ONE", keeps, "0 or 1", err))) return rc;
+  if (f64one < 0) f64one = 1;
   const char *fx = getenv("LSCE_FIXTURES");
   S.fixtures = fx && *fx ? fx : NULL;
   /* the libraries' configuration: what they read no longer comes from the environment */
@@ -98,6 +101,7 @@ int lsce_settings_load(lsce_err *err) {
   c.max_precision = S.max_prec;
   c.f32pass = f32 < 0 ? 1 : f32;
   c.f32one = f32one != 0;
+  c.f64one = f64one != 0;
   lsce_config_set(&c);
   return LSCE_OK;
 }

@@ -14,9 +14,10 @@ void lsce_config_default(lsce_config *c) {
   c->max_precision = 0;
   c->f32pass = 1;
   c->f32one = 1;
+  c->f64one = 1;
 }
 
-static lsce_config C = {-1, 0, 0, 0, 1, 1, 0, 0, 1, 1};
+static lsce_config C = {-1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1};
 
 void lsce_config_set(const lsce_config *c) { C = *c; }
 const lsce_config *lsce_config_get(void) { return &C; }

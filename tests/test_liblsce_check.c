@@ -22,7 +22,8 @@ static const int32_t targets[3] = {2, 1, 0};
 static int same_config(const lsce_config *a, const lsce_config *b) {
   return a->isa == b->isa && a->threads == b->threads && a->split == b->split && a->shards == b->shards &&
          a->keep == b->keep && a->row_reference == b->row_reference && a->cuda_inplace == b->cuda_inplace &&
-         a->max_precision == b->max_precision && a->f32pass == b->f32pass && a->f32one == b->f32one;
+         a->max_precision == b->max_precision && a->f32pass == b->f32pass && a->f32one == b->f32one &&
+         a->f64one == b->f64one;
 }
 
 int main(void) {

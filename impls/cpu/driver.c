@@ -66,7 +66,12 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
   /* the accurate rung: a first pass with a cheaper exp (st->exp_rel) whose bound falls short is
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
   if (k->acc_stats && st->exp_rel > 0 && !lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax)) {
-    const lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL};
+    lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL, NULL};
+    /* float64: a row of the single pass (simd_f64pass.inc stats_f64_one, exp_rel above
+     * LSCE_EXP_REL_F64) takes the two passes first (stats_dbl, from cache), their own rung the
+     * accurate kernels */
+    if (c->dtype == LSCE_DT_F64 && k->stats_dbl && st->exp_rel > LSCE_EXP_REL_F64)
+      acc = (lsce_kernels){k->stats_dbl, k->grad, NULL, NULL, k->acc_stats, k->acc_grad, NULL};
     lsce_rowstats sa;
     row_stats(&sa, c, &acc, i, par_slices ? slice : 0);
     finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL, 0);

@@ -30,5 +30,7 @@ typedef struct {
                          0 off, 1 on slices of at least 2048 classes, 2 on every slice (tests) */
   int f32one;         /* LSCE_F32ONE: 1 that pass reads the logits once where they lie in [-80, 80] (shift 0,
                          guarded; simd_f32pass.inc stats_f32_one), 0 always its two passes */
+  int f64one;         /* LSCE_F64ONE: 1 float64 forward rows are read once where every logit lies in [-600, 600]
+                         (impls/cpu/simd_f64pass.inc stats_f64_one), 0 always the two passes of stats_f64 */
 } lsce_config;
 #endif
