@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     for (int bwd = 0; bwd < 2; bwd++) {
       double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30}, loss[5];
       unsigned long long cyc[5] = {~0ULL, ~0ULL, ~0ULL, ~0ULL, ~0ULL};
-      int64_t accurate = 0, accurate4 = 0;
+      int64_t accurate = 0, accurate4 = 0, safe = 0;
       for (int r = 0; r < reps; r++)
         for (int s = 0; s < 5; s++) {
           lsce_config_set(s == 3 ? &c0f : s == 4 ? &c2f : &cf);
@@ -94,14 +94,14 @@ int main(int argc, char **argv) {
           double t = now() - t0;
           if (t < best[s]) best[s] = t;
           if (c1 - c0 < cyc[s]) cyc[s] = c1 - c0;
-          if (!s) accurate = cnt.accurate;
+          if (!s) { accurate = cnt.accurate; safe = cnt.safe; }
           if (s == 4) accurate4 = cnt.accurate;
         }
       double nl = (double)N * (double)K;
-      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  one=0 %.4f s (%.2f)  accurate rows %lld/%lld (one=0: %lld)  loss %.9g %.9g %.9g %.9g\n",
+      printf("%-8s %-6s first %.4f s (%.2f cyc/logit)  table %.4f s (%.2f)  deg-11 %.4f s (%.2f)  deg-11/first %.3f  f32pass=0 %.4f s (%.2f)  one=0 %.4f s (%.2f)  accurate rows %lld/%lld (one=0: %lld; safe path %lld)  loss %.9g %.9g %.9g %.9g\n",
              dn[d], bwd ? "fwdbwd" : "fwd", best[0], (double)cyc[0] * threads / nl, best[1],
              (double)cyc[1] * threads / nl, best[2], (double)cyc[2] * threads / nl, best[2] / best[0], best[3], (double)cyc[3] * threads / nl, best[4], (double)cyc[4] * threads / nl,
-             (long long)accurate, (long long)N, (long long)accurate4, loss[0], loss[1], loss[2], loss[4]);
+             (long long)accurate, (long long)N, (long long)accurate4, (long long)safe, loss[0], loss[1], loss[2], loss[4]);
     }
     free(grad);
   }

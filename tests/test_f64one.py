@@ -7,7 +7,8 @@ LSCE_ROW_REFERENCE=0, so no row is rescued by the reference. Forward and forward
 keeps the two passes: the gradient of the same rows must still pass), cpu_avx2 / cpu_threads /
 cpu_sharded (3 shards: slices that start inside the row), widest ISA and AVX2, LSCE_F64ONE 1 and 0.
 Rows: N(0, 1) (remainder classes beyond whole vectors), rows like a trained model's (1.5 z + 10 or
-12 at the target), confident rows (one class 40 above the rest: s1 tiny, the single pass's bound
+12 at the target), rows whose gradient at the target cancels (the float64 accurate rung, vd_exp2xx,
+settles them: avx2.c / avx512.c), confident rows (one class 40 above the rest: s1 tiny, the single pass's bound
 falls short and the two passes take it), ties with the maximum (in one vector, across vectors, in
 the remainder), logits at +-600 exactly (single pass) and the doubles just beyond (two passes),
 offsets of 1e4 and gaps of 1e30 (two passes), -inf masks (the double-double kernels), a pad class.
@@ -34,6 +35,14 @@ def problems():
     y = np.array([3, 100, 700, K - 2])
     z[np.arange(4), y] += np.array([10.0, 12.0, 12.0, 10.0])
     out["trained"] = (z, y)
+    # the gradient at the target cancelling (alpha / s = kappa_y, s1 = e / (1 - e) for k at e = 0.1):
+    # the first pass's 2^-54 exps cannot vouch for it, the accurate rung's vd_exp2xx (2^-61) can
+    z = rng.normal(size=(3, K)) * 1.5
+    y = np.array([4, 500, K - 1])
+    for r, rel in enumerate((0.0, 1e-7, 1e-10)):
+        others = np.delete(z[r], y[r])
+        z[r, y[r]] = np.log(np.sum(np.exp(others)) / ((0.1 / 0.9) * (1 + rel)))
+    out["cancel"] = (z, y)
     z = rng.normal(size=(3, K))
     z[0, 7] = 40.0                           # one class dominates: s1 about 1e-14
     z[1, 8] = 40.0                           # the same, target elsewhere

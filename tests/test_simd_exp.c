@@ -9,7 +9,8 @@
  * 2^-1073 absolute below (no cut at -708: it is 0 only below -746). vf_exp32 (the float32 first
  * pass), exp of the exact pair s + l = z - M, within LSCE_EXP_REL_F32 = 3 2^-24 (check32), and of the
  * logit itself on [-80, 80] as the single pass calls it (check32z). vd_exp1x (the float64 single
- * pass) of the logit itself on [-600, 600] within LSCE_EXP_REL_F64 (check1x).
+ * pass) of the logit itself on [-600, 600] within LSCE_EXP_REL_F64 (check1x); vd_exp2xx (the float64
+ * accurate rung) on vd_exp2x's pairs within LSCE_EXP_REL_F64X = 2^-61.
  * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
  * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
@@ -287,6 +288,7 @@ int main(void) {
     failed += check("avx2 vd_exp_tab", lsce_exp_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx2 vd_exp2x", lsce_exp2x_array_tab_avx2, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check1x("avx2 vd_exp1x (float64 single pass)", lsce_exp1x_array_tab_avx2, &passed);
+    failed += check2("avx2 vd_exp2xx", lsce_exp2xx_array_avx2, LSCE_EXP_REL_F64X, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx2 vf_exp32", lsce_exp32_array_tab_avx2, &passed);
     failed += check32z("avx2 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx2, &passed);
   } else { skipped++; printf("avx2: not on this machine\n"); }
@@ -296,6 +298,7 @@ int main(void) {
     failed += check("avx512 vd_exp_tab", lsce_exp_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx512 vd_exp2x", lsce_exp2x_array_tab_avx512, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check1x("avx512 vd_exp1x (float64 single pass)", lsce_exp1x_array_tab_avx512, &passed);
+    failed += check2("avx512 vd_exp2xx", lsce_exp2xx_array_avx512, LSCE_EXP_REL_F64X, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx512 vf_exp32", lsce_exp32_array_tab_avx512, &passed);
     failed += check32z("avx512 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx512, &passed);
   }
