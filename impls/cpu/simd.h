@@ -303,7 +303,10 @@ static inline vd vd_exp2x(vd xh, vd xl, vd *lo) {
  * exact, and lo = e 2^k too unless it falls below 2^-1022 (an absolute 2^-1075, 2^-209 of hi): so
  * vd_exp2x's 2^-55.1 (one rounding fewer here: no xl), and no absolute term. Measured against MPFR on [-600, 600] by tests/test_simd_exp.c. */
 static inline vd vd_exp1x(vd x, vd *lo) {
-  vd t, r = vd_exp_reduce(x, 16.0, &t);
+  /* vd_exp_reduce without its clamp at -708 (a no-op in [-600, 600]) */
+  const vd shifter = vd_set1(0x1.8p52);
+  vd t = vd_fmadd(x, vd_set1(16.0 * 1.4426950408889634074), shifter), n = vd_sub(t, shifter);
+  vd r = vd_fnmadd(n, vd_set1(1.90821492927058770002e-10 / 16.0), vd_fnmadd(n, vd_set1(6.93147180369123816490e-01 / 16.0), x));
   vd h, e, sc = vd_exp16_pair(r, t, &h, &e);
   *lo = vd_mul(e, sc);
   return vd_mul(h, sc);
