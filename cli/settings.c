@@ -86,6 +86,9 @@ int lsce_settings_load(lsce_err *err) {
   int tab16 = 1; /* LSCE_TAB16: the 16-bit table pass (0 off) */
   if ((rc = knob_word(&tab16, "LSCE_TAB16", keeps, "0 or 1", err))) return rc;
   if (tab16 < 0) tab16 = 1;
+  int f64one = 1; /* LSCE_F64ONE: the float64 rows' single pass (0 off) */
+  if ((rc = knob_word(&f64one, "LSCE_F64ONE", keeps, "0 or 1", err))) return rc;
+  if (f64one < 0) f64one = 1;
   const char *fx = getenv("LSCE_FIXTURES");
   S.fixtures = fx && *fx ? fx : NULL;
   /* the libraries' configuration: what they read no longer comes from the environment */
@@ -105,6 +108,7 @@ int lsce_settings_load(lsce_err *err) {
   c.f32one = f32one != 0;
   c.dblone = dblone != 0;
   c.tab16 = tab16 != 0;
+  c.f64one = f64one != 0;
   lsce_config_set(&c);
   return LSCE_OK;
 }

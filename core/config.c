@@ -16,6 +16,7 @@ void lsce_config_default(lsce_config *c) {
   c->f32one = 1;
   c->dblone = 1;
   c->tab16 = 1;
+  c->f64one = 1;
 }
 
 static lsce_config C = {-1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1};

@@ -26,6 +26,7 @@
 #define LSCE_EXP_REL_SIMD 0x1p-46 /* simd.h vd_exp on [-708, 0] (tests/test_simd_exp.c) */
 #define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
 #define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
+#define LSCE_EXP_REL_F64X 0x1p-61 /* simd.h vd_exp2xx, the float64 accurate rung's: argued below 2^-61.9 there, measured likewise */
 #define LSCE_EXP_REL_F32 0x1.8p-23 /* simd_f32pass.inc vf_exp32 of an exact pair s + l: argued below 2.65 2^-24 there, measured by tests/test_simd_exp.c */
 #define LSCE_EXP_REL_T16 0x1p-52  /* cpu/tab16.c: glibc exp of a 16-bit logit, below 1 ulp of double; measured by tests/test_simd_exp.c */
 /* st->exp_rel above this: a float32-precision first pass (simd_f32pass.inc); for a reduction its rows

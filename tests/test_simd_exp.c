@@ -14,6 +14,8 @@
  * one of the 65536 bfloat16 and float16 patterns, within LSCE_EXP_REL_T16 = 2^-52 of exp of its value
  * and a normal double where the value is finite and at most LSCE_TAB16_GUARD = 640 in size, a NaN for
  * every other pattern (check_tab16).
+ * vd_exp1x (the float64 single pass) of the logit itself on [-600, 600] within LSCE_EXP_REL_F64
+ * (check1x); vd_exp2xx (the float64 accurate rung) on vd_exp2x's pairs within LSCE_EXP_REL_F64X = 2^-61.
  * Arguments: random at several scales, the rounding boundaries of n = round(x / ln2) and of
  * n = round(16 x / ln2) (the table's), the ends; the worst measured error of each is printed. */
 #include <math.h>
@@ -109,6 +111,49 @@ static int check2(const char *isa, void (*f)(const double *, const double *, dou
   mpfr_clears(e, d, (mpfr_ptr)0);
   printf("%s: worst relative error %.3g (2^%.1f) over %d argument pairs (results >= %g)\n", isa, worst, log2(worst), NARG, rel_from);
   free(xl);
+  free(yl);
+  return failed;
+}
+
+/* vd_exp1x (the float64 single pass, impls/cpu/simd_f64pass.inc) of the logit itself on [-600, 600]:
+ * yh + yl against exp(x), within LSCE_EXP_REL_F64. Arguments: random at several scales of either
+ * sign, the rounding ties of n = round(16 x / ln2) on both sides, +-600 and 0. */
+static int check1x(const char *isa, void (*f)(const double *, double *, double *, int64_t), int *passed) {
+  double *x = malloc(sizeof(double) * NARG), *yh = malloc(sizeof(double) * NARG), *yl = malloc(sizeof(double) * NARG);
+  if (!x || !yh || !yl) { free(x); free(yh); free(yl); return 1; }
+  uint64_t s = 0xD1B54A32D192ED03ULL;
+  const double edges[] = {600.0, -600.0, 0.0, -0.0, 0x1p-1074, 599.999, -599.999};
+  const int ne = (int)(sizeof edges / sizeof edges[0]);
+  for (int i = 0; i < NARG; i++) {
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+    double u = (double)(s >> 11) / 9007199254740992.0, sg = (i & 1) ? -1.0 : 1.0;
+    if (i < ne) x[i] = edges[i];
+    else if (i % 4 == 0) x[i] = sg * u * 600.0;
+    else if (i % 4 == 1) x[i] = sg * u * 30.0;
+    else if (i % 4 == 2) x[i] = sg * u * 1e-6;
+    else x[i] = sg * ((double)((i / 8) % 13850) + 0.5) * 0.6931471805599453 / 16 * (1.0 + (u - 0.5) * 1e-15); /* ties of n */
+  }
+  f(x, yh, yl, NARG);
+  mpfr_t e, d;
+  mpfr_inits2(256, e, d, (mpfr_ptr)0);
+  int failed = 0;
+  double worst = 0;
+  for (int i = 0; i < NARG; i++) {
+    mpfr_set_d(e, x[i], MPFR_RNDN);
+    mpfr_exp(e, e, MPFR_RNDN);
+    mpfr_set_d(d, yh[i], MPFR_RNDN);
+    mpfr_add_d(d, d, yl[i], MPFR_RNDN);
+    mpfr_sub(d, e, d, MPFR_RNDN);
+    mpfr_div(d, d, e, MPFR_RNDN);
+    double r = fabs(mpfr_get_d(d, MPFR_RNDN));
+    if (r > worst) worst = r;
+    if (r <= LSCE_EXP_REL_F64) (*passed)++;
+    else if (++failed <= 5) printf("FAIL %s exp1x(%a) = %a + %a\n", isa, x[i], yh[i], yl[i]);
+  }
+  mpfr_clears(e, d, (mpfr_ptr)0);
+  printf("%s: worst relative error %.3g (2^%.1f) over %d arguments in [-600, 600]\n", isa, worst, log2(worst), NARG);
+  free(x);
+  free(yh);
   free(yl);
   return failed;
 }
@@ -314,6 +359,8 @@ int main(void) {
     failed += check("avx2 vd_exp", lsce_exp_array_avx2, LSCE_EXP_REL_SIMD, x, y, &passed);
     failed += check("avx2 vd_exp_tab", lsce_exp_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx2 vd_exp2x", lsce_exp2x_array_tab_avx2, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
+    failed += check1x("avx2 vd_exp1x (float64 single pass)", lsce_exp1x_array_tab_avx2, &passed);
+    failed += check2("avx2 vd_exp2xx", lsce_exp2xx_array_avx2, LSCE_EXP_REL_F64X, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx2 vf_exp32", lsce_exp32_array_tab_avx2, &passed);
     failed += check32z("avx2 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx2, &passed);
     failed += check_tab16("avx2 bfloat16 exp table", lsce_tab16_array_tab_avx2, LSCE_DT_BF16, &passed);
@@ -324,6 +371,8 @@ int main(void) {
     failed += check("avx512 vd_exp", lsce_exp_array_avx512, LSCE_EXP_REL_SIMD, x, y, &passed);
     failed += check("avx512 vd_exp_tab", lsce_exp_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
     failed += check2("avx512 vd_exp2x", lsce_exp2x_array_tab_avx512, LSCE_EXP_REL_F64, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
+    failed += check1x("avx512 vd_exp1x (float64 single pass)", lsce_exp1x_array_tab_avx512, &passed);
+    failed += check2("avx512 vd_exp2xx", lsce_exp2xx_array_avx512, LSCE_EXP_REL_F64X, 1, 0x1p-969, 0x1p-1074, x, y, &passed);
     failed += check32("avx512 vf_exp32", lsce_exp32_array_tab_avx512, &passed);
     failed += check32z("avx512 vf_exp32 (single pass)", lsce_exp32z_array_tab_avx512, &passed);
     failed += check_tab16("avx512 bfloat16 exp table", lsce_tab16_array_tab_avx512, LSCE_DT_BF16, &passed);

@@ -1,6 +1,7 @@
 /* impls/cpu/avx2.c: the AVX2 + FMA + F16C row kernels (simd_kernels.inc at 4 doubles a vector;
  * compiled with -mavx2 -mfma -mf16c, chosen at run time by lsce_cpu_has_avx2). Accuracy and claim:
- * simd_kernels.inc (the bounds of docs/accuracy.md "Targets" for float32, bfloat16 and float16). */
+ * simd_kernels.inc (the bounds of docs/accuracy.md "Targets" for float32, bfloat16 and float16; float64
+ * logits, the rows' accurate rung: simd_f64pass.inc with vd_exp2xx). */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
@@ -9,6 +10,9 @@
 #include "cpu/kernels.h"
 #define LSCE_SIMD_W 4
 #define LSCE_SIMD_FN(x) lsce_##x##_avx2
+#define LSCE_SIMD_F64 1 /* float64: the two passes with vd_exp2xx (simd_f64pass.inc), the rows' accurate rung */
+#define LSCE_SIMD_F64_EXP2 vd_exp2xx
+#define LSCE_SIMD_F64_REL LSCE_EXP_REL_F64X
 #include "cpu/simd.h"
 
 int lsce_cpu_has_avx2(void) {

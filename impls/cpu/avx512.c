@@ -3,7 +3,7 @@
  * algorithm as avx2.c at twice the width: about 1.6x the AVX2 kernels on this machine's Zen 4 cores,
  * whose exp is instruction bound (measured: scripts/bench, rows cpu_avx2 with LSCE_ISA=avx2 and
  * avx512). Accuracy and claim: simd_kernels.inc (the bounds of docs/accuracy.md "Targets" for float32, bfloat16 and
- * float16). */
+ * float16; float64 logits, the rows' accurate rung: simd_f64pass.inc with vd_exp2xx). */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
@@ -12,6 +12,9 @@
 #include "cpu/kernels.h"
 #define LSCE_SIMD_W 8
 #define LSCE_SIMD_FN(x) lsce_##x##_avx512
+#define LSCE_SIMD_F64 1 /* float64: the two passes with vd_exp2xx (simd_f64pass.inc), the rows' accurate rung */
+#define LSCE_SIMD_F64_EXP2 vd_exp2xx
+#define LSCE_SIMD_F64_REL LSCE_EXP_REL_F64X
 #include "cpu/simd.h"
 
 int lsce_cpu_has_avx512(void) {

@@ -98,8 +98,9 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
   const int ok = !cheap || (!loss_bad && lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
   /* the float32 pass took the row: its exp_rel is at least E32 (pass_finish's rho); the double single
-   * pass's reaches that only for s1 below about 2^-15, whose rows it sends on to the accurate rung */
-  const int was_f32 = st->exp_rel >= LSCE_EXP_REL_F32;
+   * pass's reaches that only for s1 below about 2^-15, whose rows it sends on to the accurate rung
+   * (float64 rows never take either: their single pass's exp_rel can exceed E32 too) */
+  const int was_f32 = c->dtype != LSCE_DT_F64 && st->exp_rel >= LSCE_EXP_REL_F32;
   if (f32ok && cheap) *f32ok = ok && (was_f32 || f32_would_pass(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
   /* the double single pass after the float32 pass (simd_dblone.inc): the row again, from cache */
   if (!ok && was_f32 && k->stats_one) {
@@ -112,7 +113,12 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
     return;
   }
   if (!ok) {
-    const lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL};
+    lsce_kernels acc = {k->acc_stats, k->acc_grad, NULL, NULL, NULL, NULL, NULL};
+    /* float64: a row of the single pass (simd_f64pass.inc stats_f64_one, exp_rel above
+     * LSCE_EXP_REL_F64) takes the two passes first (stats_dbl, from cache), their own rung the
+     * accurate kernels */
+    if (c->dtype == LSCE_DT_F64 && k->stats_dbl && st->exp_rel > LSCE_EXP_REL_F64)
+      acc = (lsce_kernels){k->stats_dbl, k->grad, NULL, NULL, k->acc_stats, k->acc_grad, NULL};
     lsce_rowstats sa;
     row_stats(&sa, c, &acc, i, par_slices ? slice : 0);
     finish_row(Lrow, lvl, grad, gdt, c, &acc, i, &sa, par_slices, slice, threads, NULL, 0, NULL);

@@ -122,6 +122,12 @@ int lsce_tab16_array_tab_avx2(lsce_dtype dt, const uint16_t *p, double *y, int64
 int lsce_tab16_array_tab_avx512(lsce_dtype dt, const uint16_t *p, double *y, int64_t n);
 void lsce_exp2x_array_tab_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 void lsce_exp2x_array_tab_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
+/* vd_exp1x of the logit itself, yh + yl = exp(x) on [-600, 600] (simd_f64pass.inc stats_f64_one) */
+void lsce_exp1x_array_tab_avx2(const double *x, double *yh, double *yl, int64_t n);
+void lsce_exp1x_array_tab_avx512(const double *x, double *yh, double *yl, int64_t n);
+/* vd_exp2xx (the float64 accurate rung's pair exp) over arrays, as lsce_exp2x_array_* */
+void lsce_exp2xx_array_avx2(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
+void lsce_exp2xx_array_avx512(const double *xh, const double *xl, double *yh, double *yl, int64_t n);
 /* simd_round16.h's double -> bfloat16 (bf16 != 0) / float16 rounding over an array (n a multiple of
  * 2W), for tests/test_round16.c (avx2.c, avx512.c) */
 void lsce_round16_array_avx2(const double *x, uint16_t *y, int64_t n, int bf16);

@@ -483,7 +483,10 @@ int lsce_guard_fast_ok(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce
    * when E <= 0.985 2^-(p+1) |L|: summed over rows of one sign, E_total <= 0.985 2^-(p+1) |total|,
    * below half an ulp of the total in p-bit precision, so the total's check passes (but for a total
    * within E of a power of two, where it escalates: still sound). */
-  if (c->prm->reduction != LSCE_RED_NONE && st->exp_rel > LSCE_EXP_REL_COARSE && !c->loss_lo)
+  /* (the float64 single pass too, simd_f64pass.inc: exp_rel above LSCE_EXP_REL_F64; its rows that
+   * miss this take the two passes, from cache) */
+  const int f64one = c->dtype == LSCE_DT_F64 && st->exp_rel > LSCE_EXP_REL_F64;
+  if (c->prm->reduction != LSCE_RED_NONE && (st->exp_rel > LSCE_EXP_REL_COARSE || f64one) && !c->loss_lo)
     ok_l = ok_l && E <= ldexp(0.985 * fabs(L.hi), -(lsce_ulp_prec(lsce_guard_loss_dtype(c->dtype)) + 1));
   return ok_l && ok_g;
 }

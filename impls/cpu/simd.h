@@ -274,10 +274,9 @@ static inline vd vd_two_sum(vd a, vd b, vd *e) {
  * scaled by 2^k (exact while lo stays normal; below, absolute 2^-1075, within the rows' LSCE_EXP_ABS).
  * Sum: below 2^-55.1 relative; claimed LSCE_EXP_REL_F64 = 2^-54 (cpu/rowguard.h), measured against
  * MPFR by tests/test_simd_exp.c. xh < -708 gives 0 + 0. */
-static inline vd vd_exp2x(vd xh, vd xl, vd *lo) {
-  const vd lim = vd_set1(-708.0);
-  vd t, r = vd_exp_reduce(xh, 16.0, &t);
-  r = vd_add(r, xl);
+/* vd_exp2x's steps after its reduction: for the reduced r and t, Th + l as the pair (*h, *e) before
+ * the scaling by 2^k, which is returned (vd_pow2_16) */
+static inline vd vd_exp16_pair(vd r, vd t, vd *h, vd *e) {
   vd q = vd_set1(1.0 / 5040.0);
   q = vd_fmadd(q, r, vd_set1(1.0 / 720.0));
   q = vd_fmadd(q, r, vd_set1(1.0 / 120.0));
@@ -287,11 +286,85 @@ static inline vd vd_exp2x(vd xh, vd xl, vd *lo) {
   q = vd_fmadd(q, r, vd_set1(1.0));
   q = vd_mul(q, r);
   vd Th = vd_tab16p(t, 0), l = vd_fmadd(Th, q, vd_tab16p(t, 1));
-  vd h = vd_add(Th, l);
-  vd e = vd_sub(l, vd_sub(h, Th)); /* fast two_sum: |Th| >= |l| */
-  vd sc = vd_pow2_16(t);
+  *h = vd_add(Th, l);
+  *e = vd_sub(l, vd_sub(*h, Th)); /* fast two_sum: |Th| >= |l| */
+  return vd_pow2_16(t);
+}
+static inline vd vd_exp2x(vd xh, vd xl, vd *lo) {
+  const vd lim = vd_set1(-708.0);
+  vd t, r = vd_exp_reduce(xh, 16.0, &t);
+  r = vd_add(r, xl);
+  vd h, e, sc = vd_exp16_pair(r, t, &h, &e);
   vmask z = vd_lt(xh, lim);
   *lo = vd_zero_where(vd_mul(e, sc), z);
   return vd_zero_where(vd_mul(h, sc), z);
+}
+
+/* vd_exp1x, the float64 single pass's exp (simd_f64pass.inc): vd_exp2x of an exact double x with
+ * xl = 0, for x in [-600, 600] (the caller's guard; outside it the result is not used), as a pair
+ * hi + *lo. vd_exp2x's argument holds for either sign of x: the reduction's n (|n| <= 13851) gives an
+ * exact r1 = x - n ln2hi/16 (n ln2hi/16 is exact for |n| < 2^21, and r1 needs fewer than 53 bits:
+ * |r1| <= ln2/32, a multiple of ulp(x) when n != 0), j = n mod 16 is the low 4 bits of t in two's
+ * complement either way, and 2^k with k in [-866, 865] is normal, hi = h 2^k >= e^-600 > 2^-866 is
+ * exact, and lo = e 2^k too unless it falls below 2^-1022 (an absolute 2^-1075, 2^-209 of hi): so
+ * vd_exp2x's 2^-55.1 (one rounding fewer here: no xl), and no absolute term. Measured against MPFR on [-600, 600] by tests/test_simd_exp.c. */
+static inline vd vd_exp1x(vd x, vd *lo) {
+  /* vd_exp_reduce without its clamp at -708 (a no-op in [-600, 600]) */
+  const vd shifter = vd_set1(0x1.8p52);
+  vd t = vd_fmadd(x, vd_set1(16.0 * 1.4426950408889634074), shifter), n = vd_sub(t, shifter);
+  vd r = vd_fnmadd(n, vd_set1(1.90821492927058770002e-10 / 16.0), vd_fnmadd(n, vd_set1(6.93147180369123816490e-01 / 16.0), x));
+  vd h, e, sc = vd_exp16_pair(r, t, &h, &e);
+  *lo = vd_mul(e, sc);
+  return vd_mul(h, sc);
+}
+/* vd_exp2xx, the float64 accurate rung's exp (simd_f64pass.inc built into avx2.c / avx512.c): as
+ * vd_exp2x (exp(xh + xl) for xh <= 0, |xl| <= ulp(xh)/2, a pair out, 0 + 0 below -708) to about 2^-61.9.
+ * Reduction: n = round(16 xh / ln2) as vd_exp_reduce, a = xh - n ln2hi/16 exact (there), n ln2lo/16 =
+ * ph + pl exactly (fma), a - ph = rh + ae exactly (two_sum), rl = (ae - pl) + xl (two roundings of a
+ * value below 2^-43.9: 2^-96); ln2hi + ln2lo is within 2^-85 of ln2, times |n|/16 < 2^10: rh + rl is
+ * within 2^-74.9 of xh + xl - n ln2/16, |rh| <= ln2/32 + 2^-22, |rl| < 2^-43.9.
+ * e^(rh + rl) = 1 + rh + w, w = tail + rl (1 + q) (rl^2 below 2^-87 dropped), tail = rh^2 P(rh),
+ * P = 1/2 + rh/6 + ... + rh^6/8! by Horner (Taylor to degree 8: truncation below 2^-68), q = rh + tail
+ * rounded (its error times rl is below 2^-96): rh^2 rounded (u rh^2 <= 2^-64.06, times P <= 0.51),
+ * P within 2^-53.9 (the last fma's rounding; the earlier ones are multiplied by |rh| <= 2^-5.5), times
+ * rh^2 <= 2^-11.06, tail rounded (2^-65.06), w's two roundings (2^-65.06): 1 + rh + w within
+ * 2^-62.8 of e^(rh + rl). Then T (1 + rh + w) with T = Th + Tl (lsce/exp2_table.h, 2^-106): Th rh =
+ * ph2 + pe2 exactly (fma), hi = Th + ph2 by fast two_sum (exact, |ph2| < Th), lo = (he + pe2) +
+ * fma(Th, w, fma(Tl, rh, Tl)) (Tl w dropped: 2^-65 Th; the fmas' and the two sums' roundings
+ * below 2^-65.06 Th each, four of them), renormalized (fast two_sum, exact). Sum, over
+ * e^r >= 0.978: below 2^-61.9 relative; claimed LSCE_EXP_REL_F64X = 2^-61 (impls/rowbound.h), measured
+ * against MPFR by tests/test_simd_exp.c. 2^k scales both parts as in vd_exp2x (lo below 2^-1022:
+ * 2^-1075 absolute, within the rows' LSCE_EXP_ABS). */
+static inline vd vd_exp2xx(vd xh, vd xl, vd *lo) {
+  const vd lim = vd_set1(-708.0), shifter = vd_set1(0x1.8p52), zero = vd_zero();
+  vd xc = vd_max(xh, lim);
+  vd t = vd_fmadd(xc, vd_set1(16.0 * 1.4426950408889634074), shifter);
+  vd n = vd_sub(t, shifter);
+  vd a = vd_fnmadd(n, vd_set1(6.93147180369123816490e-01 / 16.0), xc);
+  const vd c2 = vd_set1(1.90821492927058770002e-10 / 16.0);
+  vd ph = vd_mul(n, c2), pl = vd_fmsub(n, c2, ph);
+  vd ae, rh = vd_two_sum(a, vd_sub(zero, ph), &ae);
+  vd rl = vd_add(vd_sub(ae, pl), xl);
+  vd P = vd_set1(1.0 / 40320.0);
+  P = vd_fmadd(P, rh, vd_set1(1.0 / 5040.0));
+  P = vd_fmadd(P, rh, vd_set1(1.0 / 720.0));
+  P = vd_fmadd(P, rh, vd_set1(1.0 / 120.0));
+  P = vd_fmadd(P, rh, vd_set1(1.0 / 24.0));
+  P = vd_fmadd(P, rh, vd_set1(1.0 / 6.0));
+  P = vd_fmadd(P, rh, vd_set1(0.5));
+  vd tail = vd_mul(vd_mul(rh, rh), P);
+  vd q = vd_add(rh, tail);
+  vd w = vd_add(vd_fmadd(rl, q, rl), tail);
+  vd Th = vd_tab16p(t, 0), Tl = vd_tab16p(t, 1);
+  vd ph2 = vd_mul(Th, rh), pe2 = vd_fmsub(Th, rh, ph2);
+  vd h = vd_add(Th, ph2);
+  vd he = vd_sub(ph2, vd_sub(h, Th)); /* fast two_sum: |Th| > |ph2| */
+  vd l = vd_add(vd_add(he, pe2), vd_fmadd(Th, w, vd_fmadd(Tl, rh, Tl)));
+  vd hh = vd_add(h, l);
+  vd e = vd_sub(l, vd_sub(hh, h)); /* renormalized: |h| > |l| */
+  vd sc = vd_pow2_16(t);
+  vmask z = vd_lt(xh, lim);
+  *lo = vd_zero_where(vd_mul(e, sc), z);
+  return vd_zero_where(vd_mul(hh, sc), z);
 }
 #endif
