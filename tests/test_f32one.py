@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from lsce_testlib import problem_args, run_then_check, save_problem  # shared with the other row tests
+from lsce_testlib import Tally, problem_args, run_then_check, save_problem  # shared with the other row tests
 
 LSCE = os.path.abspath(sys.argv[1])
 
@@ -80,7 +80,7 @@ def run_and_check(d, prob, dt, impl, isa, mode, one, grad):
 
 
 def main():
-    passed = failed = 0
+    t = Tally()
     with tempfile.TemporaryDirectory() as d:
         for name, (z, y) in problems().items():
             for dt, (variant, e, red, pad) in itertools.product(("float32", "bfloat16"), COMBOS):
@@ -90,14 +90,9 @@ def main():
                 prob = problem_args(lg, tg, variant, e, red, pad)
                 for impl, isa, mode, one, grad in CONFIGS:
                     err = run_and_check(d, prob, dt, impl, isa, mode, one, grad)
-                    if err is None:
-                        passed += 1
-                    else:
-                        failed += 1
-                        print(f"FAIL {name} {dt} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
-                              f"LSCE_F32PASS={mode} LSCE_F32ONE={one} grad={grad}: {err}")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+                    t.ok(err is None, f"{name} {dt} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
+                         f"LSCE_F32PASS={mode} LSCE_F32ONE={one} grad={grad}: {err}")
+    return t.summary()
 
 
 if __name__ == "__main__":

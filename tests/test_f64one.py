@@ -21,7 +21,7 @@ import tempfile
 
 import numpy as np
 
-from lsce_testlib import problem_args, run_then_check, save_problem  # shared with the other row tests
+from lsce_testlib import Tally, problem_args, run_then_check, save_problem  # shared with the other row tests
 
 LSCE = os.path.abspath(sys.argv[1])
 
@@ -93,7 +93,7 @@ def run_and_check(d, prob, impl, isa, one, grad):
 
 
 def main():
-    passed = failed = 0
+    t = Tally()
     with tempfile.TemporaryDirectory() as d:
         for name, (z, y) in problems().items():
             for variant, e, red, pad in COMBOS:
@@ -101,14 +101,9 @@ def main():
                 prob = problem_args(lg, tg, variant, e, red, pad)
                 for impl, isa, one, grad in CONFIGS:
                     err = run_and_check(d, prob, impl, isa, one, grad)
-                    if err is None:
-                        passed += 1
-                    else:
-                        failed += 1
-                        print(f"FAIL {name} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
-                              f"LSCE_F64ONE={one} grad={grad}: {err}")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+                    t.ok(err is None, f"{name} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
+                         f"LSCE_F64ONE={one} grad={grad}: {err}")
+    return t.summary()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from lsce_testlib import problem_args, run_then_check, save_problem  # shared with the other row tests
+from lsce_testlib import Tally, problem_args, run_then_check, save_problem  # shared with the other row tests
 
 LSCE = os.path.abspath(sys.argv[1])
 
@@ -75,7 +75,7 @@ CONFIGS = [(impl, isa, "1", "1", grad) for impl in ("cpu_avx2", "cpu_threads") f
 
 
 def main():
-    passed = failed = 0
+    t = Tally()
     probs = problems()
     with tempfile.TemporaryDirectory() as d:
         for dt in ("bfloat16", "float16"):
@@ -92,14 +92,9 @@ def main():
                     gargs = ["--max-grad-ulp", "1"] if grad else []
                     err = run_then_check(LSCE, d, impl, prob, env, grad,
                                          ["--loss-dtype", "float32", "--max-ulp", "1"] + gargs)
-                    if err is None:
-                        passed += 1
-                    else:
-                        failed += 1
-                        print(f"FAIL {name} {dt} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
-                              f"LSCE_F32PASS={mode} LSCE_TAB16={tab} grad={grad}: {err}")
-    print(f"{passed} passed, {failed} failed, 0 skipped")
-    return 1 if failed or not passed else 0
+                    t.ok(err is None, f"{name} {dt} {variant} e={e} {red} {impl} isa={isa or 'widest'} "
+                         f"LSCE_F32PASS={mode} LSCE_TAB16={tab} grad={grad}: {err}")
+    return t.summary()
 
 
 if __name__ == "__main__":
