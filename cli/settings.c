@@ -83,8 +83,9 @@ int lsce_settings_load(lsce_err *err) {
   if (f32one < 0) f32one = 1;
   int dblone = 1; /* LSCE_DBLONE: the double single pass of narrow rows (0 off) */
   if ((rc = knob_word(&dblone, "LSCE_DBLONE", keeps, "0 or 1", err))) return rc;
-  int tab16 = 1; /* LSCE_TAB16: the 16-bit table pass (0 off) */
-  if ((rc = knob_word(&tab16, "LSCE_TAB16", keeps, "0 or 1", err))) return rc;
+  static const char *const tabs[] = {"0", "1", "2", NULL};
+  int tab16 = 1; /* LSCE_TAB16: the 16-bit table pass: 0 off, 1 bfloat16, 2 bfloat16 and float16 */
+  if ((rc = knob_word(&tab16, "LSCE_TAB16", tabs, "0, 1 or 2", err))) return rc;
   if (tab16 < 0) tab16 = 1;
   int f64one = 1; /* LSCE_F64ONE: the float64 rows' single pass (0 off) */
   if ((rc = knob_word(&f64one, "LSCE_F64ONE", keeps, "0 or 1", err))) return rc;
@@ -107,7 +108,7 @@ int lsce_settings_load(lsce_err *err) {
   c.f32pass = f32 < 0 ? 1 : f32;
   c.f32one = f32one != 0;
   c.dblone = dblone != 0;
-  c.tab16 = tab16 != 0;
+  c.tab16 = tab16;
   c.f64one = f64one != 0;
   lsce_config_set(&c);
   return LSCE_OK;

@@ -301,8 +301,8 @@ int lsce_set_config(const lsce_config *c, lsce_error *error) {
     rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_F32ONE: must be 0 or 1, got %d", c->f32one);
   else if (c->dblone != 0 && c->dblone != 1)
     rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_DBLONE: must be 0 or 1, got %d", c->dblone);
-  else if (c->tab16 != 0 && c->tab16 != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_TAB16: must be 0 or 1, got %d", c->tab16);
+  else if (c->tab16 < 0 || c->tab16 > 2)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_TAB16: must be 0, 1 or 2, got %d", c->tab16);
   else if (c->f64one != 0 && c->f64one != 1)
     rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_F64ONE: must be 0 or 1, got %d", c->f64one);
   else if (c->max_precision != 0 && c->max_precision < 16)

@@ -32,8 +32,8 @@ typedef struct {
                          guarded; simd_f32pass.inc stats_f32_one), 0 always its two passes */
   int dblone;         /* LSCE_DBLONE: 1 the double single pass of narrow rows (impls/cpu/simd_dblone.inc) after a
                          row the float32 pass could not certify, and first where recent rows failed it; 0 off */
-  int tab16;          /* LSCE_TAB16: 1 bfloat16 and float16 slices take the 16-bit table pass first where they
-                         can (impls/cpu/simd_tab16.inc), 0 never */
+  int tab16;          /* LSCE_TAB16: 1 bfloat16 slices take the 16-bit table pass first where they can
+                         (impls/cpu/simd_tab16.inc), 2 float16 slices too, 0 never */
   int f64one;         /* LSCE_F64ONE: 1 float64 forward rows are read once where every logit lies in [-600, 600]
                          (impls/cpu/simd_f64pass.inc stats_f64_one), 0 always the two passes of stats_f64 */
 } lsce_config;
