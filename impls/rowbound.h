@@ -27,7 +27,21 @@
 #define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
 #define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
 #define LSCE_EXP_REL_F64X 0x1p-61 /* simd.h vd_exp2xx, the float64 accurate rung's: argued below 2^-61.9 there, measured likewise */
-#define LSCE_EXP_REL_F32 0x1.8p-23 /* simd_f32pass.inc vf_exp32 of an exact pair s + l: argued below 2.65 2^-24 there, measured by tests/test_simd_exp.c */
+/* simd_f32pass.inc vf_exp32: its error grows with |k| = |round(x log2 e)| (one fma reduces by the float
+ * ln2, 1.9047e-9 above ln2): LSCE_EXP_REL_F32 + |k| LSCE_EXP_REL_F32K of the logit itself (l = 0),
+ * 2^-26 more for a pair s + l; argued below 1.82 2^-24 + |k| 1.9047e-9 there, measured by
+ * tests/test_simd_exp.c. LSCE_EXP_REL_F32 is also the floor of every float32-pass row's exp_rel. */
+#define LSCE_EXP_REL_F32 0x1.d8p-24
+#define LSCE_EXP_REL_F32K 0x1.06p-29
+/* a bound on |k| in vf_exp32 over arguments of size at most a (floats; a in double): |k| <=
+ * floor(|fl(x log2e_f)| + 1/2), and 1.4427 covers log2e_f (1.93e-8 low of log2 e), the product's
+ * rounding (2^-24 relative) and an argument s = fl(z - M) up to 2^-24 above |z - M| */
+static inline double lsce_exp32_kmax(double a) { return floor(a * 1.4427 + 0.5); }
+/* vf_exp32's relative error on arguments of size at most a, of the logit itself (pair 0) or of an
+ * exact pair s + l (pair 1) */
+static inline double lsce_exp_rel_f32(double a, int pair) {
+  return LSCE_EXP_REL_F32 + (pair ? 0x1p-26 : 0.0) + lsce_exp32_kmax(a) * LSCE_EXP_REL_F32K;
+}
 #define LSCE_EXP_REL_T16 0x1p-52  /* cpu/tab16.c: glibc exp of a 16-bit logit, below 1 ulp of double; measured by tests/test_simd_exp.c */
 /* st->exp_rel above this: a float32-precision first pass (simd_f32pass.inc); for a reduction its rows
  * must also meet about 2^-(p+1) relative alone (lsce_guard_fast_ok) */

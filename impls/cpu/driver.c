@@ -37,13 +37,15 @@ static void row_stats(lsce_rowstats *st, const lsce_call *c, const lsce_kernels 
 }
 
 /* Would the float32 pass's statistics of this row have been certified? The row's bound with the
- * exp_rel that pass would have recorded for these s1 and K (simd_f32pass.inc pass_finish: E32, F within
- * 2^-52; its t_abs left out): a prediction for the next rows (first_pass), never a verdict on a row. */
+ * exp_rel that pass would have recorded for these s1 and K (simd_f32pass.inc pass_finish: its single
+ * pass's exp error at |m| (its minimum unknown here) and pair sums (beta u32), F within 2^-52; its
+ * t_abs left out): a prediction for the next rows (first_pass), never a verdict on a row. */
 static int f32_would_pass(lsce_dtype gdt, const lsce_call *c, int64_t i, const lsce_rowcoef *rc,
                           const lsce_rowstats *st, const lsce_gradcoef *g, lsce_dd L, double gmax) {
   lsce_rowstats s32 = *st;
   const double u = LSCE_U53, n = (double)st->Kf, s1 = lsce_dd_to_d(st->s1);
-  const double rho = LSCE_EXP_REL_F32 + (n + 3) * u + 0x1p-52 + u;
+  const double e32 = lsce_exp_rel_f32(fabs(st->m), 0);
+  const double rho = e32 + 0x1p-24 * (1 + e32) + (n + 3) * u + 0x1p-52 + u;
   if (!(s1 > 0)) return 0;
   s32.exp_rel = (rho * (1 + s1) + u * s1) / (1 - rho) / s1;
   return lsce_guard_fast_ok(gdt, c, i, rc, &s32, g, L, gmax);
