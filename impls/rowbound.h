@@ -25,6 +25,7 @@
 #define LSCE_U_DD 0x1p-104        /* one double-double operation, relative */
 #define LSCE_EXP_REL_SIMD 0x1p-46 /* simd.h vd_exp on [-708, 0] (tests/test_simd_exp.c) */
 #define LSCE_EXP_REL_TAB 0x1p-42  /* simd.h vd_exp_tab on [-708, 0]: argued below 2^-42.4 there, measured by tests/test_simd_exp.c */
+#define LSCE_EXP_REL_ONE 0x1p-34  /* simd.h vd_exp_one, the double single pass's: argued below 2^-34.45 there, measured likewise */
 #define LSCE_EXP_REL_F64 0x1p-54  /* simd.h vd_exp2x of an exact pair: argued below 2^-55.1 there, measured likewise */
 #define LSCE_EXP_REL_F64X 0x1p-61 /* simd.h vd_exp2xx, the float64 accurate rung's: argued below 2^-61.9 there, measured likewise */
 /* simd_f32pass.inc vf_exp32: its error grows with |k| = |round(x log2 e)| (one fma reduces by the float

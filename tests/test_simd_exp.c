@@ -11,7 +11,7 @@
  * logit itself on [-80, 80] as the single pass calls it within lsce_exp_rel_f32(|z|, 0) (check32z):
  * impls/rowbound.h's bound, 1.84375 2^-24 (2^-26 more for a pair) plus |k| 1.906e-9, taken argument by
  * argument (the passes take it at the largest argument of the slice, which is larger). vd_exp_tab_nc, the double single
- * pass's exp of the logit itself (simd_dblone.inc), within LSCE_EXP_REL_TAB on [-700, 680] (one_args).
+ * pass's exp of the logit itself (simd_dblone.inc), vd_exp_one, within LSCE_EXP_REL_ONE on [-700, 680] (one_args).
  * The 16-bit exp tables of the table pass (impls/cpu/tab16.c, read through simd_tab16.inc): every
  * one of the 65536 bfloat16 and float16 patterns, within LSCE_EXP_REL_T16 = 2^-52 of exp of its value
  * and a normal double where the value is finite and at most LSCE_TAB16_GUARD = 640 in size, a NaN for
@@ -280,9 +280,9 @@ static int check32z(const char *isa, void (*f)(const float *, float *, int64_t),
   return failed;
 }
 
-/* The double single pass's exp (impls/cpu/simd_dblone.inc: vd_exp_tab_nc, the table exp without its
- * clamp, of the logit itself; issue #12, branch dblone) on the pass's guard [-700, 680]: check's
- * arguments there, so within LSCE_EXP_REL_TAB relative (which also makes every result a finite normal
+/* The double single pass's exp (impls/cpu/simd_dblone.inc: vd_exp_one, the table exp with a degree-4
+ * polynomial, of the logit itself; issue #12) on the pass's guard [-700, 680]: check's
+ * arguments there, so within LSCE_EXP_REL_ONE relative (which also makes every result a finite normal
  * double): random at several scales of either sign, half of them floats (the pass's logits are), the
  * table's rounding boundaries of n = round(16 x / ln2) on both sides, the ends and their neighbours,
  * 0 and tiny values. */
@@ -392,9 +392,9 @@ int main(void) {
   printf("avx512: not built\n");
 #endif
   one_args(x); /* the double single pass's exp on [-700, 680] (one_args) */
-  if (lsce_cpu_has_avx2()) failed += check("avx2 vd_exp_tab_nc [-700, 680]", lsce_exp_one_array_tab_avx2, LSCE_EXP_REL_TAB, x, y, &passed);
+  if (lsce_cpu_has_avx2()) failed += check("avx2 vd_exp_one [-700, 680]", lsce_exp_one_array_tab_avx2, LSCE_EXP_REL_ONE, x, y, &passed);
 #ifndef LSCE_NO_AVX512
-  if (lsce_cpu_has_avx512()) failed += check("avx512 vd_exp_tab_nc [-700, 680]", lsce_exp_one_array_tab_avx512, LSCE_EXP_REL_TAB, x, y, &passed);
+  if (lsce_cpu_has_avx512()) failed += check("avx512 vd_exp_one [-700, 680]", lsce_exp_one_array_tab_avx512, LSCE_EXP_REL_ONE, x, y, &passed);
 #endif
   free(x);
   free(y);

@@ -100,10 +100,12 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
   const int ok = !cheap || (!loss_bad && lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
   /* the float32 pass took the row: its exp_rel is at least E32 (pass_finish's rho); the double single
-   * pass's reaches that only for s1 below about 2^-15, whose rows it sends on to the accurate rung
-   * (float64 rows never take either: their single pass's exp_rel can exceed E32 too) */
+   * pass's (2^-34 exps) reaches that too for s1 below about 2^-11, one class dominating, whose rows
+   * it sends on to the accurate rung (float64 rows never take either: their single pass's exp_rel can
+   * exceed E32 too). The prediction asks f32_would_pass of every certified row, so such a row of the
+   * double pass does not send the next rows to the float32 pass, which could not certify them. */
   const int was_f32 = c->dtype != LSCE_DT_F64 && st->exp_rel >= LSCE_EXP_REL_F32;
-  if (f32ok && cheap) *f32ok = ok && (was_f32 || f32_would_pass(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
+  if (f32ok && cheap) *f32ok = ok && f32_would_pass(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax);
   /* the double single pass after the float32 pass (simd_dblone.inc): the row again, from cache */
   if (!ok && was_f32 && k->stats_one) {
     const lsce_kernels one = one_kernels(k, 0);

@@ -251,6 +251,31 @@ static inline vd vd_exp_tab_nc(vd x) {
   vd T = vd_tab16p(t, 0);
   return vd_add_exponent16(vd_fmadd(T, q, T), t);
 }
+/* vd_exp_one, the double single pass's exp (simd_dblone.inc), for |x| <= 708: vd_exp_tab_nc's table
+ * and 2^k with two operations less, for the accuracy that pass needs (the rows the float32 pass could
+ * not certify: about 2^-24 |L| and less; issue #12, ninth session). n = round(16 x / ln2) by the
+ * shifter in one fma (|n| <= 16350), r = fl(x - n L) by one fma with L = fl(ln2 / 16) (|L - ln2/16| <=
+ * 2^-58: n (L - ln2/16) <= 2^-43.9 of argument error, the rounding 2^-53 |r|), |r| <= ln2/32 (1 +
+ * 2^-39); e^r = 1 + q, q = r (1 + r/2 + r^2/6 + r^3/24) (Taylor to degree 4: truncation below
+ * (ln2/32)^5/120 e^(ln2/32) / e^(-ln2/32) < 2^-34.5; the Horner roundings about 2^-53 |q| each,
+ * |q| <= 2^-5.5); fma(T, q, T) and T (2^-53 each), 2^k exact (as vd_exp_tab_nc). Sum: below
+ * 2^-34.45, LSCE_EXP_REL_ONE = 2^-34 (cpu/rowguard.h), measured by tests/test_simd_exp.c (one_args)
+ * on [-700, 680]. Measured 12% faster than vd_exp_tab_nc in that pass (rows like a trained model's,
+ * lsce-kernel-ab 512 32000 1 7: 1.14 against 1.30-1.43 cycles per logit); degree 3 (2^-26.6) was 7%
+ * faster still, but would send rows of loss below about 0.3 (plain cross-entropy, confident rows) to
+ * the accurate rung. */
+static inline vd vd_exp_one(vd x) {
+  const vd shifter = vd_set1(0x1.8p52);
+  vd t = vd_fmadd(x, vd_set1(16.0 * 1.4426950408889634074), shifter);
+  vd r = vd_fnmadd(vd_sub(t, shifter), vd_set1(0x1.62e42fefa39efp-1 / 16.0), x);
+  vd q = vd_set1(1.0 / 24.0);
+  q = vd_fmadd(q, r, vd_set1(1.0 / 6.0));
+  q = vd_fmadd(q, r, vd_set1(0.5));
+  q = vd_fmadd(q, r, vd_set1(1.0));
+  q = vd_mul(q, r);
+  vd T = vd_tab16p(t, 0);
+  return vd_add_exponent16(vd_fmadd(T, q, T), t);
+}
 static inline vd vd_exp_tab(vd x) {
   const vd lo = vd_set1(-708.0);
   return vd_zero_where(vd_exp_tab_nc(vd_max(x, lo)), vd_lt(x, lo));
