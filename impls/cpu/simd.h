@@ -240,16 +240,19 @@ static inline vd vd_exp(vd x) {
 /* vd_exp_tab_nc: the same arithmetic without the clamp and the cut, for |x| <= 708 where the result
  * stays normal and finite (simd_dblone.inc's single pass calls it on its guarded [-700, 680], where
  * the argument above holds with the signs mirrored for x > 0: see there) */
-static inline vd vd_exp_tab_nc(vd x) {
-  vd t, r = vd_exp_reduce_nc(x, 16.0, &t);
-  vd q = vd_set1(1.0 / 120.0);
-  q = vd_fmadd(q, r, vd_set1(1.0 / 24.0));
+/* the table exps' common end: with q the Horner value down to the r^4 coefficient (q = 1/24 +
+ * r/120 + ...), e^r - 1 = r (1 + r/2 + r^2/6 + r^3 q), then T e^r 2^k = fma(T, e^r - 1, T) 2^k */
+static inline vd vd_exp_tab_end(vd q, vd r, vd t) {
   q = vd_fmadd(q, r, vd_set1(1.0 / 6.0));
   q = vd_fmadd(q, r, vd_set1(0.5));
   q = vd_fmadd(q, r, vd_set1(1.0));
   q = vd_mul(q, r);
   vd T = vd_tab16p(t, 0);
   return vd_add_exponent16(vd_fmadd(T, q, T), t);
+}
+static inline vd vd_exp_tab_nc(vd x) {
+  vd t, r = vd_exp_reduce_nc(x, 16.0, &t);
+  return vd_exp_tab_end(vd_fmadd(vd_set1(1.0 / 120.0), r, vd_set1(1.0 / 24.0)), r, t);
 }
 /* vd_exp_one, the double single pass's exp (simd_dblone.inc), for |x| <= 708: vd_exp_tab_nc's table
  * and 2^k with two operations less, for the accuracy that pass needs (the rows the float32 pass could
@@ -268,13 +271,7 @@ static inline vd vd_exp_one(vd x) {
   const vd shifter = vd_set1(0x1.8p52);
   vd t = vd_fmadd(x, vd_set1(16.0 * 1.4426950408889634074), shifter);
   vd r = vd_fnmadd(vd_sub(t, shifter), vd_set1(0x1.62e42fefa39efp-1 / 16.0), x);
-  vd q = vd_set1(1.0 / 24.0);
-  q = vd_fmadd(q, r, vd_set1(1.0 / 6.0));
-  q = vd_fmadd(q, r, vd_set1(0.5));
-  q = vd_fmadd(q, r, vd_set1(1.0));
-  q = vd_mul(q, r);
-  vd T = vd_tab16p(t, 0);
-  return vd_add_exponent16(vd_fmadd(T, q, T), t);
+  return vd_exp_tab_end(vd_set1(1.0 / 24.0), r, t);
 }
 static inline vd vd_exp_tab(vd x) {
   const vd lo = vd_set1(-708.0);
