@@ -8,7 +8,8 @@ logits, cpu_avx2 / cpu_threads / cpu_sharded (3 shards: slices that start inside
 and AVX2, LSCE_F32PASS 1 and all, LSCE_F32ONE 1 and 0. Rows that take the single pass: N(0, 1), ties
 of the maximum within one block, across lanes and in later blocks (the cases f1p_track settles
 without a second scan and those it scans again), the maximum in the tail vectors or the remainder,
-logits at +-80 exactly; rows that must fall back: one logit just beyond +-80 (two passes), offsets
+logits at +-80 exactly, rows of logits close to one offset (the exp's error grows with |k|);
+rows that must fall back: one logit just beyond +-80 (two passes), offsets
 of 1e4 (two passes), huge gaps (-80 against 80, and -1e30), -inf masks (double pass). (NaN logits
 are refused by the command line; the kernels' NaN fallback is fuzzed by tests/fuzz/fuzz_diff.c.)
 Usage: /usr/bin/python3 tests/test_f32one.py path/to/lsce"""
@@ -50,6 +51,12 @@ def problems():
     z[1, 7] = 80.0                          # gap of 160 within the guard: confident, escalates
     z[2, 9] = -1e30                         # huge gap: two passes, then the double pass
     out["gaps"] = (z, np.array([3, 7, 9]))
+    # the exp's error grows with |k| (one fma with the float ln2: |k| 1.906e-9, the same sign for every
+    # class of a row near one offset, so it adds up in S): rows of logits close to one offset c, loss
+    # about log K, whose bound is certified or not near the edge as |k| = |c| log2 e grows
+    K = 4096 + 16 + 3
+    z = np.stack([c + 1e-3 * rng.normal(size=K) for c in (10.0, 15.0, 20.0, 24.0, -15.0, -24.0, 79.0, -79.0)])
+    out["offsets"] = (z, np.array([0, 1, 2, 3, 4, 5, 6, K - 1]))
     z = rng.normal(size=(2, 2064))
     z[0, [4, 70, 2063]] = -np.inf           # masked classes: the double pass
     z[1, 0] = -np.inf
