@@ -72,8 +72,8 @@ int lsce_settings_load(lsce_err *err) {
 const lsce_settings *lsce_settings_get(void) { return &S; }
 
 void lsce_settings_ref_opts(lsce_ref_opts *o) {
-  const long mp = lsce_config_get()->max_precision;
-  if (mp) o->max_prec = mp;
+  lsce_err unused; /* the reference's own reading of lsce_config (validated when it was set) */
+  lsce_ref_opts_env(o, &unused);
 }
 
 int lsce_settings_threads(void) { return lsce_config_get()->threads > 0 ? lsce_config_get()->threads : 2; }

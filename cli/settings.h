@@ -28,7 +28,8 @@ int lsce_settings_threads(void);
  * itself would print its own message and exit 1, or crash). */
 int lsce_threads_preflight(const char *impl, lsce_err *err);
 
-/* LSCE_MAX_PRECISION (when set) into the reference's options: the CLI reads the knob once. */
+/* LSCE_MAX_PRECISION (when set) into the reference's options: lsce_ref_opts_env, which reads
+ * lsce_config (the CLI read the knob once). */
 void lsce_settings_ref_opts(lsce_ref_opts *o);
 
 /* The starting precision `start` (from --precision when `given`, else the default) must not exceed

@@ -24,8 +24,9 @@
  *          `ENV: <n> is below <.lo>`; above .cap reads as .cap.
  *   FLAG   not validated (as ever): exactly .word flips the default, any other value leaves it.
  *          lsce_set_config: 0 or 1 (`ENV: must be <.list>, got <n>`).
- *   PREC   LSCE_MAX_PRECISION's own grammar and lines: decimal digits up to 10^9 (`ENV: not <.what>:
- *          '<v>'`), at least .lo (`ENV: must be at least <.lo>`). lsce_set_config: 0 or >= .lo.
+ *   PREC   LSCE_MAX_PRECISION's own grammar and lines: decimal digits, a digit after a value above
+ *          10^8 being junk (`ENV: not <.what>: '<v>'`), at least .lo (`ENV: must be at least <.lo>`).
+ *          lsce_set_config: 0 or >= .lo.
  *   TEXT   any string (Y rows only).
  * Special cases, all in cli/settings.c: LSCE_CERTIFY is lsce_settings.certify = 1 + the word's index
  * (0 when unset: .def -1), LSCE_FIXTURES is lsce_settings.fixtures; LSCE_THREADS_CAP also sizes the
