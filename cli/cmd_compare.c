@@ -37,6 +37,7 @@ typedef struct {
   char name[96];
   double lhs, rhs;
   int holds;
+  int oom; /* a side's reference ran out of memory (its ball claims nothing): compare cannot complete */
 } ident;
 
 /* Does the input give variant v? */
@@ -49,10 +50,8 @@ static int available(const lsce_problem *p, int v) {
   return p->K >= d->min_K;
 }
 
-/* The reduced loss of variant v at smoothing e as a ball (flags for non-finite), and its M. */
-/* set when a side's reference ran out of memory (its ball claims nothing): compare cannot complete */
-static int g_side_oom;
-
+/* The reduced loss of variant v at smoothing e as a ball (flags for non-finite, and f->oom when
+ * memory ran out: judge() carries it into the identity's line), and its M. */
 static void side(arb_t val, arb_t M, lsce_ref_flags *f, lsce_problem *p, int v, const mpq_t e,
                  int ce_only) {
   int v0 = p->variant;
@@ -62,7 +61,6 @@ static void side(arb_t val, arb_t M, lsce_ref_flags *f, lsce_problem *p, int v, 
   p->variant = v;
   mpq_set(p->e, e);
   lsce_ref_total_ball(val, M, f, p, ce_only, IDENT_PREC);
-  if (f->oom) g_side_oom = 1;
   p->variant = v0;
   mpq_set(p->e, e0);
   mpq_clear(e0);
@@ -77,6 +75,7 @@ static double mid_d(const arb_t x, const lsce_ref_flags *f) {
 /* lhs and rhs balls -> the identity line's facts. */
 static void judge(ident *id, const arb_t l, const lsce_ref_flags *fl, const arb_t r,
                   const lsce_ref_flags *fr, const arb_t Ml, const arb_t Mr) {
+  id->oom = fl->oom || fr->oom;
   id->lhs = mid_d(l, fl);
   id->rhs = mid_d(r, fr);
   if (fl->is_nan || fl->is_inf || fr->is_nan || fr->is_inf) {
@@ -232,18 +231,18 @@ static int megatron_identities(ident *out, lsce_problem *p) {
     judge(out, l, &fl, r, &fr, Ml, Mr);
   } else {
     const int64_t vp = K / T, r0 = p->rank;
-    int inf = 0, nan = 0;
+    int inf = 0, nan = 0, oom = 0;
     for (int64_t rk = 0; rk < T; rk++) {
       p->rank = rk;
       side(l, Ml, &fl, p, mv, p->e, 0);
-      inf |= fl.is_inf; nan |= fl.is_nan;
+      inf |= fl.is_inf; nan |= fl.is_nan; oom |= fl.oom;
       arb_add(s, s, l, IDENT_PREC);
       arb_add(Ms, Ms, Ml, IDENT_PREC);
     }
     p->rank = r0;
     arb_div_si(s, s, (slong)T, IDENT_PREC);
     arb_div_si(Ms, Ms, (slong)T, IDENT_PREC);
-    fl.is_inf = inf && !nan; fl.is_nan = nan;
+    fl.is_inf = inf && !nan; fl.is_nan = nan; fl.oom = oom;
     mpq_t e2;
     mpq_init(e2);
     mpq_set_si(e2, (long)vp, (unsigned long)(vp - 1));
@@ -312,7 +311,10 @@ static int identities15(ident *out, lsce_problem *p) {
   int all_valid = !p->soft;
   for (int64_t i = 0; i < p->N && all_valid; i++) all_valid = lsce_row_in_V(p, LSCE_V_K, i);
   double *oh = all_valid ? calloc((size_t)(p->N * p->K > 0 ? p->N * p->K : 1), sizeof(double)) : NULL;
-  if (all_valid && !oh) g_side_oom = 1; /* the identity cannot be judged: compare cannot complete */
+  if (all_valid && !oh) { /* the identity cannot be judged: compare cannot complete */
+    snprintf(out[n].name, sizeof out[n].name, "k-onehot=k");
+    out[n++].oom = 1;
+  }
   if (oh) {
     for (int64_t i = 0; i < p->N; i++) oh[i * p->K + lsce_target(p, i)] = 1.0;
     side(r, Mr, &fr, p, LSCE_V_K, p->e, 0);
@@ -379,7 +381,8 @@ int lsce_cmd_compare(int argc, char **argv) {
   ident ids[LSCE_V_COUNT + 4]; /* a row's identity each, k1-megatron's two and issue #15's two */
   int nid = rc ? 0 : identities(ids, &p);
   if (!rc) nid += identities15(ids + nid, &p);
-  if (!rc && g_side_oom) rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "compare: out of memory");
+  for (int k = 0; k < nid && !rc; k++)
+    if (ids[k].oom) rc = lsce_err_set(&err, LSCE_EINCOMPLETE, "compare: out of memory");
   if (rc) { lsce_problem_clear(&p); return lsce_fail(&err); }
   int all = 1;
   for (int k = 0; k < nid; k++) all &= ids[k].holds;

@@ -6,18 +6,10 @@
 #include "lsce/npy.h"
 #include "lsce/reference.h"
 
-/* LSCE_THREADS above this runs with this many threads: more cannot help on any machine lsce
- * targets, and thousands of threads crash the OpenMP runtime (signal 11 inside libgomp). */
-#define LSCE_THREADS_CAP 256
-
+/* The knobs of the command line alone (the Y rows of lsce/knobs.h); the others are lsce_config's
+ * (lsce_config_get()). LSCE_THREADS_CAP is lsce/knobs.h's. */
 typedef struct {
-  const char *isa;     /* LSCE_ISA: "scalar", "avx2", "avx512" or NULL (the widest available) */
-  int threads;         /* LSCE_THREADS capped at LSCE_THREADS_CAP, or 0 (the implementation's 2) */
-  long long split;     /* LSCE_SPLIT >= 0, 0 when unset */
-  long long shards;    /* LSCE_SHARDS >= 1, 0 when unset */
-  int keep;            /* LSCE_KEEP: 0 or 1 (default 1) */
   int certify;         /* LSCE_CERTIFY: 0 automatic, 1 fast, 2 reference */
-  long max_prec;       /* LSCE_MAX_PRECISION, 0 when unset */
   const char *fixtures;/* LSCE_FIXTURES or NULL */
 } lsce_settings;
 
@@ -36,7 +28,8 @@ int lsce_settings_threads(void);
  * itself would print its own message and exit 1, or crash). */
 int lsce_threads_preflight(const char *impl, lsce_err *err);
 
-/* LSCE_MAX_PRECISION (when set) into the reference's options: the CLI reads the knob once. */
+/* LSCE_MAX_PRECISION (when set) into the reference's options: lsce_ref_opts_env, which reads
+ * lsce_config (the CLI read the knob once). */
 void lsce_settings_ref_opts(lsce_ref_opts *o);
 
 /* The starting precision `start` (from --precision when `given`, else the default) must not exceed

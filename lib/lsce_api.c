@@ -278,38 +278,12 @@ int lsce_check(const lsce_problem_t *h, const lsce_array *loss, const lsce_array
   return rc ? fail(error, &err) : LSCE_OK;
 }
 
+/* Every field checked by lsce/knobs.h's table (core/config.c lsce_config_check: the knob's name and
+ * lsce_set_config's values in the line), the counts above their cap capped as the command line caps them. */
 int lsce_set_config(const lsce_config *c, lsce_error *error) {
   lsce_err err;
-  int rc = LSCE_OK;
-  if (c->isa < -1 || c->isa > 2)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_ISA: must be -1 (the widest), 0 (scalar), 1 (avx2) or 2 (avx512), got %d", c->isa);
-  else if (c->threads < 0)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_THREADS: %d is below 1", c->threads);
-  else if (c->split < 0)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_SPLIT: %lld is below 0", c->split);
-  else if (c->shards < 0)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_SHARDS: %lld is below 1", c->shards);
-  else if (c->keep != 0 && c->keep != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_KEEP: must be 0 or 1, got %d", c->keep);
-  else if (c->row_reference != 0 && c->row_reference != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_ROW_REFERENCE: must be 0 or 1, got %d", c->row_reference);
-  else if (c->cuda_inplace != 0 && c->cuda_inplace != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_CUDA_INPLACE: must be 0 or 1, got %d", c->cuda_inplace);
-  else if (c->f32pass < 0 || c->f32pass > 2)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_F32PASS: must be 0, 1 or 2, got %d", c->f32pass);
-  else if (c->f32one != 0 && c->f32one != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_F32ONE: must be 0 or 1, got %d", c->f32one);
-  else if (c->dblone != 0 && c->dblone != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_DBLONE: must be 0 or 1, got %d", c->dblone);
-  else if (c->tab16 < 0 || c->tab16 > 2)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_TAB16: must be 0, 1 or 2, got %d", c->tab16);
-  else if (c->f64one != 0 && c->f64one != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_F64ONE: must be 0 or 1, got %d", c->f64one);
-  else if (c->max_precision != 0 && c->max_precision < 16)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_MAX_PRECISION: must be at least 16");
-  if (rc) return fail(error, &err);
   lsce_config s = *c;
-  if (s.threads > 256) s.threads = 256; /* as the command line caps LSCE_THREADS */
+  if (lsce_config_check(&s, &err)) return fail(error, &err);
   lsce_config_set(&s);
   return LSCE_OK;
 }

@@ -13,8 +13,10 @@ without the fault.
 14. the MPFR reference and the figures (reference/ref_loss.c, verify/measure.c, cli/cmd_compare.c)
 under a failing allocation of lsce's own code at EVERY point of reference, check (k1-kl with a
 gradient) and compare (weights, pad index) on a 5x7 problem: the same promise.
+15. lsce-mpi batch (many commands in one process, --mpi --batch-only): a compare whose allocation
+failed leaves nothing behind for the next command.
 Usage: /usr/bin/python3 tests/test_faults.py path/to/lsce [--sanitized] [--rename-shim libfault_rename.so]
-       [--alloc-shim libfault_alloc.so] [--mpi LSCE_MPI MPIRUN] [--options-only]   (LSCE_FAULTS_SEED=S repeats a run)"""
+       [--alloc-shim libfault_alloc.so] [--mpi LSCE_MPI MPIRUN] [--options-only | --batch-only]   (LSCE_FAULTS_SEED=S repeats a run)"""
 import errno, hashlib, json, os, pty, random, re, resource, select, shutil, signal, stat, subprocess
 import sys, tempfile, threading, time
 
@@ -32,6 +34,7 @@ MPI = [os.path.abspath(x) for x in sys.argv[sys.argv.index("--mpi") + 1:sys.argv
     if "--mpi" in sys.argv else None  # LSCE_MPI MPIRUN: section 13's lsce-mpi part
 OPTIONS_ONLY = "--options-only" in sys.argv  # section 13 only
 MPI_ONLY = OPTIONS_ONLY and MPI is not None  # section 13's lsce-mpi part only (the mpi suite's run)
+BATCH_ONLY = "--batch-only" in sys.argv  # section 15 only (the mpi suite's faults_batch)
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "options")
 SEED = int(os.environ.get("LSCE_FAULTS_SEED", "0")) or random.randrange(1, 1 << 30)
 rng = random.Random(SEED)
@@ -270,6 +273,52 @@ def reference_faults(root):
         alloc_sweep(what, lambda e, c=c: run(c, d, env=e), d, k=1000, section=14)
 
 
+def batch_faults(root):
+    """Section 15: one process, several commands (lsce-mpi batch at P = 1): a failing allocation in
+    one command leaves nothing behind for the next (cli/cmd_compare.c once kept a side's out-of-memory
+    in a file-static flag that no later compare cleared). Each of the last allocation points of a
+    compare (its identities' references) fails in turn in the first of two identical compares: the
+    first exits 0 as without the fault or 2/3 with no stdout, and the second prints exactly what a
+    compare without the fault prints, with exit 0."""
+    global skipped
+    if not (ALLOC and MPI) or SANITIZED:
+        skipped += 1
+        print("skip 15 lsce-mpi batch: no --alloc-shim and --mpi (or a sanitized build)")
+        return
+    lap("15. lsce-mpi batch: a failing allocation in one compare, then the same compare")
+    from lsce_testlib import MPI_ENV, parse_batch
+    lsce_mpi, mpirun = MPI
+    d = os.path.join(root, "w15")
+    os.makedirs(d, exist_ok=True)
+    z = np.random.default_rng(1).normal(size=(5, 7)).astype(np.float32)  # section 14's problem
+    for name, arr in (("L.npy", z), ("T.npy", np.array([0, 3, 6, 2, 1], dtype=np.int64)),
+                      ("W.npy", np.random.default_rng(2).uniform(0.5, 2, size=7))):
+        np.save(os.path.join(d, name), arr)
+    line = "compare --logits L.npy --targets T.npy --weights W.npy --smoothing 0.1 --pad-index 2\n"
+    one, two = os.path.join(d, "one.batch"), os.path.join(d, "two.batch")
+    open(one, "w").write(line)
+    open(two, "w").write(line * 2)
+
+    def batch(path, extra):
+        env = dict(os.environ, **MPI_ENV, **extra)
+        x = [a for k in extra for a in ("-x", k)]
+        return subprocess.run([mpirun, "-q", "--oversubscribe", "-np", "1"] + x + ["-x", f"LD_PRELOAD={ALLOC}", lsce_mpi,
+                               "batch", path], cwd=d, env=env, capture_output=True, text=True, timeout=60)
+    cnt = os.path.join(root, "alloc-count15")
+    r = batch(one, {"LSCE_FAULT_ALLOC_COUNT": cnt})
+    n = max([int(x) for x in open(cnt).read().split()] or [0]) if os.path.exists(cnt) else 0
+    base = parse_batch(r.stdout)
+    check("15 the compare without a fault", len(base) == 1 and base[0][0] == 0 and n > 8, f"{base} {n} points {r.stderr[-300:]!r}")
+    if not (len(base) == 1 and n > 8):
+        return
+    for k in range(n - 7, n + 1):
+        r = batch(two, {"LSCE_FAULT_ALLOC": str(k)})
+        got = parse_batch(r.stdout)
+        ok = len(got) == 2 and (got[0] == base[0] or (got[0][0] in (2, 3) and got[0][1] == "")) and got[1] == base[0]
+        check(f"15 allocation {k} of {n} fails in the first compare: the second as without it", ok,
+              f"got {[(c, o[:80]) for c, o in got]}, stderr {r.stderr[-300:]!r}")
+
+
 def options_faults(root):
     """Section 13: issue #15's options paths under the faults of sections 1, 6 and the RLIMIT_AS
     sweep, and under a failing allocation of lsce's own code."""
@@ -415,6 +464,11 @@ def options_faults(root):
 def main():
     global skipped
     print(f"seed {SEED}")
+    if BATCH_ONLY:
+        with tempfile.TemporaryDirectory() as root:
+            batch_faults(root)
+        print(f"{passed} passed, {failed} failed, {skipped} skipped")
+        return 0 if failed == 0 else 1
     if OPTIONS_ONLY:
         with tempfile.TemporaryDirectory() as root:
             options_faults(root)

@@ -2,7 +2,8 @@
  * header only (under ASan/UBSan in the sanitize build): the reference's own values PASS within half
  * a float64 ulp (they are the exact values correctly rounded); a float32 loss one ulp above it
  * measures about 1 ulp; a gradient entry moved by 1% FAILs at its row and column; bad loss/grad
- * arrays, an unknown row and bad options give the CLI's lines and codes; a failed creation returns
+ * arrays, an unknown row and bad options give the CLI's lines and codes; every field of lsce_config
+ * (lsce/knobs.h's rows) is checked by lsce_set_config, naming its knob; a failed creation returns
  * no problem (and, under ASan, leaks nothing). The figures themselves are compared with `lsce
  * check` by tests/test_python_binding.py. */
 #include <math.h>
@@ -18,14 +19,25 @@ static const float logits[3][5] = {{0.0f, 0.2f, 0.7f, 0.1f, 0.0f},
                                    {1.0f, 0.2f, 0.7f, 0.9f, 1.0f}};
 static const int32_t targets[3] = {2, 1, 0};
 
-/* field by field: a struct's padding bytes are not part of its value (memcmp saw them) */
+/* field by field (lsce/knobs.h's rows): a struct's padding bytes are not part of its value (memcmp saw them) */
+#define SAME_FIELD(field, ...) && a->field == b->field
 static int same_config(const lsce_config *a, const lsce_config *b) {
-  return a->isa == b->isa && a->threads == b->threads && a->split == b->split && a->shards == b->shards &&
-         a->keep == b->keep && a->row_reference == b->row_reference && a->cuda_inplace == b->cuda_inplace &&
-         a->max_precision == b->max_precision && a->f32pass == b->f32pass && a->f32one == b->f32one &&
-         a->dblone == b->dblone &&
-         a->tab16 == b->tab16 &&
-         a->f64one == b->f64one;
+  return 1 LSCE_KNOBS(SAME_FIELD, LSCE_KNOB_NONE);
+}
+
+/* every field is checked: -100 is outside what any row accepts, and the line names the row's knob */
+#define REJECTED(field, type, env, ...)                                                              \
+  {                                                                                                  \
+    lsce_config c = *c0;                                                                             \
+    c.field = -100;                                                                                  \
+    int rc = lsce_set_config(&c, &err);                                                              \
+    lsce_get_config(&c);                                                                             \
+    EXPECT(rc == LSCE_EINPUT && !strncmp(err.message, env ": ", sizeof env + 1) && same_config(&c, c0), \
+           "%s = -100: %d %s", #field, rc, err.message);                                            \
+  }
+static void every_field_checked(const lsce_config *c0) {
+  lsce_error err;
+  LSCE_KNOBS(REJECTED, LSCE_KNOB_NONE)
 }
 
 int main(void) {
@@ -109,6 +121,13 @@ int main(void) {
   EXPECT(rc == LSCE_EINPUT && !strcmp(err.message, "LSCE_MAX_PRECISION: must be at least 16"), "bad precision: %s", err.message);
   lsce_get_config(&c);
   EXPECT(same_config(&c, &c0), "a rejected config changes nothing");
+  every_field_checked(&c0);
+  c = c0;
+  c.split = 1LL << 50; /* the counts read as their caps, as the command line's knobs do */
+  c.shards = 1LL << 41;
+  rc = lsce_set_config(&c, &err);
+  lsce_get_config(&c);
+  EXPECT(rc == LSCE_OK && c.split == 1LL << 40 && c.shards == 1LL << 40, "caps: %d %lld %lld", rc, c.split, c.shards);
   for (int isa = -1; isa <= 2; isa++) {
     c = c0;
     c.isa = isa;

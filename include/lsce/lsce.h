@@ -104,9 +104,9 @@ int lsce_check(const lsce_problem_t *p, const lsce_array *loss, const lsce_array
 
 /* The run-time settings (lsce_config in lsce/types.h), the command line's LSCE_* environment knobs
  * (docs/cli.md "Environment"), which liblsce never reads: lsce_config_default fills the values of an
- * empty environment; lsce_set_config checks every field (LSCE_EINPUT naming the knob, nothing set)
- * and sets them for every later call of the process (not while a call runs); lsce_get_config reads
- * them back. */
+ * empty environment; lsce_set_config checks every field (LSCE_EINPUT naming the knob, nothing set;
+ * what each accepts is its row in lsce/knobs.h; a count above its cap reads as the cap) and sets
+ * them for every later call of the process (not while a call runs); lsce_get_config reads them back. */
 void lsce_config_default(lsce_config *c);
 int lsce_set_config(const lsce_config *c, lsce_error *err);
 void lsce_get_config(lsce_config *c);
