@@ -17,11 +17,12 @@ void lsce_config_default(lsce_config *c) {
   c->dblone = 1;
   c->tab16 = 1;
   c->f64one = 1;
+  c->pipe = 1;
 }
 
 /* the defaults of lsce_config_default, by name (a positional list went stale when knobs were added) */
 static lsce_config C = {.isa = -1, .keep = 1, .row_reference = 1, .f32pass = 1, .f32one = 1, .dblone = 1, .tab16 = 1,
-                        .f64one = 1};
+                        .f64one = 1, .pipe = 1};
 
 void lsce_config_set(const lsce_config *c) { C = *c; }
 const lsce_config *lsce_config_get(void) { return &C; }

@@ -25,7 +25,8 @@ static int same_config(const lsce_config *a, const lsce_config *b) {
          a->max_precision == b->max_precision && a->f32pass == b->f32pass && a->f32one == b->f32one &&
          a->dblone == b->dblone &&
          a->tab16 == b->tab16 &&
-         a->f64one == b->f64one;
+         a->f64one == b->f64one &&
+         a->pipe == b->pipe;
 }
 
 int main(void) {
