@@ -90,8 +90,8 @@ int lsce_settings_load(lsce_err *err) {
   int f64one = 1; /* LSCE_F64ONE: the float64 rows' single pass (0 off) */
   if ((rc = knob_word(&f64one, "LSCE_F64ONE", keeps, "0 or 1", err))) return rc;
   if (f64one < 0) f64one = 1;
-  int pipe = 1; /* LSCE_PIPE: the float32 forward+backward pipeline (0 off) */
-  if ((rc = knob_word(&pipe, "LSCE_PIPE", keeps, "0 or 1", err))) return rc;
+  int pipe = 1; /* LSCE_PIPE: the float32 forward+backward pipeline: 0 off, 1 large calls, all (2) any */
+  if ((rc = knob_word(&pipe, "LSCE_PIPE", f32s, "0, 1 or all", err))) return rc;
   const char *fx = getenv("LSCE_FIXTURES");
   S.fixtures = fx && *fx ? fx : NULL;
   /* the libraries' configuration: what they read no longer comes from the environment */
@@ -112,7 +112,7 @@ int lsce_settings_load(lsce_err *err) {
   c.dblone = dblone != 0;
   c.tab16 = tab16;
   c.f64one = f64one != 0;
-  c.pipe = pipe != 0;
+  c.pipe = pipe < 0 ? 1 : pipe;
   lsce_config_set(&c);
   return LSCE_OK;
 }

@@ -305,8 +305,8 @@ int lsce_set_config(const lsce_config *c, lsce_error *error) {
     rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_TAB16: must be 0, 1 or 2, got %d", c->tab16);
   else if (c->f64one != 0 && c->f64one != 1)
     rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_F64ONE: must be 0 or 1, got %d", c->f64one);
-  else if (c->pipe != 0 && c->pipe != 1)
-    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_PIPE: must be 0 or 1, got %d", c->pipe);
+  else if (c->pipe < 0 || c->pipe > 2)
+    rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_PIPE: must be 0, 1 or 2, got %d", c->pipe);
   else if (c->max_precision != 0 && c->max_precision < 16)
     rc = lsce_err_set(&err, LSCE_EINPUT, "LSCE_MAX_PRECISION: must be at least 16");
   if (rc) return fail(error, &err);

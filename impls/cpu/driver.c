@@ -210,6 +210,10 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
 /* the pipeline's ranges of rows a thread takes (run_pipe): whole blocks of the predictor; each range's
  * last row is swept alone */
 #define LSCE_PIPE_ROWS (4 * LSCE_PRED_ROWS)
+/* calls whose logits fit in this VM's 32 MiB L3 run one row at a time (LSCE_PIPE=all: every call): there the fused loop measured
+ * slower (lsce-kernel-ab 32 32000 1 41: 1.60 against 1.41 cycles per logit; its streaming stores do
+ * not overlap the exps), from memory faster (4096 32000 1 3: 1.54-1.59 against 1.63-1.69) */
+#define LSCE_PIPE_MIN_BYTES (32.0 * 1024 * 1024)
 static void first_pass(int *pred, int hint, int64_t i, int64_t i0) {
   if ((i - i0) % LSCE_PRED_ROWS == 0) *pred = hint;
 }
@@ -326,9 +330,11 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   double *ebuf = NULL;
   int nbuf = rows_parallel ? threads : 1;
   const int keep = lsce_config_get()->keep; /* LSCE_KEEP=0: recompute (tests compare the two) */
-  /* LSCE_PIPE (run_pipe): float32 logits and gradient take the pipeline, two such buffers a thread */
+  /* LSCE_PIPE (run_pipe): float32 logits and gradient of LSCE_PIPE_MIN_BYTES or more take the
+   * pipeline, two such buffers a thread */
   const int pipe = grad && k->stats_keep_pipe && lsce_config_get()->pipe && c->dtype == LSCE_DT_F32 &&
-                   gdt == LSCE_DT_F32 && !c->dd;
+                   gdt == LSCE_DT_F32 && !c->dd &&
+                   (lsce_config_get()->pipe == 2 || (double)N * (double)K * sizeof(float) >= LSCE_PIPE_MIN_BYTES);
   if (grad && k->stats_keep && keep && !slices_parallel &&
       (slice <= 0 || slice >= K) && K > 0 && K <= LSCE_KEEP_MAX_K)
     ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf * (pipe ? 2 : 1)); /* NULL: the exps are recomputed */

@@ -36,7 +36,8 @@ typedef struct {
                          (impls/cpu/simd_tab16.inc), 2 float16 slices too, 0 never */
   int f64one;         /* LSCE_F64ONE: 1 float64 forward rows are read once where every logit lies in [-600, 600]
                          (impls/cpu/simd_f64pass.inc stats_f64_one), 0 always the two passes of stats_f64 */
-  int pipe;           /* LSCE_PIPE: 1 float32 forward+backward rows sweep a row's gradient inside the next row's
-                         single pass (impls/cpu/simd_pipe.inc, driver.c run_pipe), 0 one row at a time */
+  int pipe;           /* LSCE_PIPE: float32 forward+backward rows sweep a row's gradient inside the next row's
+                         single pass (impls/cpu/simd_pipe.inc, driver.c run_pipe): 1 in calls of 32 MiB of
+                         logits or more, 2 in every call (tests), 0 never: one row at a time */
 } lsce_config;
 #endif
