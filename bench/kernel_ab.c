@@ -12,7 +12,8 @@
  *  - one=0: first with the single passes' one read off (LSCE_F32ONE=0: the float32 pass's two passes;
  *    LSCE_F64ONE=0: stats_f64's two passes);
  *  - dblone=0: first with the double single pass off (LSCE_DBLONE=0);
- *  - tab16=0: first with the 16-bit table pass off (LSCE_TAB16=0).
+ *  - tab16=0: first with the 16-bit table pass off (LSCE_TAB16=0);
+ *  - pipe=0: first with the float32 forward+backward pipeline off (LSCE_PIPE=0: one row at a time).
  * Inputs: bench/inputs.c's (logits N(0,1), uniform targets), variant k, e = 0.1, mean. With
  * LSCE_AB_SIGMA=s and LSCE_AB_BOOST=b (both optional) the logits become s z + b [j = y] (rounded once
  * to the dtype): rows like a trained model's (s 1.5, b 10: loss about 2.9 at K = 32000) rather than
@@ -51,7 +52,7 @@ static double now(void) {
 typedef struct { const char *name; int kern; const char *off; } column;
 static const column COLS[] = {{"first", 0, NULL},           {"table", 1, NULL},           {"accurate", 2, NULL},
                               {"f32pass=0", 0, "f32pass"}, {"one=0", 0, "one"},          {"dblone=0", 0, "dblone"},
-                              {"tab16=0", 0, "tab16"}};
+                              {"tab16=0", 0, "tab16"},     {"pipe=0", 0, "pipe"}};
 #define NCOL ((int)(sizeof COLS / sizeof COLS[0]))
 
 static lsce_config column_config(const lsce_config *base, const char *off) {
@@ -61,6 +62,7 @@ static lsce_config column_config(const lsce_config *base, const char *off) {
   else if (!strcmp(off, "one")) { c.f32one = 0; c.f64one = 0; }
   else if (!strcmp(off, "dblone")) c.dblone = 0;
   else if (!strcmp(off, "tab16")) c.tab16 = 0;
+  else if (!strcmp(off, "pipe")) c.pipe = 0;
   return c;
 }
 
@@ -71,8 +73,9 @@ int main(int argc, char **argv) {
   if (!cur.acc_stats) { printf("no SIMD kernels on this machine\n"); return 77; }
   /* the accurate kernels' own keep/reuse pair is not exported by lsce_cpu_kernels: that column runs the
    * gradient sweep without kept exps */
-  const lsce_kernels acc = {cur.acc_stats, cur.acc_grad, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-  const lsce_kernels tab = {cur.stats_dbl ? cur.stats_dbl : cur.stats, cur.grad, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  const lsce_kernels acc = {cur.acc_stats, cur.acc_grad, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  const lsce_kernels tab = {cur.stats_dbl ? cur.stats_dbl : cur.stats, cur.grad, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                            NULL};
   const lsce_kernels *kern[3] = {&cur, &tab, &acc};
   const lsce_config cf = *lsce_config_get();
   lsce_config ccol[NCOL];

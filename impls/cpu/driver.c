@@ -55,29 +55,48 @@ static int f32_would_pass(lsce_dtype gdt, const lsce_call *c, int64_t i, const l
  * gradient (grad_dbl), rows without kept exps keep k's statistics (the driver's stats_dbl) */
 static lsce_kernels one_kernels(const lsce_kernels *k, int grad_dbl) {
   lsce_kernels o = {grad_dbl ? k->stats : k->stats_one, k->grad, k->stats_keep_one, k->grad_reuse,
-                    k->acc_stats, k->acc_grad, k->stats_dbl, NULL, NULL};
+                    k->acc_stats, k->acc_grad, k->stats_dbl, NULL, NULL, NULL};
   return o;
 }
+
+/* A row's coefficients and loss from its statistics (finish_row's first half): what its gradient sweep
+ * needs, and whether the loss alone already fails a cheaper first pass's bound */
+typedef struct {
+  lsce_rowcoef rc;
+  lsce_dd L;
+  lsce_gradcoef g; /* set where grad && !loss_bad */
+  int cheap, loss_bad;
+} row_head;
+
+static void row_begin(row_head *h, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k, int64_t i,
+                      const lsce_rowstats *st) {
+  const lsce_params *p = c->prm;
+  int64_t y = c->targets[i];
+  h->rc = lsce_row_coef(p, y, c->weights);
+  h->L = lsce_row_loss(p, &h->rc, st);
+  /* a cheaper first pass (st->exp_rel) whose loss alone already fails its bound: the row goes to the
+   * next rung, which sweeps the gradient again, so this pass's sweep is skipped (a row of the float32
+   * pass that its predictor misjudged then costs one read of the row, not a read and a sweep) */
+  h->cheap = k->acc_stats && st->exp_rel > 0;
+  h->loss_bad = h->cheap && grad && !lsce_guard_fast_ok(gdt, c, i, &h->rc, st, NULL, h->L, 0.0);
+  if (grad && !h->loss_bad) h->g = lsce_grad_coef(p, &h->rc, st, y, c->weights, lsce_weighted_u(p));
+  else memset(&h->g, 0, sizeof h->g); /* not used: a defined value to copy */
+}
+
+static void row_end(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                    const lsce_kernels *k, int64_t i, const lsce_rowstats *st, row_head *h, double gmax,
+                    int par_slices, int64_t slice, int threads, double *e, int *f32ok);
 
 /* f32ok (NULL: none asked): set to whether the float32 pass certified this row, or would have
  * (f32_would_pass), for the predictor (first_pass) */
 static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
                        const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int par_slices,
                        int64_t slice, int threads, double *e, int kept, int *f32ok) {
-  const lsce_params *p = c->prm;
-  int64_t y = c->targets[i];
-  const int wu = lsce_weighted_u(p);
-  lsce_rowcoef rc = lsce_row_coef(p, y, c->weights);
-  lsce_dd L = lsce_row_loss(p, &rc, st);
-  lsce_gradcoef g;
+  row_head h;
+  row_begin(&h, grad, gdt, c, k, i, st);
+  const lsce_gradcoef g = h.g;
   double gmax = 0;
-  /* a cheaper first pass (st->exp_rel) whose loss alone already fails its bound: the row goes to the
-   * next rung, which sweeps the gradient again, so this pass's sweep is skipped (a row of the float32
-   * pass that its predictor misjudged then costs one read of the row, not a read and a sweep) */
-  const int cheap = k->acc_stats && st->exp_rel > 0;
-  const int loss_bad = cheap && grad && !lsce_guard_fast_ok(gdt, c, i, &rc, st, NULL, L, 0.0);
-  if (grad && !loss_bad) {
-    g = lsce_grad_coef(p, &rc, st, y, c->weights, wu);
+  if (grad && !h.loss_bad) {
     const int64_t K = c->K;
     if (par_slices) {
       int64_t ns = (K + slice - 1) / slice;
@@ -96,6 +115,19 @@ static void finish_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype 
       gmax = k->grad(grad, gdt, c, i, 0, K, &g, st->m);
     }
   }
+  row_end(Lrow, lvl, grad, gdt, c, k, i, st, &h, gmax, par_slices, slice, threads, e, f32ok);
+}
+
+/* finish_row's second half, after the row's gradient sweep (gmax: its largest |g|): the row's check,
+ * the predictor's verdict (f32ok), and the ladder where the check fails (e: this thread's K doubles, free
+ * for the next rung's kept exps; NULL: none) */
+static void row_end(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                    const lsce_kernels *k, int64_t i, const lsce_rowstats *st, row_head *h, double gmax,
+                    int par_slices, int64_t slice, int threads, double *e, int *f32ok) {
+  const int cheap = h->cheap, loss_bad = h->loss_bad;
+  const lsce_rowcoef rc = h->rc;
+  const lsce_dd L = h->L;
+  const lsce_gradcoef g = h->g;
   /* the accurate rung: a first pass with a cheaper exp (st->exp_rel) whose bound falls short is
    * recomputed by the accurate kernels (statistics and gradient row), then checked as usual */
   const int ok = !cheap || (!loss_bad && lsce_guard_fast_ok(gdt, c, i, &rc, st, grad ? &g : NULL, L, gmax));
@@ -179,8 +211,101 @@ static void do_row(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt,
  * float32 pass; i0 = 0, so a call of few rows keeps all its rows in parallel). */
 #define LSCE_PRED_ROWS 16
 #define LSCE_PRED_HINT_MIN 64
+/* the pipeline's ranges of rows a thread takes (run_pipe): whole blocks of the predictor; each range's
+ * last row is swept alone */
+#define LSCE_PIPE_ROWS (4 * LSCE_PRED_ROWS)
+/* calls whose logits fit in this VM's 32 MiB L3 run one row at a time (LSCE_PIPE=all: every call): there the fused loop measured
+ * slower (lsce-kernel-ab 32 32000 1 41: 1.60 against 1.41 cycles per logit; its streaming stores do
+ * not overlap the exps), from memory faster (4096 32000 1 3: 1.54-1.59 against 1.63-1.69) */
+#define LSCE_PIPE_MIN_BYTES (32.0 * 1024 * 1024)
 static void first_pass(int *pred, int hint, int64_t i, int64_t i0) {
   if ((i - i0) % LSCE_PRED_ROWS == 0) *pred = hint;
+}
+
+/* The software pipeline (issue #12, LSCE_PIPE; simd_pipe.inc): rows [ib, ie) in order on this thread,
+ * float32 logits and gradient, whole rows. A row the float32 single pass takes (its statistics and
+ * float32 exps kept in one of this thread's two K-double buffers, e2) is left pending: its coefficients
+ * formed (row_begin), its sweep not yet run. The next row, when the predictor would give it the float32
+ * pass too, runs that pass in one loop with the pending row's sweep (stats_keep_pipe); then the pending
+ * row is checked (row_end: its own bound, the predictor's verdict, the ladder where it fails, rewriting
+ * its gradient row, with the buffer its exps have left free), exactly as finish_row would check it.
+ * Every row therefore gets the statistics, gradient, bound and verdict it gets one row at a time:
+ *  - the next row's first pass is chosen before the pending row's verdict exists: assumed certified
+ *    (the predictor's 1, or `hint` at a block start, where the verdict does not count). Where the
+ *    verdict then says otherwise, the next row's statistics are dropped and it runs as before (do_row
+ *    with the predictor's real state): its result is what it would have been, at the cost of one pass;
+ *  - where the next row's single pass declines (stats_keep_pipe returns 0), it runs as before too;
+ *  - a row whose loss alone fails (loss_bad), or any row not of this form, finishes at once as before;
+ *  - the last pending row of the range is swept alone (grad_reuse) and checked.
+ * Ranges start at a predictor block (ib - i0 a multiple of LSCE_PRED_ROWS), so the result does not
+ * depend on the thread count, nor on LSCE_PIPE. */
+static int pipe_takes(const lsce_call *c, const lsce_kernels *k, int64_t i, int pred) {
+  return lsce_params_in_V(c->prm, c->targets[i]) && (!k->stats_one || pred);
+}
+
+/* row i, its statistics st taken by the float32 single pass (exps kept in e): returns i, the row left
+ * pending (*pst, *ph set), or -1 where its loss alone fails (then finished here, as finish_row would) */
+static int64_t pipe_hold(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                         const lsce_kernels *k, int64_t i, const lsce_rowstats *st, int threads, double *e,
+                         int *pred, lsce_rowstats *pst, row_head *ph) {
+  row_begin(ph, grad, gdt, c, k, i, st);
+  if (!ph->loss_bad) {
+    *pst = *st;
+    return i;
+  }
+  row_end(Lrow, lvl, grad, gdt, c, k, i, st, ph, 0.0, 0, 0, threads, e, pred);
+  return -1;
+}
+
+static void run_pipe(double *Lrow, unsigned char *lvl, void *grad, lsce_dtype gdt, const lsce_call *c,
+                     const lsce_kernels *k, int64_t ib, int64_t ie, int threads, double *e2, int *pred, int hint,
+                     int64_t i0) {
+  const int64_t K = c->K;
+  double *ea = e2, *eb = e2 + K; /* ea: the pending row's kept exps; eb: the next row's */
+  int64_t ip = -1;               /* the pending row (-1: none) */
+  lsce_rowstats pst;
+  row_head ph;
+  for (int64_t i = ib; i < ie; i++) {
+    if (ip >= 0) {
+      const int start = (i - i0) % LSCE_PRED_ROWS == 0;
+      if (pipe_takes(c, k, i, start ? hint : 1)) {
+        lsce_rowstats st;
+        double gmax;
+        const int kept = k->stats_keep_pipe(&st, c, i, eb, grad, gdt, ip, &ph.g, pst.m, ea, &gmax);
+        row_end(Lrow, lvl, grad, gdt, c, k, ip, &pst, &ph, gmax, 0, 0, threads, ea, pred);
+        ip = -1;
+        first_pass(pred, hint, i, i0);
+        if (kept == 2 && pipe_takes(c, k, i, *pred)) { /* as do_row would have taken it */
+          double *t = ea;
+          ea = eb;
+          eb = t;
+          ip = pipe_hold(Lrow, lvl, grad, gdt, c, k, i, &st, threads, ea, pred, &pst, &ph);
+        } else {
+          do_row(Lrow, lvl, grad, gdt, c, k, i, 0, 0, threads, eb, pred);
+        }
+        continue;
+      }
+      /* the pending row alone */
+      const double gmax = k->grad_reuse(grad, gdt, c, ip, 0, K, &ph.g, pst.m, ea, 2);
+      row_end(Lrow, lvl, grad, gdt, c, k, ip, &pst, &ph, gmax, 0, 0, threads, ea, pred);
+      ip = -1;
+    }
+    first_pass(pred, hint, i, i0);
+    if (pipe_takes(c, k, i, *pred)) { /* do_row's statistics, then the row pending where it can be */
+      lsce_rowstats st;
+      const int kept = k->stats_keep(&st, c, i, 0, K, ea);
+      if (kept == 2)
+        ip = pipe_hold(Lrow, lvl, grad, gdt, c, k, i, &st, threads, ea, pred, &pst, &ph);
+      else
+        finish_row(Lrow, lvl, grad, gdt, c, k, i, &st, 0, 0, threads, kept ? ea : NULL, kept, pred);
+      continue;
+    }
+    do_row(Lrow, lvl, grad, gdt, c, k, i, 0, 0, threads, ea, pred);
+  }
+  if (ip >= 0) {
+    const double gmax = k->grad_reuse(grad, gdt, c, ip, 0, K, &ph.g, pst.m, ea, 2);
+    row_end(Lrow, lvl, grad, gdt, c, k, ip, &pst, &ph, gmax, 0, 0, threads, ea, pred);
+  }
 }
 
 int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c, const lsce_kernels *k,
@@ -209,9 +334,15 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   double *ebuf = NULL;
   int nbuf = rows_parallel ? threads : 1;
   const int keep = lsce_config_get()->keep; /* LSCE_KEEP=0: recompute (tests compare the two) */
+  /* LSCE_PIPE (run_pipe): float32 logits and gradient of LSCE_PIPE_MIN_BYTES or more take the
+   * pipeline, two such buffers a thread */
+  const int pipe = grad && k->stats_keep_pipe && lsce_config_get()->pipe && c->dtype == LSCE_DT_F32 &&
+                   gdt == LSCE_DT_F32 && !c->dd &&
+                   (lsce_config_get()->pipe == 2 || (double)N * (double)K * sizeof(float) >= LSCE_PIPE_MIN_BYTES);
   if (grad && k->stats_keep && keep && !slices_parallel &&
       (slice <= 0 || slice >= K) && K > 0 && K <= LSCE_KEEP_MAX_K)
-    ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf); /* NULL: the exps are recomputed */
+    ebuf = malloc(sizeof(double) * (size_t)K * (size_t)nbuf * (pipe ? 2 : 1)); /* NULL: the exps are recomputed */
+  const int piped = pipe && ebuf;
   /* with a gradient, statistics without the float32 first pass (kernels.h, stats_dbl) */
   lsce_kernels kg = *k;
   if (grad && k->stats_dbl) kg.stats = k->stats_dbl;
@@ -221,7 +352,24 @@ int lsce_cpu_drive(double *loss, void *grad, lsce_dtype gdt, const lsce_call *c,
   int hint = 1;
   const int64_t i0 = N >= LSCE_PRED_HINT_MIN ? 1 : 0;
   if (i0) do_row(Lrow, lvl, grad, gdt, c, k, 0, slices_parallel, slice, threads, ebuf, &hint);
-  if (rows_parallel) {
+  if (piped && rows_parallel) {
+    /* ranges of LSCE_PIPE_ROWS rows (whole predictor blocks), each run in order by one thread */
+    const int64_t nb = (N - i0 + LSCE_PIPE_ROWS - 1) / LSCE_PIPE_ROWS;
+    int pred = hint;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) firstprivate(pred)
+    for (int64_t b = 0; b < nb; b++) {
+      double *e2 = ebuf;
+#ifdef _OPENMP
+      e2 = ebuf + (size_t)omp_get_thread_num() * 2 * (size_t)K;
+#endif
+      const int64_t ib = i0 + b * LSCE_PIPE_ROWS;
+      run_pipe(Lrow, lvl, grad, gdt, c, k, ib, ib + LSCE_PIPE_ROWS < N ? ib + LSCE_PIPE_ROWS : N, threads, e2, &pred,
+               hint, i0);
+    }
+  } else if (piped && !slices_parallel) {
+    int pred = hint;
+    run_pipe(Lrow, lvl, grad, gdt, c, k, i0, N, threads, ebuf, &pred, hint, i0);
+  } else if (rows_parallel) {
     int pred = hint;
 #pragma omp parallel for schedule(dynamic, LSCE_PRED_ROWS) num_threads(threads) firstprivate(pred)
     for (int64_t i = i0; i < N; i++) {

@@ -24,6 +24,14 @@ typedef double (*lsce_grad_reuse_kern)(void *grad, lsce_dtype gdt, const lsce_ca
                                      int64_t c0, int64_t c1, const lsce_gradcoef *g, double m,
                                      const double *e, int kept);
 
+/* Optional (the software pipeline, simd_pipe.inc; issue #12 LSCE_PIPE): row i's statistics as stats_keep
+ * takes them by the float32 single pass (returns 2, exps kept in e; 0: not that pass, nothing in st or e
+ * to trust), interleaved with the gradient sweep of row ip from its kept float32 exps ep (kept == 2),
+ * written as grad_reuse writes it, its largest |g| in *gmax. */
+typedef int (*lsce_stats_keep_pipe_kern)(lsce_rowstats *st, const lsce_call *c, int64_t i, double *e, void *grad,
+                                         lsce_dtype gdt, int64_t ip, const lsce_gradcoef *g, double m,
+                                         const double *ep, double *gmax);
+
 /* lsce_gmax2, the max of two |g| figures (a NaN in either gives NaN): impls/rowbound.h */
 
 typedef struct {
@@ -45,6 +53,7 @@ typedef struct {
    * failed on the rows before it (driver.c); their accurate rung is acc_stats as above */
   lsce_stats_kern stats_one;
   lsce_stats_keep_kern stats_keep_one;
+  lsce_stats_keep_pipe_kern stats_keep_pipe; /* NULL: none (driver.c run_pipe) */
 } lsce_kernels;
 
 /* scalar, online softmax (one pass; double, or double-double for float64 inputs) */
@@ -105,6 +114,12 @@ LSCE_SIMD_DECLARE(tab_avx2)
 LSCE_SIMD_DECLARE(tab_avx512)
 void lsce_stats_dbl_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_stats_dbl_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
+int lsce_stats_keep_pipe_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, double *e, void *grad,
+                                  lsce_dtype gdt, int64_t ip, const lsce_gradcoef *g, double m, const double *ep,
+                                  double *gmax);
+int lsce_stats_keep_pipe_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, double *e, void *grad,
+                                    lsce_dtype gdt, int64_t ip, const lsce_gradcoef *g, double m, const double *ep,
+                                    double *gmax);
 void lsce_stats_one_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 void lsce_stats_one_tab_avx512(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1);
 int lsce_stats_keep_one_tab_avx2(lsce_rowstats *st, const lsce_call *c, int64_t i, int64_t c0, int64_t c1, double *e);

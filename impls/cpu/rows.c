@@ -46,13 +46,13 @@ static lsce_kernels kernels(void) {
   case ISA_AVX2:
     k = (lsce_kernels){lsce_stats_tab_avx2, lsce_grad_tab_avx2, lsce_stats_keep_tab_avx2, lsce_grad_reuse_tab_avx2,
                        lsce_stats_avx2, lsce_grad_avx2, lsce_stats_dbl_tab_avx2, lsce_stats_one_tab_avx2,
-                       lsce_stats_keep_one_tab_avx2};
+                       lsce_stats_keep_one_tab_avx2, lsce_stats_keep_pipe_tab_avx2};
     break;
 #ifndef LSCE_NO_AVX512
   case ISA_AVX512:
     k = (lsce_kernels){lsce_stats_tab_avx512, lsce_grad_tab_avx512, lsce_stats_keep_tab_avx512,
                        lsce_grad_reuse_tab_avx512, lsce_stats_avx512, lsce_grad_avx512, lsce_stats_dbl_tab_avx512,
-                       lsce_stats_one_tab_avx512, lsce_stats_keep_one_tab_avx512};
+                       lsce_stats_one_tab_avx512, lsce_stats_keep_one_tab_avx512, lsce_stats_keep_pipe_tab_avx512};
     break;
 #endif
   default: break;

@@ -81,6 +81,11 @@
   X(f64one, int, "LSCE_F64ONE", 1, WORD, .words = LSCE_WORDS("0", "1"), .list = "0 or 1",                        \
     .doc = "1 float64 forward rows are read once where every logit lies in [-600, 600] "                        \
            "(impls/cpu/simd_f64pass.inc stats_f64_one), 0 always the two passes of stats_f64")                  \
+  X(pipe, int, "LSCE_PIPE", 1, WORD, .words = LSCE_WORDS("0", "1", "all"), .list = "0, 1 or all",               \
+    .lib_list = "0, 1 or 2",                                                                                    \
+    .doc = "float32 forward+backward rows sweep a row's gradient inside the next row's single pass "             \
+           "(impls/cpu/simd_pipe.inc, driver.c run_pipe): 1 in calls of 32 MiB of logits or more, 2 (all) in "  \
+           "every call (tests), 0 never: one row at a time")                                                    \
   Y("LSCE_FIXTURES", TEXT, .doc = "verify's fixture directory when --fixtures is not given (the command line only)")
 
 /* Row expanders for the public header and its users: a field of lsce_config; nothing. */
