@@ -217,20 +217,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   double *loss = calloc((size_t)(ref.nloss > 0 ? ref.nloss : 1), sizeof(double));
   double *grad = calloc((size_t)(N * K), sizeof(double));
   static const char *isas[] = {"scalar", "avx2", "avx512"};
-  const int f32_default = lsce_config_get()->f32pass;
+  const int f32_default = lsce_config_get()->f32pass, pipe_default = lsce_config_get()->pipe;
   for (int k = 0; k < lsce_nimpls; k++) {
     const lsce_impl *im = &lsce_impls[k];
     if (strcmp(im->device, "cpu") || strcmp(im->tier, "exact") || !lsce_impl_takes(im, dt) || !im->available()) continue;
     for (int a2 = 0; a2 < 9; a2++) {
       /* LSCE_ISA=isas[a], and the float32 first pass as configured (whole rows of >= 2048 classes, so
        * never at these sizes) or on every slice (LSCE_F32PASS=all): its bounds, gradient sweep
-       * included; in the wide mode also on every slice with its single pass off (LSCE_F32ONE=0) */
+       * included; in the wide mode also on every slice with its single pass off (LSCE_F32ONE=0); with
+       * the float32 pass on every slice, the software pipeline of forward+backward rows on every call
+       * too (LSCE_PIPE=all: float32 rows of 16 classes or more) */
       const int a = a2 / 3, f32all = a2 % 3 != 0, one_off = a2 % 3 == 2;
       if (one_off && !wide) continue;
       lsce_config cf = *lsce_config_get();
       cf.isa = a;
       cf.f32pass = f32all ? 2 : f32_default;
       cf.f32one = !one_off;
+      cf.pipe = f32all ? 2 : pipe_default;
       lsce_config_set(&cf);
       lsce_row_counts cnt;
       if (lsce_invoke_counted(im, &p, loss, grad, &cnt, "fuzz", &err)) { dump(&p, err.line); abort(); }
@@ -266,7 +269,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (im->isa == lsce_isa_scalar) break; /* one ISA and no float32 pass is all a scalar row has */
     }
   }
-  { lsce_config cf = *lsce_config_get(); cf.isa = -1; cf.f32pass = f32_default; cf.f32one = 1; lsce_config_set(&cf); }
+  { lsce_config cf = *lsce_config_get(); cf.isa = -1; cf.f32pass = f32_default; cf.f32one = 1; cf.pipe = pipe_default; lsce_config_set(&cf); }
   /* the fast certifier against the reference, where it claims its figure */
   const char *cf = getenv("LSCE_FUZZ_CERTIFIER");
   if (cf && !strcmp(cf, "1") && o.want_lo) {
